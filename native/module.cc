@@ -1,0 +1,28 @@
+// The raw binding: thin wrappers over syscalls. The idiomatic API lives in src/.
+#include <napi.h>
+
+#include "fdpass.h"
+#include "inspect.h"
+#include "poller.h"
+
+namespace fdlab {
+
+static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("sendFds", Napi::Function::New(env, SendFds, "sendFds"));
+  exports.Set("recvFds", Napi::Function::New(env, RecvFds, "recvFds"));
+  exports.Set("socketpair", Napi::Function::New(env, SocketPair, "socketpair"));
+  exports.Set("dup", Napi::Function::New(env, Dup, "dup"));
+  exports.Set("close", Napi::Function::New(env, Close, "close"));
+  exports.Set("setNonBlocking", Napi::Function::New(env, SetNonBlocking, "setNonBlocking"));
+  exports.Set("pidfdGetfd", Napi::Function::New(env, PidfdGetfd, "pidfdGetfd"));
+  exports.Set("fdInfo", Napi::Function::New(env, FdInfo, "fdInfo"));
+  exports.Set("peerCred", Napi::Function::New(env, PeerCred, "peerCred"));
+  exports.Set("queuedBytes", Napi::Function::New(env, QueuedBytes, "queuedBytes"));
+  exports.Set("Poller", Poller::Define(env));
+  exports.Set("SCM_MAX_FD", Napi::Number::New(env, 253));
+  return exports;
+}
+
+NODE_API_MODULE(fdlab, Init)
+
+}  // namespace fdlab

@@ -1,0 +1,20 @@
+// fdlab's public API: pass fds between processes (SCM_RIGHTS), frame them
+// into messages, and move live sockets in and out of Node.
+export { FdlabError, isErrorWithCode } from './errors';
+export { SCM_MAX_FD, sendFd, recvFd, sendFds, recvFds, type ReceivedFds, type RecvFdsOptions } from './fd/transfer';
+export { socketpair, dup, close, closeQuietly, setNonBlocking, takeFdFromProcess, type SocketPairType } from './fd/fds';
+export {
+  describeFd,
+  formatFd,
+  formatEndpoint,
+  peerCredentials,
+  queuedBytes,
+  type FdDescription,
+  type FdKind,
+  type Endpoint,
+  type PeerCredentials,
+} from './fd/inspect';
+export { FdChannel, type FdMessage, type FdChannelOptions } from './channel/fd-channel';
+export { FdChannelServer, type ListenOptions } from './channel/channel-server';
+export { detachSocket, fdOf, type DetachedSocket, type DetachOptions } from './socket/detach';
+export { adoptSocket, adoptServer, type AdoptSocketOptions } from './socket/adopt';

@@ -1,0 +1,71 @@
+// Typed declaration of the raw C++ binding (native/*.cc). Nothing here adds
+// behaviour: src/fd, src/channel and src/socket build the real API on top.
+import * as path from 'node:path';
+
+export interface RawReceived {
+  data: Buffer;
+  fds: number[];
+}
+
+export interface RawAddress {
+  address?: string;
+  port?: number;
+  path?: string;
+}
+
+export interface RawFdInfo {
+  fd: number;
+  kind: string;
+  inode: number;
+  target: string;
+  nonBlocking: boolean;
+  closeOnExec: boolean;
+  offset?: number;
+  size?: number;
+  family?: string;
+  socketType?: string;
+  listening?: boolean;
+  local?: RawAddress | null;
+  remote?: RawAddress | null;
+}
+
+export interface RawPoller {
+  start(readable: boolean, writable: boolean): void;
+  stop(): void;
+  close(): void;
+  ref(): void;
+  unref(): void;
+}
+
+export interface RawBinding {
+  SCM_MAX_FD: number;
+  sendFds(channelFd: number, fds: number[], data: Buffer): number;
+  recvFds(channelFd: number, maxData: number, maxFds: number): RawReceived;
+  socketpair(type: 'stream' | 'dgram' | 'seqpacket', nonBlocking: boolean): [number, number];
+  dup(fd: number): number;
+  close(fd: number): void;
+  setNonBlocking(fd: number, on: boolean): void;
+  pidfdGetfd(pid: number, targetFd: number): number;
+  fdInfo(fd: number): RawFdInfo;
+  peerCred(fd: number): { pid: number; uid: number; gid: number };
+  queuedBytes(fd: number): { receive: number; send: number };
+  Poller: new (fd: number, callback: (error: Error | null, readable: boolean, writable: boolean) => void) => RawPoller;
+}
+
+function load(): RawBinding {
+  const root = path.resolve(__dirname, '..', '..', '..');
+  try {
+    // node-gyp-build finds build/Release (or build/Debug with a debug build).
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return require('node-gyp-build')(root) as RawBinding;
+  } catch (cause) {
+    const error = new Error(
+      `fdlab's native module is not built (${(cause as Error).message.split('\n')[0]}). ` +
+        `Run 'npm install' (or 'npm run build:native') in ${root}; it needs python3, make and g++.`,
+    );
+    Object.assign(error, { code: 'ERR_FDLAB_NATIVE_MISSING', cause });
+    throw error;
+  }
+}
+
+export const binding: RawBinding = load();
