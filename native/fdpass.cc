@@ -70,6 +70,18 @@ Napi::Value SendFds(const Napi::CallbackInfo& info) {
                           "sendFds needs at least one data byte: the fds ride on it");
   }
 
+  if (!fds.empty()) {
+    // On anything but AF_UNIX the kernel ignores SCM_RIGHTS and still sends
+    // the bytes: the fds would vanish without an error. Refuse instead.
+    int domain = 0;
+    socklen_t len = sizeof(domain);
+    if (getsockopt(chan, SOL_SOCKET, SO_DOMAIN, &domain, &len) == 0 && domain != AF_UNIX) {
+      throw CodedError(env, "ERR_CHANNEL_NOT_UNIX",
+                       "sendFds: fd " + std::to_string(chan) +
+                           " is not a Unix domain socket (AF_UNIX); the kernel would send the bytes "
+                           "and silently drop the fds. Pass fds over a Unix socket, e.g. socketpair()");
+    }
+  }
   struct iovec iov = {data.Data(), data.Length()};
   struct msghdr msg = {};
   msg.msg_iov = &iov;

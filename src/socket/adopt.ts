@@ -31,7 +31,7 @@ export function adoptSocket(fd: number, options: AdoptSocketOptions = {}): net.S
 }
 
 /** Serves on an inherited listening socket fd; resolves once Node listens on it. */
-export function adoptServer(fd: number, server: net.Server = net.createServer()): Promise<net.Server> {
+export async function adoptServer(fd: number, server: net.Server = net.createServer()): Promise<net.Server> {
   requireStreamSocket(fd, true, 'adoptServer');
   return new Promise((resolve, reject) => {
     server.once('error', reject);

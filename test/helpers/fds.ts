@@ -1,0 +1,44 @@
+// Shared test helpers: fd accounting and temporary files.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+/** How many fds this process has open right now (/proc/self/fd). */
+export function openFdCount(): number {
+  return fs.readdirSync('/proc/self/fd').length;
+}
+
+/** The set of fd numbers open right now. */
+export function openFds(): Set<number> {
+  return new Set(fs.readdirSync('/proc/self/fd').map(Number));
+}
+
+export function isOpen(fd: number): boolean {
+  return fs.existsSync(`/proc/self/fd/${fd}`);
+}
+
+export function tempDir(prefix = 'fdlab-test-'): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+/** A temporary file with `content`, opened read-write; returns its path and fd. */
+export function tempFile(content: string): { path: string; fd: number } {
+  const file = path.join(tempDir(), 'tmp.txt');
+  fs.writeFileSync(file, content);
+  return { path: file, fd: fs.openSync(file, 'r+') };
+}
+
+export function readSome(fd: number, length: number): string {
+  const buffer = Buffer.alloc(length);
+  const n = fs.readSync(fd, buffer, 0, length, null);
+  return buffer.subarray(0, n).toString();
+}
+
+/** Resolves `fn`'s promise or fails after `ms`, so a hung socket fails a test instead of stalling it. */
+export function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
