@@ -55,4 +55,32 @@ int FdArg(const Napi::CallbackInfo& info, size_t index, const char* name) {
   return IntArg(info, index, name, 0, 0x7fffffff);
 }
 
+// One napi_get_typedarray_info both checks the type and finds the memory:
+// these readers sit on the per-message path.
+static void* TypedArrayArg(const Napi::CallbackInfo& info, size_t index, const char* name,
+                           napi_typedarray_type wanted, const char* expected, size_t* length) {
+  napi_typedarray_type type;
+  void* data = nullptr;
+  napi_status status = info.Length() > index
+                           ? napi_get_typedarray_info(info.Env(), info[index], &type, length, &data, nullptr, nullptr)
+                           : napi_invalid_arg;
+  if (status != napi_ok || type != wanted) {
+    throw CodedTypeError(info.Env(), "ERR_INVALID_ARG_TYPE",
+                         std::string("The \"") + name + "\" argument must be " + expected);
+  }
+  return data;
+}
+
+ArrayArg<uint8_t> BytesArg(const Napi::CallbackInfo& info, size_t index, const char* name) {
+  size_t length = 0;
+  void* data = TypedArrayArg(info, index, name, napi_uint8_array, "a Buffer or Uint8Array", &length);
+  return {static_cast<uint8_t*>(data), length};
+}
+
+ArrayArg<int32_t> Int32ArrayArg(const Napi::CallbackInfo& info, size_t index, const char* name) {
+  size_t length = 0;
+  void* data = TypedArrayArg(info, index, name, napi_int32_array, "an Int32Array", &length);
+  return {static_cast<int32_t*>(data), length};
+}
+
 }  // namespace fdlab

@@ -10,8 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <string>
-#include <vector>
 
 #include "errors.h"
 
@@ -27,50 +27,40 @@ namespace fdlab {
 // The kernel's per-message limit (include/net/scm.h); sendmsg says EINVAL past it.
 static constexpr int kScmMaxFd = 253;
 
-static std::vector<int> FdArray(const Napi::CallbackInfo& info, size_t index) {
-  Napi::Env env = info.Env();
-  if (info.Length() <= index || !info[index].IsArray()) {
-    throw CodedTypeError(env, "ERR_INVALID_ARG_TYPE", "The \"fds\" argument must be an array of fds");
-  }
-  Napi::Array array = info[index].As<Napi::Array>();
-  if (array.Length() > kScmMaxFd) {
-    throw CodedRangeError(env, "ERR_OUT_OF_RANGE",
-                          "One message carries at most 253 fds (SCM_MAX_FD); got " +
-                              std::to_string(array.Length()) +
-                              ". Split the batch, or use FdChannel which splits and rejoins it.");
-  }
-  std::vector<int> fds;
-  fds.reserve(array.Length());
-  for (uint32_t i = 0; i < array.Length(); i++) {
-    Napi::Value v = array.Get(i);
-    double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : -1;
-    if (d < 0 || d > 0x7fffffff || d != static_cast<double>(static_cast<int>(d))) {
-      throw CodedTypeError(env, "ERR_INVALID_ARG_TYPE",
-                           "fds[" + std::to_string(i) + "] is not a file descriptor: " +
-                               v.ToString().Utf8Value());
-    }
-    fds.push_back(static_cast<int>(d));
-  }
-  return fds;
+// Room for the most rights one message can carry plus one SCM_CREDENTIALS (in
+// case the peer enabled SO_PASSCRED). On the stack: a heap buffer per message
+// cost more than the syscall's own bookkeeping.
+union ControlBuffer {
+  char bytes[CMSG_SPACE(kScmMaxFd * sizeof(int)) + CMSG_SPACE(sizeof(struct ucred))];
+  struct cmsghdr align;
+};
+
+// Linux releases the fd even when close reports EINTR: never retry.
+// Returns 0 or the errno that matters.
+static int CloseOnce(int fd) {
+  return close(fd) == 0 || errno == EINTR ? 0 : errno;
 }
 
-// sendFds(channelFd, fds[], data: Buffer) -> bytes accepted by the kernel.
+// sendFdsFrom(channelFd, fds: Int32Array, count, data: Buffer, checkUnix) ->
+// bytes accepted by the kernel. fds[0..count) are trusted to be fd numbers:
+// src/fd/transfer.ts validates them, which is cheaper in JS than through N-API.
 // The fds ride with the first byte, so a short write still delivered all of them.
-Napi::Value SendFds(const Napi::CallbackInfo& info) {
+Napi::Value SendFdsFrom(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int chan = FdArg(info, 0, "channelFd");
-  std::vector<int> fds = FdArray(info, 1);
-  if (info.Length() < 3 || !info[2].IsBuffer()) {
-    throw CodedTypeError(env, "ERR_INVALID_ARG_TYPE", "The \"data\" argument must be a Buffer");
-  }
-  Napi::Buffer<uint8_t> data = info[2].As<Napi::Buffer<uint8_t>>();
-  if (data.Length() == 0) {
+  ArrayArg<int32_t> fds = Int32ArrayArg(info, 1, "fds");
+  int count = IntArg(info, 2, "count", 0, static_cast<int>(std::min<size_t>(fds.length, kScmMaxFd)));
+  ArrayArg<uint8_t> data = BytesArg(info, 3, "data");
+  // Anything but an explicit false checks: skipping is only for callers that
+  // already know the channel is AF_UNIX.
+  bool check_unix = !(info[4].IsBoolean() && !info[4].As<Napi::Boolean>().Value());
+  if (data.length == 0) {
     // A stream socket drops ancillary data sent with zero bytes.
     throw CodedRangeError(env, "ERR_OUT_OF_RANGE",
                           "sendFds needs at least one data byte: the fds ride on it");
   }
 
-  if (!fds.empty()) {
+  if (count > 0 && check_unix) {
     // On anything but AF_UNIX the kernel ignores SCM_RIGHTS and still sends
     // the bytes: the fds would vanish without an error. Refuse instead.
     int domain = 0;
@@ -82,21 +72,22 @@ Napi::Value SendFds(const Napi::CallbackInfo& info) {
                            "and silently drop the fds. Pass fds over a Unix socket, e.g. socketpair()");
     }
   }
-  struct iovec iov = {data.Data(), data.Length()};
+  struct iovec iov = {data.data, data.length};
   struct msghdr msg = {};
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
-  std::vector<char> control;
-  if (!fds.empty()) {
-    size_t payload = fds.size() * sizeof(int);
-    control.assign(CMSG_SPACE(payload), 0);
-    msg.msg_control = control.data();
-    msg.msg_controllen = control.size();
+  ControlBuffer control;
+  if (count > 0) {
+    size_t payload = count * sizeof(int);
+    msg.msg_control = control.bytes;
+    msg.msg_controllen = CMSG_SPACE(payload);
     struct cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
+    // CMSG_SPACE's alignment padding goes to the kernel too: no stack garbage in it.
+    memset(cmsg, 0, msg.msg_controllen);
     cmsg->cmsg_level = SOL_SOCKET;
     cmsg->cmsg_type = SCM_RIGHTS;
     cmsg->cmsg_len = CMSG_LEN(payload);
-    memcpy(CMSG_DATA(cmsg), fds.data(), payload);
+    memcpy(CMSG_DATA(cmsg), fds.data, payload);
   }
   ssize_t n;
   do {
@@ -115,27 +106,33 @@ Napi::Value SendFds(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, static_cast<double>(n));
 }
 
-static void CloseAll(const std::vector<int>& fds) {
-  for (int fd : fds) close(fd);
-}
-
-// recvFds(channelFd, maxData, maxFds) -> { data: Buffer, fds: number[] }.
-// An empty data Buffer with no fds means the peer closed the channel.
-Napi::Value RecvFds(const Napi::CallbackInfo& info) {
+// recvFdsInto(channelFd, data: Buffer, fds: Int32Array, counts: Int32Array):
+// one recvmsg into the caller's memory; counts[0] = bytes read, counts[1] =
+// fds received. Creating no JS objects is the point: per message they cost
+// more than the syscall. counts = [0, 0] means the peer closed the channel.
+Napi::Value RecvFdsInto(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int chan = FdArg(info, 0, "channelFd");
-  int max_data = IntArg(info, 1, "maxData", 1, 64 * 1024 * 1024);
-  int max_fds = IntArg(info, 2, "maxFds", 0, kScmMaxFd);
+  ArrayArg<uint8_t> data = BytesArg(info, 1, "data");
+  ArrayArg<int32_t> out = Int32ArrayArg(info, 2, "fds");
+  ArrayArg<int32_t> counts = Int32ArrayArg(info, 3, "counts");
+  if (data.length == 0) {
+    // recvmsg would return 0, which reads as "the peer closed".
+    throw CodedRangeError(env, "ERR_OUT_OF_RANGE", "The \"data\" argument must hold at least one byte");
+  }
+  if (counts.length < 2) {
+    throw CodedRangeError(env, "ERR_OUT_OF_RANGE",
+                          "The \"counts\" argument must have room for 2 numbers (bytes, fds)");
+  }
+  size_t max_fds = std::min<size_t>(out.length, kScmMaxFd);
 
-  std::vector<uint8_t> buffer(max_data);
-  struct iovec iov = {buffer.data(), buffer.size()};
-  // Room for the rights plus one SCM_CREDENTIALS, in case the peer enabled SO_PASSCRED.
-  std::vector<char> control(CMSG_SPACE(max_fds * sizeof(int)) + CMSG_SPACE(sizeof(struct ucred)));
+  struct iovec iov = {data.data, data.length};
+  ControlBuffer control;
   struct msghdr msg = {};
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
-  msg.msg_control = control.data();
-  msg.msg_controllen = control.size();
+  msg.msg_control = control.bytes;
+  msg.msg_controllen = sizeof(control.bytes);
 
   ssize_t n;
   do {
@@ -149,30 +146,43 @@ Napi::Value RecvFds(const Napi::CallbackInfo& info) {
     throw SystemError(env, err, "recvmsg", hint);
   }
 
-  std::vector<int> fds;
+  // Every fd the control buffer can hold fits here, so none is ever dropped unseen.
+  int received[sizeof(control.bytes) / sizeof(int)];
+  size_t count = 0;
   for (struct cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
     if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-    size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-    const int* received = reinterpret_cast<const int*>(CMSG_DATA(c));
-    fds.insert(fds.end(), received, received + count);
+    size_t in_cmsg = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    memcpy(received + count, CMSG_DATA(c), in_cmsg * sizeof(int));
+    count += in_cmsg;
   }
-  // CMSG alignment can leave room for a few more fds than asked: hold to the limit.
-  if ((msg.msg_flags & MSG_CTRUNC) || fds.size() > static_cast<size_t>(max_fds)) {
+  // The control buffer has room for more fds than fds.length: hold to the limit.
+  if ((msg.msg_flags & MSG_CTRUNC) || count > max_fds) {
     // Whatever did arrive would otherwise leak: nobody else knows these numbers.
-    CloseAll(fds);
+    for (size_t i = 0; i < count; i++) CloseOnce(received[i]);
     throw CodedError(env, "ERR_FD_CTRUNC",
                      "recvmsg: control data truncated (MSG_CTRUNC): the peer sent more fds than "
                      "maxFds=" + std::to_string(max_fds) + " or this process hit its fd limit "
-                     "(ulimit -n); the " + std::to_string(fds.size()) +
+                     "(ulimit -n); the " + std::to_string(count) +
                      " fds that did arrive were closed, the others are lost");
   }
+  memcpy(out.data, received, count * sizeof(int));
+  counts.data[0] = static_cast<int32_t>(n);
+  counts.data[1] = static_cast<int32_t>(count);
+  return env.Undefined();
+}
 
-  Napi::Object result = Napi::Object::New(env);
-  result.Set("data", Napi::Buffer<uint8_t>::Copy(env, buffer.data(), static_cast<size_t>(n)));
-  Napi::Array out = Napi::Array::New(env, fds.size());
-  for (size_t i = 0; i < fds.size(); i++) out.Set(static_cast<uint32_t>(i), fds[i]);
-  result.Set("fds", out);
-  return result;
+// closeFds(fds: Int32Array, count) -> how many of fds[0..count) were not open.
+// One call for a whole batch: closing 253 fds one N-API call at a time costs
+// more than the closes.
+Napi::Value CloseFds(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ArrayArg<int32_t> fds = Int32ArrayArg(info, 0, "fds");
+  int count = IntArg(info, 1, "count", 0, static_cast<int>(std::min<size_t>(fds.length, 0x7fffffff)));
+  int not_open = 0;
+  for (int i = 0; i < count; i++) {
+    if (CloseOnce(fds.data[i]) == EBADF) not_open++;
+  }
+  return Napi::Number::New(env, not_open);
 }
 
 // socketpair(type, nonBlocking) -> [fd, fd], both close-on-exec.
@@ -207,10 +217,8 @@ Napi::Value Dup(const Napi::CallbackInfo& info) {
 Napi::Value Close(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = FdArg(info, 0, "fd");
-  // Linux releases the fd even when close reports EINTR: never retry.
-  if (close(fd) < 0 && errno != EINTR) {
-    throw SystemError(env, errno, "close", errno == EBADF ? "the fd is not open" : "");
-  }
+  int err = CloseOnce(fd);
+  if (err != 0) throw SystemError(env, err, "close", err == EBADF ? "the fd is not open" : "");
   return env.Undefined();
 }
 

@@ -3,8 +3,9 @@
 
 namespace fdlab {
 // SCM_RIGHTS transfer and the fd housekeeping around it.
-Napi::Value SendFds(const Napi::CallbackInfo& info);
-Napi::Value RecvFds(const Napi::CallbackInfo& info);
+Napi::Value SendFdsFrom(const Napi::CallbackInfo& info);
+Napi::Value RecvFdsInto(const Napi::CallbackInfo& info);
+Napi::Value CloseFds(const Napi::CallbackInfo& info);
 Napi::Value SocketPair(const Napi::CallbackInfo& info);
 Napi::Value Dup(const Napi::CallbackInfo& info);
 Napi::Value Close(const Napi::CallbackInfo& info);

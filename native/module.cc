@@ -8,8 +8,10 @@
 namespace fdlab {
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  exports.Set("sendFds", Napi::Function::New(env, SendFds, "sendFds"));
-  exports.Set("recvFds", Napi::Function::New(env, RecvFds, "recvFds"));
+  // The per-message functions take the template form: no callback-data hop.
+  exports.Set("sendFdsFrom", Napi::Function::New<SendFdsFrom>(env, "sendFdsFrom"));
+  exports.Set("recvFdsInto", Napi::Function::New<RecvFdsInto>(env, "recvFdsInto"));
+  exports.Set("closeFds", Napi::Function::New<CloseFds>(env, "closeFds"));
   exports.Set("socketpair", Napi::Function::New(env, SocketPair, "socketpair"));
   exports.Set("dup", Napi::Function::New(env, Dup, "dup"));
   exports.Set("close", Napi::Function::New(env, Close, "close"));

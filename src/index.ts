@@ -1,8 +1,8 @@
 // fdlab's public API: pass fds between processes (SCM_RIGHTS), frame them
 // into messages, and move live sockets in and out of Node.
 export { FdlabError, isErrorWithCode } from './errors';
-export { SCM_MAX_FD, sendFd, recvFd, sendFds, recvFds, type ReceivedFds, type RecvFdsOptions } from './fd/transfer';
-export { socketpair, dup, close, closeQuietly, setNonBlocking, takeFdFromProcess, type SocketPairType } from './fd/fds';
+export { SCM_MAX_FD, sendFd, recvFd, sendFds, recvFds, recvFdsInto, type ReceivedFds, type RecvFdsOptions } from './fd/transfer';
+export { socketpair, dup, close, closeFds, closeQuietly, setNonBlocking, takeFdFromProcess, type SocketPairType } from './fd/fds';
 export {
   describeFd,
   formatFd,

@@ -8,7 +8,7 @@ import * as net from 'node:net';
 import { FdlabError, isErrorWithCode } from '../errors';
 import { closeQuietly, setNonBlocking, socketpair } from '../fd/fds';
 import { peerCredentials, type PeerCredentials } from '../fd/inspect';
-import { recvFds, sendFds } from '../fd/transfer';
+import { recvFds, sendFdsOverUnixSocket } from '../fd/transfer';
 import { binding, type RawPoller } from '../native/binding';
 import { detachSocket } from '../socket/detach';
 import { encodeMessage, FrameDecoder, type Frame } from './frame';
@@ -212,7 +212,8 @@ export class FdChannel extends EventEmitter {
       let sent: number;
       try {
         // The fds go with the first byte only; a remainder is plain bytes.
-        sent = sendFds(this.fdValue, pending.written === 0 ? fds : [], bytes.subarray(pending.written));
+        // fromFd and pair proved the socket AF_UNIX: no per-message check.
+        sent = sendFdsOverUnixSocket(this.fdValue, pending.written === 0 ? fds : [], bytes.subarray(pending.written));
       } catch (error) {
         if (isErrorWithCode(error, 'EAGAIN')) {
           this.waitingForWritable = true;

@@ -2,9 +2,13 @@
 // non-blocking fds: EAGAIN is thrown (err.code === 'EAGAIN'), never waited on.
 // FdChannel (src/channel) is the waiting, framed, unlimited form.
 import { binding } from '../native/binding';
+import { codedError, fdsToInt32 } from './fds';
 
 /** The kernel's limit of fds in one message (SCM_MAX_FD). */
 export const SCM_MAX_FD = binding.SCM_MAX_FD;
+
+const DEFAULT_MAX_DATA = 64 * 1024;
+const MAX_DATA_LIMIT = 64 * 1024 * 1024;
 
 export interface ReceivedFds {
   /** The bytes that came with the fds; empty (with no fds) when the peer closed. */
@@ -20,12 +24,86 @@ export interface RecvFdsOptions {
   maxFds?: number;
 }
 
+// ---- sending
+
+// Sending never holds more than SCM_MAX_FD: longer lists are refused first.
+const sendScratch = new Int32Array(SCM_MAX_FD);
+
+function send(channelFd: number, fds: readonly number[], data: Buffer | string, checkUnix: boolean): number {
+  if (Array.isArray(fds) && fds.length > SCM_MAX_FD) {
+    throw codedError(
+      RangeError,
+      'ERR_OUT_OF_RANGE',
+      `One message carries at most 253 fds (SCM_MAX_FD); got ${fds.length}. ` +
+        'Split the batch, or use FdChannel which splits and rejoins it.',
+    );
+  }
+  fdsToInt32(fds, sendScratch);
+  const bytes = typeof data === 'string' ? Buffer.from(data) : data;
+  return binding.sendFdsFrom(channelFd, sendScratch, fds.length, bytes, checkUnix);
+}
+
 /**
  * Sends up to 253 fds with `data` (at least one byte) in one message.
  * Returns how many bytes of `data` the kernel took; the fds went with the first.
  */
 export function sendFds(channelFd: number, fds: readonly number[], data: Buffer | string = 'F'): number {
-  return binding.sendFds(channelFd, [...fds], typeof data === 'string' ? Buffer.from(data) : data);
+  return send(channelFd, fds, data, true);
+}
+
+/**
+ * @internal sendFds minus its per-message getsockopt(SO_DOMAIN), for FdChannel,
+ * which proved its socket AF_UNIX once at construction. Deliberately not
+ * exported from the package: on any other socket the kernel drops the fds
+ * without an error, which is what that check exists to prevent.
+ */
+export function sendFdsOverUnixSocket(channelFd: number, fds: readonly number[], data: Buffer): number {
+  return send(channelFd, fds, data, false);
+}
+
+// ---- receiving
+
+/**
+ * recvFds for hot loops: one recvmsg straight into memory the caller owns and
+ * reuses, creating no JS objects. Afterwards counts[0] is the number of bytes
+ * written to `data` and counts[1] the number of fds written to `fds` (new,
+ * close-on-exec, owned by the caller); [0, 0] means the peer closed.
+ *
+ * Accepts up to min(fds.length, 253) fds. More, or truncated control data,
+ * is ERR_FD_CTRUNC with every fd that arrived already closed, as in recvFds.
+ *
+ *     const data = Buffer.alloc(1);
+ *     const fds = new Int32Array(SCM_MAX_FD);
+ *     const counts = new Int32Array(2);
+ *     recvFdsInto(channelFd, data, fds, counts);
+ *     // ... use fds[0 .. counts[1]), then closeFds(fds, counts[1])
+ */
+export function recvFdsInto(channelFd: number, data: Uint8Array, fds: Int32Array, counts: Int32Array): void {
+  binding.recvFdsInto(channelFd, data, fds, counts);
+}
+
+// recvFds reads through recvFdsInto into these and copies out only what
+// arrived: no zero-filled buffer per call, and no caller ever holds memory
+// that a later call overwrites. The data scratch grows to the largest maxData
+// asked for (FdChannel asks 256 KiB), at most MAX_DATA_LIMIT.
+let scratchData = Buffer.allocUnsafe(0);
+let dataView = scratchData; // the first maxData bytes of scratchData, reused while maxData repeats
+const scratchFds = new Int32Array(SCM_MAX_FD);
+const fdViews: Int32Array[] = []; // fdViews[n]: the first n of scratchFds
+const counts = new Int32Array(2);
+
+function integerOption(value: unknown, name: string, min: number, max: number): number {
+  if (typeof value !== 'number') {
+    throw codedError(TypeError, 'ERR_INVALID_ARG_TYPE', `The "${name}" argument must be an integer`);
+  }
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw codedError(
+      RangeError,
+      'ERR_OUT_OF_RANGE',
+      `The "${name}" argument must be an integer >= ${min} and <= ${max}. Received ${value}`,
+    );
+  }
+  return value;
 }
 
 /**
@@ -33,7 +111,16 @@ export function sendFds(channelFd: number, fds: readonly number[], data: Buffer 
  * truncated (err.code 'ERR_FD_CTRUNC') every fd that arrived is closed first.
  */
 export function recvFds(channelFd: number, options: RecvFdsOptions = {}): ReceivedFds {
-  return binding.recvFds(channelFd, options.maxData ?? 64 * 1024, options.maxFds ?? SCM_MAX_FD);
+  const maxData = integerOption(options.maxData ?? DEFAULT_MAX_DATA, 'maxData', 1, MAX_DATA_LIMIT);
+  const maxFds = integerOption(options.maxFds ?? SCM_MAX_FD, 'maxFds', 0, SCM_MAX_FD);
+  if (dataView.length !== maxData) {
+    if (scratchData.length < maxData) scratchData = Buffer.allocUnsafeSlow(maxData);
+    dataView = scratchData.subarray(0, maxData);
+  }
+  recvFdsInto(channelFd, dataView, (fdViews[maxFds] ??= scratchFds.subarray(0, maxFds)), counts);
+  const fds: number[] = [];
+  for (let i = 0; i < counts[1]; i++) fds.push(scratchFds[i]);
+  return { data: Buffer.from(dataView.subarray(0, counts[0])), fds };
 }
 
 /** Seed 000's send_fd(chan, fd): throws instead of returning non-zero. */

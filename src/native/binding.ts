@@ -2,11 +2,6 @@
 // behaviour: src/fd, src/channel and src/socket build the real API on top.
 import * as path from 'node:path';
 
-export interface RawReceived {
-  data: Buffer;
-  fds: number[];
-}
-
 export interface RawAddress {
   address?: string;
   port?: number;
@@ -39,8 +34,12 @@ export interface RawPoller {
 
 export interface RawBinding {
   SCM_MAX_FD: number;
-  sendFds(channelFd: number, fds: number[], data: Buffer): number;
-  recvFds(channelFd: number, maxData: number, maxFds: number): RawReceived;
+  /** fds[0..count) must already be valid fd numbers; checkUnix=false skips the AF_UNIX check. */
+  sendFdsFrom(channelFd: number, fds: Int32Array, count: number, data: Uint8Array, checkUnix: boolean): number;
+  /** Writes counts[0] = bytes read into `data`, counts[1] = fds written into `fds`. */
+  recvFdsInto(channelFd: number, data: Uint8Array, fds: Int32Array, counts: Int32Array): void;
+  /** Closes fds[0..count); returns how many were not open. */
+  closeFds(fds: Int32Array, count: number): number;
   socketpair(type: 'stream' | 'dgram' | 'seqpacket', nonBlocking: boolean): [number, number];
   dup(fd: number): number;
   close(fd: number): void;

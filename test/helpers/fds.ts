@@ -2,6 +2,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { withDeadline } from '../../src/util/deadline';
 
 /** How many fds this process has open right now (/proc/self/fd). */
 export function openFdCount(): number {
@@ -34,11 +35,7 @@ export function readSome(fd: number, length: number): string {
   return buffer.subarray(0, n).toString();
 }
 
-/** Resolves `fn`'s promise or fails after `ms`, so a hung socket fails a test instead of stalling it. */
+/** Fails after `ms` instead of letting a hung socket stall the suite. */
 export function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+  return withDeadline(promise, ms, () => new Error(`timed out after ${ms} ms: ${what}`));
 }

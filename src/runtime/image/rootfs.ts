@@ -12,9 +12,12 @@ export const INSTALL_HINT = 'apt-get install -y busybox-static strace iproute2';
 export type RootfsEntry =
   | { type: 'directory'; path: string; mode: number }
   | { type: 'symlink'; path: string; target: string }
-  // `hashContent`: project files are rewritten by every `tsc` run, so only
-  // their content says whether they changed; system files keep their stat.
-  | { type: 'file'; path: string; mode: number; source: string; stat: fs.Stats; hashContent: boolean }
+  // Host system files are streamed at pack time and identified by their stat:
+  // they only change when a package is upgraded, and node alone is 100 MB.
+  | { type: 'file'; path: string; mode: number; source: string; stat: fs.Stats }
+  // Project files are read up front: every `tsc` run rewrites them, so only
+  // their content says whether they changed, and packing the very bytes that
+  // were hashed keeps a concurrent build from corrupting the tar.
   | { type: 'data'; path: string; mode: number; data: Buffer };
 
 const posix = path.posix;
@@ -38,10 +41,16 @@ class Rootfs {
     this.entries.set(real, { type: 'data', path: real, mode, data: Buffer.from(content) });
   }
 
-  file(at: string, source: string, hashContent: boolean): void {
+  file(at: string, source: string): void {
     const stat = fs.statSync(source);
     const real = this.ensureParent(at);
-    this.entries.set(real, { type: 'file', path: real, mode: stat.mode & 0o7777, source, stat, hashContent });
+    this.entries.set(real, { type: 'file', path: real, mode: stat.mode & 0o7777, source, stat });
+  }
+
+  projectFile(at: string, source: string): void {
+    const real = this.ensureParent(at);
+    const mode = fs.statSync(source).mode & 0o7777;
+    this.entries.set(real, { type: 'data', path: real, mode, data: fs.readFileSync(source) });
   }
 
   /**
@@ -64,7 +73,7 @@ class Rootfs {
       current = next;
     }
     if (fs.statSync(current).isDirectory()) this.directory(current);
-    else this.file(current, current, false);
+    else this.file(current, current);
     return current;
   }
 
@@ -173,7 +182,7 @@ function addTree(rootfs: Rootfs, root: string, hostDir: string, natives: string[
     } else if (dirent.isSymbolicLink()) {
       rootfs.symlink(at, fs.readlinkSync(source));
     } else if (dirent.isFile()) {
-      rootfs.file(at, source, true);
+      rootfs.projectFile(at, source);
       if (dirent.name.endsWith('.node')) natives.push(source);
     }
   }
@@ -189,10 +198,16 @@ function addProject(rootfs: Rootfs, root: string): void {
     throw new FdlabError('ERR_FDLAB_NOT_BUILT', `fdlab is not compiled (${dist}/src/index.js is missing). Run 'npm run build' in ${root}.`);
   }
   const natives = [addon];
-  rootfs.file(posix.join(PROJECT_DIR, 'package.json'), path.join(root, 'package.json'), true);
-  rootfs.file(posix.join(PROJECT_DIR, 'build/Release/fdlab.node'), addon, true);
-  // Tests run on the host; leaving them out keeps test edits from forcing a rebuild.
+  rootfs.projectFile(posix.join(PROJECT_DIR, 'package.json'), path.join(root, 'package.json'));
+  rootfs.projectFile(posix.join(PROJECT_DIR, 'build/Release/fdlab.node'), addon);
+  // Tests run on the host; only the roles they start in containers go in, so
+  // other test edits do not force a rebuild.
   addTree(rootfs, root, dist, natives, new Set([path.join(dist, 'test')]));
+  const testRoles = path.join(dist, 'test', 'fixtures', 'roles');
+  if (fs.existsSync(testRoles)) {
+    for (const dir of ['test', 'test/fixtures', 'test/fixtures/roles']) rootfs.directory(posix.join(PROJECT_DIR, 'dist', dir));
+    addTree(rootfs, root, testRoles, natives);
+  }
   for (const pkgDir of productionPackages(root)) {
     rootfs.directory(posix.join(PROJECT_DIR, path.relative(root, pkgDir).split(path.sep).join('/')));
     addTree(rootfs, root, pkgDir, natives);
@@ -203,7 +218,8 @@ function addProject(rootfs: Rootfs, root: string): void {
 
 function addBusybox(rootfs: Rootfs, busybox: string): void {
   const inImage = addBinary(rootfs, busybox);
-  const applets = execFileSync(busybox, ['--list-full'], { encoding: 'utf8' }).split('\n').filter(Boolean);
+  // Entries without a directory (linuxrc) are for booting a machine, not a container.
+  const applets = execFileSync(busybox, ['--list-full'], { encoding: 'utf8' }).split('\n').filter((a) => a.includes('/'));
   for (const applet of applets) {
     const at = posix.join(rootfs.hostDirectory(posix.dirname('/' + applet)), posix.basename(applet));
     // A real tool copied from the host (ss, strace) wins over an applet.

@@ -1,0 +1,152 @@
+// Roles as child processes of this one: for machines with no Docker engine.
+// The shared volume is a temp directory and the pod is the host's loopback;
+// a role asking for network 'none' still shares it (there is no namespace).
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { FdlabError } from '../../errors';
+import { withDeadline } from '../../util/deadline';
+import { RoleLog } from '../role-log';
+import { ROLE_RUNNER, roleEnvironment } from '../role-env';
+import type { ExecResult, LabRuntime, Role, RoleExit, RoleSpec } from '../types';
+
+const PROJECT_ROOT = path.resolve(__dirname, '..', '..', '..', '..');
+
+export interface ProcessRuntimeOptions {
+  lab: string;
+  reason?: string;
+  echoLogs?: boolean;
+}
+
+class ProcessRole implements Role {
+  readonly log: RoleLog;
+  private readonly exited: Promise<RoleExit>;
+
+  constructor(readonly name: string, private readonly child: ChildProcess, echo: boolean) {
+    this.log = new RoleLog(name, { echo });
+    child.stdout!.on('data', (chunk: Buffer) => this.log.write(chunk));
+    child.stderr!.on('data', (chunk: Buffer) => this.log.write(chunk));
+    this.exited = new Promise((resolve) => {
+      child.once('close', (code, signal) => {
+        this.log.end();
+        resolve({ exitCode: code ?? 128 + (signal ? os.constants.signals[signal] : 0) });
+      });
+    });
+  }
+
+  get id(): string {
+    return String(this.child.pid);
+  }
+
+  get lines(): readonly string[] {
+    return this.log.lines;
+  }
+
+  waitForLine(pattern: RegExp | string, timeoutMs?: number): Promise<string> {
+    return this.log.waitForLine(pattern, timeoutMs);
+  }
+
+  async signal(signal: NodeJS.Signals): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) {
+      throw new FdlabError('ERR_ROLE_EXITED', `${this.name} has already exited; cannot send ${signal}`);
+    }
+    this.child.kill(signal);
+  }
+
+  exec(command: string[]): Promise<ExecResult> {
+    return new Promise((resolve, reject) => {
+      const child = spawn(command[0], command.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+      let output = '';
+      child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+      child.once('error', reject);
+      child.once('close', (code) => resolve({ exitCode: code ?? 1, output }));
+    });
+  }
+
+  wait(timeoutMs?: number): Promise<RoleExit> {
+    if (timeoutMs === undefined) return this.exited;
+    return withDeadline(this.exited, timeoutMs, () => new FdlabError('ERR_ROLE_TIMEOUT', `${this.name} did not exit within ${timeoutMs} ms`));
+  }
+
+  manualSignalCommand(signal: NodeJS.Signals): string {
+    return `kill -${signal.replace(/^SIG/, '')} ${this.child.pid}`;
+  }
+
+  manualShellCommand(): string {
+    return `ls -l /proc/${this.child.pid}/fd   # the role runs as pid ${this.child.pid} on this machine`;
+  }
+
+  /** Kills the runner's whole process group: runner, strace and the role's node. */
+  kill(): void {
+    try {
+      process.kill(-this.child.pid!, 'SIGKILL');
+    } catch {
+      // The group is already gone.
+    }
+  }
+}
+
+export class ProcessRuntime implements LabRuntime {
+  readonly kind = 'process' as const;
+  readonly reason: string;
+  readonly sharedDir: string;
+  private readonly roles: ProcessRole[] = [];
+  private readonly echoLogs: boolean;
+
+  constructor(private readonly options: ProcessRuntimeOptions) {
+    this.reason = options.reason ?? 'process runtime requested';
+    this.sharedDir = fs.mkdtempSync(path.join(os.tmpdir(), `fdlab-${options.lab}-`));
+    this.echoLogs = options.echoLogs ?? true;
+  }
+
+  async start(): Promise<void> {
+    fs.mkdirSync(path.join(this.sharedDir, 'captures'), { recursive: true });
+  }
+
+  async startRole(spec: RoleSpec): Promise<Role> {
+    const env = {
+      ...process.env,
+      ...roleEnvironment(spec, this.options.lab, this.sharedDir, this.kind),
+      FDLAB_EXIT_WITH_PARENT: '1',
+    };
+    const child = spawn(process.execPath, [path.join(PROJECT_ROOT, ROLE_RUNNER), spec.script, ...(spec.args ?? [])], {
+      cwd: PROJECT_ROOT,
+      env,
+      stdio: ['pipe', 'pipe', 'pipe'], // stdin stays open until we exit: see role-runner
+      detached: true, // its own process group, so cleanup reaches strace and the role too
+    });
+    await new Promise<void>((resolve, reject) => {
+      child.once('spawn', resolve);
+      child.once('error', reject);
+    });
+    const role = new ProcessRole(spec.name, child, this.echoLogs);
+    this.roles.push(role);
+    return role;
+  }
+
+  async collectCaptures(hostDir: string): Promise<string[]> {
+    const from = path.join(this.sharedDir, 'captures');
+    fs.mkdirSync(hostDir, { recursive: true });
+    const files = fs.existsSync(from) ? fs.readdirSync(from) : [];
+    return files.map((file) => {
+      fs.copyFileSync(path.join(from, file), path.join(hostDir, file));
+      return path.join(hostDir, file);
+    });
+  }
+
+  async cleanup(): Promise<void> {
+    for (const role of this.roles) role.kill();
+    await Promise.all(this.roles.map((role) => role.wait(5000).catch(() => undefined)));
+    fs.rmSync(this.sharedDir, { recursive: true, force: true });
+  }
+
+  keepInstructions(): string[] {
+    return [
+      `roles keep running as processes: ${this.roles.map((r) => `${r.name}=${r.id}`).join(', ')}`,
+      `shared directory: ${this.sharedDir}`,
+      `clean up: kill ${this.roles.map((r) => r.id).join(' ')}; rm -rf ${this.sharedDir}`,
+    ];
+  }
+}

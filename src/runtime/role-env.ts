@@ -1,0 +1,26 @@
+// The environment every role gets, whichever runtime starts it.
+import * as path from 'node:path';
+import type { RoleSpec } from './types';
+
+/** Path of the role runner, relative to the project root (where dist/ is). */
+export const ROLE_RUNNER = 'dist/src/runtime/role-runner.js';
+
+export function captureFileName(role: string): string {
+  return `${role}.strace`;
+}
+
+export function roleEnvironment(spec: RoleSpec, lab: string, sharedDir: string, runtime: string): Record<string, string> {
+  const env: Record<string, string> = {
+    FDLAB_LAB: lab,
+    FDLAB_ROLE: spec.name,
+    FDLAB_SHARED: sharedDir,
+    FDLAB_RUNTIME: runtime,
+    ...spec.env,
+  };
+  if (spec.strace) {
+    env.FDLAB_STRACE = spec.strace.syscalls.join(',');
+    env.FDLAB_STRACE_OUT = path.posix.join(sharedDir, 'captures', captureFileName(spec.name));
+  }
+  if (spec.inspectPort) env.FDLAB_INSPECT_PORT = String(spec.inspectPort);
+  return env;
+}

@@ -1,0 +1,74 @@
+// The one interface both runtimes implement: a lab declares roles, the
+// runtime runs them (containers in a pod, or child processes) the same way.
+
+export type RuntimeKind = 'docker' | 'process';
+
+/** Where the roles of one lab share Unix sockets (a named volume, or a temp dir). */
+export const SHARED_DIR_IN_CONTAINER = '/run/fdlab';
+
+export interface StraceSpec {
+  /** strace -e trace=... (e.g. ['sendmsg', 'recvmsg', 'connect']); empty traces everything. */
+  syscalls: string[];
+}
+
+export interface RoleSpec {
+  /** Short name, used as the log prefix, container name suffix and capture file name. */
+  name: string;
+  /** A script under dist/ (e.g. 'dist/lab/lab1/sender.js'), run with node, and its arguments. */
+  script: string;
+  args?: string[];
+  env?: Record<string, string>;
+  /** 'pod': share the lab's loopback with the other roles; 'none': a namespace of its own with only lo. */
+  network?: 'pod' | 'none';
+  capAdd?: string[];
+  /** Trace the role with strace -f -tt -yy -s 128; false or absent: no capture. */
+  strace?: StraceSpec | false;
+  /** Start the role with the Node inspector listening on this port (Docker: published on 127.0.0.1). */
+  inspectPort?: number;
+}
+
+export interface ExecResult {
+  exitCode: number;
+  output: string;
+}
+
+export interface RoleExit {
+  exitCode: number;
+}
+
+export interface Role {
+  readonly name: string;
+  /** Every log line so far, without prefix. */
+  readonly lines: readonly string[];
+  /** Resolves with the first line (existing or future) matching `pattern`. */
+  waitForLine(pattern: RegExp | string, timeoutMs?: number): Promise<string>;
+  /** Delivers a signal to the role's program (through strace, when traced). */
+  signal(signal: NodeJS.Signals): Promise<void>;
+  /** Runs a command beside the role: inside its container, or on the host. */
+  exec(command: string[]): Promise<ExecResult>;
+  /** Resolves when the role exits. */
+  wait(timeoutMs?: number): Promise<RoleExit>;
+  /** The manual equivalent of signal(), for a learner to type. */
+  manualSignalCommand(signal: NodeJS.Signals): string;
+  /** The manual way into the role (docker exec -it ... sh, or the pid). */
+  manualShellCommand(): string;
+  /** Container id or process id, for display. */
+  readonly id: string;
+}
+
+export interface LabRuntime {
+  readonly kind: RuntimeKind;
+  /** Why this runtime was chosen, in a sentence. */
+  readonly reason: string;
+  /** The shared directory as roles see it. */
+  readonly sharedDir: string;
+  /** Creates the pod and the shared volume (or temp dir). */
+  start(): Promise<void>;
+  startRole(spec: RoleSpec): Promise<Role>;
+  /** Copies role captures (strace files) into `hostDir`; returns the files written. */
+  collectCaptures(hostDir: string): Promise<string[]>;
+  /** Removes every container, volume and temp file of this lab. Idempotent. */
+  cleanup(): Promise<void>;
+  /** Leave everything running at exit (--keep) and say how to get in and clean up. */
+  keepInstructions(): string[];
+}
