@@ -51,8 +51,25 @@ export interface FdChannel {
 }
 
 export class FdChannel extends EventEmitter {
-  /** Connects to a channel listening on a Unix socket path. */
-  static async connect(path: string, options: FdChannelOptions = {}): Promise<FdChannel> {
+  /**
+   * Connects to a channel listening on a Unix socket path. With `waitMs`,
+   * a path that does not exist yet (or refuses) is retried until then: the
+   * listener may be a process that is still starting.
+   */
+  static async connect(path: string, options: FdChannelOptions & { waitMs?: number } = {}): Promise<FdChannel> {
+    const deadline = Date.now() + (options.waitMs ?? 0);
+    for (;;) {
+      try {
+        return await FdChannel.connectOnce(path, options);
+      } catch (error) {
+        const notYet = isErrorWithCode(error, 'ENOENT') || isErrorWithCode(error, 'ECONNREFUSED');
+        if (!notYet || Date.now() >= deadline) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    }
+  }
+
+  private static async connectOnce(path: string, options: FdChannelOptions): Promise<FdChannel> {
     const socket = net.connect({ path });
     socket.pause(); // Node must not start reading: the bytes belong to the channel
     await new Promise<void>((resolve, reject) => {

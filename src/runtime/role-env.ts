@@ -24,3 +24,8 @@ export function roleEnvironment(spec: RoleSpec, lab: string, sharedDir: string, 
   if (spec.inspectPort) env.FDLAB_INSPECT_PORT = String(spec.inspectPort);
   return env;
 }
+
+/** A path in the lab's shared directory, as the running role sees it. */
+export function sharedPath(name: string): string {
+  return path.join(process.env.FDLAB_SHARED ?? '/run/fdlab', name);
+}

@@ -1,0 +1,18 @@
+// `fdlab clean`: remove what interrupted labs and tests left behind.
+import Docker from 'dockerode';
+import { ENGINE_FIX, probeEngine } from '../runtime/docker/engine';
+import { removeLeftovers } from '../runtime/docker/leftovers';
+
+export async function runClean(): Promise<number> {
+  const docker = new Docker();
+  const engine = await probeEngine(docker);
+  if (!engine.ok) {
+    console.log(`${engine.detail}: nothing to clean there (${ENGINE_FIX})`);
+    return 0;
+  }
+  const removed = await removeLeftovers(docker);
+  const total = removed.containers.length + removed.volumes.length + removed.networks.length;
+  if (total === 0) console.log('nothing labelled fdlab is left: clean');
+  for (const [kind, names] of Object.entries(removed)) if (names.length) console.log(`removed ${names.length} ${kind}: ${names.join(', ')}`);
+  return 0;
+}

@@ -1,0 +1,27 @@
+// `fdlab lab <n>`: run one lab and turn its verdict into an exit code.
+import { LABS } from '../../lab';
+import { FdlabError } from '../errors';
+import { runLab } from '../labs/runner';
+
+export interface LabCommandOptions {
+  runtime: 'auto' | 'docker' | 'process';
+  keep: boolean;
+  strace: boolean;
+  quiet: boolean;
+  fault?: string;
+}
+
+export async function runLabCommand(n: number, options: LabCommandOptions): Promise<number> {
+  const lab = LABS.get(n);
+  if (!lab) {
+    throw new FdlabError('ERR_NO_SUCH_LAB', `there is no lab ${n}; available: ${[...LABS.keys()].join(', ')} (see labs.md)`);
+  }
+  const outcome = await runLab(lab, {
+    runtime: options.runtime,
+    keep: options.keep,
+    strace: options.strace,
+    echo: !options.quiet,
+    extra: options.fault ? { fault: options.fault } : {},
+  });
+  return outcome.ok ? 0 : 1;
+}

@@ -1,0 +1,69 @@
+// How a lab talks to the learner: numbered steps in colour, the manual
+// command for each, spinners and progress on anything slow.
+import chalk from 'chalk';
+import ora from 'ora';
+
+export class Guide {
+  private stepNumber = 0;
+
+  constructor(private readonly out: (text: string) => void = (t) => process.stdout.write(t)) {}
+
+  title(text: string, subtitle: string): void {
+    this.out(`\n${chalk.bold.white(text)}\n${chalk.gray(subtitle)}\n`);
+  }
+
+  line(text: string): void {
+    this.out(`${text}\n`);
+  }
+
+  step(title: string, why: string, manual: string[] = []): void {
+    this.stepNumber += 1;
+    this.out(`\n${chalk.bold.blue(`Step ${this.stepNumber}.`)} ${chalk.bold(title)}\n`);
+    this.out(`${chalk.white(indent(why))}\n`);
+    for (const command of manual) this.out(`   ${chalk.gray('try it yourself:')} ${chalk.green(command)}\n`);
+  }
+
+  say(text: string): void {
+    this.out(`${chalk.white(indent(text))}\n`);
+  }
+
+  async spin<T>(text: string, work: () => Promise<T>): Promise<T> {
+    const spinner = ora({ text, stream: process.stdout, isEnabled: process.stdout.isTTY }).start();
+    const started = Date.now();
+    try {
+      const result = await work();
+      spinner.succeed(`${text} ${chalk.gray(`(${((Date.now() - started) / 1000).toFixed(1)} s)`)}`);
+      return result;
+    } catch (error) {
+      spinner.fail(`${text}: ${(error as Error).message}`);
+      throw error;
+    }
+  }
+
+  progress(text: string, total: number): { tick(done: number): void; done(summary: string): void } {
+    const spinner = ora({ text: `${text} 0/${total}`, stream: process.stdout, isEnabled: process.stdout.isTTY }).start();
+    let last = 0;
+    return {
+      tick: (done) => {
+        // Repaint at most every 1%: cheap enough for 100,000 requests.
+        if (done === total || done - last >= Math.max(1, total / 100)) {
+          last = done;
+          spinner.text = `${text} ${done.toLocaleString('en-US')}/${total.toLocaleString('en-US')} ${bar(done / total)}`;
+        }
+      },
+      done: (summary) => spinner.succeed(`${text} ${summary}`),
+    };
+  }
+}
+
+function indent(text: string): string {
+  return text
+    .split('\n')
+    .map((l) => `   ${l}`)
+    .join('\n');
+}
+
+function bar(fraction: number, width = 24): string {
+  const filled = Math.round(fraction * width);
+  return chalk.cyan('█'.repeat(filled)) + chalk.gray('░'.repeat(width - filled));
+}

@@ -1,0 +1,112 @@
+// Runs one lab from start to verdict: picks the runtime, runs the lab's
+// steps, collects captures and logs, reports SCM_RIGHTS seen by strace, prints
+// the check table, writes captures/lab<n>/summary.json. Labs only declare.
+import chalk from 'chalk';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { withRuntime } from '../runtime/cleanup';
+import { selectRuntime } from '../runtime/select';
+import type { LabRuntime, Role } from '../runtime/types';
+import { checksTable, verdict } from './checks';
+import { Guide } from './guide';
+import { scmRightsReport } from './scm-report';
+import type { CheckResult, LabContext, LabDefinition, LabOptions } from './types';
+
+export const PROJECT_ROOT = path.resolve(__dirname, '..', '..', '..');
+
+export interface LabOutcome {
+  ok: boolean;
+  runtime: LabRuntime['kind'];
+  checks: CheckResult[];
+  capturesDir: string;
+  summaryPath: string;
+  seconds: number;
+}
+
+export async function runLab(lab: LabDefinition, options: LabOptions): Promise<LabOutcome> {
+  const started = Date.now();
+  const guide = new Guide();
+  const name = `lab${lab.number}`;
+  guide.title(`fdlab lab ${lab.number}: ${lab.title}`, `from ${lab.source}`);
+
+  const runtime = await guide.spin('Choosing a runtime (Docker if an engine answers, else processes)', () =>
+    selectRuntime({ lab: name, runtime: options.runtime, echoLogs: options.echo }),
+  );
+  guide.line(`${chalk.bold('runtime:')} ${runtime.kind}: ${runtime.reason}`);
+
+  const capturesDir = path.join(options.capturesRoot ?? PROJECT_ROOT, 'captures', name);
+  fs.rmSync(capturesDir, { recursive: true, force: true });
+  fs.mkdirSync(capturesDir, { recursive: true });
+
+  const checks: CheckResult[] = [];
+  const roles: Role[] = [];
+  const records: Record<string, unknown> = {};
+  const context: LabContext = {
+    runtime,
+    options,
+    step: (title, why, manual) => guide.step(title, why, manual),
+    say: (text) => guide.say(text),
+    startRole: async (spec) => {
+      const { traced, ...rest } = spec;
+      const role = await runtime.startRole({ ...rest, strace: traced && options.strace ? { syscalls: lab.traceSyscalls } : false });
+      roles.push(role);
+      return role;
+    },
+    check: (checkName, passed, measured) => checks.push({ name: checkName, status: passed ? 'pass' : 'fail', measured }),
+    spin: (text, work) => guide.spin(text, work),
+    progress: (text, total) => guide.progress(text, total),
+    record: (key, value) => (records[key] = value),
+  };
+
+  let captureFiles: string[] = [];
+  await withRuntime(
+    runtime,
+    async (rt) => {
+      try {
+        await lab.run(context);
+      } catch (error) {
+        checks.push({ name: 'the lab ran to its end', status: 'fail', measured: (error as Error).message.split('\n')[0] });
+        guide.line(chalk.red(`\nThe lab stopped early: ${(error as Error).message}`));
+      }
+      // Captures and logs are kept whether the lab passed or not: they explain a failure.
+      captureFiles = await rt.collectCaptures(capturesDir).catch(() => []);
+      for (const role of roles) fs.writeFileSync(path.join(capturesDir, `${role.name}.log`), role.lines.join('\n') + '\n');
+    },
+    { keep: options.keep },
+  );
+
+  const scm = scmRightsReport(capturesDir, captureFiles);
+  if (options.strace) {
+    guide.line(`\n${chalk.bold('SCM_RIGHTS seen by strace')} ${chalk.gray(`(full captures in ${path.relative(process.cwd(), capturesDir) || '.'})`)}`);
+    for (const line of scm.lines) guide.line(`  ${line}`);
+    if (scm.lines.length === 0) guide.line(chalk.yellow('  none found'));
+  }
+  for (const role of lab.scmRightsRoles) {
+    if (!options.strace) {
+      checks.push({ name: `SCM_RIGHTS in ${role}'s strace capture`, status: 'skipped', measured: 'not traced (--no-strace)' });
+      continue;
+    }
+    const count = scm.countByRole[role] ?? 0;
+    checks.push({ name: `SCM_RIGHTS in ${role}'s strace capture`, status: count > 0 ? 'pass' : 'fail', measured: `${count} message(s) with fds` });
+  }
+
+  const result = verdict(checks);
+  const seconds = (Date.now() - started) / 1000;
+  guide.line(`\n${checksTable(checks)}`);
+  guide.line(
+    `${result.ok ? chalk.green.bold('Lab passed') : chalk.red.bold('Lab failed')}: ` +
+      `${result.passed} passed, ${result.failed} failed, ${result.skipped} skipped in ${seconds.toFixed(1)} s (${runtime.kind} runtime)`,
+  );
+  const summaryPath = path.join(capturesDir, 'summary.json');
+  fs.writeFileSync(
+    summaryPath,
+    JSON.stringify(
+      { lab: lab.number, title: lab.title, runtime: runtime.kind, reason: runtime.reason, ok: result.ok, seconds, checks, scmRights: scm.pairs, records, captures: fs.readdirSync(capturesDir) },
+      null,
+      2,
+    ) + '\n',
+  );
+  guide.line(chalk.gray(`captures, logs and summary.json: ${capturesDir}`));
+  if (options.keep) for (const line of runtime.keepInstructions()) guide.line(chalk.yellow(`--keep: ${line}`));
+  return { ok: result.ok, runtime: runtime.kind, checks, capturesDir, summaryPath, seconds };
+}

@@ -1,0 +1,54 @@
+// What a lab is: a declaration of roles, steps and checks. The engine
+// (runner.ts) does the work: runtime, guide output, strace, captures, verdict.
+import type { LabRuntime, Role, RoleSpec } from '../runtime/types';
+
+export interface LabOptions {
+  runtime: 'auto' | 'docker' | 'process';
+  keep: boolean;
+  strace: boolean;
+  /** Print role logs live (default true; tests turn it off). */
+  echo: boolean;
+  /** Where captures/<lab>/ goes (default: the project root). */
+  capturesRoot?: string;
+  /** Lab-specific switches (e.g. --fault crash-new), passed through. */
+  extra: Record<string, string | boolean>;
+}
+
+export interface CheckResult {
+  name: string;
+  status: 'pass' | 'fail' | 'skipped';
+  measured: string;
+}
+
+export interface LabContext {
+  readonly runtime: LabRuntime;
+  readonly options: LabOptions;
+  /** A numbered step: what happens, why, and what a learner could type instead. */
+  step(title: string, why: string, manual?: string[]): void;
+  /** Plain explanatory text under the current step. */
+  say(text: string): void;
+  /** Starts a role (traced with the lab's syscall filter unless --no-strace) and records it. */
+  startRole(spec: LabRoleSpec): Promise<Role>;
+  /** Records a check: pass/fail and the measured value shown in the table. */
+  check(name: string, passed: boolean, measured: string): void;
+  /** Runs `work` behind a spinner (anything that may take over a second). */
+  spin<T>(text: string, work: () => Promise<T>): Promise<T>;
+  /** A progress display for counted work; returns an updater. */
+  progress(text: string, total: number): { tick(done: number): void; done(summary: string): void };
+  /** Extra data for summary.json (e.g. latencies). */
+  record(key: string, value: unknown): void;
+}
+
+export type LabRoleSpec = Omit<RoleSpec, 'strace'> & { traced?: boolean };
+
+export interface LabDefinition {
+  number: number;
+  title: string;
+  /** The seed article the lab comes from, e.g. "seed 002 (Go, UnixRights)". */
+  source: string;
+  /** Syscalls strace records for traced roles (per-lab filter). */
+  traceSyscalls: string[];
+  /** Roles whose capture must show SCM_RIGHTS (checked after the run). */
+  scmRightsRoles: string[];
+  run(ctx: LabContext): Promise<void>;
+}
