@@ -6,7 +6,12 @@ import ora from 'ora';
 export class Guide {
   private stepNumber = 0;
 
-  constructor(private readonly out: (text: string) => void = (t) => process.stdout.write(t)) {}
+  private readonly out: (text: string) => void;
+
+  /** silent: print nothing (tests read the outcome instead). */
+  constructor(private readonly silent = false) {
+    this.out = silent ? () => {} : (text) => process.stdout.write(text);
+  }
 
   title(text: string, subtitle: string): void {
     this.out(`\n${chalk.bold.white(text)}\n${chalk.gray(subtitle)}\n`);
@@ -28,6 +33,7 @@ export class Guide {
   }
 
   async spin<T>(text: string, work: () => Promise<T>): Promise<T> {
+    if (this.silent) return work();
     const spinner = ora({ text, stream: process.stdout, isEnabled: process.stdout.isTTY }).start();
     const started = Date.now();
     try {
@@ -41,6 +47,7 @@ export class Guide {
   }
 
   progress(text: string, total: number): { tick(done: number): void; done(summary: string): void } {
+    if (this.silent) return { tick: () => {}, done: () => {} };
     const spinner = ora({ text: `${text} 0/${total}`, stream: process.stdout, isEnabled: process.stdout.isTTY }).start();
     let last = 0;
     return {

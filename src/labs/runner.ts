@@ -25,7 +25,7 @@ export interface LabOutcome {
 
 export async function runLab(lab: LabDefinition, options: LabOptions): Promise<LabOutcome> {
   const started = Date.now();
-  const guide = new Guide();
+  const guide = new Guide(options.silent);
   const name = `lab${lab.number}`;
   guide.title(`fdlab lab ${lab.number}: ${lab.title}`, `from ${lab.source}`);
 

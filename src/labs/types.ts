@@ -8,6 +8,8 @@ export interface LabOptions {
   strace: boolean;
   /** Print role logs live (default true; tests turn it off). */
   echo: boolean;
+  /** Print nothing at all: the outcome and summary.json still say everything (tests). */
+  silent?: boolean;
   /** Where captures/<lab>/ goes (default: the project root). */
   capturesRoot?: string;
   /** Lab-specific switches (e.g. --fault crash-new), passed through. */

@@ -1,0 +1,40 @@
+// Runs a lab the way `npm run lab:<n>` does, silently, in one runtime, and
+// hands back its outcome and summary.json for the assertions.
+import * as fs from 'node:fs';
+import { LABS } from '../../lab';
+import { runLab, type LabOutcome } from '../../src/labs/runner';
+import type { CheckResult } from '../../src/labs/types';
+import { labImageOrSkip } from '../helpers/docker';
+import { tempDir } from '../helpers/fds';
+
+export const RUNTIMES = ['process', 'docker'] as const;
+
+export interface LabRun extends LabOutcome {
+  summary: { checks: CheckResult[]; records: Record<string, unknown>; runtime: string; captures: string[] };
+  check(name: string | RegExp): CheckResult;
+}
+
+/** Null when the runtime is docker and no engine answers (the caller skips). */
+export async function runLabForTest(
+  n: number,
+  runtime: (typeof RUNTIMES)[number],
+  extra: Record<string, string | boolean> = {},
+): Promise<LabRun | null> {
+  if (runtime === 'docker' && !(await labImageOrSkip())) return null;
+  const outcome = await runLab(LABS.get(n)!, { runtime, keep: false, strace: true, echo: false, silent: true, capturesRoot: tempDir(), extra });
+  const summary = JSON.parse(fs.readFileSync(outcome.summaryPath, 'utf8')) as LabRun['summary'];
+  const check = (name: string | RegExp) => {
+    const found = summary.checks.find((c) => (typeof name === 'string' ? c.name === name : name.test(c.name)));
+    if (!found) throw new Error(`no check named ${name}; checks: ${summary.checks.map((c) => c.name).join(' | ')}`);
+    return found;
+  };
+  return { ...outcome, summary, check };
+}
+
+/** Every check passed, with the failing ones spelled out otherwise. */
+export function failedChecks(run: LabRun): string {
+  return run.checks
+    .filter((c) => c.status !== 'pass')
+    .map((c) => `${c.status}: ${c.name} (${c.measured})`)
+    .join('\n');
+}
