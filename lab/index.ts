@@ -1,5 +1,9 @@
 // Every lab, by number.
 import type { LabDefinition } from '../src/labs/types';
 import { lab1 } from './lab1/lab';
+import { lab2 } from './lab2/lab';
 
-export const LABS: ReadonlyMap<number, LabDefinition> = new Map([[1, lab1]]);
+export const LABS: ReadonlyMap<number, LabDefinition> = new Map([
+  [1, lab1],
+  [2, lab2],
+]);

@@ -53,6 +53,7 @@ export async function runLab(lab: LabDefinition, options: LabOptions): Promise<L
       return role;
     },
     check: (checkName, passed, measured) => checks.push({ name: checkName, status: passed ? 'pass' : 'fail', measured }),
+    skip: (checkName, why) => checks.push({ name: checkName, status: 'skipped', measured: why }),
     spin: (text, work) => guide.spin(text, work),
     progress: (text, total) => guide.progress(text, total),
     record: (key, value) => (records[key] = value),
@@ -88,6 +89,11 @@ export async function runLab(lab: LabDefinition, options: LabOptions): Promise<L
     }
     const count = scm.countByRole[role] ?? 0;
     checks.push({ name: `SCM_RIGHTS in ${role}'s strace capture`, status: count > 0 ? 'pass' : 'fail', measured: `${count} message(s) with fds` });
+  }
+
+  if (options.strace && lab.checkCaptures) {
+    const texts = Object.fromEntries(captureFiles.map((file) => [path.basename(file, '.strace'), fs.readFileSync(file, 'utf8')]));
+    lab.checkCaptures(texts, context.check, runtime.kind);
   }
 
   const result = verdict(checks);

@@ -33,6 +33,8 @@ export interface LabContext {
   startRole(spec: LabRoleSpec): Promise<Role>;
   /** Records a check: pass/fail and the measured value shown in the table. */
   check(name: string, passed: boolean, measured: string): void;
+  /** Records a check that cannot apply here, with why (never counted as passed). */
+  skip(name: string, why: string): void;
   /** Runs `work` behind a spinner (anything that may take over a second). */
   spin<T>(text: string, work: () => Promise<T>): Promise<T>;
   /** A progress display for counted work; returns an updater. */
@@ -53,4 +55,9 @@ export interface LabDefinition {
   /** Roles whose capture must show SCM_RIGHTS (checked after the run). */
   scmRightsRoles: string[];
   run(ctx: LabContext): Promise<void>;
+  /**
+   * Checks on the strace captures, after they were collected (only with
+   * strace on): `texts` maps role name to its capture.
+   */
+  checkCaptures?(texts: Record<string, string>, check: LabContext['check'], runtime: LabRuntime['kind']): void;
 }

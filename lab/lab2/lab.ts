@@ -1,0 +1,77 @@
+// Lab 2: move a live TCP connection to another process (seed 000).
+import type { LabDefinition } from '../../src/labs/types';
+
+const ROLES = 'dist/lab/lab2';
+const PORT = 9999;
+
+/** "127.0.0.1:35634 wrote:" -> "127.0.0.1:35634" */
+const peerOf = (line: string) => line.replace(/ wrote:$/, '');
+
+export const lab2: LabDefinition = {
+  number: 2,
+  title: 'move a live TCP connection to another process',
+  source: 'seed 000 (C: send_fd/recv_fd, APUE 17.4, channel_to_migrate_socket)',
+  traceSyscalls: ['sendmsg', 'recvmsg', 'connect', 'write'],
+  scmRightsRoles: ['unix-socket-client', 'unix-socket-server'],
+
+  async run(lab) {
+    const count = Number(lab.options.extra.count ?? 5);
+    const docker = lab.runtime.kind === 'docker';
+
+    lab.step('Start the TCP server on 127.0.0.1:9999', 'It prints every message with the peer address and port it came from (seed 000\'s tcp_server.py).');
+    const server = await lab.startRole({ name: 'tcp-server', script: `${ROLES}/tcp-server.js`, args: [String(PORT)] });
+    await server.waitForLine('listening on');
+
+    lab.step(
+      'Start unix-socket-server, the process that will own the connection',
+      docker
+        ? 'It runs in a container with --network none: no interface but lo, no route to the TCP server. It can only\n' +
+            'talk TCP through a socket somebody hands it.'
+        : 'In the process runtime it shares the host network; with Docker it would have none.',
+    );
+    const receiver = await lab.startRole({
+      name: 'unix-socket-server',
+      script: `${ROLES}/unix-socket-server.js`,
+      args: [String(count)],
+      network: 'none',
+      traced: true,
+    });
+    const interfaces = await receiver.waitForLine('network interfaces here:');
+
+    lab.step(
+      'Start unix-socket-client: connect, say hello, hand the socket over, exit',
+      'The client sends its fd over the channel; the kernel gives the server a new fd for the same socket, with the\n' +
+        'same TCP state: sequence numbers, buffers, the peer. "A new coat" for the connection, not a new body.',
+      [receiver.manualShellCommand(), docker ? 'ss -tnpe   (in the pod: one connection, and its owner changes)' : 'ss -tnpe | grep 9999'],
+    );
+    const client = await lab.startRole({ name: 'unix-socket-client', script: `${ROLES}/unix-socket-client.js`, args: [String(PORT)], traced: true });
+    const clientExit = await client.wait(20_000);
+    const linesWhenClientExited = server.lines.length;
+    await receiver.waitForLine("Peer's IP address is:");
+
+    lab.step(`unix-socket-server writes "Migrate to new Process" ${count} times, once a second`, 'The TCP server sees them arrive on the connection the client opened: same peer port, no reconnect.');
+    const progress = lab.progress('messages on the migrated connection', count);
+    for (let i = 1; i <= count; i++) {
+      await receiver.waitForLine(new RegExp(`^test_tcp_sock: write 22 bytes OK\\.$`), 5000);
+      progress.tick(receiver.lines.filter((l) => l.startsWith('test_tcp_sock')).length);
+    }
+    const receiverExit = await receiver.wait(10_000);
+    await server.waitForLine(/closed the connection$/, 5000);
+    progress.done(`${count} of ${count} written`);
+
+    const wrote = server.lines.map((line, i) => ({ line, i })).filter(({ line }) => line.endsWith(' wrote:'));
+    const messages = wrote.map(({ i }) => server.lines[i + 1] ?? '');
+    const peers = new Set(wrote.map(({ line }) => peerOf(line)));
+    const migrated = messages.filter((m) => m.includes('Migrate to new Process')).length;
+    lab.check(
+      'the server saw every message on one connection',
+      messages[0] === 'Test message from tcp client to python server!!!' && migrated === count && peers.size === 1,
+      `${wrote.length} messages from ${[...peers].join(', ')} (1 test message + ${migrated} migrated)`,
+    );
+    const after = wrote.filter(({ i }) => i >= linesWhenClientExited).length;
+    lab.check('the client had exited before the later messages', clientExit.exitCode === 0 && after >= count, `client exit ${clientExit.exitCode}; ${after} messages arrived after it exited`);
+    if (docker) lab.check('the receiver has no network interface but lo', interfaces.endsWith(': lo'), interfaces);
+    else lab.skip('the receiver has no network interface but lo', 'process runtime: no network namespace (run with Docker)');
+    lab.check('unix-socket-server finished writing', receiverExit.exitCode === 0, `exit ${receiverExit.exitCode}`);
+  },
+};

@@ -1,0 +1,30 @@
+// Lab 2 unix_socket_server (seed 000): receives a live TCP socket over the
+// channel and keeps writing on it, once a second, from a process that in
+// Docker mode has no network but lo.
+import * as os from 'node:os';
+import { adoptSocket, describeFd, FdChannelServer, formatFd } from '../../src';
+import { sharedPath } from '../../src/runtime/role-env';
+
+const MESSAGE = 'Migrate to new Process'; // 22 bytes
+
+async function main(): Promise<void> {
+  const count = Number(process.argv[2] ?? 5);
+  const server = await FdChannelServer.listen(sharedPath('channel_to_migrate_socket'), { mode: 0o666 });
+  console.log('Socket has CHANNEL_NAME channel_to_migrate_socket');
+  console.log(`network interfaces here: ${Object.keys(os.networkInterfaces()).join(', ')}`);
+  const channel = await server.accept();
+  const { fds } = await channel.receive();
+  channel.close();
+  await server.close();
+  console.log(`received ${formatFd(describeFd(fds[0]))}`);
+  const socket = adoptSocket(fds[0]);
+  console.log(`Peer's IP address is: ${socket.remoteAddress}:${socket.remotePort}`);
+  for (let i = 0; i < count; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    await new Promise<void>((resolve, reject) => socket.write(MESSAGE, (error) => (error ? reject(error) : resolve())));
+    console.log(`test_tcp_sock: write ${Buffer.byteLength(MESSAGE)} bytes OK.`);
+  }
+  socket.end();
+}
+
+void main();
