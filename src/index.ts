@@ -14,6 +14,7 @@ export {
   type Endpoint,
   type PeerCredentials,
 } from './fd/inspect';
+export { watchFd, type FdWatcher } from './fd/watch';
 export { FdChannel, type FdMessage, type FdChannelOptions } from './channel/fd-channel';
 export { FdChannelServer, type ListenOptions } from './channel/channel-server';
 export { detachSocket, fdOf, type DetachedSocket, type DetachOptions } from './socket/detach';

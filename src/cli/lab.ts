@@ -9,6 +9,7 @@ export interface LabCommandOptions {
   strace: boolean;
   quiet: boolean;
   fault?: string;
+  reads?: string;
 }
 
 export async function runLabCommand(n: number, options: LabCommandOptions): Promise<number> {
@@ -21,7 +22,7 @@ export async function runLabCommand(n: number, options: LabCommandOptions): Prom
     keep: options.keep,
     strace: options.strace,
     echo: !options.quiet,
-    extra: options.fault ? { fault: options.fault } : {},
+    extra: { ...(options.fault ? { fault: options.fault } : {}), ...(options.reads ? { reads: options.reads } : {}) },
   });
   return outcome.ok ? 0 : 1;
 }

@@ -24,7 +24,8 @@ program
   .option('--keep', 'leave the pod running for exploration', false)
   .option('--no-strace', 'do not trace the roles')
   .option('--quiet', 'do not print role logs live', false)
-  .option('--fault <name>', 'a lab-specific failure to inject')
+  .option('--fault <name>', 'a failure to inject (lab 3: drop-leftover; lab 5: crash-new)')
+  .addOption(new Option('--reads <how>', 'lab 3: how servers read requests').choices(['exact', 'greedy']))
   .action(async (n: number, options) => {
     process.exitCode = await runLabCommand(n, options);
   });

@@ -23,6 +23,8 @@ export interface RoleSpec {
   capAdd?: string[];
   /** Trace the role with strace -f -tt -yy -s 128; false or absent: no capture. */
   strace?: StraceSpec | false;
+  /** Print the role's log lines live (default true); they are kept either way. */
+  echo?: boolean;
   /** Start the role with the Node inspector listening on this port (Docker: published on 127.0.0.1). */
   inspectPort?: number;
 }

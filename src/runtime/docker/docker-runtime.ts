@@ -74,7 +74,7 @@ export class DockerRuntime implements LabRuntime {
         Init: true, // docker-init forwards `docker kill --signal` to the role runner
       },
     });
-    const role = new DockerRole(spec.name, this.docker, container, name, this.options.echoLogs ?? true);
+    const role = new DockerRole(spec.name, this.docker, container, name, (this.options.echoLogs ?? true) && spec.echo !== false);
     this.roles.push(role);
     await role.start();
     return role;

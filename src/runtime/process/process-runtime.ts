@@ -121,7 +121,7 @@ export class ProcessRuntime implements LabRuntime {
       child.once('spawn', resolve);
       child.once('error', reject);
     });
-    const role = new ProcessRole(spec.name, child, this.echoLogs);
+    const role = new ProcessRole(spec.name, child, this.echoLogs && spec.echo !== false);
     this.roles.push(role);
     return role;
   }
