@@ -1,5 +1,6 @@
 // Lab 2: move a live TCP connection to another process (seed 000).
 import type { LabDefinition } from '../../src/labs/types';
+import { formatPair } from '../../src/strace';
 
 const ROLES = 'dist/lab/lab2';
 const PORT = 9999;
@@ -15,7 +16,7 @@ export const lab2: LabDefinition = {
   scmRightsRoles: ['unix-socket-client', 'unix-socket-server'],
 
   async run(lab) {
-    const count = Number(lab.options.extra.count ?? 5);
+    const count = Number(lab.options.extra.count ?? 5); // --count is for tests; the lab's default is seed 000's
     const docker = lab.runtime.kind === 'docker';
 
     lab.step('Start the TCP server on 127.0.0.1:9999', 'It prints every message with the peer address and port it came from (seed 000\'s tcp_server.py).');
@@ -73,5 +74,23 @@ export const lab2: LabDefinition = {
     if (docker) lab.check('the receiver has no network interface but lo', interfaces.endsWith(': lo'), interfaces);
     else lab.skip('the receiver has no network interface but lo', 'process runtime: no network namespace (run with Docker)');
     lab.check('unix-socket-server finished writing', receiverExit.exitCode === 0, `exit ${receiverExit.exitCode}`);
+  },
+
+  checkCaptures(pairs, lab, roles) {
+    // The client knows its socket's inode (fstat); strace in the receiver's
+    // empty network namespace can only show that inode, not the endpoints.
+    const handedOver = roles.get('unix-socket-client')?.lines.find((l) => l.startsWith('handed over')) ?? '';
+    const clientInode = Number(handedOver.match(/inode (\d+)$/)?.[1]);
+    const pair = pairs.find((p) => p.sent?.role === 'unix-socket-client' && p.received?.role === 'unix-socket-server');
+    const sent = pair?.sent?.fd;
+    const received = pair?.received?.fd;
+    const same =
+      sent?.kind === 'tcp' && received?.kind === 'tcp' &&
+      (received.inode !== undefined ? received.inode === clientInode : received.remote === sent.remote && received.local === sent.local);
+    lab.check(
+      'strace shows the socket leaving the client and arriving in the receiver',
+      same,
+      pair ? `${formatPair(pair)}; the client's fstat inode: ${clientInode}` : 'no SCM_RIGHTS pair from unix-socket-client to unix-socket-server',
+    );
   },
 };

@@ -14,6 +14,8 @@ import type { CheckResult, LabContext, LabDefinition, LabOptions } from './types
 
 export const PROJECT_ROOT = path.resolve(__dirname, '..', '..', '..');
 
+const SCM_LINES_SHOWN = 8;
+
 export interface LabOutcome {
   ok: boolean;
   runtime: LabRuntime['kind'];
@@ -76,10 +78,11 @@ export async function runLab(lab: LabDefinition, options: LabOptions): Promise<L
     { keep: options.keep },
   );
 
-  const scm = scmRightsReport(capturesDir, captureFiles);
+  const scm = scmRightsReport(captureFiles);
   if (options.strace) {
     guide.line(`\n${chalk.bold('SCM_RIGHTS seen by strace')} ${chalk.gray(`(full captures in ${path.relative(process.cwd(), capturesDir) || '.'})`)}`);
-    for (const line of scm.lines) guide.line(`  ${line}`);
+    for (const line of scm.lines.slice(0, SCM_LINES_SHOWN)) guide.line(`  ${line}`);
+    if (scm.lines.length > SCM_LINES_SHOWN) guide.line(chalk.gray(`  ... and ${scm.lines.length - SCM_LINES_SHOWN} more (all in summary.json)`));
     if (scm.lines.length === 0) guide.line(chalk.yellow('  none found'));
   }
   for (const role of lab.scmRightsRoles) {
@@ -91,10 +94,7 @@ export async function runLab(lab: LabDefinition, options: LabOptions): Promise<L
     checks.push({ name: `SCM_RIGHTS in ${role}'s strace capture`, status: count > 0 ? 'pass' : 'fail', measured: `${count} message(s) with fds` });
   }
 
-  if (options.strace && lab.checkCaptures) {
-    const texts = Object.fromEntries(captureFiles.map((file) => [path.basename(file, '.strace'), fs.readFileSync(file, 'utf8')]));
-    lab.checkCaptures(texts, context.check, runtime.kind);
-  }
+  if (options.strace && lab.checkCaptures) lab.checkCaptures(scm.pairs, context, new Map(roles.map((r) => [r.name, r])));
 
   const result = verdict(checks);
   const seconds = (Date.now() - started) / 1000;
@@ -107,7 +107,7 @@ export async function runLab(lab: LabDefinition, options: LabOptions): Promise<L
   fs.writeFileSync(
     summaryPath,
     JSON.stringify(
-      { lab: lab.number, title: lab.title, runtime: runtime.kind, reason: runtime.reason, ok: result.ok, seconds, checks, scmRights: scm.pairs, records, captures: fs.readdirSync(capturesDir) },
+      { lab: lab.number, title: lab.title, runtime: runtime.kind, reason: runtime.reason, ok: result.ok, seconds, checks, scmRights: scm.lines, records, captures: fs.readdirSync(capturesDir) },
       null,
       2,
     ) + '\n',

@@ -1,21 +1,23 @@
-// Placeholder until src/strace lands: counts SCM_RIGHTS lines per capture.
+// What strace saw of fd passing in a lab: every traced role's SCM_RIGHTS
+// messages, paired sender -> receiver, as lines a learner can read.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { formatPair, pairPassedFds, parseCapture, type FdPair, type RoleCapture } from '../strace';
 
 export interface ScmReport {
+  /** Every pair, formatted; print the first few. */
   lines: string[];
-  pairs: unknown[];
+  pairs: FdPair[];
+  /** Messages with SCM_RIGHTS in each role's capture. */
   countByRole: Record<string, number>;
 }
 
-export function scmRightsReport(_dir: string, files: string[]): ScmReport {
-  const countByRole: Record<string, number> = {};
-  const lines: string[] = [];
-  for (const file of files) {
-    const role = path.basename(file, '.strace');
-    const hits = fs.readFileSync(file, 'utf8').split('\n').filter((l) => l.includes('SCM_RIGHTS') && /sendmsg|recvmsg/.test(l));
-    countByRole[role] = hits.length;
-    lines.push(...hits.slice(0, 5).map((l) => `${role}: ${l}`));
-  }
-  return { lines, pairs: [], countByRole };
+export function scmRightsReport(files: readonly string[]): ScmReport {
+  const captures: RoleCapture[] = files
+    .filter((file) => file.endsWith('.strace'))
+    .map((file) => ({ role: path.basename(file, '.strace'), events: parseCapture(fs.readFileSync(file, 'utf8')) }));
+  const pairs = pairPassedFds(captures);
+  const lines = pairs.map(formatPair);
+  const countByRole = Object.fromEntries(captures.map((c) => [c.role, c.events.length]));
+  return { lines, pairs, countByRole };
 }

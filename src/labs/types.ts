@@ -1,5 +1,6 @@
 // What a lab is: a declaration of roles, steps and checks. The engine
 // (runner.ts) does the work: runtime, guide output, strace, captures, verdict.
+import type { FdPair } from '../strace';
 import type { LabRuntime, Role, RoleSpec } from '../runtime/types';
 
 export interface LabOptions {
@@ -55,9 +56,6 @@ export interface LabDefinition {
   /** Roles whose capture must show SCM_RIGHTS (checked after the run). */
   scmRightsRoles: string[];
   run(ctx: LabContext): Promise<void>;
-  /**
-   * Checks on the strace captures, after they were collected (only with
-   * strace on): `texts` maps role name to its capture.
-   */
-  checkCaptures?(texts: Record<string, string>, check: LabContext['check'], runtime: LabRuntime['kind']): void;
+  /** Checks on what strace saw, once the captures are in (only with strace on). */
+  checkCaptures?(pairs: readonly FdPair[], lab: LabContext, roles: ReadonlyMap<string, Role>): void;
 }
