@@ -10,6 +10,7 @@ export interface LabCommandOptions {
   quiet: boolean;
   fault?: string;
   reads?: string;
+  inspect: boolean;
 }
 
 export async function runLabCommand(n: number, options: LabCommandOptions): Promise<number> {
@@ -22,6 +23,7 @@ export async function runLabCommand(n: number, options: LabCommandOptions): Prom
     keep: options.keep,
     strace: options.strace,
     echo: !options.quiet,
+    inspect: options.inspect,
     extra: { ...(options.fault ? { fault: options.fault } : {}), ...(options.reads ? { reads: options.reads } : {}) },
   });
   return outcome.ok ? 0 : 1;

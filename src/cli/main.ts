@@ -24,6 +24,7 @@ program
   .option('--keep', 'leave the pod running for exploration', false)
   .option('--no-strace', 'do not trace the roles')
   .option('--quiet', 'do not print role logs live', false)
+  .option('--inspect', 'start the roles that support it with the Node inspector (lab 5: v1 on 9229, v2 on 9230)', false)
   .option('--fault <name>', 'a failure to inject (lab 3: drop-leftover; lab 5: crash-new)')
   .addOption(new Option('--reads <how>', 'lab 3: how servers read requests').choices(['exact', 'greedy']))
   .action(async (n: number, options) => {

@@ -49,8 +49,12 @@ export async function runLab(lab: LabDefinition, options: LabOptions): Promise<L
     step: (title, why, manual) => guide.step(title, why, manual),
     say: (text) => guide.say(text),
     startRole: async (spec) => {
-      const { traced, ...rest } = spec;
-      const role = await runtime.startRole({ ...rest, strace: traced && options.strace ? { syscalls: lab.traceSyscalls } : false });
+      const { traced, inspectPort, ...rest } = spec;
+      const role = await runtime.startRole({
+        ...rest,
+        strace: traced && options.strace ? { syscalls: lab.traceSyscalls } : false,
+        inspectPort: options.inspect ? inspectPort : undefined,
+      });
       roles.push(role);
       return role;
     },

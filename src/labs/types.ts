@@ -13,6 +13,8 @@ export interface LabOptions {
   silent?: boolean;
   /** Where captures/<lab>/ goes (default: the project root). */
   capturesRoot?: string;
+  /** Start roles that declare an inspectPort with the Node inspector on it (--inspect). */
+  inspect?: boolean;
   /** Lab-specific switches (e.g. --fault crash-new), passed through. */
   extra: Record<string, string | boolean>;
 }
