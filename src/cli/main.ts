@@ -6,6 +6,7 @@ import { runDoctor } from './doctor';
 import { runClean } from './clean';
 import { runImages } from './images';
 import { runLabCommand } from './lab';
+import { runServe } from './serve';
 
 const program = new Command();
 program.name('fdlab').description('Live socket handover on Linux: guided labs and tools').showHelpAfterError();
@@ -29,6 +30,20 @@ program
   .addOption(new Option('--reads <how>', 'lab 3: how servers read requests').choices(['exact', 'greedy']))
   .action(async (n: number, options) => {
     process.exitCode = await runLabCommand(n, options);
+  });
+
+program
+  .command('serve')
+  .description('run the ping/pong demo service; `kill -USR2 <pid>` hot-upgrades it without dropping a connection')
+  .option('--port <port>', 'TCP port on 127.0.0.1', (v) => Number(v), 7000)
+  .requiredOption('--pid-file <file>', 'where the serving pid is written (the new version rewrites it)')
+  .option('--state-dir <dir>', 'where the upgrade socket lives (default: a temp dir per port)')
+  .option('--version <name>', 'a name for this version in the logs', 'v1')
+  .addOption(new Option('--successor <how>', 'who starts the new version on SIGUSR2').choices(['spawn', 'external']).default('spawn'))
+  .option('--upgrade-timeout <ms>', 'roll back if the upgrade takes longer', (v) => Number(v), 10_000)
+  .option('--fault <name>', 'crash-new: the new version dies mid-handover (to see the rollback)')
+  .action(async (options) => {
+    await runServe(options);
   });
 
 program

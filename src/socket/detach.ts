@@ -75,7 +75,10 @@ function flushWrites(socket: net.Socket, timeoutMs: number): Promise<void> {
 
 /** Drains Node's readable buffer without letting the stream restart reading or emit to the app. */
 function takeUnread(socket: InternalSocket): Buffer {
-  socket.removeAllListeners('data');
+  // The connection lives on elsewhere: the app must not see data, an end or a
+  // close from this husk (an app counting disconnects would count a false one).
+  for (const event of ['data', 'readable', 'end', 'close', 'error', 'timeout']) socket.removeAllListeners(event);
+  socket.on('error', () => {});
   const chunks: Buffer[] = [];
   let chunk: Buffer | null;
   while ((chunk = socket.read() as Buffer | null) !== null) chunks.push(chunk);
@@ -85,7 +88,8 @@ function takeUnread(socket: InternalSocket): Buffer {
 /**
  * Stops Node from reading `socket`, waits for its queued writes to reach the
  * kernel, and returns a dup of its fd plus every byte read but not consumed.
- * The net.Socket is destroyed. On failure the socket is left reading as before.
+ * The net.Socket is destroyed silently (no 'end' or 'close' reaches its
+ * listeners). On failure the socket is left reading as before.
  */
 export async function detachSocket(socket: net.Socket, options: DetachOptions = {}): Promise<DetachedSocket> {
   const handle = handleOf(socket);

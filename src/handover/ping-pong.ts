@@ -1,0 +1,59 @@
+// The demo service of seed 003: the client writes "ping", the server answers
+// "pong", 4 bytes each. Pipelined pings get one pong each, in order; a ping
+// split across writes still gets its pong. The session travels on upgrade.
+import type * as net from 'node:net';
+import { randomBytes } from 'node:crypto';
+import type { HandoverApp, Log, ServedConnection } from './types';
+
+export interface PingSession {
+  id: string;
+  pingsServed: number;
+  connectedSince: string;
+}
+
+const PING = Buffer.from('ping');
+const PONG = Buffer.from('pong');
+
+/** Adopted connections logged one by one; the rest are in the stats line. */
+const ADOPTIONS_LOGGED = 3;
+
+export class PingPongApp implements HandoverApp<PingSession> {
+  private adoptionsLogged = 0;
+
+  constructor(private readonly log: Log = () => {}) {}
+
+  serve(socket: net.Socket, session?: PingSession, pending?: Buffer): ServedConnection<PingSession> {
+    const state: PingSession = session ?? { id: randomBytes(4).toString('hex'), pingsServed: 0, connectedSince: new Date().toISOString() };
+    let partial: Buffer = Buffer.alloc(0);
+    const consume = (chunk: Buffer) => {
+      partial = partial.length ? Buffer.concat([partial, chunk]) : chunk;
+      let pongs = 0;
+      let offset = 0;
+      for (; offset + 4 <= partial.length; offset += 4) {
+        if (!partial.subarray(offset, offset + 4).equals(PING)) {
+          this.log(`connection ${state.id}: not a ping (${partial.subarray(offset, offset + 4).toString('hex')}); closing it`);
+          socket.destroy();
+          return;
+        }
+        pongs += 1;
+      }
+      partial = partial.subarray(offset);
+      if (pongs > 0) {
+        state.pingsServed += pongs;
+        socket.write(pongs === 1 ? PONG : Buffer.concat(Array(pongs).fill(PONG)));
+      }
+    };
+    socket.setNoDelay(true);
+    socket.on('data', consume);
+    socket.on('error', () => socket.destroy());
+    if (session && this.adoptionsLogged++ < ADOPTIONS_LOGGED) this.log(`adopted connection ${state.id}: ${state.pingsServed} pings served since ${state.connectedSince}${pending?.length ? `, ${pending.length} bytes pending` : ''}`);
+    // Bytes the previous owner read but did not answer: answer them now.
+    if (pending && pending.length > 0) consume(pending);
+    return { socket, snapshot: () => ({ session: state, pending: partial }) };
+  }
+
+  describe(connections: readonly ServedConnection<PingSession>[]): string {
+    const served = connections.reduce((sum, c) => sum + c.snapshot().session.pingsServed, 0);
+    return `${served} pings served on them`;
+  }
+}

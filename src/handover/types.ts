@@ -1,0 +1,26 @@
+// The contract between the hot-upgrade engine and the server it upgrades.
+// The engine moves fds and bytes; the app says what a session is.
+import type * as net from 'node:net';
+
+/** A connection the app is serving. */
+export interface ServedConnection<S> {
+  readonly socket: net.Socket;
+  /**
+   * The state to carry to the next version: the session, and the bytes the
+   * app has read but not processed yet (a half-received request).
+   */
+  snapshot(): { session: S; pending: Buffer };
+}
+
+export interface HandoverApp<S> {
+  /**
+   * Serves a connection: a fresh one (no session), or one adopted from the
+   * previous version or taken back after a rollback, with its session and
+   * the bytes that were read but not processed (process them first).
+   */
+  serve(socket: net.Socket, session?: S, pending?: Buffer): ServedConnection<S>;
+  /** A line for the logs, e.g. totals: called on SIGUSR1 and after an upgrade. */
+  describe?(connections: readonly ServedConnection<S>[]): string;
+}
+
+export type Log = (line: string) => void;
