@@ -109,8 +109,9 @@ export async function handOff<S>(state: HandOffState<S>, options: HandOffOptions
     channel.close();
     return { outcome: 'upgraded', successorPid: ack.pid, connections: detached.length };
   } catch (error) {
-    const reason = (error as { code?: string }).code === 'ERR_CHANNEL_CLOSED'
-      ? 'the successor hung up before acknowledging (did it crash?)'
+    const code = (error as { code?: string }).code ?? '';
+    const reason = ['ERR_CHANNEL_CLOSED', 'EPIPE', 'ECONNRESET'].includes(code)
+      ? `the successor hung up before acknowledging (did it crash?) [${code}]`
       : (error as Error).message;
     log(`upgrade failed: ${reason}; rolling back`);
     successor?.kill();
