@@ -3,9 +3,13 @@ import type { LabDefinition } from '../src/labs/types';
 import { lab1 } from './lab1/lab';
 import { lab2 } from './lab2/lab';
 import { lab3 } from './lab3/lab';
+import { lab4 } from './lab4/lab';
+import { lab5 } from './lab5/lab';
 
 export const LABS: ReadonlyMap<number, LabDefinition> = new Map([
   [1, lab1],
   [2, lab2],
   [3, lab3],
+  [4, lab4],
+  [5, lab5],
 ]);

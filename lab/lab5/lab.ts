@@ -1,0 +1,121 @@
+// Lab 5: hot upgrade of long-lived connections on SIGUSR2 (seed 003), with
+// the state seed 003's demo leaves out: unprocessed bytes and sessions.
+import type { LabDefinition } from '../../src/labs/types';
+import type { Role } from '../../src/runtime/types';
+
+const PORT = 7000;
+const CLI = 'dist/src/cli/main.js';
+
+interface ClientResult {
+  connections: number;
+  pings: number;
+  pongs: number;
+  lost: number;
+  duplicated: number;
+  disconnects: number;
+  garbage: number;
+  maxDelayMs: number;
+  maxDelayAt: string;
+  probes: number;
+  probesFailed: number;
+  probeErrors: string[];
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export const lab5: LabDefinition = {
+  number: 5,
+  title: 'hot upgrade of long-lived connections on SIGUSR2',
+  source: 'seed 003 (Go: SIGUSR2, conn.sock, send every connection\'s fd and state, "ping"/"pong")',
+  traceSyscalls: ['sendmsg', 'recvmsg'],
+  scmRightsRoles: ['server-v1', 'server-v2'],
+
+  async run(lab) {
+    const connections = Number(lab.options.extra.connections ?? 100);
+    const crashNew = lab.options.extra.fault === 'crash-new';
+    const shared = lab.runtime.sharedDir;
+    const serve = (version: string) => [
+      'serve', '--port', String(PORT), '--version', version, '--successor', 'external',
+      '--pid-file', `${shared}/lab5.pid`, '--state-dir', `${shared}/lab5-upgrade`,
+    ];
+
+    lab.step(
+      'Start server v1: the ping/pong service on 127.0.0.1:7000',
+      'It is `fdlab serve`, the hot-upgrade engine from src/handover: any Node TCP server can use it.',
+    );
+    const v1 = await lab.startRole({ name: 'server-v1', script: CLI, args: serve('v1'), traced: true, inspectPort: 9229 });
+    await v1.waitForLine(/serving on 127\.0\.0\.1:7000/);
+
+    lab.step(
+      `Start the client: ${connections} long-lived connections, a ping every 100 ms each`,
+      'It also opens a fresh connection every 100 ms, to see whether the listener keeps accepting.',
+    );
+    const client = await lab.startRole({ name: 'client', script: 'dist/lab/lab5/client.js', args: [String(PORT), String(connections)] });
+    await client.waitForLine(/^all \d+ connections open/);
+    await sleep(1500);
+
+    lab.step(
+      'Send SIGUSR2 to v1',
+      'v1 opens an upgrade socket (mode 0600) on the shared volume and waits for its successor.',
+      [v1.manualSignalCommand('SIGUSR2')],
+    );
+    await v1.signal('SIGUSR2');
+    await v1.waitForLine(/waiting for the successor/);
+
+    lab.step(
+      `Start v2${lab.runtime.kind === 'docker' ? ' in a new container' : ''}${crashNew ? ' (with --fault crash-new: it dies mid-handover)' : ''}`,
+      'v2 connects; v1 checks its uid (SO_PEERCRED) and waits for "ready". Then v1 stops accepting, stops reading\n' +
+        'every connection at the handle level, and sends the listener and all connections in batches of up to 253\n' +
+        'fds, each with its state: unprocessed bytes and the session (id, pings served, connected since). v2 adopts\n' +
+        'them only after it acknowledged "done"; before that, v1 still owns everything and can roll back.',
+      ['strace -f -e trace=sendmsg,recvmsg -p <pid>   (or read captures/lab5/server-v1.strace)'],
+    );
+    const v2 = await lab.startRole({
+      name: 'server-v2',
+      script: CLI,
+      args: [...serve('v2'), ...(crashNew ? ['--fault', 'crash-new'] : [])],
+      env: { FDLAB_UPGRADE_SOCKET: `${shared}/lab5-upgrade/upgrade.sock` },
+      traced: true,
+      inspectPort: 9230,
+    });
+    const outcome = await v1.waitForLine(/handed over; exiting|rolled back:/, 20_000);
+    const rolledBack = outcome.includes('rolled back');
+    const serving: Role = rolledBack ? v1 : v2;
+    const oldExit = rolledBack ? await v2.wait(10_000) : await v1.wait(10_000);
+    if (!rolledBack) await v2.waitForLine(/serving on 127\.0\.0\.1:7000/);
+    await sleep(1500); // keep pinging and probing on the new owner
+
+    lab.step('Stop the client\'s pings and compare its counts with the server\'s sessions', 'The pings-served counters started in v1 and must continue in v2 without a gap.');
+    await client.signal('SIGUSR1');
+    const result = JSON.parse((await client.waitForLine(/^RESULT /, 10_000)).slice(7)) as ClientResult;
+    await serving.signal('SIGUSR1');
+    const stats = await serving.waitForLine(/^\[v\d pid \d+\] stats: pid \d+, \d+ connections, \d+ pings served on them$/);
+    const [, statConnections, served] = stats.match(/(\d+) connections, (\d+) pings served/)!.map(Number);
+    await client.signal('SIGTERM');
+    await serving.signal('SIGTERM');
+    await Promise.all([client.wait(10_000), serving.wait(10_000)]);
+
+    lab.check('0 disconnects', result.disconnects === 0, `${result.disconnects} of ${connections} connections dropped`);
+    lab.check('0 lost and 0 duplicated pongs', result.lost === 0 && result.duplicated === 0 && result.garbage === 0 && result.pongs === result.pings,
+      `${result.pings.toLocaleString('en-US')} pings, ${result.pongs.toLocaleString('en-US')} pongs (${result.lost} lost, ${result.duplicated} duplicated)`);
+    lab.check('sessions carried: pings-served counters continue', statConnections === connections && served === result.pings,
+      `${serving.name} counts ${served.toLocaleString('en-US')} pings served on ${statConnections} connections; the client sent ${result.pings.toLocaleString('en-US')}`);
+    lab.check('the listener kept accepting during and after', result.probesFailed === 0 && result.probes > 0,
+      `${result.probes - result.probesFailed} of ${result.probes} new connections served${result.probeErrors.length ? ` (${result.probeErrors.join(', ')})` : ''}`);
+    if (crashNew) {
+      lab.check('v2 died mid-handover and v1 rolled back', rolledBack && oldExit.exitCode !== 0, `${outcome}; v2 exit ${oldExit.exitCode}`);
+    } else {
+      lab.check(`v1's ${lab.runtime.kind === 'docker' ? 'container' : 'process'} has exited`, !rolledBack && oldExit.exitCode === 0, `exit ${oldExit.exitCode}; ${outcome}`);
+    }
+    lab.check('largest ping delay during the upgrade', result.maxDelayMs < 5000, `${result.maxDelayMs} ms (at ${result.maxDelayAt})`);
+    lab.record('client', result);
+  },
+
+  checkCaptures(pairs, lab) {
+    const fromV1 = pairs.filter((p) => p.sent?.role === 'server-v1' && p.received?.role === 'server-v2');
+    const tcp = fromV1.filter((p) => p.sent?.fd?.kind === 'tcp').length;
+    const batches = new Set(fromV1.map((p) => p.sent?.event.time)).size;
+    lab.check('strace: v1 sent the listener and the connections to v2 in SCM_RIGHTS batches', fromV1.length > 0,
+      `${fromV1.length} fds in ${batches} sendmsg call(s) (${tcp} TCP sockets)`);
+  },
+};

@@ -1,0 +1,28 @@
+import { strict as assert } from 'node:assert';
+import { failedChecks, runLabForTest, RUNTIMES } from './harness';
+
+for (const runtime of RUNTIMES) {
+  describe(`lab 5 (${runtime} runtime): hot upgrade of long-lived connections`, function () {
+    this.timeout(90_000);
+
+    it('upgrades 100 pinging connections to v2: 0 disconnects, 0 lost, sessions carried, v1 gone', async function () {
+      const run = await runLabForTest(5, runtime);
+      if (!run) return this.skip();
+      assert.equal(failedChecks(run), '');
+      assert.equal(run.check('0 disconnects').measured, '0 of 100 connections dropped');
+      assert.match(run.check('0 lost and 0 duplicated pongs').measured, /^([\d,]+) pings, \1 pongs \(0 lost, 0 duplicated\)$/);
+      assert.match(run.check(/sessions carried/).measured, /^server-v2 counts ([\d,]+) pings served on 100 connections; the client sent \1$/);
+      assert.match(run.check(/^v1's (container|process) has exited$/).measured, /^exit 0; .*handed over; exiting$/);
+      assert.match(run.check(/listener kept accepting/).measured, /^(\d+) of \1 new connections served$/);
+      assert.match(run.check(/strace: v1 sent the listener/).measured, /^101 fds in \d+ sendmsg call\(s\) \(101 TCP sockets\)$/);
+    });
+
+    it('with --fault crash-new, v2 dies mid-handover and v1 rolls back: still nothing lost', async function () {
+      const run = await runLabForTest(5, runtime, { fault: 'crash-new' });
+      if (!run) return this.skip();
+      assert.equal(failedChecks(run), '');
+      assert.match(run.check('v2 died mid-handover and v1 rolled back').measured, /rolled back: serving 100 connections again; v2 exit 137$/);
+      assert.match(run.check(/sessions carried/).measured, /^server-v1 counts ([\d,]+) pings served on 100 connections; the client sent \1$/);
+    });
+  });
+}
