@@ -61,7 +61,8 @@ export async function takeOver<S>(options: TakeOverOptions<S>): Promise<{ server
     const server = await adoptServer(listener.fds[0], options.newServer());
     for (const { fd, session, pending } of incoming) options.serve(adoptSocket(fd), session, pending);
     channel.close();
-    log(`took over the listener and ${incoming.length} connections from pid ${oldPid}`);
+    const from = oldPid === 0 ? 'the old version (in another pid namespace: SO_PEERCRED says pid 0)' : `pid ${oldPid}`;
+    log(`took over the listener and ${incoming.length} connections from ${from}`);
     return { server, connections: incoming.length, oldPid };
   } catch (error) {
     closeQuietly(held);
