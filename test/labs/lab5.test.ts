@@ -21,7 +21,9 @@ for (const runtime of RUNTIMES) {
       const run = await runLabForTest(5, runtime, { fault: 'crash-new' });
       if (!run) return this.skip();
       assert.equal(failedChecks(run), '');
-      assert.match(run.check('v2 died mid-handover and v1 rolled back').measured, /rolled back: serving 100 connections again; v2 exit 137$/);
+      // 100 long-lived connections, plus any probe connection that was open at that moment.
+      const rollback = run.check('v2 died mid-handover and v1 rolled back').measured.match(/rolled back: serving (\d+) connections again; v2 exit 137$/);
+      assert.ok(rollback && Number(rollback[1]) >= 100, run.check('v2 died mid-handover and v1 rolled back').measured);
       assert.match(run.check(/sessions carried/).measured, /^server-v1 counts ([\d,]+) pings served on 100 connections; the client sent \1$/);
     });
   });
