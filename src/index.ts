@@ -19,3 +19,14 @@ export { FdChannel, type FdMessage, type FdChannelOptions } from './channel/fd-c
 export { FdChannelServer, type ListenOptions } from './channel/channel-server';
 export { detachSocket, fdOf, type DetachedSocket, type DetachOptions } from './socket/detach';
 export { adoptSocket, adoptServer, type AdoptSocketOptions } from './socket/adopt';
+export {
+  Upgrader,
+  PingPongApp,
+  spawnSuccessor,
+  externalSuccessor,
+  UPGRADE_SOCKET_ENV,
+  type UpgraderOptions,
+  type HandoverApp,
+  type ServedConnection,
+  type PingSession,
+} from './handover';
