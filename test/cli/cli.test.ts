@@ -1,0 +1,66 @@
+// The fdlab command as a user runs it: doctor, clean, and the fallback to
+// the process runtime when no Docker engine answers.
+import { strict as assert } from 'node:assert';
+import { spawn } from 'node:child_process';
+import * as path from 'node:path';
+import { labImageOrSkip } from '../helpers/docker';
+import { collect } from '../helpers/process';
+
+const CLI = path.resolve(__dirname, '..', '..', 'src', 'cli', 'main.js');
+// An engine address nobody answers on: what a user sees with dockerd stopped.
+const NO_ENGINE = { DOCKER_HOST: 'unix:///tmp/fdlab-no-docker-here.sock' };
+
+function fdlab(args: string[], env: Record<string, string> = {}) {
+  return collect(spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env, FORCE_COLOR: '0' }, stdio: ['ignore', 'pipe', 'pipe'] }));
+}
+
+describe('fdlab command line', function () {
+  this.timeout(60_000);
+
+  it('doctor is green here', async function () {
+    if (!(await labImageOrSkip())) return this.skip();
+    const run = await fdlab(['doctor']);
+    assert.equal(run.code, 0, run.stdout);
+    for (const name of ['kernel', 'native module', 'strace', 'Docker engine', 'lab image']) {
+      assert.match(run.stdout, new RegExp(`✔ ${name}`), `${name} is green:\n${run.stdout}`);
+    }
+    assert.match(run.stdout, /All green/);
+  });
+
+  it('doctor with no engine says so, names the fix, and still lets the labs run', async () => {
+    const run = await fdlab(['doctor'], NO_ENGINE);
+    assert.equal(run.code, 0, 'labs still run (process runtime): not a blocking problem');
+    assert.match(run.stdout, /! Docker engine\s+no Docker engine answered at unix:\/\/\/tmp\/fdlab-no-docker-here\.sock .*labs fall back to the process runtime/);
+    assert.match(run.stdout, /fix: start one: `dockerd/);
+  });
+
+  it('a lab with no engine falls back to the process runtime and says why', async () => {
+    const run = await fdlab(['lab', '1', '--quiet'], NO_ENGINE);
+    assert.equal(run.code, 0, run.stdout);
+    assert.match(run.stdout, /runtime: process: no Docker engine answered at .*falling back to processes/);
+    assert.match(run.stdout, /Lab passed: 6 passed, 0 failed/);
+  });
+
+  it('--runtime docker with no engine fails with the fix instead of falling back', async () => {
+    const run = await fdlab(['lab', '1', '--runtime', 'docker', '--quiet'], NO_ENGINE);
+    assert.equal(run.code, 1);
+    assert.match(run.stderr, /--runtime docker: no Docker engine answered .*start one/);
+    assert.match(run.stderr, /\[ERR_DOCKER_UNAVAILABLE\]/);
+  });
+
+  it('refuses unknown labs and bad options with a clear message', async () => {
+    const unknown = await fdlab(['lab', '9']);
+    assert.equal(unknown.code, 1);
+    assert.match(unknown.stderr, /there is no lab 9; available: /);
+    const bad = await fdlab(['lab', '1', '--runtime', 'kubernetes']);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /Allowed choices are auto, docker, process/);
+  });
+
+  it('clean removes labelled leftovers and says so', async function () {
+    if (!(await labImageOrSkip())) return this.skip();
+    const run = await fdlab(['clean']);
+    assert.equal(run.code, 0);
+    assert.match(run.stdout, /nothing labelled fdlab is left: clean|removed \d+ (containers|volumes|networks)/);
+  });
+});
