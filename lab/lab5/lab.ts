@@ -29,6 +29,7 @@ export const lab5: LabDefinition = {
   source: 'seed 003 (Go: SIGUSR2, conn.sock, send every connection\'s fd and state, "ping"/"pong")',
   traceSyscalls: ['sendmsg', 'recvmsg'],
   scmRightsRoles: ['server-v1', 'server-v2'],
+  inspectPorts: [9229, 9230], // --inspect: server-v1 and server-v2 (Docker publishes them on 127.0.0.1)
 
   async run(lab) {
     const connections = Number(lab.options.extra.connections ?? 100);

@@ -32,7 +32,7 @@ export async function runLab(lab: LabDefinition, options: LabOptions): Promise<L
   guide.title(`fdlab lab ${lab.number}: ${lab.title}`, `from ${lab.source}`);
 
   const runtime = await guide.spin('Choosing a runtime (Docker if an engine answers, else processes)', () =>
-    selectRuntime({ lab: name, runtime: options.runtime, echoLogs: options.echo }),
+    selectRuntime({ lab: name, runtime: options.runtime, echoLogs: options.echo, inspectPorts: options.inspect ? lab.inspectPorts : undefined }),
   );
   guide.line(`${chalk.bold('runtime:')} ${runtime.kind}: ${runtime.reason}`);
 

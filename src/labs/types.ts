@@ -57,6 +57,11 @@ export interface LabDefinition {
   traceSyscalls: string[];
   /** Roles whose capture must show SCM_RIGHTS (checked after the run). */
   scmRightsRoles: string[];
+  /**
+   * Every inspectPort its roles use with --inspect (lab 5: [9229, 9230]). A
+   * Docker pod publishes ports only when it is created, so they are declared here.
+   */
+  inspectPorts?: number[];
   run(ctx: LabContext): Promise<void>;
   /** Checks on what strace saw, once the captures are in (only with strace on). */
   checkCaptures?(pairs: readonly FdPair[], lab: LabContext, roles: ReadonlyMap<string, Role>): void;

@@ -51,10 +51,33 @@ export interface RawBinding {
   Poller: new (fd: number, callback: (error: Error | null, readable: boolean, writable: boolean) => void) => RawPoller;
 }
 
+/** FDLAB_NATIVE_BUILD=Debug loads build/Debug even where build/Release exists (gdb sessions). */
+export const NATIVE_BUILD_ENV = 'FDLAB_NATIVE_BUILD';
+
 function load(): RawBinding {
   const root = path.resolve(__dirname, '..', '..', '..');
+  const build = process.env[NATIVE_BUILD_ENV];
+  if (build) {
+    // node-gyp-build always prefers build/Release: a debugger session that
+    // wants the -O0 -g3 build must name it (npm run build:native:debug).
+    if (build !== 'Debug' && build !== 'Release') {
+      throw Object.assign(new Error(`${NATIVE_BUILD_ENV} must be Debug or Release; got '${build}'`), { code: 'ERR_INVALID_ARG_VALUE' });
+    }
+    const file = path.join(root, 'build', build, 'fdlab.node');
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      return require(file) as RawBinding;
+    } catch (cause) {
+      const script = build === 'Debug' ? 'npm run build:native:debug' : 'npm run build:native';
+      const error = new Error(
+        `${NATIVE_BUILD_ENV}=${build}, but ${file} cannot be loaded (${(cause as Error).message.split('\n')[0]}). Run '${script}' in ${root}.`,
+      );
+      Object.assign(error, { code: 'ERR_FDLAB_NATIVE_MISSING', cause });
+      throw error;
+    }
+  }
   try {
-    // node-gyp-build finds build/Release (or build/Debug with a debug build).
+    // node-gyp-build finds build/Release (or build/Debug when that is the only build).
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     return require('node-gyp-build')(root) as RawBinding;
   } catch (cause) {

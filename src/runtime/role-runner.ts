@@ -17,7 +17,15 @@ if (!script) {
 }
 const projectRoot = path.resolve(__dirname, '..', '..', '..');
 const nodeArgs = ['--enable-source-maps'];
-if (process.env.FDLAB_INSPECT_PORT) nodeArgs.push(`--inspect=0.0.0.0:${process.env.FDLAB_INSPECT_PORT}`);
+const inspectPort = process.env.FDLAB_INSPECT_PORT;
+if (inspectPort) {
+  // In a container the inspector must answer on the pod's bridge address, where
+  // the engine's published 127.0.0.1 port forwards to; as a process, on loopback only.
+  const host = process.env.FDLAB_RUNTIME === 'docker' ? '0.0.0.0' : '127.0.0.1';
+  // FDLAB_INSPECT_BRK=1: wait for a debugger before the role's first line runs.
+  const flag = process.env.FDLAB_INSPECT_BRK === '1' ? '--inspect-brk' : '--inspect';
+  nodeArgs.push(`${flag}=${host}:${inspectPort}`);
+}
 nodeArgs.push(path.resolve(projectRoot, script), ...args);
 
 const traceList = process.env.FDLAB_STRACE;

@@ -14,6 +14,8 @@ export interface SelectOptions {
   lab: string;
   runtime?: RuntimeChoice;
   echoLogs?: boolean;
+  /** Docker: inspector ports the pod must publish on 127.0.0.1 (see DockerRuntimeOptions). */
+  inspectPorts?: number[];
   onProgress?: (message: string) => void;
 }
 
@@ -33,7 +35,14 @@ export async function selectRuntime(options: SelectOptions): Promise<LabRuntime>
   try {
     const image = await ensureLabImage(docker, { onProgress: options.onProgress });
     const how = image.built ? `built ${image.tag} in ${image.seconds.toFixed(1)} s` : `image ${image.tag} up to date`;
-    return new DockerRuntime({ lab: options.lab, image: image.tag, docker, reason: `${engine.detail}; ${how}`, echoLogs: options.echoLogs });
+    return new DockerRuntime({
+      lab: options.lab,
+      image: image.tag,
+      docker,
+      reason: `${engine.detail}; ${how}`,
+      echoLogs: options.echoLogs,
+      inspectPorts: options.inspectPorts,
+    });
   } catch (error) {
     if (choice === 'docker') throw error;
     return new ProcessRuntime({

@@ -2,7 +2,13 @@
 // owns the network namespace (only lo), roles join it, and all of them mount
 // one named volume at /run/fdlab for their Unix sockets. A named volume, not a
 // bind mount, so it works when the devcontainer talks to the host's engine.
+//
+// Debugging (--inspect): roles that join `container:<holder>` cannot publish
+// ports, and a --network none pod cannot be reached at all. So when a run
+// needs inspector ports, the holder is created on a bridge network of the
+// run's own, without outbound NAT, and publishes each port on 127.0.0.1 only.
 import Docker from 'dockerode';
+import { FdlabError } from '../../errors';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -18,6 +24,18 @@ export interface DockerRuntimeOptions {
   docker?: Docker;
   reason?: string;
   echoLogs?: boolean;
+  /**
+   * Ports that roles of this run will ask for with RoleSpec.inspectPort, known
+   * before start(): the pod can only publish ports when it is created. Each is
+   * published as 127.0.0.1:<port> on the engine's host. Empty or absent: the
+   * pod is --network none, as always.
+   */
+  inspectPorts?: number[];
+}
+
+/** Where a debugger reaches a role's inspector, from the machine the engine runs on. */
+export function inspectorEndpoint(port: number): string {
+  return `127.0.0.1:${port}`;
 }
 
 export class DockerRuntime implements LabRuntime {
@@ -28,6 +46,9 @@ export class DockerRuntime implements LabRuntime {
   private readonly docker: Docker;
   private readonly volumeName: string;
   private holder?: Docker.Container;
+  private network?: Docker.Network;
+  /** Inspector ports the pod publishes on 127.0.0.1 (empty: --network none). */
+  readonly inspectPorts: readonly number[];
   private readonly roles: DockerRole[] = [];
   private cleaned = false;
 
@@ -36,6 +57,17 @@ export class DockerRuntime implements LabRuntime {
     this.reason = options.reason ?? 'docker runtime requested';
     this.run = `${options.lab}-${randomBytes(3).toString('hex')}`;
     this.volumeName = `fdlab-${this.run}`;
+    this.inspectPorts = [...new Set(options.inspectPorts ?? [])];
+    for (const port of this.inspectPorts) {
+      if (!Number.isInteger(port) || port < 1 || port > 65535) {
+        throw new FdlabError('ERR_INVALID_ARG_VALUE', `inspector port must be an integer from 1 to 65535; got ${port}`);
+      }
+    }
+  }
+
+  /** The run's bridge network, only created when inspector ports are published. */
+  get networkName(): string {
+    return `fdlab-${this.run}-inspect`;
   }
 
   get podName(): string {
@@ -44,20 +76,83 @@ export class DockerRuntime implements LabRuntime {
 
   async start(): Promise<void> {
     await this.docker.createVolume({ Name: this.volumeName, Labels: labels(this.options.lab, this.run) });
+    const inspect = await this.inspectorNetwork();
     this.holder = await this.docker.createContainer({
       name: this.podName,
       Image: this.options.image,
       // Holds the pod's network namespace and the volume; does nothing else.
       Cmd: ['sh', '-c', 'trap "exit 0" TERM INT; while :; do sleep 3600 & wait $!; done'],
       Labels: labels(this.options.lab, this.run, 'pod'),
-      HostConfig: { NetworkMode: 'none', Binds: [`${this.volumeName}:${SHARED_DIR_IN_CONTAINER}`], Init: true },
+      ExposedPorts: inspect.exposedPorts,
+      HostConfig: {
+        NetworkMode: inspect.networkMode,
+        PortBindings: inspect.portBindings,
+        Binds: [`${this.volumeName}:${SHARED_DIR_IN_CONTAINER}`],
+        Init: true,
+      },
     });
-    await this.holder.start();
+    try {
+      await this.holder.start();
+    } catch (error) {
+      const message = (error as Error).message;
+      if (this.inspectPorts.length > 0 && /port is already allocated|address already in use/i.test(message)) {
+        throw new FdlabError(
+          'ERR_INSPECT_PORT_BUSY',
+          `an inspector port (${this.inspectPorts.map(inspectorEndpoint).join(', ')}) is already taken on the Docker host; ` +
+            `stop whatever listens there (another debugged node, a kept lab: fdlab clean) and try again. Engine said: ${message.trim()}`,
+          { cause: error },
+        );
+      }
+      throw error;
+    }
     await this.holder.exec({ Cmd: ['mkdir', '-p', `${SHARED_DIR_IN_CONTAINER}/captures`] }).then((e) => e.start({}));
+  }
+
+  /**
+   * Without inspector ports: --network none. With: a bridge network of this
+   * run's own (no masquerading, so no way out; published ports default to
+   * 127.0.0.1) and a 127.0.0.1 binding per port on the holder.
+   */
+  private async inspectorNetwork(): Promise<{
+    networkMode: string;
+    exposedPorts?: Record<string, Record<string, never>>;
+    portBindings?: Record<string, Array<{ HostIp: string; HostPort: string }>>;
+  }> {
+    if (this.inspectPorts.length === 0) return { networkMode: 'none' };
+    this.network = await this.docker.createNetwork({
+      Name: this.networkName,
+      Driver: 'bridge',
+      CheckDuplicate: true,
+      Labels: labels(this.options.lab, this.run),
+      Options: {
+        'com.docker.network.bridge.enable_ip_masquerade': 'false',
+        'com.docker.network.bridge.host_binding_ipv4': '127.0.0.1',
+      },
+    });
+    const exposedPorts: Record<string, Record<string, never>> = {};
+    const portBindings: Record<string, Array<{ HostIp: string; HostPort: string }>> = {};
+    for (const port of this.inspectPorts) {
+      exposedPorts[`${port}/tcp`] = {};
+      portBindings[`${port}/tcp`] = [{ HostIp: '127.0.0.1', HostPort: String(port) }];
+    }
+    return { networkMode: this.networkName, exposedPorts, portBindings };
   }
 
   async startRole(spec: RoleSpec): Promise<Role> {
     if (!this.holder) throw new Error('DockerRuntime.start() must run before startRole()');
+    if (spec.inspectPort !== undefined) {
+      if (spec.network === 'none') {
+        throw new FdlabError('ERR_INSPECT_PORT_NOT_PUBLISHED', `role ${spec.name} has network 'none': no debugger can reach an inspector in it`);
+      }
+      if (!this.inspectPorts.includes(spec.inspectPort)) {
+        throw new FdlabError(
+          'ERR_INSPECT_PORT_NOT_PUBLISHED',
+          `role ${spec.name} asks for inspector port ${spec.inspectPort}, but this pod publishes ` +
+            `${this.inspectPorts.length ? this.inspectPorts.join(', ') : 'none'}. A pod publishes ports only when it is created: ` +
+            `list every port in DockerRuntimeOptions.inspectPorts (a lab declares them in its definition's inspectPorts).`,
+        );
+      }
+    }
     const name = `fdlab-${this.run}-${spec.name}`;
     const env = roleEnvironment(spec, this.options.lab, this.sharedDir, this.kind);
     const container = await this.docker.createContainer({
@@ -113,13 +208,19 @@ export class DockerRuntime implements LabRuntime {
     const containers = [...this.roles.map((r) => r.container), ...(this.holder ? [this.holder] : [])];
     await Promise.all(containers.map((c) => c.remove({ force: true }).catch(() => undefined)));
     await this.docker.getVolume(this.volumeName).remove().catch(() => undefined);
+    // After the containers: a network with endpoints cannot be removed.
+    await this.network?.remove().catch(() => undefined);
   }
 
   keepInstructions(): string[] {
+    const network = this.network ? `; docker network rm ${this.networkName}` : '';
     return [
       `pod ${this.podName} and roles ${this.roles.map((r) => `fdlab-${this.run}-${r.name}`).join(', ')} keep running`,
       `look around: docker exec -it ${this.podName} sh   (ss -tnp, ls -l /proc/<pid>/fd, ls ${SHARED_DIR_IN_CONTAINER})`,
-      `clean up:    fdlab clean   (or: docker rm -f $(docker ps -aq --filter label=fdlab.run=${this.run}); docker volume rm ${this.volumeName})`,
+      ...(this.inspectPorts.length
+        ? [`debugger:    attach to ${this.inspectPorts.map(inspectorEndpoint).join(', ')} (VS Code: "Lab 5: attach to v1/v2"; remoteRoot /opt/fdlab)`]
+        : []),
+      `clean up:    fdlab clean   (or: docker rm -f $(docker ps -aq --filter label=fdlab.run=${this.run}); docker volume rm ${this.volumeName}${network})`,
     ];
   }
 }
