@@ -1,0 +1,110 @@
+import { strict as assert } from 'node:assert';
+import { spawnSync } from 'node:child_process';
+import Docker from 'dockerode';
+import { failedChecks, runLabForTest, RUNTIMES, type LabRun } from './harness';
+
+interface Load {
+  opened: number;
+  answered: number;
+  refused: number;
+  reset: number;
+  closed: number;
+  timeout: number;
+  other: number;
+  servedBy: Record<string, number>;
+}
+
+/**
+ * What this run left behind: containers of its roles, or processes in its roles'
+ * process groups (each process-runtime role-runner leads one; strace, the
+ * supervisor and every server generation are in it). Only this run's: other
+ * lab runs may be going on at the same time.
+ */
+async function leftBehind(run: LabRun): Promise<string[]> {
+  const roles = run.summary.records.roles as { name: string; id: string }[];
+  assert.ok(roles.length >= 10, `roles recorded: ${JSON.stringify(roles)}`);
+  if (run.runtime === 'docker') {
+    const docker = new Docker();
+    const found = await Promise.all(roles.map((r) => docker.listContainers({ all: true, filters: { id: [r.id] } })));
+    return found.flat().map((c) => c.Names.join(','));
+  }
+  return roles.flatMap((r) => spawnSync('pgrep', ['-a', '-g', r.id], { encoding: 'utf8' }).stdout.trim().split('\n').filter(Boolean));
+}
+
+for (const runtime of RUNTIMES) {
+  describe(`lab 4 (${runtime} runtime): keep the listener across a restart`, function () {
+    this.timeout(120_000);
+
+    it('loses nothing with fd 3 or SCM_RIGHTS, loses connections with a naive restart, and cuts the long-lived one', async function () {
+      const run = await runLabForTest(4, runtime);
+      if (!run) return this.skip();
+      assert.equal(failedChecks(run), '');
+      assert.ok(run.seconds <= 30, `lab 4 took ${run.seconds} s`);
+
+      // A: EADDRINUSE for the stranger and for the child's own socket; the child answers on fd 3.
+      assert.equal(run.check('A: an unrelated process cannot bind 8080').measured, 'bind(127.0.0.1:8080) = EADDRINUSE (a-stranger)');
+      assert.match(
+        run.check('A: the child serves on the inherited fd 3').measured,
+        /^child pid (\d+): its own bind: EADDRINUSE; fd 3<TCP:\[127\.0\.0\.1:8080 \(listening\)\]> inode \d+ answered the stranger \(a-parent\[\1\]\)$/,
+      );
+
+      // B: every one of the 800 new connections answered, by both generations; none refused or reset.
+      const records = run.summary.records as Record<string, { load: Load; long?: { dropped: number; connections: { servedBy?: string }[] } }>;
+      const graceful = records.graceful.load;
+      assert.deepEqual([graceful.opened, graceful.answered, graceful.refused, graceful.reset, graceful.closed + graceful.timeout + graceful.other], [800, 800, 0, 0, 0]);
+      const generations = Object.keys(graceful.servedBy);
+      assert.equal(generations.length, 2, `served by ${generations.join(', ')}`);
+      assert.match(run.check('B: graceful restart (fd 3): refused / reset').measured, /^0 refused, 0 reset of 800 new connections; answered: b-server\[\d+\] \d+, b-server\[\d+\] \d+$/);
+
+      // B's drain cuts the long-lived connection of gen 1; the client reconnects to gen 2.
+      const long = records.graceful.long!;
+      assert.equal(long.dropped, 1);
+      assert.deepEqual(long.connections.map((c) => c.servedBy), generations);
+      assert.match(
+        run.check('B: long-lived connection cut at the end of the drain').measured,
+        /^1 of 2 connections closed by the server: the one served by b-server\[\d+\] \(\d+ echoes\) at its 2000 ms drain timeout; reconnected to b-server\[\d+\]$/,
+      );
+
+      // Naive restart: the 300 ms gap alone is 60 connections at 200/s; every connection is accounted for.
+      const naive = records.naive.load;
+      assert.equal(naive.opened, 800);
+      assert.ok(naive.refused + naive.reset >= 50, `naive restart lost only ${naive.refused} refused + ${naive.reset} reset`);
+      assert.equal(naive.answered + naive.refused + naive.reset + naive.closed + naive.timeout + naive.other, 800);
+      assert.match(run.check(/^naive restart/).measured, new RegExp(`^${naive.refused} refused, ${naive.reset} reset of 800 new connections; failures from t=`));
+
+      // C: the listener moved to a new role by SCM_RIGHTS: nothing lost, both instances answered.
+      const handover = records.handover.load;
+      assert.deepEqual([handover.opened, handover.answered, handover.refused, handover.reset], [800, 800, 0, 0]);
+      assert.deepEqual(Object.keys(handover.servedBy).map((who) => who.replace(/\[\d+\]$/, '')), ['c-old', 'c-new']);
+      assert.match(run.check('strace C: the listener leaves c-old and arrives in c-new').measured, /^c-old \(pid \d+\) sent fd \d+ <TCP 127\.0\.0\.1:8082> -> c-new \(pid \d+\) got it as fd \d+/);
+
+      // strace: who bound, who only listened on fd 3, who sent SIGTERM to whom.
+      assert.match(run.check('strace A: the child never binds; it listens and accepts on fd 3').measured, /child \d+: bind = -1 EADDRINUSE, listen\(3<TCP:\[127\.0\.0\.1:8080\]>\) = 0, [1-9]\d* accept4 on fd 3; stranger: bind = -1 EADDRINUSE$/);
+      assert.match(run.check(/^strace B:/).measured, /, 0 bind, listen\(3<TCP:\[127\.0\.0\.1:8081\]>\) = 0, kill\(\d+, SIGTERM\) = 0$/);
+      assert.equal(run.check('strace naive: the port is bound anew by the new process').status, 'pass');
+
+      assert.deepEqual(await leftBehind(run), [], 'processes or containers left behind');
+    });
+  });
+}
+
+describe('lab 4 (process runtime) --fault no-fd3: the successor starts without the listener', function () {
+  this.timeout(120_000);
+
+  it('fails the restart checks, and gen 1 keeps serving every connection', async function () {
+    const run = await runLabForTest(4, 'process', { fault: 'no-fd3' });
+    if (!run) return this.skip();
+    const failures = run.checks.filter((c) => c.status === 'fail').map((c) => c.name);
+    assert.deepEqual(failures, [
+      'B: graceful restart (fd 3): refused / reset',
+      'B: long-lived connection cut at the end of the drain',
+      "strace B: gen 2 exec'd with --graceful, listens on fd 3 without bind, SIGTERMs gen 1",
+    ]);
+    assert.match(
+      run.check('B (--fault no-fd3): gen 1 kept serving when its successor failed').measured,
+      /^gen 2 \(pid \d+\): cannot serve: adoptServer: fd 3 is .*not a listening stream socket; exiting \(my parent goes on serving\); gen 1 answered 800 of 800$/,
+    );
+    assert.match(run.check('B: graceful restart (fd 3): refused / reset').measured, /^0 refused, 0 reset of 800 new connections; answered: b-server\[\d+\] 800$/);
+    assert.deepEqual(await leftBehind(run), [], 'processes left behind');
+  });
+});
