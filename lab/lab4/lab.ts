@@ -4,9 +4,6 @@
 //   B  seed 004's graceful restart under load: SIGHUP, successor with fd 3 and --graceful, SIGTERM to the parent
 //   -  the naive restart under the same load: close, 300 ms, bind again (what breaks)
 //   C  the listener handed to a new container over a Unix socket (HAProxy, Envoy)
-import * as fs from 'node:fs';
-import * as path from 'node:path';
-import { PROJECT_ROOT } from '../../src/labs/runner';
 import type { LabContext, LabDefinition, LabRoleSpec } from '../../src/labs/types';
 import type { Role } from '../../src/runtime/types';
 import { formatPair, syscallLines, type SyscallLine } from '../../src/strace';
@@ -324,9 +321,9 @@ async function partC(lab: LabContext, load: LoadSettings): Promise<void> {
 
 const PORT_IN = (port: number) => `htons(${port})`;
 
-function captureOf(lab: LabContext, role: string): SyscallLine[] {
-  const file = path.join(lab.options.capturesRoot ?? PROJECT_ROOT, 'captures', 'lab4', `${role}.strace`);
-  return fs.existsSync(file) ? syscallLines(fs.readFileSync(file, 'utf8')) : [];
+function captureOf(captures: ReadonlyMap<string, string>, role: string): SyscallLine[] {
+  const text = captures.get(role);
+  return text ? syscallLines(text) : [];
 }
 
 const outcome = (call: SyscallLine | undefined) => (call ? (call.errno ? `-1 ${call.errno}` : String(call.result)) : 'not seen');
@@ -355,17 +352,17 @@ export const lab4: LabDefinition = {
     }
   },
 
-  checkCaptures(pairs, lab) {
+  checkCaptures(pairs, lab, _roles, captures) {
     // A: the parent binds; the child's own bind fails, and it listens and accepts on fd 3.
     {
-      const calls = captureOf(lab, 'a-parent');
+      const calls = captureOf(captures, 'a-parent');
       const port = PORTS.inherit;
       const parentBind = calls.find((c) => c.syscall === 'bind' && c.args.includes(PORT_IN(port)) && c.result === 0);
       const childPid = calls.find((c) => c.syscall === 'execve' && c.args.includes('inherited-child.js'))?.pid;
       const childBinds = calls.filter((c) => c.pid === childPid && c.syscall === 'bind' && c.args.includes(PORT_IN(port)));
       const childListen = calls.find((c) => c.pid === childPid && c.syscall === 'listen' && c.args.startsWith(`3<TCP:[127.0.0.1:${port}]>`));
       const accepts = calls.filter((c) => c.pid === childPid && c.syscall === 'accept4' && c.args.startsWith('3<') && (c.result ?? -1) >= 0).length;
-      const strangerBind = captureOf(lab, 'a-stranger').find((c) => c.syscall === 'bind' && c.args.includes(PORT_IN(port)));
+      const strangerBind = captureOf(captures, 'a-stranger').find((c) => c.syscall === 'bind' && c.args.includes(PORT_IN(port)));
       lab.check(
         'strace A: the child never binds; it listens and accepts on fd 3',
         parentBind !== undefined && childPid !== undefined && childBinds.every((c) => c.errno === 'EADDRINUSE') && childListen?.result === 0 && accepts >= 1 && strangerBind?.errno === 'EADDRINUSE',
@@ -375,7 +372,7 @@ export const lab4: LabDefinition = {
     }
     // B: gen 2 is exec'd with --graceful, listens on fd 3 without bind, and sends SIGTERM to gen 1.
     {
-      const calls = captureOf(lab, 'b-server');
+      const calls = captureOf(captures, 'b-server');
       const port = PORTS.graceful;
       const gen1 = calls.find((c) => c.syscall === 'bind' && c.args.includes(PORT_IN(port)) && c.result === 0)?.pid;
       const exec = calls.find((c) => c.syscall === 'execve' && c.args.includes('--graceful') && c.result === 0);
@@ -393,7 +390,7 @@ export const lab4: LabDefinition = {
     // Naive: two processes bind the port, one after the other.
     {
       const port = PORTS.naive;
-      const binds = captureOf(lab, 'n-server').filter((c) => c.syscall === 'bind' && c.args.includes(PORT_IN(port)) && c.result === 0);
+      const binds = captureOf(captures, 'n-server').filter((c) => c.syscall === 'bind' && c.args.includes(PORT_IN(port)) && c.result === 0);
       const pids = [...new Set(binds.map((c) => c.pid))];
       lab.check(
         'strace naive: the port is bound anew by the new process',

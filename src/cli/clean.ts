@@ -3,16 +3,17 @@ import Docker from 'dockerode';
 import { ENGINE_FIX, probeEngine } from '../runtime/docker/engine';
 import { removeLeftovers } from '../runtime/docker/leftovers';
 
-export async function runClean(): Promise<number> {
+export async function runClean(options: { all?: boolean } = {}): Promise<number> {
   const docker = new Docker();
   const engine = await probeEngine(docker);
   if (!engine.ok) {
     console.log(`${engine.detail}: nothing to clean there (${ENGINE_FIX})`);
     return 0;
   }
-  const removed = await removeLeftovers(docker);
+  const { inUse, ...removed } = await removeLeftovers(docker, options);
   const total = removed.containers.length + removed.volumes.length + removed.networks.length;
   if (total === 0) console.log('nothing labelled fdlab is left: clean');
   for (const [kind, names] of Object.entries(removed)) if (names.length) console.log(`removed ${names.length} ${kind}: ${names.join(', ')}`);
+  if (inUse.length) console.log(`kept ${inUse.length} object(s) of labs still running: ${inUse.join(', ')} (fdlab clean --all removes them too)`);
   return 0;
 }

@@ -11,6 +11,7 @@ export interface LabCommandOptions {
   fault?: string;
   reads?: string;
   inspect: boolean;
+  set?: Record<string, string>;
 }
 
 export async function runLabCommand(n: number, options: LabCommandOptions): Promise<number> {
@@ -24,7 +25,7 @@ export async function runLabCommand(n: number, options: LabCommandOptions): Prom
     strace: options.strace,
     echo: !options.quiet,
     inspect: options.inspect,
-    extra: { ...(options.fault ? { fault: options.fault } : {}), ...(options.reads ? { reads: options.reads } : {}) },
+    extra: { ...options.set, ...(options.fault ? { fault: options.fault } : {}), ...(options.reads ? { reads: options.reads } : {}) },
   });
   return outcome.ok ? 0 : 1;
 }

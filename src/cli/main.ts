@@ -11,6 +11,12 @@ import { runServe } from './serve';
 const program = new Command();
 program.name('fdlab').description('Live socket handover on Linux: guided labs and tools').showHelpAfterError();
 
+function collectSetting(value: string, settings: Record<string, string> = {}): Record<string, string> {
+  const match = value.match(/^([A-Za-z][\w-]*)=(.*)$/);
+  if (!match) throw new InvalidArgumentError('expected key=value, e.g. connections=300');
+  return { ...settings, [match[1]]: match[2] };
+}
+
 function labNumber(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('a lab number, e.g. 1');
@@ -28,6 +34,7 @@ program
   .option('--inspect', 'start the roles that support it with the Node inspector (lab 5: v1 on 9229, v2 on 9230)', false)
   .option('--fault <name>', 'a failure to inject (lab 3: drop-leftover; lab 5: crash-new)')
   .addOption(new Option('--reads <how>', 'lab 3: how servers read requests').choices(['exact', 'greedy']))
+  .option('--set <key=value...>', 'lab settings, e.g. --set connections=300 (lab 5), --set count=3 (lab 2)', collectSetting)
   .action(async (n: number, options) => {
     process.exitCode = await runLabCommand(n, options);
   });
@@ -56,9 +63,10 @@ program
 
 program
   .command('clean')
-  .description('remove every container, volume and network fdlab left behind')
-  .action(async () => {
-    process.exitCode = await runClean();
+  .description('remove the containers, volumes and networks fdlab left behind (labs still running are kept)')
+  .option('--all', 'also remove the objects of labs that are still running', false)
+  .action(async (options: { all: boolean }) => {
+    process.exitCode = await runClean(options);
   });
 
 program

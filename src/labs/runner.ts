@@ -98,7 +98,10 @@ export async function runLab(lab: LabDefinition, options: LabOptions): Promise<L
     checks.push({ name: `SCM_RIGHTS in ${role}'s strace capture`, status: count > 0 ? 'pass' : 'fail', measured: `${count} message(s) with fds` });
   }
 
-  if (options.strace && lab.checkCaptures) lab.checkCaptures(scm.pairs, context, new Map(roles.map((r) => [r.name, r])));
+  if (options.strace && lab.checkCaptures) {
+    const captures = new Map(captureFiles.filter((f) => f.endsWith('.strace')).map((f) => [path.basename(f, '.strace'), fs.readFileSync(f, 'utf8')]));
+    lab.checkCaptures(scm.pairs, context, new Map(roles.map((r) => [r.name, r])), captures);
+  }
 
   const result = verdict(checks);
   const seconds = (Date.now() - started) / 1000;

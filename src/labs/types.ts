@@ -63,6 +63,9 @@ export interface LabDefinition {
    */
   inspectPorts?: number[];
   run(ctx: LabContext): Promise<void>;
-  /** Checks on what strace saw, once the captures are in (only with strace on). */
-  checkCaptures?(pairs: readonly FdPair[], lab: LabContext, roles: ReadonlyMap<string, Role>): void;
+  /**
+   * Checks on what strace saw, once the captures are in (only with strace on):
+   * the SCM_RIGHTS pairs, the roles, and each traced role's capture text.
+   */
+  checkCaptures?(pairs: readonly FdPair[], lab: LabContext, roles: ReadonlyMap<string, Role>, captures: ReadonlyMap<string, string>): void;
 }

@@ -15,9 +15,9 @@ function requireStreamSocket(fd: number, listening: boolean, what: string): FdDe
   const isStream = (description.kind === 'tcp' || description.kind === 'unix') && description.socketType === 'stream';
   if (!isStream || description.listening !== listening) {
     const found = description.kind === 'tcp' || description.kind === 'unix'
-      ? `${description.kind} ${description.socketType}${description.listening ? ' (listening)' : ''}`
-      : `${description.kind} (${description.target})`;
-    throw new FdlabError('ERR_FD_WRONG_KIND', `${what}: fd ${fd} is a ${found}, not a ${listening ? 'listening' : 'connected'} stream socket`);
+      ? `a ${description.kind} ${description.socketType} socket${description.listening ? ' (listening)' : ''}`
+      : `${description.kind === 'other' ? 'something else' : `a ${description.kind}`} (${description.target})`;
+    throw new FdlabError('ERR_FD_WRONG_KIND', `${what}: fd ${fd} is ${found}, not a ${listening ? 'listening' : 'connected'} stream socket`);
   }
   return description;
 }

@@ -56,6 +56,9 @@ describe('interrupted labs', function () {
     if (!image) return this.skip();
     const first = await startInterruptedLab('docker', image);
     assert.ok((await leftovers(`fdlab.run=${first.ready.run}`)) >= 3, 'pod, role and volume exist while running');
+    const whileRunning = await removeLeftovers(new Docker());
+    assert.ok(whileRunning.inUse.some((name) => name.includes(first.ready.run)), 'a running lab is kept');
+    assert.ok((await leftovers(`fdlab.run=${first.ready.run}`)) >= 3, 'fdlab clean did not pull the pod out from under it');
     first.child.kill('SIGINT');
     assert.equal((await first.done).code, 130);
     assert.equal(await leftovers(`fdlab.run=${first.ready.run}`), 0);
