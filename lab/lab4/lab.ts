@@ -11,7 +11,7 @@ import { PORTS, sleep } from './common';
 
 const ROLES = 'dist/lab/lab4';
 
-interface LoadResult {
+export interface LoadResult {
   port: number;
   opened: number;
   answered: number;

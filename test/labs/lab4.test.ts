@@ -1,18 +1,9 @@
 import { strict as assert } from 'node:assert';
 import { spawnSync } from 'node:child_process';
 import Docker from 'dockerode';
+import type { LoadResult as Load } from '../../lab/lab4/lab';
 import { failedChecks, runLabForTest, RUNTIMES, type LabRun } from './harness';
 
-interface Load {
-  opened: number;
-  answered: number;
-  refused: number;
-  reset: number;
-  closed: number;
-  timeout: number;
-  other: number;
-  servedBy: Record<string, number>;
-}
 
 /**
  * What this run left behind: containers of its roles, or processes in its roles'
