@@ -4,7 +4,7 @@ import { Guide } from '../labs/guide';
 import { ensureLabImage } from '../runtime/image/image-builder';
 
 export async function runImages(options: { force: boolean }): Promise<number> {
-  const image = await new Guide().spin('Lab image', () => ensureLabImage(new Docker(), { force: options.force }));
+  const image = await new Guide().spin('Lab image', (update) => ensureLabImage(new Docker(), { force: options.force, onProgress: update }));
   const size = `${(image.bytes / 1e6).toFixed(1)} MB`;
   console.log(image.built ? `built ${image.tag}: ${size} in ${image.seconds.toFixed(1)} s` : `${image.tag} is up to date (${size})`);
   return 0;

@@ -32,12 +32,13 @@ export class Guide {
     this.out(`${chalk.white(indent(text))}\n`);
   }
 
-  async spin<T>(text: string, work: () => Promise<T>): Promise<T> {
-    if (this.silent) return work();
+  /** Runs `work` behind a spinner; `work` may report progress through `update`. */
+  async spin<T>(text: string, work: (update: (detail: string) => void) => Promise<T>): Promise<T> {
+    if (this.silent) return work(() => {});
     const spinner = ora({ text, stream: process.stdout, isEnabled: process.stdout.isTTY }).start();
     const started = Date.now();
     try {
-      const result = await work();
+      const result = await work((detail) => (spinner.text = `${text}: ${detail}`));
       spinner.succeed(`${text} ${chalk.gray(`(${((Date.now() - started) / 1000).toFixed(1)} s)`)}`);
       return result;
     } catch (error) {

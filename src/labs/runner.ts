@@ -31,8 +31,8 @@ export async function runLab(lab: LabDefinition, options: LabOptions): Promise<L
   const name = `lab${lab.number}`;
   guide.title(`fdlab lab ${lab.number}: ${lab.title}`, `from ${lab.source}`);
 
-  const runtime = await guide.spin('Choosing a runtime (Docker if an engine answers, else processes)', () =>
-    selectRuntime({ lab: name, runtime: options.runtime, echoLogs: options.echo, inspectPorts: options.inspect ? lab.inspectPorts : undefined }),
+  const runtime = await guide.spin('Choosing a runtime (Docker if an engine answers, else processes)', (update) =>
+    selectRuntime({ lab: name, runtime: options.runtime, echoLogs: options.echo, onProgress: update, inspectPorts: options.inspect ? lab.inspectPorts : undefined }),
   );
   guide.line(`${chalk.bold('runtime:')} ${runtime.kind}: ${runtime.reason}`);
 
