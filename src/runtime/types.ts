@@ -40,6 +40,8 @@ export interface RoleExit {
 
 export interface Role {
   readonly name: string;
+  /** null while running; the exit code once it has exited. */
+  readonly exitCode: number | null;
   /** Every log line so far, without prefix. */
   readonly lines: readonly string[];
   /** Resolves with the first line (existing or future) matching `pattern`. */

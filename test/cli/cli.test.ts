@@ -1,6 +1,7 @@
 // The fdlab command as a user runs it: doctor, clean, and the fallback to
 // the process runtime when no Docker engine answers.
 import { strict as assert } from 'node:assert';
+import Docker from 'dockerode';
 import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { labImageOrSkip } from '../helpers/docker';
@@ -55,6 +56,30 @@ describe('fdlab command line', function () {
     const bad = await fdlab(['lab', '1', '--runtime', 'kubernetes']);
     assert.notEqual(bad.code, 0);
     assert.match(bad.stderr, /Allowed choices are auto, docker, process/);
+  });
+
+  it('--keep leaves the pod up with the volume, says how to get in, and fdlab clean removes it', async function () {
+    if (!(await labImageOrSkip())) return this.skip();
+    const run = await fdlab(['lab', '1', '--keep', '--quiet']);
+    assert.equal(run.code, 0, run.stdout);
+    const pod = run.stdout.match(/--keep: pod (fdlab-lab1-[0-9a-f]+-pod) keeps running/)?.[1];
+    assert.ok(pod, run.stdout);
+    assert.match(run.stdout, new RegExp(`look around: docker exec -it ${pod} sh`));
+    const docker = new Docker();
+    const container = docker.getContainer(pod);
+    assert.equal((await container.inspect()).State.Running, true);
+    const exec = await container.exec({ Cmd: ['ls', '/run/fdlab/captures'], AttachStdout: true });
+    const listing = await new Promise<string>((resolve) => {
+      void exec.start({}).then((stream) => {
+        let text = '';
+        stream.on('data', (d: Buffer) => (text += d.toString()));
+        stream.on('end', () => resolve(text));
+      });
+    });
+    assert.match(listing, /receiver\.strace/);
+    const clean = await fdlab(['clean']);
+    assert.match(clean.stdout, new RegExp(`removed \\d+ containers: .*${pod}`));
+    await assert.rejects(container.inspect(), /no such container/i);
   });
 
   it('clean removes labelled leftovers and says so', async function () {

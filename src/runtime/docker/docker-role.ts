@@ -18,6 +18,7 @@ function into(log: RoleLog): Writable {
 export class DockerRole implements Role {
   readonly log: RoleLog;
   private exited?: Promise<RoleExit>;
+  exitCode: number | null = null;
 
   constructor(
     readonly name: string,
@@ -39,6 +40,7 @@ export class DockerRole implements Role {
     this.exited = this.container.wait().then(async (result: { StatusCode: number }) => {
       await Promise.race([ended, new Promise((r) => setTimeout(r, 1000))]);
       this.log.end();
+      this.exitCode = result.StatusCode;
       return { exitCode: result.StatusCode };
     });
   }

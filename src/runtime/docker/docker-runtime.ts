@@ -215,7 +215,8 @@ export class DockerRuntime implements LabRuntime {
   keepInstructions(): string[] {
     const network = this.network ? `; docker network rm ${this.networkName}` : '';
     return [
-      `pod ${this.podName} and roles ${this.roles.map((r) => `fdlab-${this.run}-${r.name}`).join(', ')} keep running`,
+      `pod ${this.podName} keeps running (its network namespace and the volume ${this.volumeName})`,
+      `roles: ${this.roles.map((r) => `fdlab-${this.run}-${r.name} (${r.exitCode === null ? 'running' : `exited ${r.exitCode}`})`).join(', ')}`,
       `look around: docker exec -it ${this.podName} sh   (ss -tnp, ls -l /proc/<pid>/fd, ls ${SHARED_DIR_IN_CONTAINER})`,
       ...(this.inspectPorts.length
         ? [`debugger:    attach to ${this.inspectPorts.map(inspectorEndpoint).join(', ')} (VS Code: "Lab 5: attach to v1/v2"; remoteRoot /opt/fdlab)`]

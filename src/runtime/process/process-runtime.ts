@@ -21,6 +21,7 @@ export interface ProcessRuntimeOptions {
 
 class ProcessRole implements Role {
   readonly log: RoleLog;
+  exitCode: number | null = null;
   private readonly exited: Promise<RoleExit>;
 
   constructor(readonly name: string, private readonly child: ChildProcess, echo: boolean) {
@@ -30,7 +31,8 @@ class ProcessRole implements Role {
     this.exited = new Promise((resolve) => {
       child.once('close', (code, signal) => {
         this.log.end();
-        resolve({ exitCode: code ?? 128 + (signal ? os.constants.signals[signal] : 0) });
+        this.exitCode = code ?? 128 + (signal ? os.constants.signals[signal] : 0);
+        resolve({ exitCode: this.exitCode });
       });
     });
   }
@@ -144,9 +146,9 @@ export class ProcessRuntime implements LabRuntime {
 
   keepInstructions(): string[] {
     return [
-      `roles keep running as processes: ${this.roles.map((r) => `${r.name}=${r.id}`).join(', ')}`,
-      `shared directory: ${this.sharedDir}`,
-      `clean up: kill ${this.roles.map((r) => r.id).join(' ')}; rm -rf ${this.sharedDir}`,
+      'process runtime: roles are children of the lab and stop with it (use Docker to keep a pod running)',
+      `kept: the shared directory ${this.sharedDir} (Unix sockets, captures)`,
+      `clean up: rm -rf ${this.sharedDir}`,
     ];
   }
 }
