@@ -48,6 +48,11 @@ for (const [kind, make] of runtimes) {
       await withRuntime(runtime, async (rt) => {
         const receiver = await rt.startRole(role('receiver', 'fd-receiver', { strace: TRACE }));
         await receiver.waitForLine('interfaces:');
+        // exec runs beside the role: in its container, or on this machine.
+        const listing = await receiver.exec(['ls', '-l', rt.sharedDir]);
+        assert.equal(listing.exitCode, 0, listing.output);
+        assert.match(listing.output, /^s.* runtime-test\.sock$/m, 'the receiver\'s Unix socket is on the shared volume');
+        assert.notEqual((await receiver.exec(['ls', '/no/such/dir'])).exitCode, 0);
         const sender = await rt.startRole(role('sender', 'file-sender', { strace: TRACE }));
         assert.equal(await receiver.waitForLine(/^read: /), 'read: hello world');
         assert.equal((await sender.wait(10_000)).exitCode, 0);
