@@ -14,9 +14,12 @@ export const lab2: LabDefinition = {
   source: 'seed 000 (C: send_fd/recv_fd, APUE 17.4, channel_to_migrate_socket)',
   traceSyscalls: ['sendmsg', 'recvmsg', 'connect', 'write'],
   scmRightsRoles: ['unix-socket-client', 'unix-socket-server'],
+  settings: {
+    count: { description: 'messages unix-socket-server writes, one a second (seed 000 writes until stopped)', default: 5, min: 1, max: 20 },
+  },
 
   async run(lab) {
-    const count = Number(lab.options.extra.count ?? 5); // --count is for tests; the lab's default is seed 000's
+    const count = lab.setting('count');
     const docker = lab.runtime.kind === 'docker';
 
     lab.step('Start the TCP server on 127.0.0.1:9999', 'It prints every message with the peer address and port it came from (seed 000\'s tcp_server.py).');

@@ -28,7 +28,7 @@ function resultOf<T>(line: string): T {
 
 /** Starts the two servers; each hands every connection to the other after one request. */
 async function startServers(lab: LabContext, suffix: string, traced: boolean): Promise<Role[]> {
-  const reads = lab.options.extra.fault === 'drop-leftover' ? ['greedy', 'drop-leftover'] : [String(lab.options.extra.reads ?? 'exact')];
+  const reads = lab.fault === 'drop-leftover' ? ['greedy', 'drop-leftover'] : [lab.setting<string>('reads')];
   const servers = await Promise.all(
     PORTS.map((port, i) =>
       lab.startRole({
@@ -57,15 +57,29 @@ export const lab3: LabDefinition = {
   source: 'seed 001 (C++/libevent: two servers, "rsp from port: <port>", unary and stream clients)',
   traceSyscalls: ['sendmsg', 'recvmsg'],
   scmRightsRoles: [`server-${PORTS[0]}`, `server-${PORTS[1]}`],
+  settings: {
+    connections: { description: 'unary client connections', default: 100, min: 1, max: 500 },
+    requests: { description: 'requests per unary connection', default: 1000, min: 1, max: 10_000 },
+    reads: { description: 'how servers read requests', default: 'exact', choices: ['exact', 'greedy'] },
+  },
+  faults: {
+    'drop-leftover': 'greedy servers drop the bytes they read beyond one request: the stream check fails',
+  },
 
   async run(lab) {
-    const connections = Number(lab.options.extra.connections ?? 100);
-    const perConnection = Number(lab.options.extra.requests ?? 1000);
+    const connections = lab.setting('connections');
+    const perConnection = lab.setting('requests');
     const streamCount = 1000;
 
+    const greedy = lab.fault === 'drop-leftover' || lab.setting<string>('reads') === 'greedy';
+    const howTheyRead = lab.fault === 'drop-leftover'
+      ? 'Each reads whatever is there (greedy), answers the first request, and passes the connection on WITHOUT\nthe bytes it read beyond it (--fault drop-leftover).'
+      : greedy
+        ? 'Each reads whatever is there (greedy), answers the first request, and passes the connection on together\nwith the bytes it read beyond it, in the same message as the fd.'
+        : 'Each reads exactly one request (1 length byte + data).';
     lab.step(
       `Start two servers on ports ${PORTS.join(' and ')}, each with a Unix socket in the shared volume`,
-      'Each reads one request (1 length byte + data), answers "rsp from port: <port>", passes the connection to the\n' +
+      `${howTheyRead} It answers "rsp from port: <port>", passes the connection to the\n` +
         'other server over its Unix socket and forgets it. The client never reconnects: its one TCP connection keeps\n' +
         'changing owners.',
     );
@@ -98,8 +112,13 @@ export const lab3: LabDefinition = {
 
     lab.step(
       `Stream client: ${streamCount} requests in one write on one connection`,
-      'The server reads exactly one request; the rest waits in the kernel receive queue, and that queue moves with\n' +
-        'the fd. So every server sees exactly one request per turn, and the replies alternate strictly.',
+      greedy
+        ? lab.fault === 'drop-leftover'
+          ? 'The first greedy read takes in all 1000 requests; the server answers one and drops the rest. Expect 1 reply.'
+          : 'The first greedy read takes in most of the requests; each handover carries the unanswered bytes along with\n' +
+            'the fd, so every server still answers exactly one request per turn.'
+        : 'The server reads exactly one request; the rest waits in the kernel receive queue, and that queue moves with\n' +
+          'the fd. So every server sees exactly one request per turn, and the replies alternate strictly.',
     );
     const streamRole = await lab.startRole({ name: 'stream-client', script: `${ROLES}/stream-client.js`, args: [String(streamCount), '10000'] });
     const stream = resultOf<StreamResult>(await streamRole.waitForLine(/^RESULT /, 20_000));

@@ -65,8 +65,8 @@ interface LoadSettings {
 }
 
 function loadSettings(lab: LabContext): LoadSettings {
-  const rate = Number(lab.options.extra.rate ?? 200);
-  const durationMs = Number(lab.options.extra.duration ?? 4000);
+  const rate = lab.setting('rate');
+  const durationMs = lab.setting('duration');
   return { rate, durationMs, max: Math.round((rate * durationMs) / 1000), restartAtMs: 1000 };
 }
 
@@ -157,7 +157,7 @@ async function partA(lab: LabContext): Promise<void> {
 async function partB(lab: LabContext, load: LoadSettings): Promise<void> {
   const port = PORTS.graceful;
   const drainMs = 2000;
-  const fault = lab.options.extra.fault === 'no-fd3';
+  const fault = lab.fault === 'no-fd3';
   lab.step(
     `B. Start seed 004's echo server on 127.0.0.1:${port} under a supervisor`,
     'Each line you send comes back as "<time> --ll----ll-- <who>: <line>". The supervisor plays systemd: the\n' +
@@ -245,7 +245,7 @@ async function partB(lab: LabContext, load: LoadSettings): Promise<void> {
 
 async function naive(lab: LabContext, load: LoadSettings): Promise<void> {
   const port = PORTS.naive;
-  const gapMs = Number(lab.options.extra.gap ?? 300);
+  const gapMs = lab.setting('gap');
   lab.step(
     `What breaks: a naive restart on 127.0.0.1:${port} (close, wait ${gapMs} ms, bind again) under the same load`,
     'This is `systemctl restart` without socket activation: the old process closes its listener and exits, the\n' +
@@ -334,10 +334,16 @@ export const lab4: LabDefinition = {
   source: 'seed 004 (Go: graceful restart, listener as fd 3 via ExtraFiles, --graceful, SIGTERM to the parent) and seed 003 §2.1 (inet_bind, EADDRINUSE)',
   traceSyscalls: ['bind', 'listen', 'accept4', 'sendmsg', 'recvmsg', 'execve', 'kill'],
   scmRightsRoles: ['c-old', 'c-new'],
+  settings: {
+    rate: { description: 'new connections per second in each load', default: 200, min: 1, max: 1000 },
+    duration: { description: 'milliseconds each load runs', default: 4000, min: 500, max: 20_000 },
+    gap: { description: 'milliseconds between close and bind in the naive restart', default: 300, min: 0, max: 5000 },
+  },
+  faults: {
+    'no-fd3': 'the successor starts without the listener: it cannot adopt fd 3 and gen 1 keeps serving',
+  },
 
   async run(lab) {
-    const fault = lab.options.extra.fault;
-    if (fault !== undefined && fault !== 'no-fd3') throw new Error(`lab 4 knows one fault, no-fd3; got ${String(fault)}`);
     const load = loadSettings(lab);
     const roles: Role[] = [];
     started.set(lab, roles);

@@ -25,7 +25,8 @@ export async function runLabCommand(n: number, options: LabCommandOptions): Prom
     strace: options.strace,
     echo: !options.quiet,
     inspect: options.inspect,
-    extra: { ...options.set, ...(options.fault ? { fault: options.fault } : {}), ...(options.reads ? { reads: options.reads } : {}) },
+    settings: { ...options.set, ...(options.reads ? { reads: options.reads } : {}) },
+    fault: options.fault,
   });
   return outcome.ok ? 0 : 1;
 }

@@ -9,12 +9,18 @@ import { runLabCommand } from './lab';
 import { runServe } from './serve';
 
 const program = new Command();
-program.name('fdlab').description('Live socket handover on Linux: guided labs and tools').showHelpAfterError();
+program.name('fdlab').description('Live socket handover on Linux: guided labs and tools').showHelpAfterError('(fdlab --help, or fdlab <command> --help, lists the options)');
 
 function collectSetting(value: string, settings: Record<string, string> = {}): Record<string, string> {
   const match = value.match(/^([A-Za-z][\w-]*)=(.*)$/);
   if (!match) throw new InvalidArgumentError('expected key=value, e.g. connections=300');
   return { ...settings, [match[1]]: match[2] };
+}
+
+function portNumber(value: string): number {
+  const port = Number(value);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new InvalidArgumentError('a port from 1 to 65535');
+  return port;
 }
 
 function labNumber(value: string): number {
@@ -32,9 +38,9 @@ program
   .option('--no-strace', 'do not trace the roles')
   .option('--quiet', 'do not print role logs live', false)
   .option('--inspect', 'start the roles that support it with the Node inspector (lab 5: v1 on 9229, v2 on 9230)', false)
-  .option('--fault <name>', 'a failure to inject (lab 3: drop-leftover; lab 5: crash-new)')
-  .addOption(new Option('--reads <how>', 'lab 3: how servers read requests').choices(['exact', 'greedy']))
-  .option('--set <key=value...>', 'lab settings, e.g. --set connections=300 (lab 5), --set count=3 (lab 2)', collectSetting)
+  .option('--fault <name>', 'a failure to inject (lab 3: drop-leftover; lab 4: no-fd3; lab 5: crash-new)')
+  .option('--reads <how>', 'lab 3: how servers read requests (exact or greedy); the same as --set reads=<how>')
+  .option('--set <key=value...>', 'lab settings, e.g. --set connections=300 (lab 5); a wrong key lists what the lab accepts', collectSetting)
   .action(async (n: number, options) => {
     process.exitCode = await runLabCommand(n, options);
   });
@@ -42,12 +48,16 @@ program
 program
   .command('serve')
   .description('run the ping/pong demo service; `kill -USR2 <pid>` hot-upgrades it without dropping a connection')
-  .option('--port <port>', 'TCP port on 127.0.0.1', (v) => Number(v), 7000)
+  .option('--port <port>', 'TCP port on 127.0.0.1', portNumber, 7000)
   .requiredOption('--pid-file <file>', 'where the serving pid is written (the new version rewrites it)')
   .option('--state-dir <dir>', 'where the upgrade socket lives (default: a temp dir per port)')
   .option('--version <name>', 'a name for this version in the logs', 'v1')
   .addOption(new Option('--successor <how>', 'who starts the new version on SIGUSR2').choices(['spawn', 'external']).default('spawn'))
-  .option('--upgrade-timeout <ms>', 'roll back if the upgrade takes longer', (v) => Number(v), 10_000)
+  .option('--upgrade-timeout <ms>', 'roll back if the upgrade takes longer', (v) => {
+    const ms = Number(v);
+    if (!Number.isInteger(ms) || ms < 100) throw new InvalidArgumentError('milliseconds, at least 100');
+    return ms;
+  }, 10_000)
   .option('--fault <name>', 'crash-new: the new version dies mid-handover (to see the rollback)')
   .action(async (options) => {
     await runServe(options);

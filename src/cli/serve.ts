@@ -1,7 +1,9 @@
 // `fdlab serve`: the demo ping/pong service, upgradable in place:
 //   fdlab serve --port 7000 --pid-file /tmp/fdlab.pid &
 //   kill -USR2 $(cat /tmp/fdlab.pid)      # the next version takes over; nothing is dropped
+import * as fs from 'node:fs';
 import * as os from 'node:os';
+import { FdlabError } from '../errors';
 import * as path from 'node:path';
 import { externalSuccessor, PingPongApp, spawnSuccessor, Upgrader } from '../handover';
 
@@ -17,10 +19,11 @@ export interface ServeOptions {
 
 export async function runServe(options: ServeOptions): Promise<void> {
   const log = (line: string) => console.log(`[${options.version} pid ${process.pid}] ${line}`);
+  const pidFile = path.resolve(options.pidFile);
   const upgrader = await Upgrader.start({
     app: new PingPongApp(log),
     port: options.port,
-    pidFile: path.resolve(options.pidFile),
+    pidFile,
     stateDir: options.stateDir ?? path.join(os.tmpdir(), `fdlab-serve-${options.port}`),
     version: options.version,
     startSuccessor: options.successor === 'external' ? externalSuccessor : spawnSuccessor,
@@ -31,9 +34,18 @@ export async function runServe(options: ServeOptions): Promise<void> {
       log('handed over; exiting');
       process.exit(0);
     },
+  }).catch((error: Error & { code?: string }) => {
+    if (error.code === 'EADDRINUSE') {
+      throw new FdlabError('EADDRINUSE', `127.0.0.1:${options.port} is already in use (another fdlab serve? \`cat ${pidFile}\`); pick another --port`);
+    }
+    throw error;
   });
   process.once('SIGTERM', () => {
-    log(`SIGTERM: closing; ${upgrader.stats()}`);
-    void upgrader.close().then(() => process.exit(0));
+    log(`SIGTERM: stopping; ${upgrader.stats()}`);
+    void upgrader.close().then(() => {
+      // Leave no pid file naming a process that is gone (unless a successor rewrote it).
+      if (fs.existsSync(pidFile) && Number(fs.readFileSync(pidFile, 'utf8')) === process.pid) fs.rmSync(pidFile);
+      process.exit(0);
+    });
   });
 }

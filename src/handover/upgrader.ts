@@ -4,6 +4,7 @@
 //   SIGUSR1   log the app's stats line
 // One upgrade at a time: a second SIGUSR2 during an upgrade is ignored, with a log line.
 import * as fs from 'node:fs';
+import { FdlabError } from '../errors';
 import * as net from 'node:net';
 import { handOff, type HandOffResult } from './hand-off';
 import { writePidFile } from './pid-file';
@@ -123,7 +124,16 @@ export class Upgrader<S> {
         });
       });
     }
-    if (this.options.pidFile) writePidFile(this.options.pidFile);
+    if (this.options.pidFile) {
+      try {
+        writePidFile(this.options.pidFile);
+      } catch (error) {
+        // Serving with no pid file would leave nobody able to upgrade or stop us by it.
+        this.server.close();
+        for (const connection of this.connections) connection.socket.destroy();
+        throw new FdlabError('ERR_PID_FILE', `cannot write the pid file ${this.options.pidFile}: ${(error as Error).message}; stopped serving`, { cause: error });
+      }
+    }
     process.on('SIGUSR2', this.onUsr2);
     process.on('SIGUSR1', this.onUsr1);
     this.log(`serving on ${this.options.host ?? '127.0.0.1'}:${this.options.port} as pid ${process.pid} (${this.options.version ?? 'unknown'}); ${this.stats()}`);
@@ -131,7 +141,8 @@ export class Upgrader<S> {
 
   private newServer(): net.Server {
     const server = net.createServer((socket) => this.serve(socket));
-    server.on('error', (error) => this.log(`listener: ${error.message}`));
+    // A listen() failure is reported by whoever called listen; later errors only get logged.
+    server.on('error', (error) => server.listening && this.log(`listener: ${error.message}`));
     return server;
   }
 

@@ -8,7 +8,9 @@ import { withRuntime } from '../runtime/cleanup';
 import { selectRuntime } from '../runtime/select';
 import type { LabRuntime, Role } from '../runtime/types';
 import { checksTable, verdict } from './checks';
+import { FdlabError } from '../errors';
 import { Guide } from './guide';
+import { resolveSettings } from './settings';
 import { scmRightsReport } from './scm-report';
 import type { CheckResult, LabContext, LabDefinition, LabOptions } from './types';
 
@@ -27,6 +29,7 @@ export interface LabOutcome {
 
 export async function runLab(lab: LabDefinition, options: LabOptions): Promise<LabOutcome> {
   const started = Date.now();
+  const settings = resolveSettings(lab, options); // before anything starts
   const guide = new Guide(options.silent);
   const name = `lab${lab.number}`;
   guide.title(`fdlab lab ${lab.number}: ${lab.title}`, `from ${lab.source}`);
@@ -35,6 +38,8 @@ export async function runLab(lab: LabDefinition, options: LabOptions): Promise<L
     selectRuntime({ lab: name, runtime: options.runtime, echoLogs: options.echo, onProgress: update, inspectPorts: options.inspect ? lab.inspectPorts : undefined }),
   );
   guide.line(`${chalk.bold('runtime:')} ${runtime.kind}: ${runtime.reason}`);
+  if (options.inspect && !lab.inspectPorts?.length) guide.line(chalk.yellow(`--inspect: lab ${lab.number} starts no role with an inspector; ignored`));
+  if (settings.fault) guide.line(chalk.yellow(`--fault ${settings.fault}: ${lab.faults?.[settings.fault]}`));
 
   const capturesDir = path.join(options.capturesRoot ?? PROJECT_ROOT, 'captures', name);
   fs.rmSync(capturesDir, { recursive: true, force: true });
@@ -63,6 +68,11 @@ export async function runLab(lab: LabDefinition, options: LabOptions): Promise<L
     spin: (text, work) => guide.spin(text, work),
     progress: (text, total) => guide.progress(text, total),
     record: (key, value) => (records[key] = value),
+    setting: <T extends number | string = number>(key: string) => {
+      if (!(key in settings.values)) throw new FdlabError('ERR_UNKNOWN_SETTING', `lab ${lab.number} reads a setting it does not declare: ${key}`);
+      return settings.values[key] as T;
+    },
+    fault: settings.fault,
   };
 
   let captureFiles: string[] = [];
@@ -114,7 +124,7 @@ export async function runLab(lab: LabDefinition, options: LabOptions): Promise<L
   fs.writeFileSync(
     summaryPath,
     JSON.stringify(
-      { lab: lab.number, title: lab.title, runtime: runtime.kind, reason: runtime.reason, ok: result.ok, seconds, checks, scmRights: scm.lines, records, captures: fs.readdirSync(capturesDir) },
+      { lab: lab.number, title: lab.title, runtime: runtime.kind, reason: runtime.reason, ok: result.ok, seconds, settings: settings.values, fault: settings.fault ?? null, checks, scmRights: scm.lines, records, captures: fs.readdirSync(capturesDir) },
       null,
       2,
     ) + '\n',

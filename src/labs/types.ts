@@ -15,8 +15,19 @@ export interface LabOptions {
   capturesRoot?: string;
   /** Start roles that declare an inspectPort with the Node inspector on it (--inspect). */
   inspect?: boolean;
-  /** Lab-specific switches (e.g. --fault crash-new), passed through. */
-  extra: Record<string, string | boolean>;
+  /** Lab settings as typed (--set key=value, --reads): checked against the lab's declaration. */
+  settings?: Record<string, string>;
+  /** A failure to inject (--fault): one the lab declares. */
+  fault?: string;
+}
+
+/** A setting a lab accepts: a number in a range, or one of some words. */
+export interface LabSetting {
+  description: string;
+  default: number | string;
+  min?: number;
+  max?: number;
+  choices?: readonly string[];
 }
 
 export interface CheckResult {
@@ -44,6 +55,10 @@ export interface LabContext {
   progress(text: string, total: number): { tick(done: number): void; done(summary: string): void };
   /** Extra data for summary.json (e.g. latencies). */
   record(key: string, value: unknown): void;
+  /** A declared setting's value (already checked): a number, or one of its choices. */
+  setting<T extends number | string = number>(name: string): T;
+  /** The fault asked for with --fault (one the lab declares), if any. */
+  readonly fault: string | undefined;
 }
 
 export type LabRoleSpec = Omit<RoleSpec, 'strace'> & { traced?: boolean };
@@ -62,6 +77,10 @@ export interface LabDefinition {
    * Docker pod publishes ports only when it is created, so they are declared here.
    */
   inspectPorts?: number[];
+  /** Settings `--set key=value` may change, with their defaults and ranges. */
+  settings?: Record<string, LabSetting>;
+  /** Failures `--fault <name>` may inject, each with what it shows. */
+  faults?: Record<string, string>;
   run(ctx: LabContext): Promise<void>;
   /**
    * Checks on what strace saw, once the captures are in (only with strace on):

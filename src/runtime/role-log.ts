@@ -19,6 +19,7 @@ export interface RoleLogOptions {
 export class RoleLog extends EventEmitter {
   readonly lines: string[] = [];
   private partial = '';
+  private ended = false;
   private readonly prefix: string;
   private readonly echo: boolean;
   private readonly out: (text: string) => void;
@@ -26,7 +27,8 @@ export class RoleLog extends EventEmitter {
   constructor(readonly role: string, options: RoleLogOptions = {}) {
     super();
     const colour = COLOURS[nextColour++ % COLOURS.length];
-    this.prefix = colour(role.padEnd(options.prefixWidth ?? 18)) + chalk.gray('│ ');
+    // 19: the longest role name so far (unix-socket-server) plus a space before the bar.
+    this.prefix = colour(role.padEnd(options.prefixWidth ?? 19)) + chalk.gray('│ ');
     this.echo = options.echo ?? true;
     this.out = options.out ?? ((text) => process.stdout.write(text));
   }
@@ -38,29 +40,42 @@ export class RoleLog extends EventEmitter {
     for (const line of parts) this.add(line.replace(/\r$/, ''));
   }
 
-  /** Flushes a last line that had no newline. */
+  /** The role's output is over (it exited): flush a last partial line; waiting for more is futile. */
   end(): void {
     if (this.partial) this.add(this.partial);
     this.partial = '';
+    this.ended = true;
+    this.emit('end');
   }
 
   waitForLine(pattern: RegExp | string, timeoutMs = 15_000): Promise<string> {
     const matches = (line: string) => (typeof pattern === 'string' ? line.includes(pattern) : pattern.test(line));
     const found = this.lines.find(matches);
     if (found !== undefined) return Promise.resolve(found);
+    const tail = () => this.lines.slice(-5).map((l) => `    ${l}`).join('\n');
+    const exitedError = () => new FdlabError('ERR_ROLE_EXITED', `${this.role} exited without printing a line matching ${pattern}; its last lines:\n${tail()}`);
+    if (this.ended) return Promise.reject(exitedError());
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
+      const done = () => {
+        clearTimeout(timer);
         this.off('line', onLine);
-        const tail = this.lines.slice(-5).map((l) => `    ${l}`).join('\n');
-        reject(new FdlabError('ERR_ROLE_TIMEOUT', `${this.role}: no line matching ${pattern} within ${timeoutMs} ms; last lines:\n${tail}`));
+        this.off('end', onEnd);
+      };
+      const timer = setTimeout(() => {
+        done();
+        reject(new FdlabError('ERR_ROLE_TIMEOUT', `${this.role}: no line matching ${pattern} within ${timeoutMs} ms; last lines:\n${tail()}`));
       }, timeoutMs);
       const onLine = (line: string) => {
         if (!matches(line)) return;
-        clearTimeout(timer);
-        this.off('line', onLine);
+        done();
         resolve(line);
       };
+      const onEnd = () => {
+        done();
+        reject(exitedError());
+      };
       this.on('line', onLine);
+      this.on('end', onEnd);
     });
   }
 

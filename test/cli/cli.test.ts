@@ -3,6 +3,7 @@
 import { strict as assert } from 'node:assert';
 import Docker from 'dockerode';
 import { spawn } from 'node:child_process';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import { labImageOrSkip } from '../helpers/docker';
 import { collect } from '../helpers/process';
@@ -56,6 +57,34 @@ describe('fdlab command line', function () {
     const bad = await fdlab(['lab', '1', '--runtime', 'kubernetes']);
     assert.notEqual(bad.code, 0);
     assert.match(bad.stderr, /Allowed choices are auto, docker, process/);
+  });
+
+  it('refuses an unknown fault or setting and a bad value before starting anything, listing what the lab accepts', async () => {
+    const fault = await fdlab(['lab', '5', '--fault', 'nope']);
+    assert.equal(fault.code, 1);
+    assert.match(fault.stderr, /lab 5 has no fault 'nope'; it has: crash-new \(v2 dies/);
+    const key = await fdlab(['lab', '1', '--set', 'bogus=3']);
+    assert.match(key.stderr, /lab 1 has no setting 'bogus'; it accepts: none \[ERR_UNKNOWN_SETTING\]/);
+    const value = await fdlab(['lab', '5', '--set', 'connections=abc']);
+    assert.match(value.stderr, /connections must be a whole number from 1 to 1000 .*got 'abc' \[ERR_INVALID_SETTING\]/);
+    const choice = await fdlab(['lab', '3', '--reads', 'lazy']);
+    assert.match(choice.stderr, /reads must be one of exact, greedy; got 'lazy'/);
+    for (const run of [fault, key, value, choice]) assert.doesNotMatch(run.stdout, /Step 1/, 'nothing started');
+  });
+
+  it('serve refuses a bad port, a port in use (with a hint) and an unwritable pid file, and exits', async () => {
+    const badPort = await fdlab(['serve', '--port', 'abc', '--pid-file', '/tmp/fdlab-x.pid']);
+    assert.notEqual(badPort.code, 0);
+    assert.match(badPort.stderr, /a port from 1 to 65535/);
+    const blocker = net.createServer().listen(7033, '127.0.0.1');
+    await new Promise((resolve) => blocker.once('listening', resolve));
+    const busy = await fdlab(['serve', '--port', '7033', '--pid-file', '/tmp/fdlab-y.pid']);
+    blocker.close();
+    assert.equal(busy.code, 1);
+    assert.match(busy.stderr, /127\.0\.0\.1:7033 is already in use .*pick another --port/);
+    const pid = await fdlab(['serve', '--port', '7034', '--pid-file', '/nonexistent/dir/x.pid']);
+    assert.equal(pid.code, 1, 'it stopped serving instead of running without a pid file');
+    assert.match(pid.stderr, /cannot write the pid file \/nonexistent\/dir\/x\.pid.*stopped serving \[ERR_PID_FILE\]/);
   });
 
   it('--keep leaves the pod up with the volume, says how to get in, and fdlab clean removes it', async function () {

@@ -18,8 +18,17 @@ export function isOpen(fd: number): boolean {
   return fs.existsSync(`/proc/self/fd/${fd}`);
 }
 
+const made: string[] = [];
+
+/** A fresh temporary directory, removed when the test run ends (removeTempDirs). */
 export function tempDir(prefix = 'fdlab-test-'): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  made.push(dir);
+  return dir;
+}
+
+export function removeTempDirs(): void {
+  for (const dir of made.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
 }
 
 /** A temporary file with `content`, opened read-write; returns its path and fd. */

@@ -18,10 +18,11 @@ export interface LabRun extends LabOutcome {
 export async function runLabForTest(
   n: number,
   runtime: (typeof RUNTIMES)[number],
-  extra: Record<string, string | boolean> = {},
+  extra: Record<string, string> = {},
 ): Promise<LabRun | null> {
   if (runtime === 'docker' && !(await labImageOrSkip())) return null;
-  const outcome = await runLab(LABS.get(n)!, { runtime, keep: false, strace: true, echo: false, silent: true, capturesRoot: tempDir(), extra });
+  const { fault, ...settings } = extra;
+  const outcome = await runLab(LABS.get(n)!, { runtime, keep: false, strace: true, echo: false, silent: true, capturesRoot: tempDir(), settings, fault });
   const summary = JSON.parse(fs.readFileSync(outcome.summaryPath, 'utf8')) as LabRun['summary'];
   const check = (name: string | RegExp) => {
     const found = summary.checks.find((c) => (typeof name === 'string' ? c.name === name : name.test(c.name)));

@@ -14,8 +14,8 @@ for (const runtime of RUNTIMES) {
       assert.match(run.check(/sessions carried/).measured, /^server-v2 counts ([\d,]+) pings served on 100 connections; the client sent \1$/);
       assert.match(run.check(/^v1's (container|process) has exited$/).measured, /^exit 0; .*handed over; exiting$/);
       assert.match(run.check(/listener kept accepting/).measured, /^(\d+) of \1 new connections served$/);
-      const batch = run.check(/strace: v1 sent the listener/).measured.match(/^(\d+) fds in \d+ sendmsg call\(s\) \((\d+) TCP sockets\)$/);
-      assert.ok(batch && batch[1] === batch[2] && Number(batch[1]) >= 101, 'the listener and at least 100 connections');
+      const batch = run.check(/strace: v1 sent the listener/).measured.match(/^(\d+) fds in \d+ sendmsg call\(s\), the largest with (\d+)$/);
+      assert.ok(batch && Number(batch[1]) >= 101 && Number(batch[2]) <= 253, 'the listener and at least 100 connections, batches of at most 253');
     });
 
     it('with --fault crash-new, v2 dies mid-handover and v1 rolls back: still nothing lost', async function () {

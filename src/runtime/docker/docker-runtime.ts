@@ -221,7 +221,7 @@ export class DockerRuntime implements LabRuntime {
       ...(this.inspectPorts.length
         ? [`debugger:    attach to ${this.inspectPorts.map(inspectorEndpoint).join(', ')} (VS Code: "Lab 5: attach to v1/v2"; remoteRoot /opt/fdlab)`]
         : []),
-      `clean up:    fdlab clean   (or: docker rm -f $(docker ps -aq --filter label=fdlab.run=${this.run}); docker volume rm ${this.volumeName}${network})`,
+      `clean up:    fdlab clean   (in this repository: npm run fdlab -- clean; or by hand: docker rm -f $(docker ps -aq --filter label=fdlab.run=${this.run}); docker volume rm ${this.volumeName}${network})`,
     ];
   }
 }

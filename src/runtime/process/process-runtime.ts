@@ -77,7 +77,25 @@ class ProcessRole implements Role {
   }
 
   manualShellCommand(): string {
-    return `ls -l /proc/${this.child.pid}/fd   # the role runs as pid ${this.child.pid} on this machine`;
+    const pid = this.rolePid();
+    return `ls -l /proc/${pid}/fd   # ${this.name} runs as pid ${pid} on this machine`;
+  }
+
+  /** The role's own node: below the runner (and below strace, when traced). */
+  private rolePid(): number {
+    let pid = this.child.pid!;
+    for (let depth = 0; depth < 2; depth++) {
+      let children: string[];
+      try {
+        children = fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
+      } catch {
+        break;
+      }
+      if (children.length === 0) break;
+      pid = Number(children[0]);
+      if (fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim() !== 'strace') break;
+    }
+    return pid;
   }
 
   /** Kills the runner's whole process group: runner, strace and the role's node. */
