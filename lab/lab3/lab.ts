@@ -134,7 +134,7 @@ export const lab3: LabDefinition = {
     lab.check(
       `stream: ${streamCount} replies, strictly alternating`,
       stream.replies === streamCount && stream.strictlyAlternating,
-      `${stream.replies} replies (${stream.reason})${stream.strictlyAlternating ? ', alternating' : ', NOT alternating'}`,
+      `${stream.replies} ${stream.replies === 1 ? 'reply' : 'replies'} (${stream.reason})${stream.strictlyAlternating ? ', alternating' : ', NOT alternating'}`,
     );
     lab.check(
       'both servers logged the same number of requests',

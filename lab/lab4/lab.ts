@@ -269,7 +269,7 @@ async function naive(lab: LabContext, load: LoadSettings): Promise<void> {
   const serverExit = await stop(server);
   const servers = server.lines.filter((l) => /\(gen 1\): serving/.test(l)).length;
   lab.check(
-    `naive restart (close, ${gapMs} ms, bind): connections lost`,
+    `naive restart (close, ${gapMs} ms, bind) loses connections, as expected`,
     result.refused + result.reset > 0 && servers === 2 && serverExit === 0,
     lossLine(result),
   );

@@ -38,7 +38,7 @@ export class FdChannelServer extends EventEmitter {
   private constructor(
     private readonly server: net.Server,
     readonly path: string,
-    private readonly options: FdChannelOptions,
+    options: FdChannelOptions,
   ) {
     super();
     server.on('connection', (socket) => {

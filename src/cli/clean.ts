@@ -13,7 +13,7 @@ export async function runClean(options: { all?: boolean } = {}): Promise<number>
   const { inUse, ...removed } = await removeLeftovers(docker, options);
   const total = removed.containers.length + removed.volumes.length + removed.networks.length;
   if (total === 0) console.log(inUse.length ? 'nothing left behind to remove' : 'nothing labelled fdlab is left: clean');
-  for (const [kind, names] of Object.entries(removed)) if (names.length) console.log(`removed ${names.length} ${kind}: ${names.join(', ')}`);
+  for (const [kind, names] of Object.entries(removed)) if (names.length) console.log(`removed ${names.length} ${names.length === 1 ? kind.replace(/s$/, '') : kind}: ${names.join(', ')}`);
   if (inUse.length) console.log(`kept ${inUse.length} object(s) of labs still running: ${inUse.join(', ')} (fdlab clean --all removes them too)`);
   return 0;
 }

@@ -6,6 +6,7 @@ import * as os from 'node:os';
 import { FdlabError } from '../errors';
 import * as path from 'node:path';
 import { externalSuccessor, PingPongApp, spawnSuccessor, Upgrader } from '../handover';
+import { generation } from '../handover/successor';
 
 export interface ServeOptions {
   port: number;
@@ -18,7 +19,9 @@ export interface ServeOptions {
 }
 
 export async function runServe(options: ServeOptions): Promise<void> {
-  const log = (line: string) => console.log(`[${options.version} pid ${process.pid}] ${line}`);
+  const gen = generation();
+  const tag = gen > 1 ? `${options.version} gen ${gen}` : options.version;
+  const log = (line: string) => console.log(`[${tag} pid ${process.pid}] ${line}`);
   const pidFile = path.resolve(options.pidFile);
   const upgrader = await Upgrader.start({
     app: new PingPongApp(log),

@@ -5,6 +5,12 @@ import { spawn } from 'node:child_process';
 import type { Log } from './types';
 
 export const UPGRADE_SOCKET_ENV = 'FDLAB_UPGRADE_SOCKET';
+/** Which generation a process is: 1 for the first, +1 per upgrade (for the logs). */
+export const GENERATION_ENV = 'FDLAB_GENERATION';
+
+export function generation(): number {
+  return Number(process.env[GENERATION_ENV] ?? 1);
+}
 
 export interface Successor {
   /** Resolves with the exit code if the successor dies (before or after the handover). */
@@ -19,7 +25,7 @@ export const spawnSuccessor: StartSuccessor = (upgradeSocket, log) => {
   const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
     detached: true, // its own session: it outlives us
     stdio: ['ignore', 'inherit', 'inherit'],
-    env: { ...process.env, [UPGRADE_SOCKET_ENV]: upgradeSocket },
+    env: { ...process.env, [UPGRADE_SOCKET_ENV]: upgradeSocket, [GENERATION_ENV]: String(generation() + 1) },
   });
   child.unref();
   log(`started the successor: pid ${child.pid}`);
