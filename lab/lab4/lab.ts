@@ -4,7 +4,7 @@
 //   B  seed 004's graceful restart under load: SIGHUP, successor with fd 3 and --graceful, SIGTERM to the parent
 //   -  the naive restart under the same load: close, 300 ms, bind again (what breaks)
 //   C  the listener handed to a new container over a Unix socket (HAProxy, Envoy)
-import type { LabContext, LabDefinition, LabRoleSpec } from '../../src/labs/types';
+import type { LabContext, LabDefinition } from '../../src/labs/types';
 import type { Role } from '../../src/runtime/types';
 import { formatPair, syscallLines, type SyscallLine } from '../../src/strace';
 import { PORTS, sleep } from './common';
@@ -43,14 +43,6 @@ interface ChildResult {
   inherited: string;
 }
 
-/** Every role this run started, so summary.json can name them (the test checks none is left). */
-const started = new WeakMap<LabContext, Role[]>();
-
-async function start(lab: LabContext, spec: LabRoleSpec): Promise<Role> {
-  const role = await lab.startRole(spec);
-  started.get(lab)?.push(role);
-  return role;
-}
 
 function resultOf<T>(line: string): T {
   return JSON.parse(line.replace(/^RESULT /, '')) as T;
@@ -71,7 +63,7 @@ function loadSettings(lab: LabContext): LoadSettings {
 }
 
 async function startLoad(lab: LabContext, name: string, port: number, load: LoadSettings): Promise<Role> {
-  const role = await start(lab, { name, script: `${ROLES}/load-client.js`, args: [String(port), String(load.rate), String(load.durationMs), String(load.max)] });
+  const role = await lab.startRole({ name, script: `${ROLES}/load-client.js`, args: [String(port), String(load.rate), String(load.durationMs), String(load.max)] });
   await role.waitForLine(/^load: started/, 15_000);
   return role;
 }
@@ -126,7 +118,7 @@ async function partA(lab: LabContext): Promise<void> {
       "spawn's 4th stdio entry puts it at fd 3. To show that being a child is not what matters, the child first\n" +
       'creates a socket of its own and binds it: EADDRINUSE, like anyone else. Then it listens on fd 3.',
   );
-  const parent = await start(lab, { name: 'a-parent', script: `${ROLES}/activator.js`, args: [String(port)], traced: true });
+  const parent = await lab.startRole({ name: 'a-parent', script: `${ROLES}/activator.js`, args: [String(port)], traced: true });
   const child = resultOf<ChildResult>(await parent.waitForLine(/^RESULT /, 15_000));
 
   lab.step(
@@ -137,7 +129,7 @@ async function partA(lab: LabContext): Promise<void> {
       'processes: the listener is held by the child alone now, and nobody can bind the port again while it lives.',
     [lab.runtime.kind === 'docker' ? `${parent.manualShellCommand()}, then: ss -ltnp 'sport = :${port}'   (one listener, owned by the child)` : `ss -ltnp 'sport = :${port}'`],
   );
-  const strangerRole = await start(lab, { name: 'a-stranger', script: `${ROLES}/stranger.js`, args: [String(port)], traced: true });
+  const strangerRole = await lab.startRole({ name: 'a-stranger', script: `${ROLES}/stranger.js`, args: [String(port)], traced: true });
   const stranger = resultOf<StrangerResult>(await strangerRole.waitForLine(/^RESULT /, 15_000));
   await strangerRole.wait(10_000);
   const parentExit = await stop(parent);
@@ -164,7 +156,7 @@ async function partB(lab: LabContext, load: LoadSettings): Promise<void> {
       "container's main process must outlive the first server generation, or its exit would end the container and\n" +
       'take the successor with it.',
   );
-  const server = await start(lab, {
+  const server = await lab.startRole({
     name: 'b-server',
     script: `${ROLES}/supervisor.js`,
     args: ['--', 'echo-server.js', String(port), '--drain-ms', String(drainMs)],
@@ -178,7 +170,7 @@ async function partB(lab: LabContext, load: LoadSettings): Promise<void> {
     `The long-lived client writes a line every 250 ms on one connection. The load opens ${load.rate} new connections\n` +
       `a second for ${load.durationMs / 1000} s (at most ${load.max}); each writes one line and waits for its echo.`,
   );
-  const long = await start(lab, { name: 'b-long', script: `${ROLES}/long-client.js`, args: [String(port), '250'] });
+  const long = await lab.startRole({ name: 'b-long', script: `${ROLES}/long-client.js`, args: [String(port), '250'] });
   await long.waitForLine(/first echo/, 15_000);
   const loadRole = await startLoad(lab, 'b-load', port, load);
   await sleep(load.restartAtMs);
@@ -252,7 +244,7 @@ async function naive(lab: LabContext, load: LoadSettings): Promise<void> {
       'new one binds after a gap. A SYN that finds no listener is answered with RST: ECONNREFUSED. Connections that\n' +
       'were still in the accept queue when the listener closed are reset.',
   );
-  const server = await start(lab, {
+  const server = await lab.startRole({
     name: 'n-server',
     script: `${ROLES}/supervisor.js`,
     args: ['--restart-gap-ms', String(gapMs), '--', 'echo-server.js', String(port), '--drain-ms', '2000'],
@@ -286,7 +278,7 @@ async function partC(lab: LabContext, load: LoadSettings): Promise<void> {
       'restart) keep their listeners across restarts, including into a new container: no parent and child, just a\n' +
       'Unix socket both can reach.',
   );
-  const old = await start(lab, { name: 'c-old', script: `${ROLES}/handover-server.js`, args: ['old', String(port)], traced: true });
+  const old = await lab.startRole({ name: 'c-old', script: `${ROLES}/handover-server.js`, args: ['old', String(port)], traced: true });
   await old.waitForLine(/offering my listener/, 15_000);
   const loadRole = await startLoad(lab, 'c-load', port, load);
   await sleep(load.restartAtMs);
@@ -298,7 +290,7 @@ async function partC(lab: LabContext, load: LoadSettings): Promise<void> {
       'then stops accepting, drains and exits.',
     [lab.runtime.kind === 'docker' ? `${old.manualShellCommand()}, then: ls -l ${lab.runtime.sharedDir}` : `ls -l ${lab.runtime.sharedDir}`],
   );
-  const successor = await start(lab, { name: 'c-new', script: `${ROLES}/handover-server.js`, args: ['new'], traced: true });
+  const successor = await lab.startRole({ name: 'c-new', script: `${ROLES}/handover-server.js`, args: ['new'], traced: true });
   await successor.waitForLine(/serving on the received fd/, 15_000);
   const oldExit = (await old.wait(15_000)).exitCode;
   const result = resultOf<LoadResult>(await loadRole.waitForLine(/^RESULT /, load.durationMs + 15_000));
@@ -345,17 +337,10 @@ export const lab4: LabDefinition = {
 
   async run(lab) {
     const load = loadSettings(lab);
-    const roles: Role[] = [];
-    started.set(lab, roles);
-    try {
-      await partA(lab);
-      await partB(lab, load);
-      await naive(lab, load);
-      await partC(lab, load);
-    } finally {
-      // Container ids, or the process runtime's role-runner pids (each leads its own process group).
-      lab.record('roles', roles.map((r) => ({ name: r.name, id: r.id })));
-    }
+    await partA(lab);
+    await partB(lab, load);
+    await naive(lab, load);
+    await partC(lab, load);
   },
 
   checkCaptures(pairs, lab, _roles, captures) {

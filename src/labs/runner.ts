@@ -124,7 +124,9 @@ export async function runLab(lab: LabDefinition, options: LabOptions): Promise<L
   fs.writeFileSync(
     summaryPath,
     JSON.stringify(
-      { lab: lab.number, title: lab.title, runtime: runtime.kind, reason: runtime.reason, ok: result.ok, seconds, settings: settings.values, fault: settings.fault ?? null, checks, scmRights: scm.lines, records, captures: fs.readdirSync(capturesDir) },
+      { lab: lab.number, title: lab.title, runtime: runtime.kind, reason: runtime.reason, ok: result.ok, seconds, settings: settings.values, fault: settings.fault ?? null, checks,
+        // Container ids, or the process runtime's role-runner pids (each leads its own process group).
+        roles: roles.map((r) => ({ name: r.name, id: r.id, exitCode: r.exitCode })), scmRights: scm.lines, records, captures: fs.readdirSync(capturesDir) },
       null,
       2,
     ) + '\n',

@@ -10,7 +10,7 @@ import { tempDir } from '../helpers/fds';
 export const RUNTIMES = ['process', 'docker'] as const;
 
 export interface LabRun extends LabOutcome {
-  summary: { checks: CheckResult[]; records: Record<string, unknown>; runtime: string; captures: string[] };
+  summary: { checks: CheckResult[]; records: Record<string, unknown>; runtime: string; captures: string[]; roles: { name: string; id: string; exitCode: number | null }[] };
   check(name: string | RegExp): CheckResult;
 }
 

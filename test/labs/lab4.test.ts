@@ -12,7 +12,7 @@ import { failedChecks, runLabForTest, RUNTIMES, type LabRun } from './harness';
  * lab runs may be going on at the same time.
  */
 async function leftBehind(run: LabRun): Promise<string[]> {
-  const roles = run.summary.records.roles as { name: string; id: string }[];
+  const roles = run.summary.roles;
   assert.ok(roles.length >= 10, `roles recorded: ${JSON.stringify(roles)}`);
   if (run.runtime === 'docker') {
     const docker = new Docker();
