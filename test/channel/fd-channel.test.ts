@@ -1,10 +1,10 @@
 import { strict as assert } from 'node:assert';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as path from 'node:path';
 import { closeQuietly, FdChannel, FdChannelServer, fdOf, sendFds, socketpair, type FdMessage } from '../../src';
 import { openFdCount, readSome, tempDir, tempFile, within } from '../helpers/fds';
+import { tcpConnection } from '../helpers/tcp';
 
 function closeAll(message: FdMessage): void {
   closeQuietly(message.fds);
@@ -120,13 +120,12 @@ describe('FdChannel', () => {
   });
 
   it('refuses a TCP socket as its transport', async () => {
-    const server = net.createServer((s) => s.destroy());
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const socket = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
-    await new Promise((resolve) => socket.once('connect', resolve));
-    assert.throws(() => FdChannel.fromFd(fdOf(socket)), { code: 'ERR_CHANNEL_NOT_UNIX_STREAM' });
-    socket.destroy();
-    server.close();
+    const tcp = await tcpConnection();
+    try {
+      assert.throws(() => FdChannel.fromFd(fdOf(tcp.client)), { code: 'ERR_CHANNEL_NOT_UNIX_STREAM' });
+    } finally {
+      tcp.end();
+    }
   });
 
   it('rejects sends and receives after close, and closes unclaimed fds', async () => {

@@ -18,19 +18,11 @@ import {
 } from '../../src';
 import { readSome, tempFile, within } from '../helpers/fds';
 import { collect, FIXTURES, startFixture } from '../helpers/process';
-
-async function tcpPair(): Promise<{ server: net.Server; client: net.Socket; accepted: net.Socket }> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const acceptedP = new Promise<net.Socket>((resolve) => server.once('connection', resolve));
-  const client = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
-  await new Promise((resolve) => client.once('connect', resolve));
-  return { server, client, accepted: await acceptedP };
-}
+import { tcpConnection } from '../helpers/tcp';
 
 describe('fd introspection', () => {
   it('describes a TCP connection like strace -yy and ss do', async () => {
-    const { server, client, accepted } = await tcpPair();
+    const { server, client, accepted } = await tcpConnection();
     try {
       const d = describeFd(fdOf(client));
       assert.equal(d.kind, 'tcp');
@@ -85,7 +77,7 @@ describe('fd introspection', () => {
   });
 
   it('counts bytes waiting in the kernel queues (SIOCINQ / SIOCOUTQ)', async () => {
-    const { server, client, accepted } = await tcpPair();
+    const { server, client, accepted } = await tcpConnection();
     accepted.pause();
     (accepted as unknown as { _handle: { readStop(): void } })._handle.readStop();
     client.write(Buffer.alloc(1000, 1));

@@ -1,9 +1,9 @@
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import { close, closeQuietly, fdOf, recvFd, recvFds, SCM_MAX_FD, sendFd, sendFds, socketpair } from '../../src';
 import { openFdCount, readSome, tempFile } from '../helpers/fds';
 import { runFixture } from '../helpers/process';
+import { tcpConnection } from '../helpers/tcp';
 
 describe('sendFds / recvFds (one sendmsg, one recvmsg)', () => {
   let pair: [number, number];
@@ -80,19 +80,15 @@ describe('sendFds / recvFds (one sendmsg, one recvmsg)', () => {
   });
 
   it('refuses a TCP socket as the channel, where the kernel would drop the fds silently', async () => {
-    const server = net.createServer((s) => s.destroy());
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const socket = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
-    await new Promise((resolve) => socket.once('connect', resolve));
+    const tcp = await tcpConnection();
     try {
-      assert.throws(() => sendFds(fdOf(socket), [pair[0]]), (e: Error & { code: string }) => {
+      assert.throws(() => sendFds(fdOf(tcp.client), [pair[0]]), (e: Error & { code: string }) => {
         assert.equal(e.code, 'ERR_CHANNEL_NOT_UNIX');
         assert.match(e.message, /silently drop/);
         return true;
       });
     } finally {
-      socket.destroy();
-      server.close();
+      tcp.end();
     }
   });
 

@@ -3,27 +3,7 @@ import * as net from 'node:net';
 import { adoptServer, adoptSocket, close, detachSocket, dup, FdChannel, fdOf, queuedBytes } from '../../src';
 import { openFdCount, tempFile, within } from '../helpers/fds';
 import { startFixture } from '../helpers/process';
-
-interface Connection {
-  server: net.Server;
-  client: net.Socket;
-  accepted: net.Socket;
-}
-
-async function connect(): Promise<Connection> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const accepted = new Promise<net.Socket>((resolve) => server.once('connection', resolve));
-  const client = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
-  await new Promise((resolve) => client.once('connect', resolve));
-  return { server, client, accepted: await accepted };
-}
-
-function endAll(c: Connection): void {
-  c.client.destroy();
-  c.accepted.destroy();
-  c.server.close();
-}
+import { tcpConnection } from '../helpers/tcp';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -43,7 +23,7 @@ function readUntil(socket: net.Socket, wanted: string, ms = 3000): Promise<strin
 
 describe('detachSocket / adoptSocket', () => {
   it('shows the trap: socket.pause() does not stop Node draining the kernel buffer', async () => {
-    const c = await connect();
+    const c = await tcpConnection();
     try {
       c.accepted.on('data', () => {});
       c.accepted.pause();
@@ -52,12 +32,12 @@ describe('detachSocket / adoptSocket', () => {
       assert.equal(c.accepted.readableLength, 1000, 'paused, yet Node read all 1000 bytes');
       assert.equal(queuedBytes(fdOf(c.accepted)).receive, 0, 'nothing left in the kernel');
     } finally {
-      endAll(c);
+      c.end();
     }
   });
 
   it('returns a dup of the fd plus the bytes Node read but the app did not consume', async () => {
-    const c = await connect();
+    const c = await tcpConnection();
     const consumed: string[] = [];
     c.accepted.on('data', (chunk) => consumed.push(chunk.toString()));
     c.client.write('first;');
@@ -80,11 +60,11 @@ describe('detachSocket / adoptSocket', () => {
     adopted.write('still connected');
     assert.equal(await readUntil(c.client, 'still connected'), 'still connected');
     adopted.destroy();
-    endAll(c);
+    c.end();
   });
 
   it('hands a live TCP connection to another process without losing a byte', async () => {
-    const c = await connect();
+    const c = await tcpConnection();
     const [ours, theirs] = FdChannel.pair();
     const child = startFixture('adopt-echo', [], [theirs.fd]);
     theirs.close(); // the child has its own copy now
@@ -109,7 +89,7 @@ describe('detachSocket / adoptSocket', () => {
     } finally {
       ours.close();
       child.kill();
-      endAll(c);
+      c.end();
     }
   });
 
@@ -140,7 +120,7 @@ describe('detachSocket / adoptSocket', () => {
     close(file.fd);
     assert.throws(() => adoptSocket(file.fd), { code: 'EBADF' });
 
-    const c = await connect();
+    const c = await tcpConnection();
     assert.throws(() => adoptSocket(fdOf(c.server)), /not a connected stream socket/);
     const copy = dup(fdOf(c.client));
     await assert.rejects(adoptServer(copy), { code: 'ERR_FD_WRONG_KIND' });
@@ -149,11 +129,11 @@ describe('detachSocket / adoptSocket', () => {
     await assert.rejects(detachSocket(c.accepted), { code: 'ERR_SOCKET_NOT_DETACHABLE' });
     c.client.destroy();
     await assert.rejects(detachSocket(c.client), { code: 'ERR_SOCKET_NOT_DETACHABLE' });
-    endAll(c);
+    c.end();
   });
 
   it('gives up cleanly when pending writes cannot flush: the socket keeps working', async () => {
-    const c = await connect();
+    const c = await tcpConnection();
     try {
       c.client.pause();
       (c.client as unknown as { _handle: { readStop(): void } })._handle.readStop(); // the peer stops reading
@@ -164,7 +144,7 @@ describe('detachSocket / adoptSocket', () => {
       c.client.write('after');
       assert.equal(await readUntil(c.accepted, 'after'), 'after', 'reading resumed');
     } finally {
-      endAll(c);
+      c.end();
     }
   });
 });
