@@ -42,7 +42,7 @@ export const lab5: LabDefinition = {
     const crashNew = lab.fault === 'crash-new';
     const shared = lab.runtime.sharedDir;
     const serve = (version: string) => [
-      'serve', '--port', String(PORT), '--version', version, '--successor', 'external',
+      'serve', '--port', String(PORT), '--version', version, '--successor', 'external', '--standby', '1000',
       '--pid-file', `${shared}/lab5.pid`, '--state-dir', `${shared}/lab5-upgrade`,
     ];
 
@@ -80,8 +80,12 @@ export const lab5: LabDefinition = {
     const v2 = await lab.startRole({
       name: 'server-v2',
       script: CLI,
-      args: [...serve('v2'), ...(crashNew ? ['--fault', 'crash-new'] : [])],
-      env: { FDLAB_UPGRADE_SOCKET: `${shared}/lab5-upgrade/upgrade.sock` },
+      args: serve('v2'),
+      env: {
+        FDLAB_UPGRADE_SOCKET: `${shared}/lab5-upgrade/upgrade.sock`,
+        // The engine's fault hook (docs/handover.md): v2 kills itself on entering 'receiving'.
+        ...(crashNew ? { FDLAB_HANDOVER_HOOK: 'new:receiving=kill' } : {}),
+      },
       traced: true,
       inspectPort: 9230,
     });
@@ -100,8 +104,8 @@ export const lab5: LabDefinition = {
     );
     await client.signal('SIGUSR1');
     const result = JSON.parse((await client.waitForLine(/^RESULT /, 10_000)).slice(7)) as ClientResult;
-    await serving.signal('SIGUSR1');
-    const stats = await serving.waitForLine(/^\[v\d pid \d+\] stats: pid \d+, \d+ connections, \d+ pings served on them$/);
+    await serving.signal('SIGWINCH');
+    const stats = await serving.waitForLine(/\[v\d pid \d+\] stats: pid \d+, \d+ connections, \d+ pings served on them$/);
     const [, statConnections, served] = stats.match(/(\d+) connections, (\d+) pings served/)!.map(Number);
     await client.signal('SIGTERM');
     await serving.signal('SIGTERM');

@@ -1,12 +1,11 @@
 #!/usr/bin/env node
-// fdlab command line: labs, images, cleanup, and a health check.
+// fdlab command line: labs, images, cleanup, a health check, and the demo service.
+// First line: a version being started by an upgrade must not die of SIGUSR2.
+import './early-signals';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import chalk from 'chalk';
-import { runDoctor } from './doctor';
-import { runClean } from './clean';
-import { runImages } from './images';
-import { runLabCommand } from './lab';
-import { runServe } from './serve';
+// Each command loads its own modules when it runs: `fdlab serve` (started
+// again on every upgrade) must not pay for the Docker client's start-up.
 
 const program = new Command();
 program.name('fdlab').description('Live socket handover on Linux: guided labs and tools').showHelpAfterError('(fdlab --help, or fdlab <command> --help, lists the options)');
@@ -19,7 +18,7 @@ function collectSetting(value: string, settings: Record<string, string> = {}): R
 
 function portNumber(value: string): number {
   const port = Number(value);
-  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new InvalidArgumentError('a port from 1 to 65535');
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new InvalidArgumentError('a port from 0 to 65535');
   return port;
 }
 
@@ -42,13 +41,13 @@ program
   .option('--reads <how>', 'lab 3: how servers read requests (exact or greedy); the same as --set reads=<how>')
   .option('--set <key=value...>', 'lab settings, e.g. --set connections=300 (lab 5); a wrong key lists what the lab accepts', collectSetting)
   .action(async (n: number, options) => {
-    process.exitCode = await runLabCommand(n, options);
+    process.exitCode = await (await import('./lab')).runLabCommand(n, options);
   });
 
 program
   .command('serve')
   .description('run the ping/pong demo service; `kill -USR2 <pid>` hot-upgrades it without dropping a connection')
-  .option('--port <port>', 'TCP port on 127.0.0.1', portNumber, 7000)
+  .option('--port <port>', 'TCP port on 127.0.0.1 (0: any free port, printed in the "serving on" line)', portNumber, 7000)
   .requiredOption('--pid-file <file>', 'where the serving pid is written (the new version rewrites it)')
   .option('--state-dir <dir>', 'where the upgrade socket lives (default: a temp dir per port)')
   .option('--version <name>', 'a name for this version in the logs', 'v1')
@@ -58,9 +57,13 @@ program
     if (!Number.isInteger(ms) || ms < 100) throw new InvalidArgumentError('milliseconds, at least 100');
     return ms;
   }, 10_000)
-  .option('--fault <name>', 'crash-new: the new version dies mid-handover (to see the rollback)')
+  .option('--standby <ms>', 'after the commit, keep our copies this long and take everything back if the new version dies (0: off)', (v) => {
+    const ms = Number(v);
+    if (!Number.isInteger(ms) || ms < 0) throw new InvalidArgumentError('milliseconds, 0 or more');
+    return ms;
+  }, 5000)
   .action(async (options) => {
-    await runServe(options);
+    await (await import('./serve')).runServe(options);
   });
 
 program
@@ -68,7 +71,7 @@ program
   .description('build the lab image offline (skipped when up to date)')
   .option('--force', 'rebuild even when up to date', false)
   .action(async (options) => {
-    process.exitCode = await runImages(options);
+    process.exitCode = await (await import('./images')).runImages(options);
   });
 
 program
@@ -76,14 +79,14 @@ program
   .description('remove the containers, volumes and networks fdlab left behind (labs still running are kept)')
   .option('--all', 'also remove the objects of labs that are still running', false)
   .action(async (options: { all: boolean }) => {
-    process.exitCode = await runClean(options);
+    process.exitCode = await (await import('./clean')).runClean(options);
   });
 
 program
   .command('doctor')
   .description('check this machine for what the labs need, and say how to fix what is missing')
   .action(async () => {
-    process.exitCode = await runDoctor();
+    process.exitCode = await (await import('./doctor')).runDoctor();
   });
 
 program.parseAsync().catch((error: Error & { code?: string }) => {

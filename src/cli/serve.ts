@@ -1,11 +1,13 @@
 // `fdlab serve`: the demo ping/pong service, upgradable in place:
 //   fdlab serve --port 7000 --pid-file /tmp/fdlab.pid &
 //   kill -USR2 $(cat /tmp/fdlab.pid)      # the next version takes over; nothing is dropped
-import * as fs from 'node:fs';
+//   kill -WINCH $(cat /tmp/fdlab.pid)     # a stats line
+// The engine never exits the process: this command does, on 'upgraded'.
 import * as os from 'node:os';
-import { FdlabError } from '../errors';
 import * as path from 'node:path';
+import { FdlabError } from '../errors';
 import { externalSuccessor, PingPongApp, spawnSuccessor, Upgrader } from '../handover';
+import { removePidFile } from '../handover/pid-file';
 import { generation } from '../handover/successor';
 
 export interface ServeOptions {
@@ -15,39 +17,49 @@ export interface ServeOptions {
   version: string;
   successor: 'spawn' | 'external';
   upgradeTimeout: number;
-  fault?: string;
+  standby: number;
+}
+
+/** "13:04:05.123": engine log lines carry their time, so a handover can be read as a timeline. */
+function clock(): string {
+  return new Date().toISOString().slice(11, 23);
 }
 
 export async function runServe(options: ServeOptions): Promise<void> {
   const gen = generation();
   const tag = gen > 1 ? `${options.version} gen ${gen}` : options.version;
-  const log = (line: string) => console.log(`[${tag} pid ${process.pid}] ${line}`);
+  const log = (line: string) => console.log(`${clock()} [${tag} pid ${process.pid}] ${line}`);
   const pidFile = path.resolve(options.pidFile);
   const upgrader = await Upgrader.start({
     app: new PingPongApp(log),
     port: options.port,
     pidFile,
-    stateDir: options.stateDir ?? path.join(os.tmpdir(), `fdlab-serve-${options.port}`),
+    stateDir: path.resolve(options.stateDir ?? path.join(os.tmpdir(), `fdlab-serve-${options.port}`)),
     version: options.version,
     startSuccessor: options.successor === 'external' ? externalSuccessor : spawnSuccessor,
     timeoutMs: options.upgradeTimeout,
-    crashMidHandover: options.fault === 'crash-new',
+    standbyMs: options.standby,
+    signals: true,
     log,
-    onHandedOver: () => {
-      log('handed over; exiting');
-      process.exit(0);
-    },
   }).catch((error: Error & { code?: string }) => {
     if (error.code === 'EADDRINUSE') {
       throw new FdlabError('EADDRINUSE', `127.0.0.1:${options.port} is already in use (another fdlab serve? \`cat ${pidFile}\`); pick another --port`);
     }
     throw error;
   });
+  upgrader.on('upgraded', () => {
+    log(`handed over; exiting; ${upgrader.stats()}`);
+    process.exit(0);
+  });
+  upgrader.on('rolled-back', () => log(upgrader.stats()));
+  upgrader.on('taken-back', () => log(upgrader.stats()));
+  // Stats on SIGWINCH: its default action is to do nothing, so a stray one
+  // harms no process (SIGUSR1 would start Node's inspector).
+  process.on('SIGWINCH', () => log(upgrader.stats()));
   process.once('SIGTERM', () => {
     log(`SIGTERM: stopping; ${upgrader.stats()}`);
     void upgrader.close().then(() => {
-      // Leave no pid file naming a process that is gone (unless a successor rewrote it).
-      if (fs.existsSync(pidFile) && Number(fs.readFileSync(pidFile, 'utf8')) === process.pid) fs.rmSync(pidFile);
+      removePidFile(pidFile); // unless a successor rewrote it
       process.exit(0);
     });
   });

@@ -1,16 +1,20 @@
-// The old version's side of an upgrade: hand the listener and every
-// connection, with its state, to the new version; if anything goes wrong
-// before the new version acknowledges, take everything back and serve on.
-import * as net from 'node:net';
-import * as path from 'node:path';
-import { FdChannelServer, type FdChannel } from '../channel';
-import { closeQuietly, dup } from '../fd/fds';
-import { adoptServer, adoptSocket } from '../socket/adopt';
-import { detachSocket, fdOf } from '../socket/detach';
-import { BATCH_FDS, encode, MAX_UPGRADE_MESSAGE } from './messages';
-import { acceptSuccessor, expectMessage } from './peer';
+// The old version's side of an upgrade (docs/handover.md, "old side"):
+// start the successor and keep serving until it says hello; then stop, send
+// the listener and every connection with its bytes, wait for the ack, commit,
+// and stand by. Anything that goes wrong before the commit rolls back; one
+// deadline bounds all of it, sends included.
+import { randomBytes } from 'node:crypto';
+import type * as net from 'node:net';
+import type { FdChannel } from '../channel';
+import { FdlabError } from '../errors';
+import { detachAll, release, serveAgain, type Held, type HeldConnection } from './held';
+import { acceptSuccessor, deadlineError, nextMessage } from './peer';
+import { BATCH_BYTES, BATCH_FDS, encode } from './protocol';
+import { Standby, type StandbyOutcome } from './standby';
+import { listenUpgradeSocket, upgradeSocketPath } from './state-dir';
+import type { OldState, StateMachine } from './states';
 import type { StartSuccessor, Successor } from './successor';
-import type { HandoverApp, Log, ServedConnection } from './types';
+import type { Log, ServedConnection } from './types';
 
 export interface HandOffState<S> {
   server: net.Server;
@@ -18,114 +22,183 @@ export interface HandOffState<S> {
 }
 
 export interface HandOffOptions<S> {
-  app: HandoverApp<S>;
   stateDir: string;
   startSuccessor: StartSuccessor;
   expectedPeerUid: number;
   timeoutMs: number;
+  standbyMs: number;
+  heartbeatTimeoutMs: number;
   log: Log;
+  machine: StateMachine<OldState>;
   /** Builds the net.Server to serve on again after a rollback. */
   newServer: () => net.Server;
   serve: (socket: net.Socket, session?: S, pending?: Buffer) => void;
 }
 
-interface Detached<S> {
-  fd: number;
-  session: S;
-  pending: Buffer;
+export interface Timings {
+  /** ms from the start of the upgrade to the successor's hello (we still served). */
+  startMs: number;
+  /** ms from the hello until the commit: nothing was read or accepted then. */
+  gapMs: number;
+  detachMs: number;
+  sendMs: number;
+  ackMs: number;
 }
 
-export type HandOffResult = { outcome: 'upgraded'; successorPid: number; connections: number } | { outcome: 'rolled-back'; reason: string };
+export type HandOffResult =
+  | { outcome: 'upgraded'; successorPid: number; connections: number; timings: Timings }
+  | { outcome: 'rolled-back'; reason: string; code: string }
+  | { outcome: 'taken-back'; reason: string; successorPid: number; connections: number };
 
-/** Stops reading every connection at the handle and collects fd, session and unprocessed bytes. */
-async function detachAll<S>(connections: ServedConnection<S>[]): Promise<{ detached: Detached<S>[]; failed: Error | null }> {
-  const results = await Promise.allSettled(
-    connections.map(async (connection) => {
-      const { session, pending } = connection.snapshot();
-      const { fd, unread } = await detachSocket(connection.socket, { flushTimeoutMs: 2000 });
-      // The app's half-processed bytes come first, then what Node had buffered.
-      return { fd, session, pending: Buffer.concat([pending, unread]) };
-    }),
-  );
-  const detached = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
-  const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-  return { detached, failed: failure ? (failure.reason as Error) : null };
-}
-
-async function sendEverything<S>(channel: FdChannel, listenerFd: number, detached: Detached<S>[], log: Log): Promise<number> {
-  await channel.send({ data: encode({ type: 'listener' }), fds: [listenerFd] });
-  let batches = 0;
-  for (let i = 0; i < detached.length; i += BATCH_FDS) {
-    const batch = detached.slice(i, i + BATCH_FDS);
-    batches += 1;
-    await channel.send({
-      data: encode({ type: 'connections', batch: batches, sessions: batch.map((d) => ({ session: d.session, pending: d.pending.toString('base64') })) }),
-      fds: batch.map((d) => d.fd),
-    });
-    log(`sent batch ${batches}: ${batch.length} connections`);
+/** Why a step failed, in words that say what to do. */
+function explain(error: unknown): { reason: string; code: string } {
+  const code = (error as { code?: string }).code ?? 'ERR_UPGRADE';
+  const message = (error as Error).message ?? String(error);
+  if (['ERR_CHANNEL_CLOSED', 'EPIPE', 'ECONNRESET', 'ERR_CHANNEL_TRUNCATED'].includes(code)) {
+    return { code, reason: `the successor hung up before the commit (did it crash? see its log) [${code}]` };
   }
-  await channel.send({ data: encode({ type: 'done', connections: detached.length, batches }) });
-  return batches;
+  if (code === 'EMFILE' || code === 'ENFILE') {
+    return { code, reason: `out of file descriptors (${message}); raise the limit (ulimit -n) and upgrade again` };
+  }
+  if (code === 'EACCES' || code === 'ENOENT' || code === 'ENOTDIR') {
+    return { code, reason: `the upgrade socket could not be created: ${message}; check the --state-dir` };
+  }
+  return { code, reason: message };
+}
+
+function batches<S>(connections: HeldConnection<S>[]): HeldConnection<S>[][] {
+  const out: HeldConnection<S>[][] = [];
+  let current: HeldConnection<S>[] = [];
+  let bytes = 0;
+  for (const c of connections) {
+    current.push(c);
+    bytes += c.unread.length + c.unsent.length;
+    if (current.length === BATCH_FDS || bytes >= BATCH_BYTES) {
+      out.push(current);
+      current = [];
+      bytes = 0;
+    }
+  }
+  if (current.length > 0) out.push(current);
+  return out;
+}
+
+function sendEverything<S>(channel: FdChannel, held: Held<S>, remainingMs: number): Promise<number> {
+  const parts = batches(held.connections);
+  // Queued all at once: FdChannel writes them in order as the socket drains.
+  const sent = [channel.send({ data: encode({ type: 'listener', remainingMs, connections: held.connections.length }), fds: [held.listenerFd] })];
+  parts.forEach((batch, i) => {
+    const bytes = Buffer.concat(batch.flatMap((c) => [c.unread, c.unsent]));
+    const entries = batch.map((c) => ({ session: c.session, unread: c.unread.length, unsent: c.unsent.length, peerEnded: c.peerEnded, writeEnd: c.writeEnd }));
+    sent.push(channel.send({ data: encode({ type: 'connections', batch: i + 1, entries }, bytes), fds: batch.map((c) => c.fd) }));
+  });
+  sent.push(channel.send({ data: encode({ type: 'done', connections: held.connections.length, batches: parts.length }) }));
+  return Promise.all(sent).then(() => parts.length);
 }
 
 export async function handOff<S>(state: HandOffState<S>, options: HandOffOptions<S>): Promise<HandOffResult> {
-  const { log } = options;
-  const deadline = Date.now() + options.timeoutMs;
-  const socketPath = path.join(options.stateDir, 'upgrade.sock');
-  const upgradeServer = await FdChannelServer.listen(socketPath, { mode: 0o600, maxMessageBytes: MAX_UPGRADE_MESSAGE });
-  upgradeServer.on('error', (error: Error) => log(`upgrade socket: ${error.message}`));
-  log(`upgrade: listening on ${socketPath} (mode 0600)`);
-
+  const { log, machine } = options;
+  const started = Date.now();
+  const deadline = started + options.timeoutMs;
+  const socketPath = upgradeSocketPath(options.stateDir);
+  let upgradeSocket: Awaited<ReturnType<typeof listenUpgradeSocket>> | undefined;
   let successor: Successor | undefined;
   let channel: FdChannel | undefined;
-  let listenerFd = -1;
-  let detached: Detached<S>[] = [];
-  try {
-    successor = options.startSuccessor(socketPath, log);
-    const died = successor.exited?.then((code) => {
-      throw new Error(`the successor exited (code ${code}) before acknowledging`);
-    });
-    died?.catch(() => {}); // observed through the race below
-    const race = <T>(work: Promise<T>) => (died ? Promise.race([work, died]) : work);
+  let held: Held<S> | undefined;
+  let committed: { successorPid: number; connections: number; timings: Timings } | undefined;
 
-    const accepted = await race(acceptSuccessor(upgradeServer, options.expectedPeerUid, deadline, log));
+  // One deadline and one "the successor died" for every wait below; both are
+  // observed here so that neither can become an unhandled rejection.
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(deadlineError(`(${options.timeoutMs} ms, --upgrade-timeout) in state '${machine.state}'`)), options.timeoutMs);
+  });
+  expired.catch(() => {});
+  let died: Promise<never> | undefined;
+  const race = <T>(work: Promise<T>) => Promise.race(died ? [work, expired, died] : [work, expired]);
+
+  machine.to('starting-successor');
+  try {
+    upgradeSocket = await race(listenUpgradeSocket(options.stateDir));
+    upgradeSocket.server.on('error', (error: Error) => log(`upgrade socket: ${error.message}`));
+    log(`upgrade: listening on ${socketPath} (mode 0600, in a 0700 dir)`);
+    const token = randomBytes(16).toString('hex');
+    successor = options.startSuccessor({ socketPath, stateDir: options.stateDir, token, log });
+    died = successor.exited?.then((code) => {
+      throw new FdlabError('ERR_SUCCESSOR_EXITED', `the successor exited (code ${code}) before the commit; see its log`);
+    });
+    died?.catch(() => {});
+
+    const accepted = await race(acceptSuccessor(upgradeSocket.server, { uid: options.expectedPeerUid, pid: successor.pid, token }, deadline, log, died));
     channel = accepted.channel;
-    log(`successor pid ${accepted.ready.pid} (${accepted.ready.version}) is ready`);
+    await upgradeSocket.close(); // nobody else can connect now
+    upgradeSocket = undefined;
+    const helloAt = Date.now();
+    log(`successor pid ${accepted.hello.pid} (${accepted.hello.version}) said hello after ${helloAt - started} ms; handing over`);
 
     // From here on nothing is read or accepted until the successor has it all.
-    listenerFd = dup(fdOf(state.server));
-    state.server.close();
-    const connections = [...state.connections];
-    state.connections.clear();
-    const result = await detachAll(connections);
-    detached = result.detached;
-    if (result.failed) throw result.failed;
-    log(`stopped reading ${detached.length} connections; sending them with their state`);
+    machine.to('transferring');
+    const detached = detachAll(state.server, state.connections);
+    held = detached.held;
+    if (detached.failed) throw detached.failed;
+    const detachedAt = Date.now();
+    const batchCount = await race(sendEverything(channel, held, Math.max(0, deadline - Date.now())));
+    const sentAt = Date.now();
+    log(`sent the listener and ${held.connections.length} connections in ${batchCount} batch(es)`);
 
-    const batches = await race(sendEverything(channel, listenerFd, detached, log));
-    const { message: ack } = await race(expectMessage(channel, 'ack', deadline));
-    log(`successor pid ${ack.pid} acknowledged the listener and ${detached.length} connections in ${batches} batch(es)`);
-    closeQuietly([listenerFd, ...detached.map((d) => d.fd)]);
-    channel.close();
-    return { outcome: 'upgraded', successorPid: ack.pid, connections: detached.length };
+    machine.to('awaiting-ack');
+    const { message: ack } = await race(nextMessage(channel, 'new', deadline, 'while waiting for the ack'));
+    if (ack.type !== 'ack') throw new FdlabError('ERR_UPGRADE_GARBLED', `expected 'ack', got '${ack.type}'${ack.type === 'refuse' ? `: ${ack.reason}` : ''}`);
+    if (ack.connections !== held.connections.length) {
+      throw new FdlabError('ERR_UPGRADE_GARBLED', `the successor acknowledged ${ack.connections} connections, we sent ${held.connections.length}`);
+    }
+    // The commit point: once the ack is in, we commit whatever the clock says.
+    clearTimeout(timer);
+    await channel.send({ data: encode({ type: 'commit' }) });
+    const committedAt = Date.now();
+    const timings: Timings = {
+      startMs: helloAt - started,
+      gapMs: committedAt - helloAt,
+      detachMs: detachedAt - helloAt,
+      sendMs: sentAt - detachedAt,
+      ackMs: committedAt - sentAt,
+    };
+    const connections = held.connections.length;
+    log(`committed: pid ${ack.pid} serves ${connections} connections (gap ${timings.gapMs} ms: detach ${timings.detachMs}, send ${timings.sendMs}, ack ${timings.ackMs})`);
+
+    committed = { successorPid: ack.pid, connections, timings };
   } catch (error) {
-    const code = (error as { code?: string }).code ?? '';
-    const reason = ['ERR_CHANNEL_CLOSED', 'EPIPE', 'ECONNRESET'].includes(code)
-      ? `the successor hung up before acknowledging (did it crash?) [${code}]`
-      : (error as Error).message;
-    log(`upgrade failed: ${reason}; rolling back`);
+    clearTimeout(timer);
+    const { reason, code } = explain(error);
+    log(`upgrade failed in state '${machine.state}': ${reason}; rolling back`);
+    // Abort first (an external successor reads it), then make sure a successor we started is gone.
+    if (channel && !channel.closed) channel.send({ data: encode({ type: 'abort', reason }) }).catch(() => {});
     successor?.kill();
     channel?.close();
-    await rollBack(state, options, listenerFd, detached);
+    await upgradeSocket?.close().catch(() => {});
+    machine.to('rolled-back');
+    if (held) state.server = await serveAgain(held, options.newServer, options.serve);
     log(`rolled back: serving ${state.connections.size} connections again`);
-    return { outcome: 'rolled-back', reason };
-  } finally {
-    await upgradeServer.close();
+    return { outcome: 'rolled-back', reason, code };
   }
-}
 
-/** We still hold every fd we sent: serve them again, with their state. */
-async function rollBack<S>(state: HandOffState<S>, options: HandOffOptions<S>, listenerFd: number, detached: Detached<S>[]): Promise<void> {
-  if (listenerFd >= 0) state.server = await adoptServer(listenerFd, options.newServer());
-  for (const { fd, session, pending } of detached) options.serve(adoptSocket(fd), session, pending);
+  // Committed: the successor serves. Nothing below can roll back any more.
+  const { successorPid, connections, timings } = committed!;
+  if (options.standbyMs <= 0) {
+    release(held!);
+    channel!.close();
+    machine.to('handed-over');
+    return { outcome: 'upgraded', successorPid, connections, timings };
+  }
+  machine.to('standby');
+  const standby = new Standby({ channel: channel!, held: held!, successor: successor!, graceMs: options.standbyMs, heartbeatTimeoutMs: options.heartbeatTimeoutMs, log });
+  const outcome: StandbyOutcome = await standby.run();
+  if (outcome.released) {
+    machine.to('handed-over');
+    return { outcome: 'upgraded', successorPid, connections, timings };
+  }
+  machine.to('taken-back');
+  state.server = await serveAgain(held!, options.newServer, options.serve);
+  log(`took everything back: serving ${state.connections.size} connections again (${outcome.reason})`);
+  return { outcome: 'taken-back', reason: outcome.reason, successorPid, connections: state.connections.size };
 }

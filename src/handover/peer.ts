@@ -1,25 +1,33 @@
-// Reading the upgrade socket: the next message of an expected type, a
-// verified peer, all within the upgrade's deadline.
-import { FdlabError } from '../errors';
+// Reading the upgrade socket: the next message of an expected type within the
+// upgrade's deadline, and the choice of the one peer that may take over.
+import { timingSafeEqual } from 'node:crypto';
 import type { FdChannel, FdChannelServer } from '../channel';
+import { FdlabError } from '../errors';
 import { closeQuietly } from '../fd/fds';
 import { withDeadline } from '../util/deadline';
-import { decode, type UpgradeMessage } from './messages';
+import { decode, encode, type Decoded, type FromNew, type FromOld } from './protocol';
 import type { Log } from './types';
 
-export interface Received<T extends UpgradeMessage['type']> {
-  message: Extract<UpgradeMessage, { type: T }>;
+type From<S> = S extends 'old' ? FromOld : FromNew;
+
+export interface Received<M> extends Decoded<M> {
   fds: number[];
 }
 
-/** The next message on the upgrade socket, checked, within the deadline. */
-export async function nextMessage(channel: FdChannel, deadline: number): Promise<{ message: UpgradeMessage; fds: number[] }> {
+/** How long a connecting peer has to say hello before it is dropped (it never delays the real one). */
+export const HELLO_TIMEOUT_MS = 2000;
+
+export function deadlineError(what: string): FdlabError {
+  return new FdlabError('ERR_UPGRADE_TIMEOUT', `the upgrade deadline passed ${what}`);
+}
+
+/** The next message from `from`'s side, checked; its fds are the caller's. A bad one closes the channel. */
+export async function nextMessage<S extends 'old' | 'new'>(channel: FdChannel, from: S, deadline: number, waiting: string): Promise<Received<From<S>>> {
   const left = Math.max(0, deadline - Date.now());
-  const { data, fds } = await withDeadline(channel.receive(), left, () => new FdlabError('ERR_UPGRADE_TIMEOUT', 'the upgrade deadline passed'));
+  const { data, fds } = await withDeadline(channel.receive(), left, () => deadlineError(waiting));
   try {
-    const message = decode(data, fds.length);
-    if (message.type === 'refuse') throw new FdlabError('ERR_UPGRADE_REFUSED', `the other side refused: ${message.reason}`);
-    return { message, fds };
+    const decoded = decode(data, fds.length, from);
+    return { ...decoded, fds } as Received<From<S>>;
   } catch (error) {
     closeQuietly(fds);
     channel.close();
@@ -27,43 +35,90 @@ export async function nextMessage(channel: FdChannel, deadline: number): Promise
   }
 }
 
-/** The next message, which must be of `type`. */
-export async function expectMessage<T extends UpgradeMessage['type']>(channel: FdChannel, type: T, deadline: number): Promise<Received<T>> {
-  const { message, fds } = await nextMessage(channel, deadline);
-  if (message.type !== type) {
-    closeQuietly(fds);
-    throw new FdlabError('ERR_UPGRADE_GARBLED', `expected '${type}', got '${message.type}'`);
-  }
-  return { message: message as Extract<UpgradeMessage, { type: T }>, fds };
+/** Tells the peer why, if it still listens, and hangs up. */
+export function refuse(channel: FdChannel, reason: string): void {
+  channel.send({ data: encode({ type: 'refuse', reason }) }).catch(() => {}).finally(() => channel.close());
+}
+
+export interface Expected {
+  uid: number;
+  /** The pid we started, if we did (SO_PEERCRED must match). */
+  pid?: number;
+  token: string;
+}
+
+function sameToken(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
 }
 
 /**
- * Accepts connections on the upgrade socket until one comes from the
- * expected uid and says 'ready'. Others (wrong uid, garbage, oversized
- * frames) are refused with a log line; the upgrade waits for the real one.
+ * Accepts connections on the upgrade socket until one passes every check:
+ * the expected uid and (if we started it) pid, then a hello with the token
+ * within HELLO_TIMEOUT_MS. Each peer is checked on its own, so an impostor
+ * that connects first and says nothing delays no one. Refused peers get a
+ * log line and a 'refuse' message.
  */
-export async function acceptSuccessor(
+export function acceptSuccessor(
   server: FdChannelServer,
-  expectedUid: number,
+  expected: Expected,
   deadline: number,
   log: Log,
-): Promise<{ channel: FdChannel; ready: Received<'ready'>['message'] }> {
-  for (;;) {
-    const left = deadline - Date.now();
-    const channel = await withDeadline(server.accept(), Math.max(0, left), () => new FdlabError('ERR_UPGRADE_TIMEOUT', 'no successor connected within the upgrade deadline'));
-    const peer = channel.peer();
-    if (peer.uid !== expectedUid) {
-      log(`refused a connection on the upgrade socket from pid ${peer.pid} uid ${peer.uid}: expected uid ${expectedUid}`);
-      channel.close();
-      continue;
-    }
-    try {
-      const { message } = await expectMessage(channel, 'ready', deadline);
-      return { channel, ready: message };
-    } catch (error) {
-      if ((error as { code?: string }).code === 'ERR_UPGRADE_TIMEOUT') throw error;
-      log(`refused a connection on the upgrade socket from pid ${peer.pid}: ${(error as Error).message}`);
-      channel.close();
-    }
-  }
+  died?: Promise<never>,
+): Promise<{ channel: FdChannel; hello: Extract<FromNew, { type: 'hello' }> }> {
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const pending = new Set<FdChannel>();
+    const timer = setTimeout(() => finish(deadlineError('before the successor said hello')), Math.max(0, deadline - Date.now()));
+    const finish = (error: Error | null, winner?: { channel: FdChannel; hello: Extract<FromNew, { type: 'hello' }> }) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      for (const channel of pending) if (channel !== winner?.channel) channel.close();
+      if (winner) resolve(winner);
+      else reject(error);
+    };
+    died?.catch((error: Error) => finish(error));
+
+    const check = async (channel: FdChannel) => {
+      const peer = channel.peer();
+      const who = `pid ${peer.pid} uid ${peer.uid}`;
+      if (peer.uid !== expected.uid) return refusePeer(channel, who, `uid ${peer.uid} is not the expected uid ${expected.uid}`);
+      if (expected.pid !== undefined && peer.pid !== expected.pid) return refusePeer(channel, who, `pid ${peer.pid} is not the successor we started (pid ${expected.pid})`);
+      let hello;
+      try {
+        const { message } = await nextMessage(channel, 'new', Math.min(deadline, Date.now() + HELLO_TIMEOUT_MS), 'before this peer said hello');
+        hello = message;
+      } catch (error) {
+        return refusePeer(channel, who, (error as Error).message);
+      }
+      if (hello.type !== 'hello') return refusePeer(channel, who, `it sent '${hello.type}' instead of hello`);
+      if (!sameToken(hello.token, expected.token)) return refusePeer(channel, who, 'its hello has the wrong token');
+      pending.delete(channel);
+      if (settled) channel.close();
+      else finish(null, { channel, hello });
+    };
+    const refusePeer = (channel: FdChannel, who: string, why: string) => {
+      pending.delete(channel);
+      log(`refused a peer on the upgrade socket (${who}): ${why}`);
+      refuse(channel, why);
+    };
+    const acceptNext = () => {
+      if (settled) return;
+      server.accept().then(
+        (channel) => {
+          if (settled) {
+            channel.close();
+            return;
+          }
+          pending.add(channel);
+          check(channel).catch((error: Error) => refusePeer(channel, 'a peer', error.message));
+          acceptNext();
+        },
+        (error: Error) => finish(error),
+      );
+    };
+    acceptNext();
+  });
 }

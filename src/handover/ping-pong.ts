@@ -40,7 +40,14 @@ export class PingPongApp implements HandoverApp<PingSession> {
       partial = partial.subarray(offset);
       if (pongs > 0) {
         state.pingsServed += pongs;
-        socket.write(pongs === 1 ? PONG : Buffer.concat(Array(pongs).fill(PONG)));
+        const flowing = socket.write(pongs === 1 ? PONG : Buffer.concat(Array(pongs).fill(PONG)));
+        // Backpressure: a client that does not read its pongs gets no more
+        // pings read until it does, so it cannot grow our memory (pause()
+        // stops the kernel reads once Node's buffer is full).
+        if (!flowing) {
+          socket.pause();
+          socket.once('drain', () => socket.resume());
+        }
       }
     };
     socket.setNoDelay(true);

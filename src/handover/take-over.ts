@@ -1,72 +1,163 @@
-// The new version's side of an upgrade: connect to the old one, say ready,
-// receive the listener and every connection with its state, acknowledge, and
-// only then start serving them. Before the acknowledgement the old version
-// still owns everything, so a crash here loses nothing.
-import * as net from 'node:net';
+// The new version's side of an upgrade (docs/handover.md, "new side"):
+// connect, check that the old side is who it should be, say hello, take the
+// listener and every connection as they arrive (each checked, each wrapped in
+// a socket that does not read yet), acknowledge, and serve only at the commit.
+// Until then the old version owns everything, so failing here loses nothing.
+import type * as net from 'node:net';
 import { FdChannel } from '../channel';
-import { FdlabError } from '../errors';
+import { FdlabError, isErrorWithCode } from '../errors';
 import { closeQuietly } from '../fd/fds';
-import { adoptServer, adoptSocket } from '../socket/adopt';
-import { encode, MAX_UPGRADE_MESSAGE } from './messages';
-import { expectMessage, nextMessage } from './peer';
+import { requireStreamSocket, wrapSocket } from '../socket/adopt';
+import type { WriteEnd } from '../socket/detach';
+import { nextMessage } from './peer';
+import { encode, MAX_UPGRADE_MESSAGE, type FromOld } from './protocol';
+import { readTokenFile } from './state-dir';
+import type { NewState, StateMachine } from './states';
+import { UPGRADE_TOKEN_ENV } from './successor';
 import type { Log } from './types';
 
-export interface TakeOverOptions<S> {
+export interface TakeOverOptions {
   upgradeSocket: string;
   version: string;
   timeoutMs: number;
+  /** The old side must run as this uid (default: ours). */
+  expectedPeerUid: number;
   log: Log;
-  newServer: () => net.Server;
-  serve: (socket: net.Socket, session?: S, pending?: Buffer) => void;
-  /** Fault injection for the labs: die after the first batch, before the acknowledgement. */
-  crashMidHandover?: boolean;
+  machine: StateMachine<NewState>;
 }
 
-interface Incoming<S> {
-  fd: number;
+export interface Incoming<S> {
+  /** A socket on the received fd that does not read until the app listens. */
+  socket: net.Socket;
   session: S;
   pending: Buffer;
+  /** Written first, at the commit (before it the old side still owns the connection). */
+  unsent: Buffer;
+  writeEnd: WriteEnd;
 }
 
-export async function takeOver<S>(options: TakeOverOptions<S>): Promise<{ server: net.Server; connections: number; oldPid: number }> {
-  const { log } = options;
-  const deadline = Date.now() + options.timeoutMs;
-  const channel = await FdChannel.connect(options.upgradeSocket, { waitMs: options.timeoutMs, maxMessageBytes: MAX_UPGRADE_MESSAGE });
-  const oldPid = channel.peer().pid;
-  const held: number[] = [];
+export interface TakenOver<S> {
+  listenerFd: number;
+  connections: Incoming<S>[];
+  oldPid: number;
+  /** Open while the old version stands by; null if it is gone (orphaned). */
+  channel: FdChannel | null;
+}
+
+/** Whether the old side is certainly gone (only knowable when its pid is visible to us). */
+function certainlyDead(pid: number): boolean {
+  if (pid <= 0) return false; // another pid namespace: SO_PEERCRED says 0
   try {
-    await channel.send({ data: encode({ type: 'ready', pid: process.pid, version: options.version }) });
-    const listener = await expectMessage(channel, 'listener', deadline);
-    held.push(...listener.fds);
-    const incoming: Incoming<S>[] = [];
+    process.kill(pid, 0);
+    return false;
+  } catch (error) {
+    return isErrorWithCode(error, 'ESRCH');
+  }
+}
+
+const isHangUp = (error: unknown) => ['ERR_CHANNEL_CLOSED', 'ERR_CHANNEL_TRUNCATED', 'ECONNRESET'].some((code) => isErrorWithCode(error, code));
+
+export async function takeOver<S>(options: TakeOverOptions): Promise<TakenOver<S>> {
+  const { log, machine } = options;
+  let deadline = Date.now() + options.timeoutMs;
+  const channel = await FdChannel.connect(options.upgradeSocket, { waitMs: Math.min(options.timeoutMs, 5000), maxMessageBytes: MAX_UPGRADE_MESSAGE });
+  const old = channel.peer();
+  if (old.uid !== options.expectedPeerUid) {
+    channel.close();
+    throw new FdlabError('ERR_UPGRADE_UNTRUSTED', `the process on ${options.upgradeSocket} runs as uid ${old.uid}, not ${options.expectedPeerUid}: not taking anything from it`);
+  }
+  const token = process.env[UPGRADE_TOKEN_ENV] ?? readTokenFile(options.upgradeSocket) ?? '';
+  delete process.env[UPGRADE_TOKEN_ENV]; // one-time: our own successor gets its own
+
+  let listenerFd = -1;
+  const incoming: Incoming<S>[] = [];
+  const dropAll = () => {
+    closeQuietly(listenerFd >= 0 ? [listenerFd] : []);
+    for (const c of incoming) c.socket.destroy(); // our copies only: the old side has its own
+  };
+  const orphaned = (why: string): TakenOver<S> => {
+    machine.to('orphaned');
+    log(`the old version vanished ${why}: serving the listener and the ${incoming.length} connections it had sent`);
+    return { listenerFd, connections: incoming, oldPid: old.pid, channel: null };
+  };
+
+  try {
+    machine.to('hello-sent');
+    await channel.send({ data: encode({ type: 'hello', pid: process.pid, version: options.version, token }) });
+    const first = await nextMessage(channel, 'old', deadline, 'while waiting for the listener');
+    if (first.message.type !== 'listener') throw refusal(first.message, 'listener');
+    listenerFd = first.fds[0];
+    requireStreamSocket(listenerFd, true, 'the listener');
+    // The old side's deadline governs; allow for the clocks' start difference.
+    deadline = Date.now() + first.message.remainingMs + 1000;
+    machine.to('receiving');
+
     for (;;) {
-      const { message, fds } = await nextMessage(channel, deadline);
-      held.push(...fds);
+      let received;
+      try {
+        received = await nextMessage(channel, 'old', deadline, 'while receiving connections');
+      } catch (error) {
+        // Mid-transfer the old side may have batches it never wrote: serve only if it is certainly dead.
+        if (isHangUp(error) && certainlyDead(old.pid)) return orphaned('in the middle of the transfer');
+        throw error;
+      }
+      const { message, fds, bytes } = received;
       if (message.type === 'done') {
         if (message.connections !== incoming.length) {
           throw new FdlabError('ERR_UPGRADE_GARBLED', `'done' says ${message.connections} connections, ${incoming.length} arrived`);
         }
         break;
       }
-      if (message.type !== 'connections') throw new FdlabError('ERR_UPGRADE_GARBLED', `unexpected '${message.type}' during the handover`);
-      message.sessions.forEach((entry, i) => incoming.push({ fd: fds[i], session: entry.session as S, pending: Buffer.from(entry.pending, 'base64') }));
-      log(`received batch ${message.batch}: ${message.sessions.length} connections`);
-      if (options.crashMidHandover) {
-        log('fault injection (crash-new): dying in the middle of the handover, before the acknowledgement');
-        process.kill(process.pid, 'SIGKILL');
+      if (message.type !== 'connections') {
+        closeQuietly(fds);
+        throw refusal(message, 'connections');
+      }
+      let offset = 0;
+      for (let i = 0; i < fds.length; i++) {
+        const entry = message.entries[i];
+        try {
+          requireStreamSocket(fds[i], false, `connection ${incoming.length + 1}`);
+        } catch (error) {
+          closeQuietly(fds.slice(i));
+          throw error;
+        }
+        const pending = bytes.subarray(offset, offset + entry.unread);
+        const unsent = bytes.subarray(offset + entry.unread, offset + entry.unread + entry.unsent);
+        offset += entry.unread + entry.unsent;
+        incoming.push({ socket: wrapSocket(fds[i], { manualStart: true }), session: entry.session as S, pending, unsent, writeEnd: entry.writeEnd });
       }
     }
-    await channel.send({ data: encode({ type: 'ack', pid: process.pid }) });
-    // Ours now. The listener was never closed, so connections kept queueing.
-    const server = await adoptServer(listener.fds[0], options.newServer());
-    for (const { fd, session, pending } of incoming) options.serve(adoptSocket(fd), session, pending);
-    channel.close();
-    const from = oldPid === 0 ? 'the old version (in another pid namespace: SO_PEERCRED says pid 0)' : `pid ${oldPid}`;
+
+    machine.to('acked');
+    await channel.send({ data: encode({ type: 'ack', pid: process.pid, connections: incoming.length }) });
+    let verdict;
+    try {
+      verdict = await nextMessage(channel, 'old', deadline, 'while waiting for the commit');
+    } catch (error) {
+      // After our ack the old side has nothing queued: an abort would have reached us. A hang-up is its death.
+      if (isHangUp(error)) return orphaned('after our ack, before its commit');
+      throw error;
+    }
+    if (verdict.message.type !== 'commit') throw refusal(verdict.message, 'commit');
+    machine.to('serving-standby');
+    const from = old.pid === 0 ? 'the old version (in another pid namespace: SO_PEERCRED says pid 0)' : `pid ${old.pid}`;
     log(`took over the listener and ${incoming.length} connections from ${from}`);
-    return { server, connections: incoming.length, oldPid };
+    return { listenerFd, connections: incoming, oldPid: old.pid, channel };
   } catch (error) {
-    closeQuietly(held);
-    channel.close();
+    if (machine.state !== 'failed') machine.to('failed');
+    const reason = (error as Error).message;
+    if (!isHangUp(error) && !channel.closed) {
+      channel.send({ data: encode({ type: 'refuse', reason }) }).catch(() => {}).finally(() => channel.close());
+    } else {
+      channel.close();
+    }
+    dropAll();
     throw error;
   }
+}
+
+function refusal(message: FromOld, expected: string): FdlabError {
+  if (message.type === 'abort') return new FdlabError('ERR_UPGRADE_ABORTED', `the old version aborted the upgrade: ${message.reason}`);
+  if (message.type === 'refuse') return new FdlabError('ERR_UPGRADE_REFUSED', `the old version refused us: ${message.reason}`);
+  return new FdlabError('ERR_UPGRADE_GARBLED', `expected '${expected}', got '${message.type}'`);
 }

@@ -19,7 +19,7 @@ export interface HandoverApp<S> {
    * the bytes that were read but not processed (process them first).
    */
   serve(socket: net.Socket, session?: S, pending?: Buffer): ServedConnection<S>;
-  /** A line for the logs, e.g. totals: called on SIGUSR1 and after an upgrade. */
+  /** A line for the logs, e.g. totals (fdlab serve logs it on SIGWINCH and after an upgrade). */
   describe?(connections: readonly ServedConnection<S>[]): string;
 }
 

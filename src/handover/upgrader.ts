@@ -1,42 +1,68 @@
 // The life cycle of an upgradable server:
-//   start()   listen fresh, or (FDLAB_UPGRADE_SOCKET set) take over from the old version
-//   SIGUSR2   hand everything to a new version; roll back if it fails
-//   SIGUSR1   log the app's stats line
-// One upgrade at a time: a second SIGUSR2 during an upgrade is ignored, with a log line.
-import * as fs from 'node:fs';
-import { FdlabError } from '../errors';
+//   start()     listen fresh, or (FDLAB_UPGRADE_SOCKET set) take over from the old version
+//   upgrade()   hand everything to a new version: rolled back before the commit,
+//               taken back if the new version dies during the standby; always settles
+//   handleSignals()  opt in: SIGUSR2 calls upgrade()
+// The library never exits the process: the app listens for 'upgraded' and decides.
+import { EventEmitter } from 'node:events';
 import * as net from 'node:net';
+import type { FdChannel } from '../channel';
+import { FdlabError } from '../errors';
+import { adoptServer } from '../socket/adopt';
+import { trackWrites } from '../socket/write-tracker';
 import { handOff, type HandOffResult } from './hand-off';
 import { writePidFile } from './pid-file';
+import { decode, encode } from './protocol';
+import { releaseUpgradeSignalGuard } from './signal-guard';
+import { NEW_STATES, OLD_STATES, StateMachine, type NewState, type OldState } from './states';
+import { ensureStateDir } from './state-dir';
 import { spawnSuccessor, UPGRADE_SOCKET_ENV, type StartSuccessor } from './successor';
-import { takeOver } from './take-over';
+import { takeOver, type TakenOver } from './take-over';
 import type { HandoverApp, Log, ServedConnection } from './types';
 
 export interface UpgraderOptions<S> {
   app: HandoverApp<S>;
+  /** TCP port; 0 picks a free one (see `port` after start). */
   port: number;
   host?: string;
-  /** Where the upgrade socket lives (mode 0600 socket in it). */
+  /** Where the upgrade socket lives: created 0700, or refused unless ours and 0700. */
   stateDir: string;
   pidFile?: string;
   version?: string;
   /** Default: run the same command again, detached (process mode). */
   startSuccessor?: StartSuccessor;
-  /** How long an upgrade may take before it rolls back (default 10 s). */
+  /** One deadline for the whole upgrade, sends included (default 10 s). */
   timeoutMs?: number;
-  /** Who may connect to the upgrade socket (default: our own uid). */
+  /** How long the old version keeps its copies and can take everything back (default 5 s; 0: off). */
+  standbyMs?: number;
+  /** During the standby, silence longer than this counts as a stalled new version (default 1.5 s). */
+  heartbeatTimeoutMs?: number;
+  /** Who may be on the other end of the upgrade socket (default: our own uid). */
   expectedPeerUid?: number;
+  /** Handle SIGUSR2 from start() on (ignored with a log line until serving). Default false. */
+  signals?: boolean;
   log?: Log;
-  /** Lab fault injection: the new version dies mid-handover. */
-  crashMidHandover?: boolean;
-  /** Called once the new version has acknowledged everything (typically: exit). */
-  onHandedOver?: () => void;
 }
 
-type State = 'serving' | 'upgrading' | 'handed-over';
+export type UpgradeResult = HandOffResult | { outcome: 'ignored'; reason: string } | { outcome: 'failed'; reason: string; code: string };
 
-export class Upgrader<S> {
-  /** Listens (or takes over), writes the pid file, and handles SIGUSR2 / SIGUSR1. */
+/** How often the new version tells a standing-by old version it is alive. */
+export const HEARTBEAT_MS = 200;
+const MIN_HEARTBEAT_TIMEOUT_MS = 3 * HEARTBEAT_MS;
+
+type Status = 'starting' | 'serving' | 'upgrading' | 'predecessor-standing-by' | 'handed-over' | 'closed';
+
+export interface Upgrader<S> {
+  on(event: 'upgraded', listener: (result: Extract<HandOffResult, { outcome: 'upgraded' }>) => void): this;
+  on(event: 'rolled-back' | 'taken-back', listener: (result: HandOffResult) => void): this;
+  on(event: 'released', listener: () => void): this;
+  once(event: 'upgraded', listener: (result: Extract<HandOffResult, { outcome: 'upgraded' }>) => void): this;
+  once(event: 'rolled-back' | 'taken-back', listener: (result: HandOffResult) => void): this;
+  once(event: 'released', listener: () => void): this;
+}
+
+export class Upgrader<S> extends EventEmitter {
+  /** Listens (or takes over) and writes the pid file. Throws (coded) on what can be refused at start. */
   static async start<S>(options: UpgraderOptions<S>): Promise<Upgrader<S>> {
     const upgrader = new Upgrader(options);
     await upgrader.begin();
@@ -45,19 +71,32 @@ export class Upgrader<S> {
 
   server!: net.Server;
   readonly connections = new Set<ServedConnection<S>>();
-  private state: State = 'serving';
+  private current: Status = 'starting';
   private readonly log: Log;
+  private readonly oldMachine: StateMachine<OldState>;
+  private signalsOn = false;
   private readonly onUsr2 = () => void this.upgrade();
-  private readonly onUsr1 = () => this.log(this.stats());
+  /** While the old version stands by: which of the adopted connections we closed since the last heartbeat. */
+  private predecessor: { channel: FdChannel; timer: NodeJS.Timeout; closed: number[] } | null = null;
 
   private constructor(private readonly options: UpgraderOptions<S>) {
+    super();
     this.log = options.log ?? ((line) => console.log(line));
-    fs.mkdirSync(options.stateDir, { recursive: true, mode: 0o700 });
+    this.oldMachine = new StateMachine<OldState>('old', OLD_STATES, 'serving', this.log);
+    if ((options.heartbeatTimeoutMs ?? 1500) < MIN_HEARTBEAT_TIMEOUT_MS) {
+      throw new FdlabError('ERR_INVALID_ARG_VALUE', `heartbeatTimeoutMs must be at least ${MIN_HEARTBEAT_TIMEOUT_MS} (the heartbeat comes every ${HEARTBEAT_MS} ms)`);
+    }
+    ensureStateDir(options.stateDir); // refused at start: a foreign or open state dir, a path too long
+    if (options.signals) this.handleSignals();
   }
 
-  /** 'serving' until handed over; 'upgrading' in between. */
-  get status(): State {
-    return this.state;
+  get status(): Status {
+    return this.current;
+  }
+
+  /** The port we serve on (useful with port 0). */
+  get port(): number {
+    return (this.server.address() as net.AddressInfo).port;
   }
 
   stats(): string {
@@ -65,55 +104,97 @@ export class Upgrader<S> {
     return `stats: pid ${process.pid}, ${this.connections.size} connections${described ? `, ${described}` : ''}`;
   }
 
-  /** Hands everything to a new version. Resolves once it took over, or after a rollback. */
-  async upgrade(): Promise<HandOffResult | { outcome: 'ignored' }> {
-    if (this.state !== 'serving') {
-      this.log(`SIGUSR2 ignored: an upgrade is already in progress (${this.state})`);
-      return { outcome: 'ignored' };
+  /** SIGUSR2 calls upgrade(). The app still decides what to do with the result. */
+  handleSignals(): this {
+    if (!this.signalsOn) {
+      process.on('SIGUSR2', this.onUsr2);
+      this.signalsOn = true;
+      releaseUpgradeSignalGuard();
     }
-    this.state = 'upgrading';
-    this.log(`SIGUSR2: upgrading ${this.connections.size} connections`);
-    const result = await handOff(this, {
-      app: this.options.app,
-      stateDir: this.options.stateDir,
-      startSuccessor: this.options.startSuccessor ?? spawnSuccessor,
-      expectedPeerUid: this.options.expectedPeerUid ?? process.getuid!(),
-      timeoutMs: this.options.timeoutMs ?? 10_000,
-      log: this.log,
-      newServer: () => this.newServer(),
-      serve: (socket, session, pending) => this.serve(socket, session, pending),
-    });
+    return this;
+  }
+
+  stopHandlingSignals(): this {
+    if (this.signalsOn) process.off('SIGUSR2', this.onUsr2);
+    this.signalsOn = false;
+    return this;
+  }
+
+  /**
+   * Hands everything to a new version. Always settles, never rejects:
+   * 'upgraded' (the new version serves; the standby is over), 'rolled-back'
+   * (it failed before the commit; we serve everything again), 'taken-back'
+   * (the new version died or stalled in the standby; we serve again),
+   * 'ignored' (not now: starting, or an upgrade in progress).
+   */
+  async upgrade(): Promise<UpgradeResult> {
+    if (this.current !== 'serving') {
+      const reason = this.current === 'predecessor-standing-by'
+        ? 'the previous version still stands by; upgrade again once it has released us'
+        : `not serving (${this.current})`;
+      this.log(`SIGUSR2 ignored: ${reason}`);
+      return { outcome: 'ignored', reason };
+    }
+    this.current = 'upgrading';
+    this.log(`upgrade: handing over ${this.connections.size} connections`);
+    let result: HandOffResult;
+    try {
+      result = await handOff(this, {
+        stateDir: this.options.stateDir,
+        startSuccessor: this.options.startSuccessor ?? spawnSuccessor,
+        expectedPeerUid: this.options.expectedPeerUid ?? process.getuid!(),
+        timeoutMs: this.options.timeoutMs ?? 10_000,
+        standbyMs: this.options.standbyMs ?? 5000,
+        heartbeatTimeoutMs: this.options.heartbeatTimeoutMs ?? 1500,
+        log: this.log,
+        machine: this.oldMachine,
+        newServer: () => this.newServer(),
+        serve: (socket, session, pending) => this.serve(socket, session, pending),
+      });
+    } catch (error) {
+      // Only a bug gets here (handOff settles its own failures): say so, and keep whatever still serves.
+      const code = (error as { code?: string }).code ?? 'ERR_UPGRADE_INTERNAL';
+      this.log(`upgrade: internal error: ${(error as Error).stack ?? error}`);
+      this.current = this.server?.listening ? 'serving' : 'closed';
+      return { outcome: 'failed', reason: (error as Error).message, code };
+    }
     if (result.outcome === 'upgraded') {
-      this.state = 'handed-over';
-      this.stopSignals();
-      this.options.onHandedOver?.();
+      this.current = 'handed-over';
+      this.stopHandlingSignals();
+      this.log(`upgraded ${result.connections} connections: gap ${result.timings.gapMs} ms (detach ${result.timings.detachMs}, send ${result.timings.sendMs}, ack ${result.timings.ackMs}); successor pid ${result.successorPid}`);
     } else {
-      this.state = 'serving';
+      this.current = 'serving';
+      this.oldMachine.to('serving');
+      if (result.outcome === 'taken-back') this.writePidFile();
     }
+    this.emit(result.outcome, result);
     return result;
   }
 
   /** Stops listening and serving (tests, shutdown); connections are closed. */
   async close(): Promise<void> {
-    this.stopSignals();
+    this.stopHandlingSignals();
+    this.endPredecessorLink();
+    this.current = 'closed';
     for (const connection of this.connections) connection.socket.destroy();
-    await new Promise<void>((resolve) => (this.server.listening ? this.server.close(() => resolve()) : resolve()));
+    await new Promise<void>((resolve) => (this.server?.listening ? this.server.close(() => resolve()) : resolve()));
   }
 
   private async begin(): Promise<void> {
     const upgradeSocket = process.env[UPGRADE_SOCKET_ENV];
     if (upgradeSocket) {
       delete process.env[UPGRADE_SOCKET_ENV]; // our own successor must get its own
-      const { server } = await takeOver<S>({
+      const machine = new StateMachine<NewState>('new', NEW_STATES, 'connecting', this.log);
+      const taken = await takeOver<S>({
         upgradeSocket,
         version: this.options.version ?? 'unknown',
         timeoutMs: this.options.timeoutMs ?? 10_000,
+        expectedPeerUid: this.options.expectedPeerUid ?? process.getuid!(),
         log: this.log,
-        newServer: () => this.newServer(),
-        serve: (socket, session, pending) => this.serve(socket, session, pending),
-        crashMidHandover: this.options.crashMidHandover,
+        machine,
       });
-      this.server = server;
+      await this.serveTaken(taken);
+      machine.to('serving');
     } else {
       this.server = this.newServer();
       await new Promise<void>((resolve, reject) => {
@@ -124,19 +205,69 @@ export class Upgrader<S> {
         });
       });
     }
-    if (this.options.pidFile) {
-      try {
-        writePidFile(this.options.pidFile);
-      } catch (error) {
-        // Serving with no pid file would leave nobody able to upgrade or stop us by it.
-        this.server.close();
-        for (const connection of this.connections) connection.socket.destroy();
-        throw new FdlabError('ERR_PID_FILE', `cannot write the pid file ${this.options.pidFile}: ${(error as Error).message}; stopped serving`, { cause: error });
-      }
+    try {
+      this.writePidFile();
+    } catch (error) {
+      // Serving with no pid file would leave nobody able to upgrade or stop us by it.
+      this.server.close();
+      for (const connection of this.connections) connection.socket.destroy();
+      throw new FdlabError('ERR_PID_FILE', `cannot write the pid file ${this.options.pidFile}: ${(error as Error).message}; stopped serving`, { cause: error });
     }
-    process.on('SIGUSR2', this.onUsr2);
-    process.on('SIGUSR1', this.onUsr1);
-    this.log(`serving on ${this.options.host ?? '127.0.0.1'}:${this.options.port} as pid ${process.pid} (${this.options.version ?? 'unknown'}); ${this.stats()}`);
+    if (this.current === 'starting') this.current = 'serving';
+    this.log(`serving on ${this.options.host ?? '127.0.0.1'}:${this.port} as pid ${process.pid} (${this.options.version ?? 'unknown'}); ${this.stats()}`);
+  }
+
+  /** At the commit (or orphaned): everything we hold starts reading, unsent bytes first. */
+  private async serveTaken(taken: TakenOver<S>): Promise<void> {
+    this.server = await adoptServer(taken.listenerFd, this.newServer());
+    const closed: number[] = [];
+    taken.connections.forEach(({ socket, session, pending, unsent, writeEnd }, index) => {
+      if (unsent.length > 0) socket.write(unsent);
+      if (writeEnd !== 'open') socket.end();
+      this.serve(socket, session, pending);
+      socket.once('close', () => this.predecessor?.closed.push(index));
+    });
+    if (!taken.channel) return; // orphaned: nobody stands by
+    const channel = taken.channel;
+    this.current = 'predecessor-standing-by';
+    this.predecessor = { channel, closed, timer: setInterval(() => this.heartbeat(), HEARTBEAT_MS) };
+    channel.send({ data: encode({ type: 'serving' }) }).catch(() => {});
+    channel.on('message', ({ data, fds }) => {
+      let type = 'garbage';
+      try {
+        type = decode(data, fds.length, 'old').message.type;
+      } catch {
+        // reported below
+      }
+      if (type === 'release') this.log('the old version released its copies: serving alone');
+      else this.log(`the old version sent '${type}' during its standby; serving alone`);
+      this.endPredecessorLink();
+    });
+    channel.once('close', () => {
+      if (this.predecessor) this.log('the old version is gone: serving alone');
+      this.endPredecessorLink();
+    });
+  }
+
+  private heartbeat(): void {
+    const link = this.predecessor;
+    if (!link) return;
+    const closed = link.closed.splice(0);
+    link.channel.send({ data: encode({ type: 'alive', closed }) }).catch(() => {});
+  }
+
+  private endPredecessorLink(): void {
+    const link = this.predecessor;
+    if (!link) return;
+    this.predecessor = null;
+    clearInterval(link.timer);
+    link.channel.close();
+    if (this.current === 'predecessor-standing-by') this.current = 'serving';
+    this.emit('released');
+  }
+
+  private writePidFile(): void {
+    if (this.options.pidFile) writePidFile(this.options.pidFile);
   }
 
   private newServer(): net.Server {
@@ -147,13 +278,9 @@ export class Upgrader<S> {
   }
 
   private serve(socket: net.Socket, session?: S, pending?: Buffer): void {
+    trackWrites(socket);
     const connection = this.options.app.serve(socket, session, pending);
     this.connections.add(connection);
     socket.once('close', () => this.connections.delete(connection));
-  }
-
-  private stopSignals(): void {
-    process.off('SIGUSR2', this.onUsr2);
-    process.off('SIGUSR1', this.onUsr1);
   }
 }

@@ -3,14 +3,27 @@
 import * as net from 'node:net';
 import { FdlabError } from '../errors';
 import { describeFd, type FdDescription } from '../fd/inspect';
+import type { WriteEnd } from './detach';
+import { trackWrites } from './write-tracker';
 
 export interface AdoptSocketOptions {
   /** Bytes the previous owner had read but not processed: delivered first. */
   unread?: Buffer;
+  /** Bytes the previous owner had written that never reached the kernel: written first. */
+  unsent?: Buffer;
+  /** The previous owner had called end(): end it here too, after `unsent`. */
+  writeEnd?: WriteEnd;
   allowHalfOpen?: boolean;
+  /**
+   * Do not start reading until the app listens for data (Node's manualStart):
+   * a handover creates its sockets as they arrive and lets them read only
+   * once it owns them.
+   */
+  manualStart?: boolean;
 }
 
-function requireStreamSocket(fd: number, listening: boolean, what: string): FdDescription {
+/** Throws ERR_FD_WRONG_KIND unless `fd` is a stream socket, listening or connected as asked. */
+export function requireStreamSocket(fd: number, listening: boolean, what: string): FdDescription {
   const description = describeFd(fd); // throws EBADF for a closed fd
   const isStream = (description.kind === 'tcp' || description.kind === 'unix') && description.socketType === 'stream';
   if (!isStream || description.listening !== listening) {
@@ -25,8 +38,22 @@ function requireStreamSocket(fd: number, listening: boolean, what: string): FdDe
 /** Wraps a connected TCP or Unix stream socket fd; the socket now owns the fd. */
 export function adoptSocket(fd: number, options: AdoptSocketOptions = {}): net.Socket {
   requireStreamSocket(fd, false, 'adoptSocket');
-  const socket = new net.Socket({ fd, readable: true, writable: true, allowHalfOpen: options.allowHalfOpen ?? false });
+  return wrapSocket(fd, options);
+}
+
+/** adoptSocket without the kind check, for fds already checked (the handover checks each as it arrives). */
+export function wrapSocket(fd: number, options: AdoptSocketOptions = {}): net.Socket {
+  const socket = new net.Socket({
+    fd,
+    readable: true,
+    writable: true,
+    allowHalfOpen: options.allowHalfOpen ?? false,
+    ...(options.manualStart ? { manualStart: true } : {}),
+  } as net.SocketConstructorOpts);
+  trackWrites(socket);
   if (options.unread && options.unread.length > 0) socket.unshift(options.unread);
+  if (options.unsent && options.unsent.length > 0) socket.write(options.unsent);
+  if (options.writeEnd && options.writeEnd !== 'open') socket.end();
   return socket;
 }
 

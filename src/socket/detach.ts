@@ -5,38 +5,58 @@
 // two net.Sockets on one fd abort the process when one is destroyed. So we stop
 // reading at the handle, hand back what Node already read, and return a dup()
 // of the fd: destroying the old socket then closes only its own number.
+//
+// What travels with the connection (MOSN does the same for Go): the bytes read
+// but not consumed, the bytes written but not yet in the kernel, whether the
+// app had called end(), and whether the peer's FIN had been read.
 import * as net from 'node:net';
 import { FdlabError } from '../errors';
 import { dup } from '../fd/fds';
+import { unsentBytes } from './write-tracker';
+
+/** Where the app's writing side stood: still open, end() called with bytes pending, or the FIN sent. */
+export type WriteEnd = 'open' | 'ending' | 'ended';
 
 export interface DetachedSocket {
   /** A new fd for the same connection, owned by the caller. */
   fd: number;
   /** Bytes Node had read from the kernel that the application had not consumed. */
   unread: Buffer;
+  /** Bytes the app wrote that had not reached the kernel: the next owner writes them first. */
+  unsent: Buffer;
   /** The peer's FIN had already been read (the stream ended). */
   ended: boolean;
+  writeEnd: WriteEnd;
 }
 
 export interface DetachOptions {
-  /** How long to wait for Node's pending writes to reach the kernel (default 5000 ms). */
+  /**
+   * Only for sockets whose writes were not tracked (trackWrites): how long to
+   * wait for a write libuv holds to reach the kernel (default 5000 ms).
+   */
   flushTimeoutMs?: number;
 }
 
 interface StreamHandle {
   fd: number;
   reading: boolean;
+  writeQueueSize?: number;
   readStart(): number;
   readStop(): number;
 }
 
-type InternalSocket = net.Socket & { _handle: StreamHandle | null; _read: (size: number) => void };
+type InternalSocket = net.Socket & {
+  _handle: StreamHandle | null;
+  _read: (size: number) => void;
+  _readableState: { ended: boolean };
+  _writableState: { ending: boolean; finished: boolean };
+};
 
 function handleOf(socket: net.Socket): StreamHandle {
-  const handle = (socket as InternalSocket)._handle;
   if (!(socket instanceof net.Socket)) {
     throw new FdlabError('ERR_INVALID_ARG_TYPE', 'detachSocket needs a net.Socket');
   }
+  const handle = (socket as InternalSocket)._handle;
   if (socket.destroyed || !handle || typeof handle.fd !== 'number' || handle.fd < 0) {
     throw new FdlabError(
       'ERR_SOCKET_NOT_DETACHABLE',
@@ -52,15 +72,22 @@ function handleOf(socket: net.Socket): StreamHandle {
   return handle;
 }
 
+/** For untracked sockets only: waits until libuv has handed its current write to the kernel. */
 function flushWrites(socket: net.Socket, timeoutMs: number): Promise<void> {
-  if (socket.writableLength === 0 || socket.writableEnded) return Promise.resolve();
+  if (socket.writableEnded) {
+    return Promise.reject(new FdlabError(
+      'ERR_SOCKET_WRITES_UNTRACKED',
+      'detachSocket: end() was called while libuv still holds part of a write, and trackWrites() was not called on this socket',
+    ));
+  }
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       reject(
         new FdlabError(
           'ERR_DETACH_FLUSH_TIMEOUT',
           `detachSocket: ${socket.writableLength} bytes still waiting to be written after ${timeoutMs} ms ` +
-            '(the peer is not reading); the socket was left as it was',
+            '(the peer is not reading, and trackWrites() was not called on this socket, so they cannot travel); ' +
+            'the socket was left as it was',
         ),
       );
     }, timeoutMs);
@@ -77,43 +104,88 @@ function flushWrites(socket: net.Socket, timeoutMs: number): Promise<void> {
 function takeUnread(socket: InternalSocket): Buffer {
   // The connection lives on elsewhere: the app must not see data, an end or a
   // close from this husk (an app counting disconnects would count a false one).
-  for (const event of ['data', 'readable', 'end', 'close', 'error', 'timeout']) socket.removeAllListeners(event);
+  for (const event of ['data', 'readable', 'end', 'close', 'error', 'timeout', 'drain', 'finish']) socket.removeAllListeners(event);
   socket.on('error', () => {});
   const chunks: Buffer[] = [];
   let chunk: Buffer | null;
   while ((chunk = socket.read() as Buffer | null) !== null) chunks.push(chunk);
-  return Buffer.concat(chunks);
+  return chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
 }
 
-/**
- * Stops Node from reading `socket`, waits for its queued writes to reach the
- * kernel, and returns a dup of its fd plus every byte read but not consumed.
- * The net.Socket is destroyed silently (no 'end' or 'close' reaches its
- * listeners). On failure the socket is left reading as before.
- */
-export async function detachSocket(socket: net.Socket, options: DetachOptions = {}): Promise<DetachedSocket> {
-  const handle = handleOf(socket);
-  const internal = socket as InternalSocket;
+function stopReading(socket: InternalSocket, handle: StreamHandle): () => void {
   const wasReading = handle.reading;
   handle.reading = false;
   handle.readStop();
-  internal._read = () => {}; // read() below must not start the handle again
-  try {
-    await flushWrites(socket, options.flushTimeoutMs ?? 5000);
-    handleOf(socket); // still open after the wait?
-  } catch (error) {
-    delete (internal as Partial<InternalSocket>)._read; // back to net.Socket.prototype._read
-    if (wasReading && internal._handle) {
-      internal._handle.reading = true;
-      internal._handle.readStart();
+  socket._read = () => {}; // read() in takeUnread must not start the handle again
+  return () => {
+    delete (socket as Partial<InternalSocket>)._read; // back to net.Socket.prototype._read
+    if (wasReading && socket._handle) {
+      socket._handle.reading = true;
+      socket._handle.readStart();
     }
+  };
+}
+
+/** The synchronous part: the socket is gone from Node once this returns. */
+function take(socket: InternalSocket, handle: StreamHandle, unsent: Buffer): DetachedSocket {
+  const ended = socket.readableEnded || socket._readableState.ended;
+  const state = socket._writableState;
+  const writeEnd: WriteEnd = state.finished ? 'ended' : state.ending ? 'ending' : 'open';
+  const fd = dup(handle.fd); // may throw EMFILE: nothing has been changed yet
+  const unread = takeUnread(socket);
+  // destroy() closes only Node's fd number; libuv drops the writes it still
+  // held (they are in `unsent`), and no FIN goes out: end() was never called here.
+  socket.destroy();
+  return { fd, unread, unsent, ended, writeEnd };
+}
+
+/**
+ * Takes a connection away from Node at once: stops reading at the handle and
+ * returns a dup of its fd with every byte read but not consumed and every byte
+ * written but not yet in the kernel. The net.Socket is destroyed silently (no
+ * 'end' or 'close' reaches its listeners). Throws (leaving the socket reading
+ * as before) if it cannot: then the caller still serves it.
+ *
+ * Needs trackWrites(socket) to have been called when the socket was created,
+ * or no write may be half-way in libuv (see detachSocket for that case).
+ */
+export function detachSocketNow(socket: net.Socket): DetachedSocket {
+  const handle = handleOf(socket);
+  const internal = socket as InternalSocket;
+  const unsent = unsentBytes(socket);
+  if (unsent === null) {
+    throw new FdlabError(
+      'ERR_SOCKET_WRITES_UNTRACKED',
+      'detachSocketNow: libuv holds part of a write and trackWrites() was not called on this socket; use detachSocket(), which waits for it',
+    );
+  }
+  const resume = stopReading(internal, handle);
+  try {
+    return take(internal, handle, unsent);
+  } catch (error) {
+    resume();
     throw error;
   }
-  const ended = socket.readableEnded || (socket as unknown as { _readableState: { ended: boolean } })._readableState.ended;
-  const unread = takeUnread(internal);
-  const fd = dup(handle.fd);
-  socket.destroy();
-  return { fd, unread, ended };
+}
+
+/**
+ * Like detachSocketNow, for any socket: when its writes were not tracked and
+ * libuv holds part of a write, first waits (up to flushTimeoutMs) until the
+ * kernel has it.
+ */
+export async function detachSocket(socket: net.Socket, options: DetachOptions = {}): Promise<DetachedSocket> {
+  const handle = handleOf(socket);
+  if (unsentBytes(socket) !== null) return detachSocketNow(socket);
+  const internal = socket as InternalSocket;
+  const resume = stopReading(internal, handle);
+  try {
+    await flushWrites(socket, options.flushTimeoutMs ?? 5000);
+    const still = handleOf(socket); // still open after the wait?
+    return take(internal, still, unsentBytes(socket) ?? Buffer.alloc(0));
+  } catch (error) {
+    resume();
+    throw error;
+  }
 }
 
 /** The fd behind a socket or a listening server, still owned by it (for sending a copy). */

@@ -1,0 +1,4 @@
+// Imported first by the command line: see guardUpgradeSignal.
+import { guardUpgradeSignal } from '../handover/signal-guard';
+
+guardUpgradeSignal((line) => console.log(`${new Date().toISOString().slice(11, 23)} [pid ${process.pid}] ${line}`));

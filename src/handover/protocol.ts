@@ -1,0 +1,126 @@
+// Messages on the upgrade socket: one FdChannel message each, a JSON header
+// and, for connection batches, the connections' bytes after it:
+//
+//   u32 (big-endian) header length | header JSON | bytes
+//
+// Bytes travel raw, not in the JSON, so a connection with megabytes of unsent
+// replies costs a copy, not base64. Every message is checked on arrival: its
+// type is one the sender may send, its fields have the right types and
+// bounds, and it came with exactly the fds it needs. Anything else is refused
+// as garbled (its fds are closed by the caller).
+import { FdlabError } from '../errors';
+import type { WriteEnd } from '../socket/detach';
+
+/** What the new version sends. */
+export type FromNew =
+  | { type: 'hello'; pid: number; version: string; token: string }
+  | { type: 'ack'; pid: number; connections: number }
+  | { type: 'alive'; closed: number[] }
+  | { type: 'serving' }
+  | { type: 'refuse'; reason: string };
+
+/** A connection's state, beside its fd; its bytes follow the header, unread then unsent. */
+export interface ConnectionEntry {
+  session: unknown;
+  unread: number;
+  unsent: number;
+  peerEnded: boolean;
+  writeEnd: WriteEnd;
+}
+
+/** What the old version sends. */
+export type FromOld =
+  | { type: 'listener'; remainingMs: number; connections: number }
+  | { type: 'connections'; batch: number; entries: ConnectionEntry[] }
+  | { type: 'done'; connections: number; batches: number }
+  | { type: 'commit' }
+  | { type: 'abort'; reason: string }
+  | { type: 'release' }
+  | { type: 'refuse'; reason: string };
+
+export type UpgradeMessage = FromNew | FromOld;
+
+export interface Decoded<M> {
+  message: M;
+  /** For 'connections': the bytes after the header (each entry's unread, then unsent). */
+  bytes: Buffer;
+}
+
+/** At most this many fds in one batch: one sendmsg (SCM_MAX_FD). */
+export const BATCH_FDS = 253;
+/** A batch closes early once its bytes pass this, so no one message grows huge. */
+export const BATCH_BYTES = 1024 * 1024;
+/** Largest message accepted on the upgrade socket: a full batch plus one connection's large backlog. */
+export const MAX_UPGRADE_MESSAGE = 64 * 1024 * 1024;
+const MAX_HEADER = 1024 * 1024;
+const MAX_TEXT = 1024;
+
+export function encode(message: UpgradeMessage, bytes?: Buffer): Buffer {
+  const header = Buffer.from(JSON.stringify(message));
+  const prefix = Buffer.allocUnsafe(4);
+  prefix.writeUInt32BE(header.length, 0);
+  return bytes && bytes.length > 0 ? Buffer.concat([prefix, header, bytes]) : Buffer.concat([prefix, header]);
+}
+
+const garbled = (what: string) => new FdlabError('ERR_UPGRADE_GARBLED', `upgrade socket: ${what}`);
+
+const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
+const isText = (v: unknown): v is string => typeof v === 'string' && v.length <= MAX_TEXT;
+const WRITE_ENDS: readonly WriteEnd[] = ['open', 'ending', 'ended'];
+
+type Check = (m: Record<string, unknown>) => string | null;
+
+/** Per type: which side may send it, how many fds it carries, and what its fields must be. */
+const RULES: Record<string, { from: 'old' | 'new' | 'both'; fds: (m: Record<string, unknown>) => number; check: Check }> = {
+  hello: { from: 'new', fds: () => 0, check: (m) => (isCount(m.pid) && isText(m.version) && isText(m.token) ? null : 'hello needs pid, version and token') },
+  ack: { from: 'new', fds: () => 0, check: (m) => (isCount(m.pid) && isCount(m.connections) ? null : 'ack needs pid and connections') },
+  alive: { from: 'new', fds: () => 0, check: (m) => (Array.isArray(m.closed) && m.closed.every(isCount) ? null : 'alive needs a list of closed connection numbers') },
+  serving: { from: 'new', fds: () => 0, check: () => null },
+  listener: { from: 'old', fds: () => 1, check: (m) => (isCount(m.remainingMs) && isCount(m.connections) ? null : 'listener needs remainingMs and connections') },
+  connections: {
+    from: 'old',
+    fds: (m) => (m.entries as unknown[]).length,
+    check: (m) => {
+      if (!isCount(m.batch) || !Array.isArray(m.entries)) return 'connections needs batch and entries';
+      if (m.entries.length === 0 || m.entries.length > BATCH_FDS) return `a batch of ${m.entries.length} connections (1 to ${BATCH_FDS})`;
+      const bad = m.entries.findIndex((e: Partial<ConnectionEntry>) =>
+        !e || typeof e !== 'object' || !isCount(e.unread) || !isCount(e.unsent) || typeof e.peerEnded !== 'boolean' || !WRITE_ENDS.includes(e.writeEnd as WriteEnd));
+      return bad >= 0 ? `connection entry ${bad} is malformed` : null;
+    },
+  },
+  done: { from: 'old', fds: () => 0, check: (m) => (isCount(m.connections) && isCount(m.batches) ? null : 'done needs connections and batches') },
+  commit: { from: 'old', fds: () => 0, check: () => null },
+  abort: { from: 'old', fds: () => 0, check: (m) => (isText(m.reason) ? null : 'abort needs a reason') },
+  release: { from: 'old', fds: () => 0, check: () => null },
+  refuse: { from: 'both', fds: () => 0, check: (m) => (isText(m.reason) ? null : 'refuse needs a reason') },
+};
+
+/**
+ * Parses and checks one message from `from`'s side: its framing, its type,
+ * its fields, and that it came with exactly the fds it needs.
+ */
+export function decode<S extends 'old' | 'new'>(data: Buffer, fdCount: number, from: S): Decoded<S extends 'old' ? FromOld : FromNew> {
+  if (data.length < 4) throw garbled(`a message of ${data.length} bytes (too short for its header length)`);
+  const headerLength = data.readUInt32BE(0);
+  if (headerLength > MAX_HEADER || 4 + headerLength > data.length) throw garbled(`a header length of ${headerLength} in a message of ${data.length} bytes`);
+  let message: Record<string, unknown>;
+  try {
+    message = JSON.parse(data.toString('utf8', 4, 4 + headerLength)) as Record<string, unknown>;
+  } catch {
+    throw garbled(`a header that is not JSON (${data.subarray(4, 40).toString('hex')}...)`);
+  }
+  if (!message || typeof message !== 'object' || Array.isArray(message)) throw garbled('a header that is not an object');
+  const rule = typeof message.type === 'string' && Object.hasOwn(RULES, message.type) ? RULES[message.type] : undefined;
+  if (!rule) throw garbled(`unknown message type ${JSON.stringify(message.type)?.slice(0, 40)}`);
+  if (rule.from !== 'both' && rule.from !== from) throw garbled(`'${message.type}' may only come from the ${rule.from} version`);
+  const problem = rule.check(message);
+  if (problem) throw garbled(problem);
+  const expected = rule.fds(message);
+  if (expected !== fdCount) throw garbled(`'${message.type}' came with ${fdCount} fds, expected ${expected}`);
+  const bytes = data.subarray(4 + headerLength);
+  const declared = message.type === 'connections'
+    ? (message.entries as ConnectionEntry[]).reduce((sum, e) => sum + e.unread + e.unsent, 0)
+    : 0;
+  if (bytes.length !== declared) throw garbled(`'${message.type}' declares ${declared} bytes of connection data, ${bytes.length} came`);
+  return { message: message as unknown as S extends 'old' ? FromOld : FromNew, bytes };
+}

@@ -1,0 +1,108 @@
+// After the commit the old version stands by for a grace period: it keeps its
+// duplicates of the listener and of every connection, reads nothing, and
+// watches the new version. If the new version dies (its end of the channel
+// closes, or the process exits) or stops answering (no message for
+// heartbeatTimeoutMs), it is killed and everything is taken back. Only what
+// the new version had read and not answered, and the connections it accepted
+// itself, are lost then. When the grace period ends, we release our copies.
+import type { FdChannel } from '../channel';
+import { closeQuietly } from '../fd/fds';
+import { decode, encode } from './protocol';
+import type { Held } from './held';
+import type { Successor } from './successor';
+import type { Log } from './types';
+
+export type StandbyOutcome = { released: true } | { released: false; reason: string };
+
+export interface StandbyOptions<S> {
+  channel: FdChannel;
+  held: Held<S>;
+  successor: Successor;
+  graceMs: number;
+  heartbeatTimeoutMs: number;
+  log: Log;
+}
+
+/**
+ * When a silence looks too long, look again this much later: a process that
+ * was itself stopped (SIGSTOP) wakes up with its timers due before it has read
+ * the heartbeats waiting in its socket.
+ */
+const RECHECK_MS = 100;
+
+export class Standby<S> {
+  private lastHeard = Date.now();
+
+  constructor(private readonly options: StandbyOptions<S>) {}
+
+  run(): Promise<StandbyOutcome> {
+    const { channel, held, successor, graceMs, heartbeatTimeoutMs, log } = this.options;
+    log(`standing by for ${graceMs} ms with our copies of ${held.connections.length} connections`);
+    return new Promise<StandbyOutcome>((resolve) => {
+      let done = false;
+      const timers: NodeJS.Timeout[] = [];
+      const finish = (outcome: StandbyOutcome) => {
+        if (done) return;
+        done = true;
+        timers.forEach(clearTimeout);
+        channel.removeAllListeners('message');
+        if (outcome.released) {
+          channel.send({ data: encode({ type: 'release' }) }).catch(() => {}).finally(() => channel.close());
+          const { connections } = held;
+          closeQuietly([held.listenerFd, ...connections.filter((c) => !c.closed).map((c) => c.fd)]);
+          held.connections = [];
+          log(`standby over: released our copies after ${graceMs} ms`);
+        } else {
+          log(`the new version ${outcome.reason}: killing it and taking everything back`);
+          successor.kill();
+          channel.close();
+        }
+        resolve(outcome);
+      };
+
+      channel.on('message', ({ data, fds }) => {
+        closeQuietly(fds); // the new version has no fds to send us
+        let message;
+        try {
+          message = decode(data, fds.length, 'new').message;
+        } catch (error) {
+          finish({ released: false, reason: `sent garbage during the standby (${(error as Error).message})` });
+          return;
+        }
+        this.lastHeard = Date.now();
+        if (message.type === 'alive') {
+          for (const index of message.closed) {
+            const connection = held.connections[index];
+            if (connection && !connection.closed) {
+              connection.closed = true;
+              closeQuietly([connection.fd]); // so the client sees the close now, not at the end of the standby
+            }
+          }
+        } else if (message.type === 'serving') {
+          log('the new version serves');
+        } else {
+          finish({ released: false, reason: `sent '${message.type}' during the standby` });
+        }
+      });
+      channel.once('close', () => finish({ released: false, reason: 'closed the upgrade channel (it died)' }));
+      successor.exited?.then((code) => finish({ released: false, reason: `exited (code ${code})` }));
+
+      const watch = () => {
+        if (done) return;
+        if (Date.now() - this.lastHeard <= heartbeatTimeoutMs) {
+          timers.push(setTimeout(watch, heartbeatTimeoutMs / 4));
+          return;
+        }
+        timers.push(setTimeout(() => {
+          if (Date.now() - this.lastHeard > heartbeatTimeoutMs) {
+            finish({ released: false, reason: `stopped answering (nothing for ${Date.now() - this.lastHeard} ms)` });
+          } else {
+            watch();
+          }
+        }, RECHECK_MS));
+      };
+      timers.push(setTimeout(watch, heartbeatTimeoutMs / 4));
+      timers.push(setTimeout(() => finish({ released: true }), graceMs));
+    });
+  }
+}
