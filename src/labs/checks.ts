@@ -15,8 +15,28 @@ export function checksTable(checks: readonly CheckResult[]): string {
   return table.toString();
 }
 
-export function verdict(checks: readonly CheckResult[]): { passed: number; failed: number; skipped: number; ok: boolean } {
+export interface Verdict {
+  passed: number;
+  failed: number;
+  skipped: number;
+  ok: boolean;
+  /** Why a lab with no failed check still did not pass (absent when ok, or when checks failed). */
+  reason?: string;
+}
+
+/**
+ * A lab passes when no check failed AND at least one check passed. A skipped
+ * check is never a pass: a run where every check was skipped (or none ran)
+ * measured nothing, so it cannot report success.
+ */
+export function verdict(checks: readonly CheckResult[]): Verdict {
   const count = (status: CheckResult['status']) => checks.filter((c) => c.status === status).length;
+  const passed = count('pass');
   const failed = count('fail');
-  return { passed: count('pass'), failed, skipped: count('skipped'), ok: failed === 0 && checks.length > 0 };
+  const skipped = count('skipped');
+  const result: Verdict = { passed, failed, skipped, ok: failed === 0 && passed > 0 };
+  if (failed === 0 && passed === 0) {
+    result.reason = checks.length === 0 ? 'no check ran' : `every check was skipped (${skipped})`;
+  }
+  return result;
 }

@@ -63,7 +63,8 @@ export async function runLab(lab: LabDefinition, options: LabOptions): Promise<L
       roles.push(role);
       return role;
     },
-    check: (checkName, passed, measured) => checks.push({ name: checkName, status: passed ? 'pass' : 'fail', measured }),
+    // Only a real `true` passes: a lab that hands in undefined or a truthy object has measured nothing.
+    check: (checkName, passed, measured) => checks.push({ name: checkName, status: passed === true ? 'pass' : 'fail', measured }),
     skip: (checkName, why) => checks.push({ name: checkName, status: 'skipped', measured: why }),
     spin: (text, work) => guide.spin(text, work),
     progress: (text, total) => guide.progress(text, total),
@@ -118,13 +119,14 @@ export async function runLab(lab: LabDefinition, options: LabOptions): Promise<L
   guide.line(`\n${checksTable(checks)}`);
   guide.line(
     `${result.ok ? chalk.green.bold('Lab passed') : chalk.red.bold('Lab failed')}: ` +
-      `${result.passed} passed, ${result.failed} failed, ${result.skipped} skipped in ${seconds.toFixed(1)} s (${runtime.kind} runtime)`,
+      `${result.passed} passed, ${result.failed} failed, ${result.skipped} skipped in ${seconds.toFixed(1)} s (${runtime.kind} runtime)` +
+      (result.reason ? `: ${result.reason}, so nothing was shown to work` : ''),
   );
   const summaryPath = path.join(capturesDir, 'summary.json');
   fs.writeFileSync(
     summaryPath,
     JSON.stringify(
-      { lab: lab.number, title: lab.title, runtime: runtime.kind, reason: runtime.reason, ok: result.ok, seconds, settings: settings.values, fault: settings.fault ?? null, checks,
+      { lab: lab.number, title: lab.title, runtime: runtime.kind, reason: runtime.reason, ok: result.ok, notPassedBecause: result.reason ?? null, seconds, settings: settings.values, fault: settings.fault ?? null, checks,
         // Container ids, or the process runtime's role-runner pids (each leads its own process group).
         roles: roles.map((r) => ({ name: r.name, id: r.id, exitCode: r.exitCode })), scmRights: scm.lines, records, captures: fs.readdirSync(capturesDir) },
       null,

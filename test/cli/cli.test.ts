@@ -3,9 +3,11 @@
 import { strict as assert } from 'node:assert';
 import Docker from 'dockerode';
 import { spawn } from 'node:child_process';
-import * as net from 'node:net';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { labImageOrSkip } from '../helpers/docker';
+import { tempDir } from '../helpers/fds';
+import { freePort, listeningOnAnyPort } from '../helpers/ports';
 import { collect } from '../helpers/process';
 
 const CLI = path.resolve(__dirname, '..', '..', 'src', 'cli', 'main.js');
@@ -73,16 +75,22 @@ describe('fdlab command line', function () {
   });
 
   it('serve refuses a bad port, a port in use (with a hint) and an unwritable pid file, and exits', async () => {
-    const badPort = await fdlab(['serve', '--port', 'abc', '--pid-file', '/tmp/fdlab-x.pid']);
+    const stateDir = tempDir();
+    const badPort = await fdlab(['serve', '--port', 'abc', '--pid-file', path.join(stateDir, 'x.pid'), '--state-dir', stateDir]);
     assert.notEqual(badPort.code, 0);
     assert.match(badPort.stderr, /a port from 1 to 65535/);
-    const blocker = net.createServer().listen(7033, '127.0.0.1');
-    await new Promise((resolve) => blocker.once('listening', resolve));
-    const busy = await fdlab(['serve', '--port', '7033', '--pid-file', '/tmp/fdlab-y.pid']);
-    blocker.close();
+    // The kernel picks the busy port: no fixed number that another run (or a lab) may hold.
+    const blocker = await listeningOnAnyPort();
+    let busy: Awaited<ReturnType<typeof fdlab>>;
+    try {
+      busy = await fdlab(['serve', '--port', String(blocker.port), '--pid-file', path.join(stateDir, 'y.pid'), '--state-dir', stateDir]);
+    } finally {
+      blocker.server.close();
+    }
     assert.equal(busy.code, 1);
-    assert.match(busy.stderr, /127\.0\.0\.1:7033 is already in use .*pick another --port/);
-    const pid = await fdlab(['serve', '--port', '7034', '--pid-file', '/nonexistent/dir/x.pid']);
+    assert.match(busy.stderr, new RegExp(`127\\.0\\.0\\.1:${blocker.port} is already in use .*pick another --port`));
+    assert.equal(fs.existsSync(path.join(stateDir, 'y.pid')), false, 'no pid file for a server that never served');
+    const pid = await fdlab(['serve', '--port', String(await freePort()), '--pid-file', '/nonexistent/dir/x.pid', '--state-dir', stateDir]);
     assert.equal(pid.code, 1, 'it stopped serving instead of running without a pid file');
     assert.match(pid.stderr, /cannot write the pid file \/nonexistent\/dir\/x\.pid.*stopped serving \[ERR_PID_FILE\]/);
   });

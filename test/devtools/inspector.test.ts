@@ -15,6 +15,7 @@ import { withRuntime } from '../../src/runtime/cleanup';
 import { DockerRuntime } from '../../src/runtime/docker/docker-runtime';
 import { ProcessRuntime } from '../../src/runtime/process/process-runtime';
 import { labImageOrSkip, leftovers } from '../helpers/docker';
+import { freePort } from '../helpers/ports';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
 const SENDER = 'dist/lab/lab1/sender.js';
@@ -27,18 +28,6 @@ function findLine(file: string, needle: string): { line: number; column: number 
   const line = lines.findIndex((text) => text.includes(needle));
   assert.ok(line >= 0, `${needle} not found in ${file}`);
   return { line, column: lines[line].search(/\S/) };
-}
-
-/** A port nothing on 127.0.0.1 listens on right now. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 interface Target {

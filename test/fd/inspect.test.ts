@@ -16,7 +16,7 @@ import {
   socketpair,
   takeFdFromProcess,
 } from '../../src';
-import { readSome, tempFile, within } from '../helpers/fds';
+import { readSome, tempFile, until, within } from '../helpers/fds';
 import { collect, FIXTURES, startFixture } from '../helpers/process';
 import { tcpConnection } from '../helpers/tcp';
 
@@ -81,9 +81,7 @@ describe('fd introspection', () => {
     accepted.pause();
     (accepted as unknown as { _handle: { readStop(): void } })._handle.readStop();
     client.write(Buffer.alloc(1000, 1));
-    await within(2000, 'bytes to arrive', (async () => {
-      while (queuedBytes(fdOf(accepted)).receive < 1000) await new Promise((r) => setTimeout(r, 5));
-    })());
+    await until(2000, 'bytes to arrive', () => queuedBytes(fdOf(accepted)).receive >= 1000);
     assert.equal(queuedBytes(fdOf(accepted)).receive, 1000);
     assert.throws(() => queuedBytes(fdOf(server)), { code: 'EINVAL' });
     client.destroy();

@@ -48,3 +48,17 @@ export function readSome(fd: number, length: number): string {
 export function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
   return withDeadline(promise, ms, () => new Error(`timed out after ${ms} ms: ${what}`));
 }
+
+/**
+ * Polls `condition` every `everyMs` until it holds; fails after `ms` with the
+ * same message as within(). The deterministic replacement for "sleep a bit,
+ * then assert": it waits exactly as long as needed, and no poll outlives the
+ * deadline (a `within(ms, ..., loop)` would leave the loop spinning).
+ */
+export async function until(ms: number, what: string, condition: () => boolean, everyMs = 5): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() >= deadline) throw new Error(`timed out after ${ms} ms: ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, everyMs));
+  }
+}

@@ -5,7 +5,7 @@ import Docker from 'dockerode';
 import * as fs from 'node:fs';
 import { removeLeftovers } from '../../src/runtime/docker/leftovers';
 import { labImageOrSkip, leftovers } from '../helpers/docker';
-import { within } from '../helpers/fds';
+import { until, within } from '../helpers/fds';
 import { collect, startFixture } from '../helpers/process';
 
 interface Ready {
@@ -30,7 +30,6 @@ function processAlive(pid: number): boolean {
   }
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('interrupted labs', function () {
   this.timeout(60_000);
@@ -47,7 +46,7 @@ describe('interrupted labs', function () {
     const { child, ready, done } = await startInterruptedLab('process');
     child.kill('SIGKILL');
     await done;
-    await within(5000, 'role to die', (async () => { while (processAlive(Number(ready.role))) await sleep(50); })());
+    await until(5000, 'role to die', () => !processAlive(Number(ready.role)), 50);
     fs.rmSync(ready.shared, { recursive: true, force: true }); // a temp dir is all that can remain
   });
 

@@ -71,12 +71,13 @@ for (const [kind, make] of runtimes) {
 
     it('moves a live TCP connection into a role whose network is none', async () => {
       await withRuntime(runtime, async (rt) => {
-        const server = await rt.startRole(role('tcp-server', 'tcp-echo-server', { args: ['9999'] }));
-        await server.waitForLine('listening');
+        // Port 0: in the process runtime the pod's loopback is this machine's, shared with everything else.
+        const server = await rt.startRole(role('tcp-server', 'tcp-echo-server', { args: ['0'] }));
+        const port = /^listening on 127\.0\.0\.1:(\d+)$/.exec(await server.waitForLine('listening'))![1];
         const receiver = await rt.startRole(role('isolated', 'fd-receiver', { network: 'none' }));
         const interfaces = await receiver.waitForLine('interfaces:');
         if (rt.kind === 'docker') assert.equal(interfaces, 'interfaces: lo', 'a --network none container has only lo');
-        const client = await rt.startRole(role('client', 'tcp-handover-client', { args: ['9999'] }));
+        const client = await rt.startRole(role('client', 'tcp-handover-client', { args: [port] }));
         const first = await server.waitForLine('wrote: before handover');
         assert.equal((await client.wait(10_000)).exitCode, 0);
         const second = await server.waitForLine('wrote: after handover');
@@ -89,7 +90,7 @@ for (const [kind, make] of runtimes) {
     it('leaves nothing behind after a failing lab body', async () => {
       await assert.rejects(
         withRuntime(runtime, async (rt) => {
-          await rt.startRole(role('server', 'tcp-echo-server', { args: ['9998'] }));
+          await rt.startRole(role('server', 'tcp-echo-server', { args: ['0'] }));
           throw new Error('the lab failed');
         }),
         /the lab failed/,

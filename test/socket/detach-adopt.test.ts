@@ -1,11 +1,9 @@
 import { strict as assert } from 'node:assert';
 import * as net from 'node:net';
 import { adoptServer, adoptSocket, close, detachSocket, dup, FdChannel, fdOf, queuedBytes } from '../../src';
-import { openFdCount, tempFile, within } from '../helpers/fds';
+import { openFdCount, tempFile, until, within } from '../helpers/fds';
 import { startFixture } from '../helpers/process';
 import { tcpConnection } from '../helpers/tcp';
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function readUntil(socket: net.Socket, wanted: string, ms = 3000): Promise<string> {
   let text = '';
@@ -28,7 +26,8 @@ describe('detachSocket / adoptSocket', () => {
       c.accepted.on('data', () => {});
       c.accepted.pause();
       c.client.write(Buffer.alloc(1000, 1));
-      await sleep(100);
+      // Fails (times out) if pause() did keep Node from reading: the bytes would stay in the kernel.
+      await until(3000, 'Node to read all 1000 bytes of a paused socket', () => c.accepted.readableLength === 1000);
       assert.equal(c.accepted.readableLength, 1000, 'paused, yet Node read all 1000 bytes');
       assert.equal(queuedBytes(fdOf(c.accepted)).receive, 0, 'nothing left in the kernel');
     } finally {
@@ -41,10 +40,11 @@ describe('detachSocket / adoptSocket', () => {
     const consumed: string[] = [];
     c.accepted.on('data', (chunk) => consumed.push(chunk.toString()));
     c.client.write('first;');
-    await within(2000, 'first chunk', (async () => { while (consumed.length === 0) await sleep(5); })());
+    await until(2000, 'first chunk', () => consumed.length > 0);
     c.accepted.pause();
     c.client.write('second;');
-    await sleep(50); // lands in Node's buffer (the trap above)
+    // It lands in Node's buffer (the trap above), not in the app: wait until it is there.
+    await until(2000, "'second;' in Node's buffer", () => c.accepted.readableLength === 'second;'.length);
     const before = openFdCount();
     const detached = await detachSocket(c.accepted);
     assert.deepEqual(consumed, ['first;']);
@@ -75,7 +75,7 @@ describe('detachSocket / adoptSocket', () => {
       await readUntil(c.client, 'parent:a');
       c.accepted.pause();
       c.client.write('b'); // read by Node, not by the app: must travel as "unread"
-      await sleep(50);
+      await until(2000, "'b' in Node's buffer", () => c.accepted.readableLength === 1);
       const { fd, unread } = await detachSocket(c.accepted);
       await ours.send({ data: JSON.stringify({ kind: 'socket', unread: unread.toString('base64') }), fds: [fd] });
       close(fd);
