@@ -33,7 +33,7 @@ export const lab5: LabDefinition = {
     connections: { description: 'long-lived client connections', default: 100, min: 1, max: 1000 },
   },
   faults: {
-    'crash-new': 'v2 dies after the first batch, before it acknowledges: v1 rolls back',
+    'crash-new': 'v2 dies as the connections arrive, before it acknowledges: v1 rolls back',
   },
   inspectPorts: [9229, 9230], // --inspect: server-v1 and server-v2 (Docker publishes them on 127.0.0.1)
 
@@ -71,10 +71,12 @@ export const lab5: LabDefinition = {
 
     lab.step(
       `Start v2${lab.runtime.kind === 'docker' ? ' in a new container' : ''}${crashNew ? ' (with --fault crash-new: it dies mid-handover)' : ''}`,
-      'v2 connects; v1 checks its uid (SO_PEERCRED) and waits for "ready". Then v1 stops accepting, stops reading\n' +
-        'every connection at the handle level, and sends the listener and all connections in batches of up to 253\n' +
-        'fds, each with its state: unprocessed bytes and the session (id, pings served, connected since). v2 adopts\n' +
-        'them only after it acknowledged "done"; before that, v1 still owns everything and can roll back.',
+      'v2 connects; v1 checks its uid (SO_PEERCRED) and the one-time token in its hello. Then v1 stops accepting,\n' +
+        'stops reading every connection at the handle level, and sends the listener and all connections in batches\n' +
+        'of up to 253 fds, each with its state: unprocessed bytes, unsent pongs and the session (id, pings served,\n' +
+        'connected since). v2 wraps each fd in a socket that does not read yet and acknowledges; it serves only at\n' +
+        'v1\'s commit. Before the commit v1 owns everything and can roll back; after it, v1 stands by for 1 s\n' +
+        'with its copies and takes everything back if v2 dies (docs/handover.md).',
       ['strace -f -e trace=sendmsg,recvmsg -p <pid>   (or read captures/lab5/server-v1.strace)'],
     );
     const v2 = await lab.startRole({
@@ -104,8 +106,10 @@ export const lab5: LabDefinition = {
     );
     await client.signal('SIGUSR1');
     const result = JSON.parse((await client.waitForLine(/^RESULT /, 10_000)).slice(7)) as ClientResult;
+    // Only a stats line printed after this SIGWINCH counts (a rollback prints one too).
+    const before = serving.lines.length;
     await serving.signal('SIGWINCH');
-    const stats = await serving.waitForLine(/\[v\d pid \d+\] stats: pid \d+, \d+ connections, \d+ pings served on them$/);
+    const stats = await serving.waitForLine(/\[v\d pid \d+\] stats: pid \d+, \d+ connections, \d+ pings served on them$/, 15_000, before);
     const [, statConnections, served] = stats.match(/(\d+) connections, (\d+) pings served/)!.map(Number);
     await client.signal('SIGTERM');
     await serving.signal('SIGTERM');

@@ -51,7 +51,9 @@ export const HOOK_ENV = 'FDLAB_HANDOVER_HOOK';
 /**
  * FDLAB_HANDOVER_HOOK="new:acked=stop,old:standby=kill": on entering that
  * state, SIGSTOP or SIGKILL this very process, or send it a burst of SIGUSR2.
- * Tests use it to reach a state deterministically instead of sleeping.
+ * Tests use it to reach a state deterministically instead of sleeping. Each
+ * hook acts once, in one process: 'old:' ones in the process that started
+ * fresh, 'new:' ones in its first successor.
  */
 export function parseHooks(spec: string | undefined): Map<string, HookAction> {
   const hooks = new Map<string, HookAction>();
@@ -70,14 +72,17 @@ export class StateMachine<S extends string> {
   private current: S;
   private readonly hooks: Map<string, HookAction>;
 
+  /** `withHooks`: whether FDLAB_HANDOVER_HOOK applies to this side in this process (see upgrader.ts). */
   constructor(
     private readonly side: 'old' | 'new',
     private readonly table: Table,
     initial: S,
     private readonly log: (line: string) => void,
+    withHooks = true,
   ) {
     this.current = initial;
-    this.hooks = parseHooks(process.env[HOOK_ENV]);
+    const hooks = parseHooks(process.env[HOOK_ENV]); // parsed either way: a typo is an error, not a silent no-op
+    this.hooks = withHooks ? hooks : new Map();
   }
 
   get state(): S {
@@ -91,6 +96,7 @@ export class StateMachine<S extends string> {
     this.current = next;
     const action = this.hooks.get(`${this.side}:${next}`);
     if (!action) return;
+    this.hooks.delete(`${this.side}:${next}`); // once: the next upgrade runs clean
     this.log(`hook: ${this.side}:${next}=${action}`);
     if (action === 'usr2') for (let i = 0; i < 5; i++) process.kill(process.pid, 'SIGUSR2');
     else process.kill(process.pid, action === 'stop' ? 'SIGSTOP' : 'SIGKILL');

@@ -4,6 +4,7 @@
 // starts a new container); the token waits in a 0600 file in the state dir.
 import { spawn } from 'node:child_process';
 import { writeTokenFile } from './state-dir';
+import { HOOK_ENV } from './states';
 import type { Log } from './types';
 
 export const UPGRADE_SOCKET_ENV = 'FDLAB_UPGRADE_SOCKET';
@@ -36,10 +37,13 @@ export type StartSuccessor = (request: SuccessorRequest) => Successor;
 
 /** Runs this process's own command line again, detached, pointing it at the upgrade socket. */
 export const spawnSuccessor: StartSuccessor = ({ socketPath, token, log }) => {
+  const env: NodeJS.ProcessEnv = { ...process.env, [UPGRADE_SOCKET_ENV]: socketPath, [UPGRADE_TOKEN_ENV]: token, [GENERATION_ENV]: String(generation() + 1) };
+  // Fault hooks reach the first successor only: after a rollback the next try is clean.
+  delete process.env[HOOK_ENV];
   const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
     detached: true, // its own session: it outlives us
     stdio: ['ignore', 'inherit', 'inherit'],
-    env: { ...process.env, [UPGRADE_SOCKET_ENV]: socketPath, [UPGRADE_TOKEN_ENV]: token, [GENERATION_ENV]: String(generation() + 1) },
+    env,
   });
   child.unref();
   const exited = new Promise<number | null>((resolve) => {

@@ -3,7 +3,9 @@
 // listener and every connection as they arrive (each checked, each wrapped in
 // a socket that does not read yet), acknowledge, and serve only at the commit.
 // Until then the old version owns everything, so failing here loses nothing.
+import * as fs from 'node:fs';
 import type * as net from 'node:net';
+import { setTimeout as delay } from 'node:timers/promises';
 import { FdChannel } from '../channel';
 import { FdlabError, isErrorWithCode } from '../errors';
 import { closeQuietly } from '../fd/fds';
@@ -44,18 +46,36 @@ export interface TakenOver<S> {
   channel: FdChannel | null;
 }
 
-/** Whether the old side is certainly gone (only knowable when its pid is visible to us). */
-function certainlyDead(pid: number): boolean {
-  if (pid <= 0) return false; // another pid namespace: SO_PEERCRED says 0
+/** Whether `pid` has exited: gone from /proc, or a zombie nobody reaped yet. */
+function exited(pid: number): boolean {
   try {
-    process.kill(pid, 0);
-    return false;
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return /^[ZX]/.test(stat.slice(stat.lastIndexOf(')') + 2));
   } catch (error) {
-    return isErrorWithCode(error, 'ESRCH');
+    return isErrorWithCode(error, 'ENOENT');
   }
 }
 
-const isHangUp = (error: unknown) => ['ERR_CHANNEL_CLOSED', 'ERR_CHANNEL_TRUNCATED', 'ECONNRESET'].some((code) => isErrorWithCode(error, code));
+/**
+ * Whether the old side is certainly gone. Its end of the channel closes while
+ * the kernel tears the process down, a moment before it shows as exited, so
+ * look for up to DEATH_WAIT_MS. Only knowable when its pid is visible to us:
+ * from another pid namespace SO_PEERCRED says 0, and a hang-up could as well
+ * be a rollback whose abort never reached us, so we must not serve.
+ */
+async function certainlyDead(pid: number): Promise<boolean> {
+  if (pid <= 0) return false;
+  const until = Date.now() + DEATH_WAIT_MS;
+  while (!exited(pid)) {
+    if (Date.now() >= until) return false;
+    await delay(10);
+  }
+  return true;
+}
+
+const DEATH_WAIT_MS = 1000;
+
+const isHangUp = (error: unknown) => ['ERR_CHANNEL_CLOSED', 'ERR_CHANNEL_TRUNCATED', 'ECONNRESET', 'EPIPE'].some((code) => isErrorWithCode(error, code));
 
 export async function takeOver<S>(options: TakeOverOptions): Promise<TakenOver<S>> {
   const { log, machine } = options;
@@ -98,7 +118,7 @@ export async function takeOver<S>(options: TakeOverOptions): Promise<TakenOver<S
         received = await nextMessage(channel, 'old', deadline, 'while receiving connections');
       } catch (error) {
         // Mid-transfer the old side may have batches it never wrote: serve only if it is certainly dead.
-        if (isHangUp(error) && certainlyDead(old.pid)) return orphaned('in the middle of the transfer');
+        if (isHangUp(error) && (await certainlyDead(old.pid))) return orphaned('in the middle of the transfer');
         throw error;
       }
       const { message, fds, bytes } = received;
@@ -129,13 +149,15 @@ export async function takeOver<S>(options: TakeOverOptions): Promise<TakenOver<S
     }
 
     machine.to('acked');
-    await channel.send({ data: encode({ type: 'ack', pid: process.pid, connections: incoming.length }) });
     let verdict;
     try {
+      await channel.send({ data: encode({ type: 'ack', pid: process.pid, connections: incoming.length }) });
       verdict = await nextMessage(channel, 'old', deadline, 'while waiting for the commit');
     } catch (error) {
-      // After our ack the old side has nothing queued: an abort would have reached us. A hang-up is its death.
-      if (isHangUp(error)) return orphaned('after our ack, before its commit');
+      // We hold everything; the old side hung up before its commit. If it died, we are all
+      // there is: serve. If it lives, it rolled back (its abort lost): serving too would
+      // put two readers on every connection.
+      if (isHangUp(error) && (await certainlyDead(old.pid))) return orphaned('after sending everything, before its commit');
       throw error;
     }
     if (verdict.message.type !== 'commit') throw refusal(verdict.message, 'commit');

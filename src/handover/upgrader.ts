@@ -14,7 +14,7 @@ import { handOff, type HandOffResult } from './hand-off';
 import { writePidFile } from './pid-file';
 import { decode, encode } from './protocol';
 import { releaseUpgradeSignalGuard } from './signal-guard';
-import { NEW_STATES, OLD_STATES, StateMachine, type NewState, type OldState } from './states';
+import { HOOK_ENV, NEW_STATES, OLD_STATES, StateMachine, type NewState, type OldState } from './states';
 import { ensureStateDir } from './state-dir';
 import { spawnSuccessor, UPGRADE_SOCKET_ENV, type StartSuccessor } from './successor';
 import { takeOver, type TakenOver } from './take-over';
@@ -82,7 +82,12 @@ export class Upgrader<S> extends EventEmitter {
   private constructor(private readonly options: UpgraderOptions<S>) {
     super();
     this.log = options.log ?? ((line) => console.log(line));
-    this.oldMachine = new StateMachine<OldState>('old', OLD_STATES, 'serving', this.log);
+    // Fault hooks (FDLAB_HANDOVER_HOOK): 'old:' ones act in the process that
+    // started fresh, 'new:' ones in a process that takes over. So one setting
+    // given to the first process reaches both sides of one upgrade, and no more
+    // (spawnSuccessor passes it to the first successor only).
+    const takesOver = Boolean(process.env[UPGRADE_SOCKET_ENV]);
+    this.oldMachine = new StateMachine<OldState>('old', OLD_STATES, 'serving', this.log, !takesOver);
     if ((options.heartbeatTimeoutMs ?? 1500) < MIN_HEARTBEAT_TIMEOUT_MS) {
       throw new FdlabError('ERR_INVALID_ARG_VALUE', `heartbeatTimeoutMs must be at least ${MIN_HEARTBEAT_TIMEOUT_MS} (the heartbeat comes every ${HEARTBEAT_MS} ms)`);
     }
@@ -185,6 +190,7 @@ export class Upgrader<S> extends EventEmitter {
     if (upgradeSocket) {
       delete process.env[UPGRADE_SOCKET_ENV]; // our own successor must get its own
       const machine = new StateMachine<NewState>('new', NEW_STATES, 'connecting', this.log);
+      delete process.env[HOOK_ENV]; // used up here: our own successors get none
       const taken = await takeOver<S>({
         upgradeSocket,
         version: this.options.version ?? 'unknown',

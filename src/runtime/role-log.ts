@@ -48,9 +48,10 @@ export class RoleLog extends EventEmitter {
     this.emit('end');
   }
 
-  waitForLine(pattern: RegExp | string, timeoutMs = 15_000): Promise<string> {
+  /** `fromLine`: ignore the lines before this index (an answer to a signal sent after them). */
+  waitForLine(pattern: RegExp | string, timeoutMs = 15_000, fromLine = 0): Promise<string> {
     const matches = (line: string) => (typeof pattern === 'string' ? line.includes(pattern) : pattern.test(line));
-    const found = this.lines.find(matches);
+    const found = this.lines.slice(fromLine).find(matches);
     if (found !== undefined) return Promise.resolve(found);
     const tail = () => this.lines.slice(-5).map((l) => `    ${l}`).join('\n');
     const exitedError = () => new FdlabError('ERR_ROLE_EXITED', `${this.role} exited without printing a line matching ${pattern}; its last lines:\n${tail()}`);

@@ -44,8 +44,8 @@ export interface Role {
   readonly exitCode: number | null;
   /** Every log line so far, without prefix. */
   readonly lines: readonly string[];
-  /** Resolves with the first line (existing or future) matching `pattern`. */
-  waitForLine(pattern: RegExp | string, timeoutMs?: number): Promise<string>;
+  /** Resolves with the first line (existing or future, from index `fromLine` on) matching `pattern`. */
+  waitForLine(pattern: RegExp | string, timeoutMs?: number, fromLine?: number): Promise<string>;
   /** Delivers a signal to the role's program (through strace, when traced). */
   signal(signal: NodeJS.Signals): Promise<void>;
   /** Runs a command beside the role: inside its container, or on the host. */

@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { tempDir } from '../helpers/fds';
 import { collect } from '../helpers/process';
-import { startServe, stopServing, waitForPidFile } from '../helpers/serve';
+import { soleServer, startServe, stopServing } from '../helpers/serve';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
 const CLIENT = path.join(ROOT, 'test', 'interop', 'ping_client.py');
@@ -14,11 +14,10 @@ describe('fdlab serve under a Python asyncio client', function () {
   this.timeout(90_000);
 
   it('100 connections, pipelined and split pings: 0 lost over 5 upgrades in a row', async () => {
-    const dir = tempDir();
-    const serve = startServe(7021, dir);
+    // A short standby: each new version accepts the next SIGUSR2 only once its predecessor has released it.
+    const serve = await startServe(tempDir(), ['--standby', '300']);
     try {
-      await waitForPidFile(serve.pidFile);
-      const client = spawn('python3', [CLIENT, '7021', serve.pidFile, '100', '5'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const client = spawn('python3', [CLIENT, String(serve.port), serve.pidFile, '100', '5'], { stdio: ['ignore', 'pipe', 'pipe'] });
       const done = await collect(client);
       assert.equal(done.code, 0, `client failed: ${done.stderr}\nserver log:\n${serve.log()}`);
       const result = JSON.parse(done.stdout) as { pids: number[]; lost: number; duplicated: number; pings: number; pongs: number; disconnects: number; garbage: number; max_delay_ms: number };
@@ -30,10 +29,10 @@ describe('fdlab serve under a Python asyncio client', function () {
         `server log:\n${serve.log()}`,
       );
       assert.equal(result.pongs, result.pings);
+      assert.equal(await soleServer(serve), result.pids.at(-1), 'only the last version is left');
       console.log(`      ${result.pings} pings, ${result.pongs} pongs, largest delay ${result.max_delay_ms.toFixed(1)} ms, pids ${result.pids.join(' -> ')}`);
     } finally {
-      stopServing(serve.pidFile);
-      serve.child.kill();
+      await stopServing(serve);
     }
   });
 });

@@ -27,6 +27,11 @@ export function tempDir(prefix = 'fdlab-test-'): string {
   return dir;
 }
 
+/** The temporary directories made so far (a process naming one belongs to this run). */
+export function tempDirsMade(): readonly string[] {
+  return made;
+}
+
 export function removeTempDirs(): void {
   for (const dir of made.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
 }
@@ -54,11 +59,12 @@ export function within<T>(ms: number, what: string, promise: Promise<T>): Promis
  * same message as within(). The deterministic replacement for "sleep a bit,
  * then assert": it waits exactly as long as needed, and no poll outlives the
  * deadline (a `within(ms, ..., loop)` would leave the loop spinning).
+ * `what` may be a function: a message built when it fails (a log as it is then).
  */
-export async function until(ms: number, what: string, condition: () => boolean, everyMs = 5): Promise<void> {
+export async function until(ms: number, what: string | (() => string), condition: () => boolean, everyMs = 5): Promise<void> {
   const deadline = Date.now() + ms;
   while (!condition()) {
-    if (Date.now() >= deadline) throw new Error(`timed out after ${ms} ms: ${what}`);
+    if (Date.now() >= deadline) throw new Error(`timed out after ${ms} ms: ${typeof what === 'function' ? what() : what}`);
     await new Promise((resolve) => setTimeout(resolve, everyMs));
   }
 }

@@ -2,7 +2,8 @@
 
 Holds N connections to `fdlab serve`, pings continuously (single, pipelined
 "pingping", and split "pi" + "ng" writes), sends SIGUSR2 to the pid in the
-pid file U times in a row (waiting for the new pid each time), then checks
+pid file U times in a row (waiting for the new pid, and for the old one to
+exit, each time), then checks
 that every ping got exactly one pong and no connection dropped.
 
 usage: ping_client.py PORT PID_FILE [CONNECTIONS] [UPGRADES]
@@ -27,6 +28,15 @@ stats = {"pings": 0, "pongs": 0, "garbage": 0, "disconnects": 0, "max_delay_ms":
 def read_pid():
     with open(PID_FILE) as f:
         return int(f.read().strip() or 0)
+
+
+def alive(pid):
+    """Whether pid runs (a zombie waiting to be reaped does not count)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except FileNotFoundError:
+        return False
 
 
 async def connection(index):
@@ -96,6 +106,11 @@ async def upgrades():
                 raise SystemExit(f"pid file still names {pids[-1]} 15 s after SIGUSR2")
             await asyncio.sleep(0.02)
         pids.append(read_pid())
+        # The new version accepts the next SIGUSR2 once the old one has released it and exited.
+        while alive(pids[-2]):
+            if time.monotonic() > deadline:
+                raise SystemExit(f"pid {pids[-2]} still runs 15 s after SIGUSR2")
+            await asyncio.sleep(0.02)
     await asyncio.sleep(0.7)
     stop.set()
     return pids

@@ -3,6 +3,59 @@
 process.env.TESTCONTAINERS_RYUK_DISABLED ??= 'true';
 process.env.TESTCONTAINERS_HOST_OVERRIDE ??= 'localhost';
 
-// Root hooks: a run leaves no temporary directories behind.
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-export const mochaHooks = { afterAll: () => (require('../helpers/fds') as typeof import('../helpers/fds')).removeTempDirs() };
+import * as fs from 'node:fs';
+
+/**
+ * Processes of this run still running (zombies excluded): our descendants, and
+ * detached ones (a successor outlives its parent) whose command line names one
+ * of this run's temp dirs. A test that started them leaked them.
+ */
+function leftovers(root: number, dirs: readonly string[]): { pid: number; command: string }[] {
+  const children = new Map<number, number[]>();
+  const commands = new Map<number, string>();
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === root) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (state === 'Z' || state === 'X') continue;
+      children.set(Number(ppid), [...(children.get(Number(ppid)) ?? []), Number(entry)]);
+      commands.set(Number(entry), fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').replace(/\0/g, ' ').trim());
+    } catch {
+      // It exited while we looked.
+    }
+  }
+  const found = new Set<number>();
+  const walk = (pid: number) => {
+    for (const child of children.get(pid) ?? []) {
+      found.add(child);
+      walk(child);
+    }
+  };
+  walk(root);
+  for (const [pid, command] of commands) {
+    if (dirs.some((dir) => command.includes(dir))) found.add(pid);
+  }
+  return [...found].map((pid) => ({ pid, command: commands.get(pid) ?? '?' }));
+}
+
+// Root hooks: a run leaves no temporary directories and no processes behind.
+// A leftover process fails the run (and is killed, so the run can end).
+export const mochaHooks = {
+  afterAll(this: Mocha.Context): void {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const fds = require('../helpers/fds') as typeof import('../helpers/fds');
+    const left = leftovers(process.pid, fds.tempDirsMade());
+    fds.removeTempDirs();
+    for (const { pid } of left) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // Gone meanwhile.
+      }
+    }
+    if (left.length > 0) {
+      throw new Error(`the tests left ${left.length} process(es) running (killed now):\n${left.map((p) => `  ${p.pid} ${p.command.slice(0, 200)}`).join('\n')}`);
+    }
+  },
+};

@@ -45,8 +45,8 @@ class ProcessRole implements Role {
     return this.log.lines;
   }
 
-  waitForLine(pattern: RegExp | string, timeoutMs?: number): Promise<string> {
-    return this.log.waitForLine(pattern, timeoutMs);
+  waitForLine(pattern: RegExp | string, timeoutMs?: number, fromLine?: number): Promise<string> {
+    return this.log.waitForLine(pattern, timeoutMs, fromLine);
   }
 
   async signal(signal: NodeJS.Signals): Promise<void> {

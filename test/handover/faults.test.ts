@@ -1,0 +1,94 @@
+// The hot-upgrade engine on a bad day, one row of docs/handover.md's fault
+// table per test: `fdlab serve` as real processes, 30 pinging connections,
+// and a fault hook (FDLAB_HANDOVER_HOOK) that kills or stops one side on
+// entering a named state, so each state is reached deterministically.
+// Whatever happens, at the end: one server left, named by the pid file,
+// every connection open, every ping answered once, no fd left behind, and
+// the next upgrade works.
+import { strict as assert } from 'node:assert';
+import { tempDir, until } from '../helpers/fds';
+import { Pinger } from '../helpers/pinger';
+import { fdCountOf, processesUsing, soleServer, startServe, stopServing, type Serving } from '../helpers/serve';
+
+const CONNECTIONS = 30;
+
+interface Row {
+  hook: string;
+  /** Who serves at the end: the first version, or its successor. */
+  survivor: 'old' | 'new';
+  /** The log line that says how it ended. */
+  outcome: RegExp;
+  /** A stopped side, continued (SIGCONT) once this line is logged. */
+  continueAfter?: RegExp;
+}
+
+const ROWS: Row[] = [
+  { hook: 'new:hello-sent=kill', survivor: 'old', outcome: /rolled back: serving 30 connections again/ },
+  { hook: 'new:hello-sent=stop', survivor: 'old', outcome: /rolled back: serving 30 connections again/ },
+  { hook: 'new:receiving=kill', survivor: 'old', outcome: /rolled back: serving 30 connections again/ },
+  { hook: 'new:acked=kill', survivor: 'old', outcome: /rolled back: serving 30 connections again/ },
+  { hook: 'new:acked=stop', survivor: 'old', outcome: /upgrade failed in state 'awaiting-ack': the upgrade deadline passed[^]*rolled back: serving 30 connections again/ },
+  { hook: 'new:serving-standby=kill', survivor: 'old', outcome: /took everything back: serving 30 connections again \((exited|closed the upgrade channel)/ },
+  { hook: 'new:serving-standby=stop', survivor: 'old', outcome: /took everything back: serving 30 connections again \(stopped answering/ },
+  { hook: 'old:awaiting-ack=kill', survivor: 'new', outcome: /the old version vanished after sending everything, before its commit: serving the listener and the 30 connections/ },
+  { hook: 'old:standby=kill', survivor: 'new', outcome: /the old version is gone: serving alone/ },
+  {
+    hook: 'old:awaiting-ack=stop',
+    survivor: 'old',
+    continueAfter: /the upgrade deadline passed while waiting for the commit/,
+    outcome: /rolled back: serving 30 connections again/,
+  },
+  { hook: 'old:standby=stop', survivor: 'new', continueAfter: /took over the listener and 30 connections/, outcome: /standby over: released our copies/ },
+  { hook: 'new:receiving=usr2', survivor: 'new', outcome: /SIGUSR2 ignored[^]*upgraded 30 connections/ },
+  { hook: 'new:acked=usr2', survivor: 'new', outcome: /SIGUSR2 ignored[^]*upgraded 30 connections/ },
+  { hook: 'old:transferring=usr2', survivor: 'new', outcome: /SIGUSR2 ignored: not serving \(upgrading\)[^]*upgraded 30 connections/ },
+];
+
+async function serving(serve: Serving, pinger: Pinger, from: number): Promise<void> {
+  // Pongs on every connection after `from` pongs in all: whoever serves now answers.
+  const target = from + 3 * CONNECTIONS;
+  await until(10_000, () => `pongs from the server left (${pinger.pongs} of ${target})\n${serve.log()}`, () => pinger.pongs >= target || pinger.disconnects > 0, 10);
+}
+
+describe('hot-upgrade engine: a fault in every state', function () {
+  this.timeout(60_000);
+
+  for (const row of ROWS) {
+    it(`${row.hook}: ${row.survivor === 'old' ? 'the old version keeps' : 'the new version gets'} every connection`, async () => {
+      const serve = await startServe(tempDir(), ['--upgrade-timeout', '1500', '--standby', '3000'], { FDLAB_HANDOVER_HOOK: row.hook });
+      const pinger = await Pinger.connect(serve.port, CONNECTIONS);
+      try {
+        pinger.start();
+        const fdsBefore = fdCountOf(serve.pid);
+        process.kill(serve.pid, 'SIGUSR2');
+        await serve.waitForLog(new RegExp(`hook: ${row.hook}`));
+        if (row.continueAfter) {
+          await serve.waitForLog(row.continueAfter);
+          for (const pid of processesUsing(serve.dir)) process.kill(pid, 'SIGCONT');
+        }
+        await serve.waitForLog(row.outcome);
+        const survivor = await soleServer(serve);
+        if (row.survivor === 'old') assert.equal(survivor, serve.pid, 'the old version still serves');
+        else assert.notEqual(survivor, serve.pid, 'the new version serves');
+        await until(5000, 'the pid file to name the server left', () => serve.pidInFile() === survivor);
+        await serving(serve, pinger, pinger.pongs);
+        if (row.survivor === 'old') assert.equal(fdCountOf(survivor), fdsBefore, `no fd left behind in the old version\n${serve.log()}`);
+
+        // The hook is used up: the next upgrade goes through, and only one server is left.
+        const mark = serve.log().length;
+        process.kill(survivor, 'SIGUSR2');
+        await serve.waitForLog(/upgraded 30 connections: gap \d+ ms/, 15_000, mark);
+        const last = await soleServer(serve);
+        assert.notEqual(last, survivor);
+        await until(5000, 'the pid file to name the last version', () => serve.pidInFile() === last);
+        await serving(serve, pinger, pinger.pongs);
+
+        const counts = await pinger.stop();
+        assert.deepEqual({ disconnects: counts.disconnects, garbage: counts.garbage, lost: counts.pings - counts.pongs }, { disconnects: 0, garbage: 0, lost: 0 }, serve.log());
+      } finally {
+        pinger.close();
+        await stopServing(serve);
+      }
+    });
+  }
+});

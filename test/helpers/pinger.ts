@@ -1,0 +1,102 @@
+// A ping/pong client for the hot-upgrade tests: many connections of three
+// kinds (one ping per write, two pipelined, one split across two writes),
+// counting every ping and pong per connection and every hang-up by the server.
+import * as net from 'node:net';
+import { until } from './fds';
+
+type Kind = 'plain' | 'pipelined' | 'split';
+const KINDS: Kind[] = ['plain', 'pipelined', 'split'];
+
+interface Connection {
+  socket: net.Socket;
+  kind: Kind;
+  pings: number;
+  pongs: number;
+  garbage: number;
+}
+
+export class Pinger {
+  private readonly connections: Connection[] = [];
+  /** Connections the server side closed or reset (ours are not counted). */
+  disconnects = 0;
+  private stopping = false;
+  private timer?: NodeJS.Timeout;
+
+  private constructor() {}
+
+  /** Opens `count` connections and waits until each has had one pong (so the server has surely accepted it). */
+  static async connect(port: number, count: number): Promise<Pinger> {
+    const pinger = new Pinger();
+    for (let i = 0; i < count; i++) {
+      const socket = net.connect(port, '127.0.0.1');
+      const connection: Connection = { socket, kind: KINDS[i % KINDS.length], pings: 0, pongs: 0, garbage: 0 };
+      socket.setNoDelay(true);
+      socket.on('data', (data: Buffer) => {
+        for (let offset = 0; offset < data.length; offset += 4) {
+          if (data.toString('latin1', offset, offset + 4) === 'pong') connection.pongs += 1;
+          else connection.garbage += 1;
+        }
+      });
+      socket.on('close', () => {
+        if (!pinger.stopping) pinger.disconnects += 1;
+      });
+      socket.on('error', () => {});
+      pinger.connections.push(connection);
+    }
+    pinger.pingAll();
+    await until(10_000, `a first pong on each of ${count} connections`, () => pinger.connections.every((c) => c.pongs > 0 || c.socket.destroyed));
+    return pinger;
+  }
+
+  get pings(): number {
+    return this.connections.reduce((sum, c) => sum + c.pings, 0);
+  }
+
+  get pongs(): number {
+    return this.connections.reduce((sum, c) => sum + c.pongs, 0);
+  }
+
+  get garbage(): number {
+    return this.connections.reduce((sum, c) => sum + c.garbage, 0);
+  }
+
+  start(everyMs = 20): void {
+    this.timer = setInterval(() => this.pingAll(), everyMs);
+  }
+
+  /** Stops pinging, waits for every pong still due, and closes. */
+  async stop(ms = 10_000): Promise<{ pings: number; pongs: number; garbage: number; disconnects: number }> {
+    clearInterval(this.timer);
+    try {
+      await until(ms, `all pongs (${this.pongs} of ${this.pings})`, () => this.pongs >= this.pings || this.disconnects > 0, 10);
+    } catch {
+      // Reported by the counts below: the caller asserts on them.
+    }
+    const result = { pings: this.pings, pongs: this.pongs, garbage: this.garbage, disconnects: this.disconnects };
+    this.close();
+    return result;
+  }
+
+  close(): void {
+    clearInterval(this.timer);
+    this.stopping = true;
+    for (const { socket } of this.connections) socket.destroy();
+  }
+
+  private pingAll(): void {
+    for (const c of this.connections) {
+      if (c.socket.destroyed) continue;
+      if (c.kind === 'plain') {
+        c.socket.write('ping');
+        c.pings += 1;
+      } else if (c.kind === 'pipelined') {
+        c.socket.write('pingping');
+        c.pings += 2;
+      } else {
+        c.socket.write('pi');
+        setImmediate(() => c.socket.destroyed || c.socket.write('ng'));
+        c.pings += 1;
+      }
+    }
+  }
+}
