@@ -89,9 +89,11 @@ export async function listenUpgradeSocket(stateDir: string): Promise<{ server: F
   }
   return {
     server,
+    // Closed once the successor is chosen, or on a rollback: the token was read or is void.
     close: async () => {
       await server.close();
       fs.rmSync(socketPath, { force: true });
+      fs.rmSync(path.join(stateDir, TOKEN_FILE_NAME), { force: true });
     },
   };
 }

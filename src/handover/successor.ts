@@ -27,7 +27,7 @@ export interface SuccessorRequest {
 export interface Successor {
   /** The pid the hello must come from (SO_PEERCRED), when we started it ourselves. */
   pid?: number;
-  /** Resolves with the exit code if the successor dies (before or after the handover). */
+  /** Resolves with the exit code if the successor dies (before or after the handover); rejects if it could not be started. */
   exited?: Promise<number | null>;
   /** Ends it for good: after a rollback or a take-back it must not serve. */
   kill(): void;
@@ -46,10 +46,12 @@ export const spawnSuccessor: StartSuccessor = ({ socketPath, token, log }) => {
     env,
   });
   child.unref();
-  const exited = new Promise<number | null>((resolve) => {
+  const exited = new Promise<number | null>((resolve, reject) => {
     child.once('exit', (code, signal) => resolve(code ?? (signal ? 128 : null)));
-    child.once('error', () => resolve(null)); // spawn failed (EAGAIN, ENOMEM): no successor
+    // Spawning failed (EMFILE, EAGAIN, ENOMEM): no successor; the upgrade rolls back saying why.
+    child.once('error', (error) => reject(error));
   });
+  exited.catch(() => {}); // observed by the upgrade; never an unhandled rejection
   log(`started the successor: pid ${child.pid ?? '(spawn failed)'}`);
   return {
     pid: child.pid,
