@@ -1,0 +1,105 @@
+// Property tests of the upgrade messages (fast-check): whatever a peer sends,
+// decode() either returns a well-formed message of a type that side may send
+// with exactly the fds it needs, or throws ERR_UPGRADE_GARBLED; never another
+// error, never a message with missing fields.
+import { strict as assert } from 'node:assert';
+import fc from 'fast-check';
+import { FdlabError } from '../../src';
+import { BATCH_FDS, decode, encode, type ConnectionEntry, type FromNew, type FromOld } from '../../src/handover/protocol';
+
+const count = fc.nat({ max: 1_000_000 });
+const text = fc.string({ maxLength: 64 });
+const entry: fc.Arbitrary<ConnectionEntry> = fc.record({
+  session: fc.jsonValue(),
+  unread: fc.nat({ max: 64 }),
+  unsent: fc.nat({ max: 64 }),
+  peerEnded: fc.boolean(),
+  writeEnd: fc.constantFrom('open' as const, 'ending' as const, 'ended' as const),
+});
+
+const fromNew: fc.Arbitrary<FromNew> = fc.oneof(
+  fc.record({ type: fc.constant('hello' as const), pid: count, version: text, token: text }),
+  fc.record({ type: fc.constant('ack' as const), pid: count, connections: count }),
+  fc.record({ type: fc.constant('alive' as const), closed: fc.array(count, { maxLength: 20 }) }),
+  fc.constant({ type: 'serving' as const }),
+  fc.record({ type: fc.constant('refuse' as const), reason: text }),
+);
+
+const fromOld: fc.Arbitrary<FromOld> = fc.oneof(
+  fc.record({ type: fc.constant('listener' as const), remainingMs: count, connections: count }),
+  fc.record({ type: fc.constant('connections' as const), batch: count, entries: fc.array(entry, { minLength: 1, maxLength: 8 }) }),
+  fc.record({ type: fc.constant('done' as const), connections: count, batches: count }),
+  fc.constant({ type: 'commit' as const }),
+  fc.record({ type: fc.constant('abort' as const), reason: text }),
+  fc.constant({ type: 'release' as const }),
+  fc.record({ type: fc.constant('refuse' as const), reason: text }),
+);
+
+function fdsFor(message: FromOld | FromNew): number {
+  return message.type === 'listener' ? 1 : message.type === 'connections' ? message.entries.length : 0;
+}
+
+function bytesFor(message: FromOld | FromNew): Buffer {
+  if (message.type !== 'connections') return Buffer.alloc(0);
+  return Buffer.alloc(message.entries.reduce((sum, e) => sum + e.unread + e.unsent, 0), 7);
+}
+
+/** Either a message, or a garbled error: any other outcome fails the property. */
+function decodesOrGarbled(data: Buffer, fds: number, from: 'old' | 'new'): void {
+  try {
+    const { message } = decode(data, fds, from);
+    assert.equal(typeof message.type, 'string');
+  } catch (error) {
+    assert.ok(error instanceof FdlabError, `not an FdlabError: ${error}`);
+    assert.equal(error.code, 'ERR_UPGRADE_GARBLED');
+  }
+}
+
+describe('upgrade messages (property tests)', () => {
+  it('every message either side may send survives encode and decode, bytes included', () => {
+    fc.assert(fc.property(fromOld, (message) => {
+      const bytes = bytesFor(message);
+      const decoded = decode(encode(message, bytes), fdsFor(message), 'old');
+      assert.deepEqual(decoded.message, JSON.parse(JSON.stringify(message)));
+      assert.deepEqual(decoded.bytes, bytes);
+    }), { numRuns: 300 });
+    fc.assert(fc.property(fromNew, (message) => {
+      assert.deepEqual(decode(encode(message), 0, 'new').message, JSON.parse(JSON.stringify(message)));
+    }), { numRuns: 300 });
+  });
+
+  it('refuses a message from the wrong side, with the wrong number of fds, or with bytes it did not declare', () => {
+    fc.assert(fc.property(fromOld, fc.nat({ max: BATCH_FDS + 2 }), fc.nat({ max: 3 }), (message, fds, extra) => {
+      const bytes = bytesFor(message);
+      const expectedFds = fdsFor(message);
+      if (message.type !== 'refuse') assert.throws(() => decode(encode(message, bytes), expectedFds, 'new'), { code: 'ERR_UPGRADE_GARBLED' });
+      if (fds !== expectedFds) assert.throws(() => decode(encode(message, bytes), fds, 'old'), { code: 'ERR_UPGRADE_GARBLED', message: /came with \d+ fds, expected \d+/ });
+      if (extra > 0) assert.throws(() => decode(encode(message, Buffer.concat([bytes, Buffer.alloc(extra)])), expectedFds, 'old'), { code: 'ERR_UPGRADE_GARBLED' });
+    }), { numRuns: 300 });
+  });
+
+  it('turns arbitrary bytes, and JSON that is almost right, into ERR_UPGRADE_GARBLED and nothing else', () => {
+    fc.assert(fc.property(fc.uint8Array({ maxLength: 200 }), fc.nat({ max: 4 }), fc.boolean(), (raw, fds, old) => {
+      decodesOrGarbled(Buffer.from(raw), fds, old ? 'old' : 'new');
+    }), { numRuns: 500 });
+    // A header length that lies, in both directions.
+    fc.assert(fc.property(fromNew, fc.integer({ min: -20, max: 20 }), (message, skew) => {
+      const data = encode(message);
+      data.writeUInt32BE(Math.max(0, data.readUInt32BE(0) + skew), 0);
+      decodesOrGarbled(data, 0, 'new');
+    }), { numRuns: 300 });
+    // The right type with fields of any kind: a message with a field missing or mistyped must not pass.
+    const anyType = fc.constantFrom('hello', 'ack', 'alive', 'serving', 'listener', 'connections', 'done', 'commit', 'abort', 'release', 'refuse', '__proto__', 'constructor');
+    fc.assert(fc.property(anyType, fc.dictionary(fc.constantFrom('pid', 'version', 'token', 'connections', 'closed', 'remainingMs', 'batch', 'entries', 'batches', 'reason'), fc.jsonValue()), fc.nat({ max: 3 }), (type, fields, fds) => {
+      for (const from of ['old', 'new'] as const) {
+        try {
+          const { message } = decode(encode({ ...fields, type } as unknown as FromNew), fds, from);
+          // Accepted: then it must be exactly well-formed (re-encoding it decodes the same).
+          assert.deepEqual(decode(encode(message as FromNew), fds, from).message, message);
+        } catch (error) {
+          assert.ok(error instanceof FdlabError && error.code === 'ERR_UPGRADE_GARBLED', String(error));
+        }
+      }
+    }), { numRuns: 500 });
+  });
+});
