@@ -14,7 +14,8 @@
 //              slow-read-ms (they wait in the kernel meanwhile)
 // Every connection pings once per interval; the phases are spread evenly over
 // the interval. A connection that drops is reconnected (after 20-100 ms) and
-// the pings that fell due meanwhile are owed: one is sent on reconnecting.
+// the pings that fell due meanwhile, or went unanswered, are owed: one is sent
+// on reconnecting.
 //
 // Commands on stdin, one per line (T: CLOCK_MONOTONIC in ns, the clock of
 // Node's process.hrtime.bigint() on Linux):
@@ -190,6 +191,9 @@ static void disconnect(conn_t *c, int64_t now) {
   } else {
     connect_failures++;
   }
+  // Like a real client, retry what went unanswered once reconnected; the
+  // wait (gap_start) goes on from the lost ping until that retry's pong.
+  if (reconnect && (c->ring_count || c->half_sent)) c->owed = 1;
   c->ring_count = 0;
   c->ring_head = 0;
   c->half_sent = 0;
@@ -287,7 +291,7 @@ static void on_connected(conn_t *c, int64_t now) {
   }
   c->ever_up = 1;
   if (c->kind == SLOW) {  // spread the slow readers' reads over their period
-    set_events(c, 0);  // EPOLLHUP/EPOLLERR still come
+    set_events(c, EPOLLRDHUP);  // no EPOLLIN, but a hangup is noticed at once
     c->read_at = now + (int64_t)((c - conns) % 97) * slow_read_ms * 1000000LL / 97;
     want_scan(c->read_at);
   } else {
@@ -723,7 +727,7 @@ int main(int argc, char **argv) {
       } else if (c->state == UP) {
         if (evs[i].events & EPOLLIN) on_readable(c, t);
         else if (evs[i].events & (EPOLLERR | EPOLLHUP | EPOLLRDHUP)) disconnect(c, t);
-        else if (c->reading && (evs[i].events & EPOLLRDHUP)) disconnect(c, t);
+        else if (evs[i].events & EPOLLRDHUP) on_readable(c, t);  // a slow reader: its pongs, then the EOF
       }
     }
     if (n > 0) hist_add(&batch_hist, (now_rel() - batch_start) / 1000);
