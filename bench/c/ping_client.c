@@ -69,7 +69,6 @@ typedef struct {
   int64_t gap_start;       // waiting for a pong since (0: not waiting)
   int64_t retry_at;        // DOWN: when to connect
   int64_t half_at;         // split: when to send "ng"
-  int64_t read_at;         // slow: when to read next
   uint32_t tick;           // pings scheduled so far
   int owed;                // a ping fell due while down
   int ever_ponged;
@@ -106,11 +105,15 @@ static double hist_pct_ms(const hist_t *h, double p) {
 static conn_t *conns;
 static int N, port, interval_ms = 1000, split_gap_ms = 50, connect_rate = 5000, drain_ms = 3000;
 static int max_seconds = 600, ready_timeout_s = 60, bucket_ms = 100, reconnect = 1, slow_read_ms = 500;
-// The next time a connection needs the per-connection scan (a split's second
-// half, a reconnect, a slow reader's read): the scan runs only then, not on
-// every wakeup, so 10,000 connections cost no O(N) work per ping.
+// The next time a connection needs the per-connection scan (a reconnect): the
+// scan runs only then, not on every wakeup, so 10,000 connections cost no
+// O(N) work per ping.
 static int64_t scan_at;
 static void want_scan(int64_t t) { if (t < scan_at) scan_at = t; }
+// Splits' second halves fall due in the order their first halves went out
+// (a fixed gap later): a FIFO of connection indexes, at most one entry each.
+static uint32_t *halves;
+static size_t halves_head, halves_count;
 static int ep;
 static int64_t t0_abs;  // CLOCK_MONOTONIC ns at start
 static struct sockaddr_in addr;
@@ -264,7 +267,11 @@ static void fire(conn_t *c, int64_t due, int64_t now, int stopping) {
       if (send_bytes(c, "pingping", 8, now) == 0) push_ping(c, now, 2);
       break;
     case SPLIT:
-      if (send_bytes(c, "pi", 2, now) == 0) { c->half_sent = 1; c->half_at = now + split_gap_ms * 1000000LL; want_scan(c->half_at); }
+      if (send_bytes(c, "pi", 2, now) == 0) {
+        c->half_sent = 1;
+        c->half_at = now + split_gap_ms * 1000000LL;
+        halves[(halves_head + halves_count++) % (size_t)N] = (uint32_t)(c - conns);
+      }
       break;
     default:
       if (send_bytes(c, "ping", 4, now) == 0) push_ping(c, now, 1);
@@ -291,9 +298,7 @@ static void on_connected(conn_t *c, int64_t now) {
   }
   c->ever_up = 1;
   if (c->kind == SLOW) {  // spread the slow readers' reads over their period
-    set_events(c, EPOLLRDHUP);  // no EPOLLIN, but a hangup is noticed at once
-    c->read_at = now + (int64_t)((c - conns) % 97) * slow_read_ms * 1000000LL / 97;
-    want_scan(c->read_at);
+    set_events(c, EPOLLRDHUP);  // no EPOLLIN (it reads on its own schedule), but a hangup is noticed at once
   } else {
     reading(c, 1);
   }
@@ -597,7 +602,8 @@ int main(int argc, char **argv) {
   lag_hist.b = calloc(HIST_US, sizeof(uint32_t));
   batch_hist.b = calloc(HIST_US, sizeof(uint32_t));
   conns = calloc((size_t)N, sizeof *conns);
-  if (!conns || !lag_hist.b || !batch_hist.b) { perror("calloc"); return 2; }
+  halves = calloc((size_t)N, sizeof *halves);
+  if (!conns || !halves || !lag_hist.b || !batch_hist.b) { perror("calloc"); return 2; }
   addr.sin_family = AF_INET;
   addr.sin_port = htons((uint16_t)port);
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -623,6 +629,9 @@ int main(int argc, char **argv) {
   int cursor = 0;
   int was_all_up = 0;
   int have_pwait2 = 1;
+  const int64_t slow_period = slow_read_ms * 1000000LL;
+  int64_t read_round = 0;
+  int read_cursor = 0;
   int stopping = 0;
   int64_t stop_at = 0, bucket_next = bucket_ms * 1000000LL;
   const int64_t hard_end = (int64_t)max_seconds * 1000000000LL;
@@ -675,23 +684,30 @@ int main(int argc, char **argv) {
       fire(&conns[cursor], due, now, stopping);
       if (++cursor == N) { cursor = 0; round++; }
     }
-    // Second halves of split pings, slow readers' reads, and (re)connects: only when one is due.
+    // Second halves of split pings, in the order they fall due.
+    while (halves_count) {
+      conn_t *c = &conns[halves[halves_head]];
+      if (c->half_sent && c->state == UP && c->half_at > now) {
+        if (c->half_at < next_deadline) next_deadline = c->half_at;
+        break;
+      }
+      halves_head = (halves_head + 1) % (size_t)N;
+      halves_count--;
+      if (c->half_sent && c->state == UP) send_half(c, now);  // else it was dropped by a disconnect
+    }
+    // Slow readers read on a schedule of their own, spread like the pings.
+    for (;;) {
+      int64_t due = read_round * slow_period + (int64_t)read_cursor * slow_period / N;
+      if (due > now) { if (due < next_deadline) next_deadline = due; break; }
+      conn_t *c = &conns[read_cursor];
+      if (c->kind == SLOW && c->state == UP && !c->reading) on_readable(c, now);
+      if (++read_cursor == N) { read_cursor = 0; read_round++; }
+    }
+    // (Re)connects: only when one is due.
     if (now >= scan_at) {
       scan_at = INT64_MAX;
       for (int i = 0; i < N; i++) {
         conn_t *c = &conns[i];
-        if (c->half_sent && c->state == UP) {
-          if (c->half_at <= now) send_half(c, now);
-          else want_scan(c->half_at);
-        }
-        if (c->kind == SLOW && c->state == UP && !c->reading) {
-          if (c->read_at <= now) {
-            c->read_at += slow_read_ms * 1000000LL;
-            if (c->read_at <= now) c->read_at = now + slow_read_ms * 1000000LL;
-            on_readable(c, now);
-          }
-          if (c->state == UP && !c->reading) want_scan(c->read_at);
-        }
         if (c->state == DOWN && !stopping && (reconnect || !c->ever_up)) {
           if (c->retry_at <= now) {
             if (connecting_now < MAX_INFLIGHT_CONNECTS) start_connect(c, now);
