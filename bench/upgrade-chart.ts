@@ -60,8 +60,10 @@ export function renderChart(results: StrategyResult[], title: string): string {
     out.push(`<g clip-path="url(#plot${i})">`);
     // Connections down, on a linear scale of 0..all of them.
     const n = r.client.connections;
-    const maxDown = Math.max(...s.down.slice(0, s.count.length));
-    if (maxDown > 0) {
+    // The label speaks of the run once every client was up, not of the initial connect ramp.
+    const firstReady = Math.floor(r.client.ready_ms / s.bucket_ms) + 1;
+    const maxDown = Math.max(0, ...s.down.slice(firstReady, s.count.length));
+    if (Math.max(...s.down) > 0) {
       const yd = (v: number) => (y0 + PANEL - (v / n) * PANEL).toFixed(1);
       // down[b] is sampled at the end of bucket b.
       const dx = (b: number) => x(((b + 1) * s.bucket_ms - signal) / 1000).toFixed(1);
@@ -82,7 +84,7 @@ export function renderChart(results: StrategyResult[], title: string): string {
       if (d) out.push(`<path d="${d}" fill="none" stroke="${color}" stroke-width="${widthPx}"/>`);
     }
     out.push('</g>');
-    out.push(`<text x="${LEFT + plotW - 4}" y="${y0 + 12}" text-anchor="end" fill="#e377c2">down: max ${maxDown} of ${n}</text>`);
+    out.push(`<text x="${LEFT + plotW - 4}" y="${y0 + 12}" text-anchor="end" fill="#e377c2">down after ready: max ${maxDown} of ${n}</text>`);
     for (const m of r.client.marks) {
       const mx = x((m.ms - signal) / 1000).toFixed(1);
       const style = m.what === 'signal' ? 'stroke="#d62728" stroke-width="1.5"' : 'stroke="#555" stroke-dasharray="4 3"';
