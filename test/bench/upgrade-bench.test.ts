@@ -1,0 +1,91 @@
+// bench:upgrade as a regression run: a small load, one upgrade per strategy.
+// No timing is asserted (the machine is shared); what must hold is that
+// fdlab's handover loses nothing, the results are written and well formed,
+// and no process the bench started outlives it.
+import { strict as assert } from 'node:assert';
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { tempDir } from '../helpers/fds';
+import { collect } from '../helpers/process';
+
+const BENCH = path.resolve(__dirname, '..', '..', 'bench', 'upgrade.js');
+
+function runBench(args: string[]) {
+  return collect(spawn(process.execPath, [BENCH, ...args], { stdio: ['ignore', 'pipe', 'pipe'] }));
+}
+
+/** Well formed enough: one <svg> root, every tag closed in order. */
+function assertBalancedSvg(svg: string): void {
+  assert.match(svg, /^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
+  const open: string[] = [];
+  for (const [, closing, name, selfClosing] of svg.matchAll(/<(\/?)([a-zA-Z]+)[^>]*?(\/?)>/g)) {
+    if (selfClosing) continue;
+    if (!closing) open.push(name);
+    else assert.equal(open.pop(), name, `</${name}> closes <${open[open.length] ?? '?'}>`);
+  }
+  assert.deepEqual(open, [], 'unclosed tags');
+  assert.doesNotMatch(svg, /NaN|undefined|Infinity/);
+}
+
+function gone(pid: number): boolean {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
+  } catch {
+    return true;
+  }
+}
+
+describe('bench:upgrade', function () {
+  this.timeout(90_000);
+
+  it('runs every strategy with 200 connections and 1 upgrade: fdlab loses nothing, results written, no process left', async () => {
+    const out = tempDir('fdlab-bench-');
+    const run = await runBench(['--connections', '200', '--upgrades', '1', '--steady-ms', '500', '--after-ms', '500', '--out', out]);
+    assert.equal(run.code, 0, `bench failed:\n${run.stdout}\n${run.stderr}`);
+    const files = fs.readdirSync(out).sort();
+    assert.equal(files.length, 2, files.join(', '));
+    assert.match(files[0], /^upgrade-200c-\d{4}-\d{2}-\d{2}\.json$/);
+    assert.match(files[1], /^upgrade-200c-\d{4}-\d{2}-\d{2}\.svg$/);
+    const doc = JSON.parse(fs.readFileSync(path.join(out, files[0]), 'utf8'));
+    assertBalancedSvg(fs.readFileSync(path.join(out, files[1]), 'utf8'));
+
+    const by = Object.fromEntries(doc.results.map((r: { strategy: string }) => [r.strategy, r]));
+    assert.deepEqual(Object.keys(by), ['fdlab', 'restart', 'listener-only']);
+    for (const strategy of ['fdlab', 'listener-only']) {
+      const r = by[strategy];
+      assert.equal(r.lost, 0, `${strategy} lost pongs`);
+      assert.equal(r.duplicated, 0, `${strategy} duplicated pongs`);
+      assert.equal(r.garbage, 0, `${strategy} garbage`);
+      assert.equal(r.disconnects, 0, `${strategy} disconnects`);
+      assert.ok(r.pongs > 0);
+    }
+    const fdlab = by.fdlab.upgrades[0];
+    assert.equal(fdlab.engine.connections, 200);
+    assert.ok(fdlab.oldGoneMs !== null && fdlab.newPid !== fdlab.oldPid);
+    assert.equal(by.restart.disconnects, 200);
+    assert.ok(by.restart.upgrades[0].allBackMs > 0);
+    assert.deepEqual(by['listener-only'].end.oldStillServing.map((o: { connections: number }) => o.connections), [200]);
+    assert.match(run.stdout, /What the clients saw/);
+
+    assert.ok(doc.pids.length >= 7, `pids: ${doc.pids}`); // 3 clients, 2 fdlab, 2 restart, 2 listener-only
+    const left = doc.pids.filter((pid: number) => !gone(pid));
+    assert.deepEqual(left, [], 'processes left running');
+  });
+
+  it('refuses bad arguments with a code', async () => {
+    for (const [args, code] of [
+      [['--connections', 'lots'], 'ERR_INVALID_ARG_VALUE'],
+      [['--connections', '20000'], 'ERR_INVALID_ARG_VALUE'],
+      [['--connections', '10', '--strategies', 'fdlab,magic'], 'ERR_INVALID_ARG_VALUE'],
+      [['--connections', '10', '--runtime', 'docker'], 'ERR_UNSUPPORTED_RUNTIME'],
+      [['--connections', '10', '--bogus'], 'ERR_PARSE_ARGS_UNKNOWN_OPTION'],
+      [[], 'ERR_INVALID_ARG_VALUE'],
+    ] as const) {
+      const run = await runBench([...args]);
+      assert.equal(run.code, 2, `${args.join(' ')}: ${run.stderr}`);
+      assert.match(run.stderr, new RegExp(`^error ${code}: `), args.join(' '));
+    }
+  });
+});
