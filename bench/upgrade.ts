@@ -322,7 +322,10 @@ async function runStrategy(run: Run, strategy: Strategy): Promise<StrategyResult
     : [SERVE_CLI, 'serve', '--port', String(port), '--pid-file', pidFile, '--state-dir', path.join(dir, 'state'),
       '--standby', String(options.standbyMs), '--upgrade-timeout', String(options.upgradeTimeoutMs)];
   const startServer = async (port: number, from: number) => {
-    const child = spawn(process.execPath, serverCommand(port), { stdio: ['ignore', 'pipe', 'pipe'] });
+    // FDLAB_BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof": node flags for the servers
+    // (a successor inherits them), to see where an upgrade spends its time.
+    const nodeArgs = (process.env.FDLAB_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+    const child = spawn(process.execPath, [...nodeArgs, ...serverCommand(port)], { stdio: ['ignore', 'pipe', 'pipe'] });
     processes.track(child.pid);
     log.attach(child);
     const { match, at } = await log.wait(SERVING, START_MS, `${strategy} server to serve`, from);

@@ -30,6 +30,10 @@ export async function runServe(options: ServeOptions): Promise<void> {
   const tag = gen > 1 ? `${options.version} gen ${gen}` : options.version;
   const log = (line: string) => console.log(`${clock()} [${tag} pid ${process.pid}] ${line}`);
   const pidFile = path.resolve(options.pidFile);
+  if (options.port === 0 && !options.stateDir) {
+    // The default state dir is named after the port: with port 0 every server would share one.
+    throw new FdlabError('ERR_INVALID_ARG_VALUE', 'with --port 0, give a --state-dir too (the default one is named after the port)');
+  }
   const upgrader = await Upgrader.start({
     app: new PingPongApp(log),
     port: options.port,

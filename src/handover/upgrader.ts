@@ -237,7 +237,7 @@ export class Upgrader<S> extends EventEmitter {
     const channel = taken.channel;
     this.current = 'predecessor-standing-by';
     this.predecessor = { channel, closed, timer: setInterval(() => this.heartbeat(), HEARTBEAT_MS) };
-    channel.send({ data: encode({ type: 'serving' }) }).catch(() => {});
+    channel.send({ data: encode({ type: 'serving' }) }).catch(() => this.predecessorGone());
     channel.on('message', ({ data, fds }) => {
       let type = 'garbage';
       try {
@@ -249,17 +249,21 @@ export class Upgrader<S> extends EventEmitter {
       else this.log(`the old version sent '${type}' during its standby; serving alone`);
       this.endPredecessorLink();
     });
-    channel.once('close', () => {
-      if (this.predecessor) this.log('the old version is gone: serving alone');
-      this.endPredecessorLink();
-    });
+    channel.once('close', () => this.predecessorGone());
+    // It may have died before we listened: the channel saw its hang-up already.
+    if (channel.closed) this.predecessorGone();
+  }
+
+  private predecessorGone(): void {
+    if (this.predecessor) this.log('the old version is gone: serving alone');
+    this.endPredecessorLink();
   }
 
   private heartbeat(): void {
     const link = this.predecessor;
     if (!link) return;
     const closed = link.closed.splice(0);
-    link.channel.send({ data: encode({ type: 'alive', closed }) }).catch(() => {});
+    link.channel.send({ data: encode({ type: 'alive', closed }) }).catch(() => this.predecessorGone());
   }
 
   private endPredecessorLink(): void {

@@ -79,6 +79,9 @@ describe('fdlab command line', function () {
     const badPort = await fdlab(['serve', '--port', 'abc', '--pid-file', path.join(stateDir, 'x.pid'), '--state-dir', stateDir]);
     assert.notEqual(badPort.code, 0);
     assert.match(badPort.stderr, /a port from 0 to 65535/);
+    const anyPortNoDir = await fdlab(['serve', '--port', '0', '--pid-file', path.join(stateDir, 'z.pid')]);
+    assert.equal(anyPortNoDir.code, 1);
+    assert.match(anyPortNoDir.stderr, /with --port 0, give a --state-dir too .*\[ERR_INVALID_ARG_VALUE\]/);
     // The kernel picks the busy port: no fixed number that another run (or a lab) may hold.
     const blocker = await listeningOnAnyPort();
     let busy: Awaited<ReturnType<typeof fdlab>>;
