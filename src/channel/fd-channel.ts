@@ -6,7 +6,7 @@
 import { EventEmitter } from 'node:events';
 import * as net from 'node:net';
 import { FdlabError, isErrorWithCode } from '../errors';
-import { closeQuietly, setNonBlocking, socketpair } from '../fd/fds';
+import { closeQuietly, codedError, fdsToInt32, setNonBlocking, socketpair } from '../fd/fds';
 import { peerCredentials, type PeerCredentials } from '../fd/inspect';
 import { recvFds, sendFdsOverUnixSocket } from '../fd/transfer';
 import { binding, type RawPoller } from '../native/binding';
@@ -166,8 +166,19 @@ export class FdChannel extends EventEmitter {
     if (this.closed) {
       return Promise.reject(new FdlabError('ERR_CHANNEL_CLOSED', 'FdChannel.send: the channel is closed'));
     }
-    const data = typeof message.data === 'string' ? Buffer.from(message.data) : (message.data ?? Buffer.alloc(0));
-    const frames = encodeMessage(data, message.fds ?? []);
+    let frames: Frame[];
+    try {
+      // Checked here, where the mistake is the caller's: found later in
+      // flush() it could only close the channel.
+      const data = typeof message.data === 'string' ? Buffer.from(message.data) : (message.data ?? Buffer.alloc(0));
+      if (!(data instanceof Uint8Array)) {
+        throw codedError(TypeError, 'ERR_INVALID_ARG_TYPE', 'FdChannel.send: "data" must be a Buffer, Uint8Array or string');
+      }
+      const fds = message.fds ?? [];
+      frames = encodeMessage(data, fdsToInt32(fds, new Int32Array(fds.length)));
+    } catch (error) {
+      return Promise.reject(error);
+    }
     return new Promise<void>((resolve, reject) => {
       frames.forEach((frame, i) => {
         const last = i === frames.length - 1;
@@ -230,7 +241,7 @@ export class FdChannel extends EventEmitter {
       try {
         // The fds go with the first byte only; a remainder is plain bytes.
         // fromFd and pair proved the socket AF_UNIX: no per-message check.
-        sent = sendFdsOverUnixSocket(this.fdValue, pending.written === 0 ? fds : [], bytes.subarray(pending.written));
+        sent = sendFdsOverUnixSocket(this.fdValue, pending.written === 0 ? Array.from(fds) : [], bytes.subarray(pending.written));
       } catch (error) {
         if (isErrorWithCode(error, 'EAGAIN')) {
           this.waitingForWritable = true;
