@@ -268,6 +268,7 @@ function report(rows: Row[]): Target[] {
 
 const TYPED = 'fdlab sendFds + recvFdsInto/closeFds (typed arrays)';
 const OBJECTS = 'fdlab sendFds + recvFds/closeFds ({data, fds} objects)';
+const CHANNEL = 'fdlab FdChannel send/receive (async, framed)';
 
 // Each C row sits next to the module rows it is compared with, and the rounds
 // interleave, so a burst of load from elsewhere hits both sides of a ratio.
@@ -275,10 +276,11 @@ const METHODS: Array<Omit<Row, 'fdsPerSecond' | 'rounds'> & { run: () => Promise
   { id: 'c-1', method: 'C sendmsg/recvmsg', fdsPerMessage: 1, run: () => runReference(1) },
   { id: 'typed-1', method: TYPED, fdsPerMessage: 1, run: () => runModule('typed', 1) },
   { id: 'objects-1', method: OBJECTS, fdsPerMessage: 1, run: () => runModule('objects', 1) },
+  { id: 'channel-1', method: CHANNEL, fdsPerMessage: 1, run: () => runModule('channel', 1) },
   { id: `c-${SCM_MAX_FD}`, method: 'C sendmsg/recvmsg', fdsPerMessage: SCM_MAX_FD, run: () => runReference(SCM_MAX_FD) },
   { id: `typed-${SCM_MAX_FD}`, method: TYPED, fdsPerMessage: SCM_MAX_FD, run: () => runModule('typed', SCM_MAX_FD) },
   { id: `objects-${SCM_MAX_FD}`, method: OBJECTS, fdsPerMessage: SCM_MAX_FD, run: () => runModule('objects', SCM_MAX_FD) },
-  { id: `channel-${SCM_MAX_FD}`, method: 'fdlab FdChannel (async)', fdsPerMessage: SCM_MAX_FD, run: () => runModule('channel', SCM_MAX_FD) },
+  { id: `channel-${SCM_MAX_FD}`, method: CHANNEL, fdsPerMessage: SCM_MAX_FD, run: () => runModule('channel', SCM_MAX_FD) },
   { id: 'node-core', method: 'Node subprocess.send(msg, socket)', fdsPerMessage: 1, run: runNodeCore },
 ];
 

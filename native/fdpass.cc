@@ -1,6 +1,7 @@
 // SCM_RIGHTS over a Unix socket: the APUE 17.4 send_fd/recv_fd pair, batched.
 // Every call is one syscall on the caller's fd and never blocks by itself:
-// on a non-blocking fd EAGAIN surfaces as an error for the JS layer to wait on.
+// on a non-blocking fd EAGAIN surfaces as an error for the JS layer to wait
+// on, or, in the try* forms FdChannel uses, as a return value of -1.
 #include "fdpass.h"
 
 #include <errno.h>
@@ -41,38 +42,11 @@ static int CloseOnce(int fd) {
   return close(fd) == 0 || errno == EINTR ? 0 : errno;
 }
 
-// sendFdsFrom(channelFd, fds: Int32Array, count, data: Buffer, checkUnix) ->
-// bytes accepted by the kernel. fds[0..count) are trusted to be fd numbers:
-// src/fd/transfer.ts validates them, which is cheaper in JS than through N-API.
-// The fds ride with the first byte, so a short write still delivered all of them.
-Napi::Value SendFdsFrom(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  int chan = FdArg(info, 0, "channelFd");
-  ArrayArg<int32_t> fds = Int32ArrayArg(info, 1, "fds");
-  int count = IntArg(info, 2, "count", 0, static_cast<int>(std::min<size_t>(fds.length, kScmMaxFd)));
-  ArrayArg<uint8_t> data = BytesArg(info, 3, "data");
-  // Anything but an explicit false checks: skipping is only for callers that
-  // already know the channel is AF_UNIX.
-  bool check_unix = !(info[4].IsBoolean() && !info[4].As<Napi::Boolean>().Value());
-  if (data.length == 0) {
-    // A stream socket drops ancillary data sent with zero bytes.
-    throw CodedRangeError(env, "ERR_OUT_OF_RANGE",
-                          "sendFds needs at least one data byte: the fds ride on it");
-  }
-
-  if (count > 0 && check_unix) {
-    // On anything but AF_UNIX the kernel ignores SCM_RIGHTS and still sends
-    // the bytes: the fds would vanish without an error. Refuse instead.
-    int domain = 0;
-    socklen_t len = sizeof(domain);
-    if (getsockopt(chan, SOL_SOCKET, SO_DOMAIN, &domain, &len) == 0 && domain != AF_UNIX) {
-      throw CodedError(env, "ERR_CHANNEL_NOT_UNIX",
-                       "sendFds: fd " + std::to_string(chan) +
-                           " is not a Unix domain socket (AF_UNIX); the kernel would send the bytes "
-                           "and silently drop the fds. Pass fds over a Unix socket, e.g. socketpair()");
-    }
-  }
-  struct iovec iov = {data.data, data.length};
+// One sendmsg of data[0..length) with fds[0..count) as SCM_RIGHTS (the fds
+// ride with the first byte, so a short write still delivered all of them).
+// Returns the bytes the kernel took, or -errno.
+static ssize_t SendOnce(int chan, const int32_t* fds, int count, const uint8_t* data, size_t length) {
+  struct iovec iov = {const_cast<uint8_t*>(data), length};
   struct msghdr msg = {};
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
@@ -87,30 +61,103 @@ Napi::Value SendFdsFrom(const Napi::CallbackInfo& info) {
     cmsg->cmsg_level = SOL_SOCKET;
     cmsg->cmsg_type = SCM_RIGHTS;
     cmsg->cmsg_len = CMSG_LEN(payload);
-    memcpy(CMSG_DATA(cmsg), fds.data, payload);
+    memcpy(CMSG_DATA(cmsg), fds, payload);
   }
   ssize_t n;
   do {
     n = sendmsg(chan, &msg, MSG_NOSIGNAL);
   } while (n < 0 && errno == EINTR);
-  if (n < 0) {
-    int err = errno;
-    std::string hint;
-    if (err == ENOTSOCK) hint = "the channel fd is not a socket";
-    else if (err == EOPNOTSUPP || err == EINVAL)
-      hint = "the channel must be a Unix domain socket (AF_UNIX); TCP cannot carry fds";
-    else if (err == EBADF) hint = "the channel fd, or one of the fds to send, is not open";
-    else if (err == EPIPE || err == ECONNRESET) hint = "the peer closed the channel";
-    throw SystemError(env, err, "sendmsg", hint);
+  return n < 0 ? -errno : n;
+}
+
+[[noreturn]] static void ThrowSendError(Napi::Env env, int err) {
+  std::string hint;
+  if (err == ENOTSOCK) hint = "the channel fd is not a socket";
+  else if (err == EOPNOTSUPP || err == EINVAL)
+    hint = "the channel must be a Unix domain socket (AF_UNIX); TCP cannot carry fds";
+  else if (err == EBADF) hint = "the channel fd, or one of the fds to send, is not open";
+  else if (err == EPIPE || err == ECONNRESET) hint = "the peer closed the channel";
+  throw SystemError(env, err, "sendmsg", hint);
+}
+
+static void RefuseEmptyData(Napi::Env env) {
+  // A stream socket drops ancillary data sent with zero bytes.
+  throw CodedRangeError(env, "ERR_OUT_OF_RANGE", "sendFds needs at least one data byte: the fds ride on it");
+}
+
+// The arguments both send forms start with: (channelFd, fds: Int32Array,
+// count, data: Buffer), count at most fds.length and SCM_MAX_FD.
+struct SendArguments {
+  int chan;
+  ArrayArg<int32_t> fds;
+  int count;
+  ArrayArg<uint8_t> data;
+};
+
+static SendArguments SendArgs(const Napi::CallbackInfo& info) {
+  int chan = FdArg(info, 0, "channelFd");
+  ArrayArg<int32_t> fds = Int32ArrayArg(info, 1, "fds");
+  int count = IntArg(info, 2, "count", 0, static_cast<int>(std::min<size_t>(fds.length, kScmMaxFd)));
+  return {chan, fds, count, BytesArg(info, 3, "data")};
+}
+
+// sendFdsFrom(channelFd, fds: Int32Array, count, data: Buffer, checkUnix) ->
+// bytes accepted by the kernel. fds[0..count) are trusted to be fd numbers:
+// src/fd/transfer.ts validates them, which is cheaper in JS than through N-API.
+Napi::Value SendFdsFrom(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto [chan, fds, count, data] = SendArgs(info);
+  // Anything but an explicit false checks: skipping is only for callers that
+  // already know the channel is AF_UNIX.
+  bool check_unix = !(info[4].IsBoolean() && !info[4].As<Napi::Boolean>().Value());
+  if (data.length == 0) RefuseEmptyData(env);
+
+  if (count > 0 && check_unix) {
+    // On anything but AF_UNIX the kernel ignores SCM_RIGHTS and still sends
+    // the bytes: the fds would vanish without an error. Refuse instead.
+    int domain = 0;
+    socklen_t len = sizeof(domain);
+    if (getsockopt(chan, SOL_SOCKET, SO_DOMAIN, &domain, &len) == 0 && domain != AF_UNIX) {
+      throw CodedError(env, "ERR_CHANNEL_NOT_UNIX",
+                       "sendFds: fd " + std::to_string(chan) +
+                           " is not a Unix domain socket (AF_UNIX); the kernel would send the bytes "
+                           "and silently drop the fds. Pass fds over a Unix socket, e.g. socketpair()");
+    }
   }
+  ssize_t n = SendOnce(chan, fds.data, count, data.data, data.length);
+  if (n < 0) ThrowSendError(env, static_cast<int>(-n));
   return Napi::Number::New(env, static_cast<double>(n));
 }
 
-// recvFdsInto(channelFd, data: Buffer, fds: Int32Array, counts: Int32Array):
-// one recvmsg into the caller's memory; counts[0] = bytes read, counts[1] =
-// fds received. Creating no JS objects is the point: per message they cost
-// more than the syscall. counts = [0, 0] means the peer closed the channel.
-Napi::Value RecvFdsInto(const Napi::CallbackInfo& info) {
+// trySendFdsFrom(channelFd, fds: Int32Array, count, data: Buffer, offset) ->
+// bytes of data[offset..] accepted, or -1 when the socket is full (EAGAIN).
+// FdChannel's hot path: a thrown EAGAIN (an Error object, its properties, the
+// unwinding) costs more than the whole send, and a full socket is routine
+// there, not a failure. Other errors still throw. No AF_UNIX check: FdChannel
+// proved its socket once. `offset` spares the caller a subarray per retry.
+Napi::Value TrySendFdsFrom(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto [chan, fds, count, data] = SendArgs(info);
+  double offset = info.Length() > 4 && info[4].IsNumber() ? info[4].As<Napi::Number>().DoubleValue() : -1;
+  if (!(offset >= 0 && offset < static_cast<double>(data.length)) || offset != static_cast<double>(static_cast<size_t>(offset))) {
+    if (data.length == 0) RefuseEmptyData(env);
+    throw CodedRangeError(env, "ERR_OUT_OF_RANGE",
+                          "The \"offset\" argument must be an integer >= 0 and < data.length (" +
+                              std::to_string(data.length) + ")");
+  }
+  size_t skip = static_cast<size_t>(offset);
+  ssize_t n = SendOnce(chan, fds.data, count, data.data + skip, data.length - skip);
+  if (n == -EAGAIN) return Napi::Number::New(env, -1);
+  if (n < 0) ThrowSendError(env, static_cast<int>(-n));
+  return Napi::Number::New(env, static_cast<double>(n));
+}
+
+// One recvmsg into the caller's memory, arguments (channelFd, data: Buffer,
+// fds: Int32Array, counts: Int32Array) as recvFdsInto. On success sets
+// counts[0] = bytes read, counts[1] = fds received, and returns the bytes;
+// a failed recvmsg returns -errno. Truncated control data throws
+// ERR_FD_CTRUNC, with every fd that did arrive closed first.
+static ssize_t RecvOnce(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int chan = FdArg(info, 0, "channelFd");
   ArrayArg<uint8_t> data = BytesArg(info, 1, "data");
@@ -138,13 +185,7 @@ Napi::Value RecvFdsInto(const Napi::CallbackInfo& info) {
   do {
     n = recvmsg(chan, &msg, MSG_CMSG_CLOEXEC);
   } while (n < 0 && errno == EINTR);
-  if (n < 0) {
-    int err = errno;
-    std::string hint;
-    if (err == ENOTSOCK) hint = "the channel fd is not a socket";
-    else if (err == EBADF) hint = "the channel fd is not open";
-    throw SystemError(env, err, "recvmsg", hint);
-  }
+  if (n < 0) return -errno;
 
   // Every fd the control buffer can hold fits here, so none is ever dropped unseen.
   int received[sizeof(control.bytes) / sizeof(int)];
@@ -168,7 +209,34 @@ Napi::Value RecvFdsInto(const Napi::CallbackInfo& info) {
   memcpy(out.data, received, count * sizeof(int));
   counts.data[0] = static_cast<int32_t>(n);
   counts.data[1] = static_cast<int32_t>(count);
-  return env.Undefined();
+  return n;
+}
+
+[[noreturn]] static void ThrowRecvError(Napi::Env env, int err) {
+  std::string hint;
+  if (err == ENOTSOCK) hint = "the channel fd is not a socket";
+  else if (err == EBADF) hint = "the channel fd is not open";
+  throw SystemError(env, err, "recvmsg", hint);
+}
+
+// recvFdsInto(channelFd, data: Buffer, fds: Int32Array, counts: Int32Array):
+// one recvmsg into the caller's memory; counts[0] = bytes read, counts[1] =
+// fds received. Creating no JS objects is the point: per message they cost
+// more than the syscall. counts = [0, 0] means the peer closed the channel.
+Napi::Value RecvFdsInto(const Napi::CallbackInfo& info) {
+  ssize_t n = RecvOnce(info);
+  if (n < 0) ThrowRecvError(info.Env(), static_cast<int>(-n));
+  return info.Env().Undefined();
+}
+
+// tryRecvFdsInto(...): recvFdsInto that returns the bytes read (0: the peer
+// closed), or -1 with counts untouched when nothing is queued (EAGAIN), which
+// FdChannel meets once per wakeup and must not pay an exception for.
+Napi::Value TryRecvFdsInto(const Napi::CallbackInfo& info) {
+  ssize_t n = RecvOnce(info);
+  if (n == -EAGAIN) return Napi::Number::New(info.Env(), -1);
+  if (n < 0) ThrowRecvError(info.Env(), static_cast<int>(-n));
+  return Napi::Number::New(info.Env(), static_cast<double>(n));
 }
 
 // closeFds(fds: Int32Array, count) -> how many of fds[0..count) were not open.

@@ -11,6 +11,8 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   // The per-message functions take the template form: no callback-data hop.
   exports.Set("sendFdsFrom", Napi::Function::New<SendFdsFrom>(env, "sendFdsFrom"));
   exports.Set("recvFdsInto", Napi::Function::New<RecvFdsInto>(env, "recvFdsInto"));
+  exports.Set("trySendFdsFrom", Napi::Function::New<TrySendFdsFrom>(env, "trySendFdsFrom"));
+  exports.Set("tryRecvFdsInto", Napi::Function::New<TryRecvFdsInto>(env, "tryRecvFdsInto"));
   exports.Set("closeFds", Napi::Function::New<CloseFds>(env, "closeFds"));
   exports.Set("socketpair", Napi::Function::New(env, SocketPair, "socketpair"));
   exports.Set("dup", Napi::Function::New(env, Dup, "dup"));

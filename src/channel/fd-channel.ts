@@ -6,12 +6,12 @@
 import { EventEmitter } from 'node:events';
 import * as net from 'node:net';
 import { FdlabError, isErrorWithCode } from '../errors';
-import { closeQuietly, setNonBlocking, socketpair } from '../fd/fds';
+import { closeQuietly, codedError, fdsToInt32, setNonBlocking, socketpair } from '../fd/fds';
 import { peerCredentials, type PeerCredentials } from '../fd/inspect';
-import { recvFds, sendFdsOverUnixSocket } from '../fd/transfer';
+import { SCM_MAX_FD, tryRecvFdsInto, trySendFdsOverUnixSocket } from '../fd/transfer';
 import { binding, type RawPoller } from '../native/binding';
 import { detachSocket } from '../socket/detach';
-import { encodeMessage, FrameDecoder, type Frame } from './frame';
+import { encodeMessage, FrameDecoder } from './frame';
 
 export interface FdMessage {
   data: Buffer;
@@ -29,16 +29,29 @@ export interface FdChannelOptions {
 }
 
 interface PendingSend {
-  frame: Frame;
+  /** One frame: header and payload. */
+  bytes: Buffer;
+  /** Its fds, sent with its first byte. */
+  fds: Int32Array;
   written: number;
   resolve?: () => void;
   reject?: (error: Error) => void;
 }
 
+const NO_DATA = Buffer.alloc(0);
+
 type Waiter = { resolve: (message: FdMessage) => void; reject: (error: Error) => void };
 
 const READS_PER_WAKEUP = 64;
 const READ_CHUNK = 256 * 1024;
+
+// Every channel receives into the same memory: the decoder copies out what it
+// keeps before ingest returns, and nothing else runs in between (one thread),
+// so no read allocates.
+const readData = Buffer.allocUnsafeSlow(READ_CHUNK);
+const readFds = new Int32Array(SCM_MAX_FD);
+const readCounts = new Int32Array(2);
+const NO_FDS = new Int32Array(0);
 
 export interface FdChannel {
   on(event: 'message', listener: (message: FdMessage) => void): this;
@@ -120,6 +133,9 @@ export class FdChannel extends EventEmitter {
   private readonly waiters: Waiter[] = [];
   private readonly sendQueue: PendingSend[] = [];
   private waitingForWritable = false;
+  /** What the poller watches now, so unchanged interest costs no native call. */
+  private watchingRead = false;
+  private watchingWrite = false;
   private closedWith: Error | null | undefined = undefined; // undefined while open
   private ended = false;
 
@@ -166,13 +182,25 @@ export class FdChannel extends EventEmitter {
     if (this.closed) {
       return Promise.reject(new FdlabError('ERR_CHANNEL_CLOSED', 'FdChannel.send: the channel is closed'));
     }
-    const data = typeof message.data === 'string' ? Buffer.from(message.data) : (message.data ?? Buffer.alloc(0));
-    const frames = encodeMessage(data, message.fds ?? []);
+    let frames;
+    try {
+      // Checked here, where the mistake is the caller's: found later in
+      // flush() it could only close the channel.
+      const data = typeof message.data === 'string' ? Buffer.from(message.data) : (message.data ?? NO_DATA);
+      if (!(data instanceof Uint8Array)) {
+        throw codedError(TypeError, 'ERR_INVALID_ARG_TYPE', 'FdChannel.send: "data" must be a Buffer, Uint8Array or string');
+      }
+      const fds = message.fds ?? [];
+      frames = encodeMessage(data, fds.length === 0 ? NO_FDS : fdsToInt32(fds, new Int32Array(fds.length)));
+    } catch (error) {
+      return Promise.reject(error);
+    }
     return new Promise<void>((resolve, reject) => {
-      frames.forEach((frame, i) => {
+      for (let i = 0; i < frames.length; i++) {
+        const { bytes, fds } = frames[i];
         const last = i === frames.length - 1;
-        this.sendQueue.push({ frame, written: 0, resolve: last ? resolve : undefined, reject });
-      });
+        this.sendQueue.push({ bytes, fds, written: 0, resolve: last ? resolve : undefined, reject });
+      }
       if (!this.waitingForWritable) this.flush();
     });
   }
@@ -225,19 +253,20 @@ export class FdChannel extends EventEmitter {
   private flush(): void {
     while (this.sendQueue.length > 0 && !this.closed) {
       const pending = this.sendQueue[0];
-      const { bytes, fds } = pending.frame;
+      const { bytes, fds } = pending;
       let sent: number;
       try {
         // The fds go with the first byte only; a remainder is plain bytes.
         // fromFd and pair proved the socket AF_UNIX: no per-message check.
-        sent = sendFdsOverUnixSocket(this.fdValue, pending.written === 0 ? fds : [], bytes.subarray(pending.written));
+        sent = trySendFdsOverUnixSocket(this.fdValue, fds, pending.written === 0 ? fds.length : 0, bytes, pending.written);
       } catch (error) {
-        if (isErrorWithCode(error, 'EAGAIN')) {
-          this.waitingForWritable = true;
-          this.updateInterest();
-          return;
-        }
         this.shutdown(error as Error);
+        return;
+      }
+      if (sent < 0) {
+        // The socket is full: wait for room (EAGAIN comes back as -1, not thrown).
+        this.waitingForWritable = true;
+        this.updateInterest();
         return;
       }
       pending.written += sent;
@@ -264,23 +293,27 @@ export class FdChannel extends EventEmitter {
 
   private readAvailable(): void {
     for (let i = 0; i < READS_PER_WAKEUP && !this.closed && !this.ended; i++) {
-      let received;
+      let bytes: number;
       try {
-        received = recvFds(this.fdValue, { maxData: READ_CHUNK });
+        bytes = tryRecvFdsInto(this.fdValue, readData, readFds, readCounts);
       } catch (error) {
-        if (isErrorWithCode(error, 'EAGAIN')) return;
         this.shutdown(error as Error);
         return;
       }
-      if (received.data.length === 0 && received.fds.length === 0) {
+      if (bytes < 0) return; // drained (EAGAIN): the poller says when there is more
+      const fdCount = readCounts[1];
+      if (bytes === 0 && fdCount === 0) {
         this.onPeerClosed();
         return;
       }
-      this.ingest(received.data, received.fds);
+      const fds: number[] = [];
+      for (let f = 0; f < fdCount; f++) fds.push(readFds[f]);
+      this.ingest(readData.subarray(0, bytes), fds);
       if (this.inbox.length >= this.inboxLimit) return; // updateInterest paused reading
     }
   }
 
+  /** `data` may be the shared read buffer: the decoder copies what it keeps. */
   private ingest(data: Buffer, fds: number[]): void {
     let messages;
     try {
@@ -327,7 +360,11 @@ export class FdChannel extends EventEmitter {
       return;
     }
     const wantRead = !this.ended && this.inbox.length < this.inboxLimit;
+    if (wantRead === this.watchingRead && this.waitingForWritable === this.watchingWrite) return;
     this.poller.start(wantRead, this.waitingForWritable);
+    // Recorded only once the poller took it: a start that threw changed nothing.
+    this.watchingRead = wantRead;
+    this.watchingWrite = this.waitingForWritable;
   }
 
   private shutdown(error: Error | null): void {

@@ -61,6 +61,16 @@ export function sendFdsOverUnixSocket(channelFd: number, fds: readonly number[],
   return send(channelFd, fds, data, false);
 }
 
+/**
+ * @internal FdChannel's send: `data[offset..]` with `fds[0..count)` (already
+ * validated) on its first byte, no AF_UNIX check (as sendFdsOverUnixSocket).
+ * Returns the bytes the kernel took, or -1 when the socket is full: on that
+ * path EAGAIN is routine, and a thrown one costs more than the send itself.
+ */
+export function trySendFdsOverUnixSocket(channelFd: number, fds: Int32Array, count: number, data: Uint8Array, offset: number): number {
+  return binding.trySendFdsFrom(channelFd, fds, count, data, offset);
+}
+
 // ---- receiving
 
 /**
@@ -80,6 +90,15 @@ export function sendFdsOverUnixSocket(channelFd: number, fds: readonly number[],
  */
 export function recvFdsInto(channelFd: number, data: Uint8Array, fds: Int32Array, counts: Int32Array): void {
   binding.recvFdsInto(channelFd, data, fds, counts);
+}
+
+/**
+ * @internal recvFdsInto for FdChannel: returns the bytes read (0 with no fds:
+ * the peer closed), or -1 when nothing is queued (EAGAIN) instead of throwing,
+ * since an event-driven reader meets that once per wakeup.
+ */
+export function tryRecvFdsInto(channelFd: number, data: Uint8Array, fds: Int32Array, counts: Int32Array): number {
+  return binding.tryRecvFdsInto(channelFd, data, fds, counts);
 }
 
 // recvFds reads through recvFdsInto into these and copies out only what

@@ -38,6 +38,10 @@ export interface RawBinding {
   sendFdsFrom(channelFd: number, fds: Int32Array, count: number, data: Uint8Array, checkUnix: boolean): number;
   /** Writes counts[0] = bytes read into `data`, counts[1] = fds written into `fds`. */
   recvFdsInto(channelFd: number, data: Uint8Array, fds: Int32Array, counts: Int32Array): void;
+  /** Sends data[offset..] (no AF_UNIX check); returns the bytes taken, or -1 for EAGAIN instead of throwing. */
+  trySendFdsFrom(channelFd: number, fds: Int32Array, count: number, data: Uint8Array, offset: number): number;
+  /** recvFdsInto that returns the bytes read (0: the peer closed), or -1 for EAGAIN instead of throwing. */
+  tryRecvFdsInto(channelFd: number, data: Uint8Array, fds: Int32Array, counts: Int32Array): number;
   /** Closes fds[0..count); returns how many were not open. */
   closeFds(fds: Int32Array, count: number): number;
   socketpair(type: 'stream' | 'dgram' | 'seqpacket', nonBlocking: boolean): [number, number];

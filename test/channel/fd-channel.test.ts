@@ -2,7 +2,9 @@ import { strict as assert } from 'node:assert';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import fc from 'fast-check';
 import { closeQuietly, FdChannel, FdChannelServer, fdOf, sendFds, socketpair, type FdMessage } from '../../src';
+import { encodeMessage } from '../../src/channel/frame';
 import { openFdCount, readSome, tempDir, tempFile, within } from '../helpers/fds';
 import { tcpConnection } from '../helpers/tcp';
 
@@ -117,6 +119,63 @@ describe('FdChannel', () => {
     await assert.rejects(within(2000, 'truncated', channel.receive()), { code: 'ERR_CHANNEL_TRUNCATED' });
     assert.equal(openFdCount(), before - 2, 'channel fd and both received fds closed, our raw end too');
     closeQuietly([file.fd]);
+  });
+
+  it('decodes whatever reads the kernel makes of frames written in arbitrary pieces', async () => {
+    const file = tempFile('x');
+    const before = openFdCount();
+    const message = fc.record({ data: fc.uint8Array({ maxLength: 300 }), fds: fc.integer({ min: 0, max: 3 }) });
+    await fc.assert(
+      fc.asyncProperty(fc.array(message, { minLength: 1, maxLength: 5 }), fc.array(fc.nat(), { maxLength: 12 }), async (messages, cuts) => {
+        const [raw, theirs] = socketpair();
+        const channel = FdChannel.fromFd(theirs);
+        try {
+          // Each frame is written in pieces; its fds ride on its first piece.
+          for (const { data, fds } of messages) {
+            for (const frame of encodeMessage(data, new Int32Array(fds).fill(file.fd))) {
+              const points = [...new Set([0, ...cuts.map((c) => c % frame.bytes.length), frame.bytes.length])].sort((x, y) => x - y);
+              for (let i = 0; i + 1 < points.length; i++) {
+                sendFds(raw, i === 0 ? [...frame.fds] : [], frame.bytes.subarray(points[i], points[i + 1]));
+              }
+            }
+          }
+          for (const { data, fds } of messages) {
+            const received = await within(2000, 'a message', channel.receive());
+            closeAll(received);
+            assert.deepEqual([...received.data], [...data]);
+            assert.equal(received.fds.length, fds);
+          }
+        } finally {
+          channel.close();
+          closeQuietly([raw]);
+        }
+        assert.equal(openFdCount(), before, 'no fd left behind');
+      }),
+      { numRuns: 25 },
+    );
+    closeQuietly([file.fd]);
+  });
+
+  it('refuses a send with a value that is not an fd, and stays open', async () => {
+    await assert.rejects(a.send({ data: 'x', fds: [-1] }), { code: 'ERR_INVALID_ARG_TYPE' });
+    await assert.rejects(a.send({ data: 42 as unknown as string }), { code: 'ERR_INVALID_ARG_TYPE' });
+    assert.equal(a.closed, false);
+    await a.send({ data: 'still here' });
+    assert.equal((await b.receive()).data.toString(), 'still here');
+  });
+
+  it('closes with a coded error when the kernel refuses a send (EBADF, EPIPE)', async () => {
+    const file = tempFile('x');
+    closeQuietly([file.fd]);
+    await assert.rejects(a.send({ data: 'x', fds: [file.fd] }), { code: 'EBADF', syscall: 'sendmsg' });
+    assert.equal(a.closed, true);
+    assert.equal((a.closeReason as Error & { code: string }).code, 'EBADF');
+
+    const [c, d] = FdChannel.pair();
+    const closed = new Promise<boolean>((resolve) => c.once('close', resolve));
+    d.close();
+    await assert.rejects(c.send({ data: 'to nobody' }), (e: Error & { code: string }) => ['EPIPE', 'ECONNRESET'].includes(e.code));
+    assert.equal(await closed, true, 'closed with an error');
   });
 
   it('refuses a TCP socket as its transport', async () => {

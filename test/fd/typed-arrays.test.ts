@@ -10,6 +10,7 @@ import {
   sendFds,
   socketpair,
 } from '../../src';
+import { tryRecvFdsInto, trySendFdsOverUnixSocket } from '../../src/fd/transfer';
 import { isOpen, openFdCount, tempFile } from '../helpers/fds';
 
 type Coded = Error & { code: string };
@@ -139,6 +140,78 @@ describe('recvFdsInto / closeFds (typed arrays for hot loops)', () => {
     const fd = fs.openSync('/dev/null', 'r');
     closeQuietly(new Set([-1, 2 ** 32 + fd, fd]));
     assert.ok(!isOpen(fd));
+  });
+
+  // The forms FdChannel uses: EAGAIN is a return value of -1 (a thrown one costs
+  // more than the syscall), every other failure throws as recvFdsInto/sendFds do.
+  describe('tryRecvFdsInto / trySendFdsOverUnixSocket (EAGAIN as -1)', () => {
+    it('returns -1 with counts untouched when nothing is queued, and the byte count otherwise', () => {
+      assert.equal(tryRecvFdsInto(pair[1], data, fds, counts), -1);
+      assert.deepEqual([...counts], [-1, -1]);
+      sendFds(pair[0], [file.fd, file.fd], 'boy');
+      assert.equal(tryRecvFdsInto(pair[1], data, fds, counts), 3);
+      assert.deepEqual([...counts], [3, 2]);
+      assert.equal(closeFds(fds, 2), 0);
+      close(pair[0]);
+      pair[0] = -1; // closeQuietly skips it
+      assert.equal(tryRecvFdsInto(pair[1], data, fds, counts), 0, 'a closed peer reads as 0');
+      assert.deepEqual([...counts], [0, 0]);
+    });
+
+    it('sends data[offset..] with the fds on its first byte, and returns -1 once the socket is full', () => {
+      const message = Buffer.from('xxhello');
+      const toSend = Int32Array.of(file.fd, file.fd);
+      assert.equal(trySendFdsOverUnixSocket(pair[0], toSend, 2, message, 2), 5);
+      assert.equal(tryRecvFdsInto(pair[1], data, fds, counts), 5);
+      assert.equal(data.subarray(0, 5).toString(), 'hello');
+      assert.equal(counts[1], 2);
+      closeFds(fds, 2);
+
+      const chunk = Buffer.alloc(64 * 1024);
+      let result = 0;
+      for (let i = 0; i < 10_000 && result >= 0; i++) result = trySendFdsOverUnixSocket(pair[0], fds, 0, chunk, 0);
+      assert.equal(result, -1, 'a full socket is -1, not a thrown EAGAIN');
+    });
+
+    it('still throws coded system errors: ENOTSOCK, EBADF, EPIPE', () => {
+      const none = new Int32Array(0);
+      const one = Buffer.from('x');
+      assert.throws(() => tryRecvFdsInto(file.fd, data, fds, counts), { code: 'ENOTSOCK', syscall: 'recvmsg' });
+      assert.throws(() => trySendFdsOverUnixSocket(file.fd, none, 0, one, 0), { code: 'ENOTSOCK', syscall: 'sendmsg' });
+      assert.throws(() => trySendFdsOverUnixSocket(pair[0], Int32Array.of(2_000_000), 1, one, 0), { code: 'EBADF' });
+      const closed = file.fd;
+      close(file.fd);
+      file.fd = -1;
+      assert.throws(() => tryRecvFdsInto(closed, data, fds, counts), { code: 'EBADF', syscall: 'recvmsg' });
+      assert.throws(() => trySendFdsOverUnixSocket(closed, none, 0, one, 0), { code: 'EBADF', syscall: 'sendmsg' });
+      close(pair[1]);
+      pair[1] = -1;
+      assert.throws(() => trySendFdsOverUnixSocket(pair[0], none, 0, one, 0), { code: 'EPIPE' });
+      assert.deepEqual([...counts], [-1, -1], 'counts untouched on error');
+    });
+
+    it('on truncated control data closes every fd that arrived and throws ERR_FD_CTRUNC', () => {
+      const before = openFdCount();
+      sendFds(pair[0], [file.fd, file.fd, file.fd]);
+      assert.throws(() => tryRecvFdsInto(pair[1], data, new Int32Array(1), counts), (e: Coded) => {
+        assert.equal(e.code, 'ERR_FD_CTRUNC');
+        assert.match(e.message, /were closed/);
+        return true;
+      });
+      assert.equal(openFdCount(), before, 'no received fd may stay open');
+    });
+
+    it('refuses an offset outside the data, and empty data, with coded RangeErrors', () => {
+      const none = new Int32Array(0);
+      for (const offset of [-1, 3, 1.5, Number.NaN]) {
+        assert.throws(() => trySendFdsOverUnixSocket(pair[0], none, 0, Buffer.from('abc'), offset), {
+          code: 'ERR_OUT_OF_RANGE',
+          name: 'RangeError',
+        });
+      }
+      assert.throws(() => trySendFdsOverUnixSocket(pair[0], none, 0, Buffer.alloc(0), 0), { code: 'ERR_OUT_OF_RANGE' });
+      assert.equal(tryRecvFdsInto(pair[1], data, fds, counts), -1, 'nothing was sent');
+    });
   });
 });
 
