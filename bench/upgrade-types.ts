@@ -86,8 +86,8 @@ export interface UpgradeResult {
   /** restart: signal → every client connected again. */
   allBackMs: number | null;
   oldStillAlive: boolean;
-  /** fdlab: the engine's own "committed: ... (gap G ms: detach D, send S, ack A)" line. */
-  engine: { connections: number; gapMs: number; detachMs: number; sendMs: number; ackMs: number; committedMs: number } | null;
+  /** fdlab: the engine's own "committed: ... (gap G ms: hold H, send S, ack A; copies sent in C ms while serving)" line. */
+  engine: { connections: number; gapMs: number; holdMs: number; sendMs: number; ackMs: number; copyMs: number; committedMs: number } | null;
   client?: ClientWindow;
 }
 

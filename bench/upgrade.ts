@@ -358,9 +358,11 @@ async function runStrategy(run: Run, strategy: Strategy): Promise<StrategyResult
     const handoverMs = options.upgradeTimeoutMs + 5000;
     if (strategy === 'fdlab') {
       processes.signal(current, 'SIGUSR2');
-      const committed = await log.wait(new RegExp(`pid ${current}\\] committed: pid (\\d+) serves (\\d+) connections \\(gap (\\d+) ms: detach (\\d+), send (\\d+), ack (\\d+)\\)`), handoverMs, `pid ${current} to commit`, logFrom);
-      const [, pid, connections, gapMs, detachMs, sendMs, ackMs] = committed.match.map(Number);
-      result.engine = { connections, gapMs, detachMs, sendMs, ackMs, committedMs: ms(signalAt, committed.at) };
+      const committed = await log.wait(
+        new RegExp(`pid ${current}\\] committed: pid (\\d+) serves (\\d+) connections \\(gap (\\d+) ms: hold (\\d+), send (\\d+), ack (\\d+); copies sent in (\\d+) ms while serving\\)`),
+        handoverMs, `pid ${current} to commit`, logFrom);
+      const [, pid, connections, gapMs, holdMs, sendMs, ackMs, copyMs] = committed.match.map(Number);
+      result.engine = { connections, gapMs, holdMs, sendMs, ackMs, copyMs, committedMs: ms(signalAt, committed.at) };
       result.newPid = pid;
       const serving = await log.wait(new RegExp(`pid ${pid}\\] serving on`), handoverMs, `pid ${pid} to serve`, logFrom);
       result.newServingMs = ms(signalAt, serving.at);
@@ -459,7 +461,7 @@ export function table(results: StrategyResult[]): string {
     style,
   });
   const servers = new Table({
-    head: ['strategy', 'old before signal\nfds / RSS', 'new at end\nfds / RSS', 'RSS/conn KB\nold / new', 'engine gap ms\n(detach/send/ack)'],
+    head: ['strategy', 'old before signal\nfds / RSS', 'new at end\nfds / RSS', 'RSS/conn KB\nold / new', 'engine gap ms\n(hold/send/ack)\n+ copies ms'],
     style,
   });
   for (const r of results) {
@@ -482,7 +484,7 @@ export function table(results: StrategyResult[]): string {
       kb(u[0].old),
       kb(r.end.new),
       `${u[0].old?.rssPerConnectionKb ?? '-'} / ${r.end.new?.rssPerConnectionKb ?? '-'}`,
-      u.map((x) => (x.engine ? `${x.engine.gapMs} (${x.engine.detachMs}/${x.engine.sendMs}/${x.engine.ackMs})` : '-')).join(', '),
+      u.map((x) => (x.engine ? `${x.engine.gapMs} (${x.engine.holdMs}/${x.engine.sendMs}/${x.engine.ackMs}) + ${x.engine.copyMs}` : '-')).join(', '),
     ]);
   }
   return `What the clients saw\n${clients.toString()}\nThe server processes\n${servers.toString()}`;

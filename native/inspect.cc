@@ -182,4 +182,25 @@ Napi::Value QueuedBytes(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// firstNotStreamSocket(fds: Int32Array, count, listening) -> the index of
+// the first fd that is not an inet, inet6 or unix stream socket in the asked
+// listening state (or not open at all), or -1 when all are. Three getsockopt
+// calls per fd and no objects: a handover checks every fd it receives with
+// it, and fdInfo (addresses, /proc) costs ten times more.
+Napi::Value FirstNotStreamSocket(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ArrayArg<int32_t> fds = Int32ArrayArg(info, 0, "fds");
+  int count = IntArg(info, 1, "count", 0, static_cast<int>(fds.length));
+  if (info.Length() < 3 || !info[2].IsBoolean()) throw CodedTypeError(env, "ERR_INVALID_ARG_TYPE", "listening must be a boolean");
+  int listening = info[2].As<Napi::Boolean>().Value() ? 1 : 0;
+  for (int i = 0; i < count; i++) {
+    int fd = fds.data[i];
+    int domain = SockOpt(fd, SO_DOMAIN);
+    bool ok = (domain == AF_INET || domain == AF_INET6 || domain == AF_UNIX) &&
+              SockOpt(fd, SO_TYPE) == SOCK_STREAM && SockOpt(fd, SO_ACCEPTCONN) == listening;
+    if (!ok) return Napi::Number::New(env, i);
+  }
+  return Napi::Number::New(env, -1);
+}
+
 }  // namespace fdlab

@@ -6,4 +6,5 @@ namespace fdlab {
 Napi::Value FdInfo(const Napi::CallbackInfo& info);
 Napi::Value PeerCred(const Napi::CallbackInfo& info);
 Napi::Value QueuedBytes(const Napi::CallbackInfo& info);
+Napi::Value FirstNotStreamSocket(const Napi::CallbackInfo& info);
 }  // namespace fdlab

@@ -22,6 +22,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("fdInfo", Napi::Function::New(env, FdInfo, "fdInfo"));
   exports.Set("peerCred", Napi::Function::New(env, PeerCred, "peerCred"));
   exports.Set("queuedBytes", Napi::Function::New(env, QueuedBytes, "queuedBytes"));
+  exports.Set("firstNotStreamSocket", Napi::Function::New(env, FirstNotStreamSocket, "firstNotStreamSocket"));
   exports.Set("Poller", Poller::Define(env));
   exports.Set("SCM_MAX_FD", Napi::Number::New(env, 253));
   return exports;

@@ -7,7 +7,9 @@ import { randomBytes } from 'node:crypto';
 import type * as net from 'node:net';
 import type { FdChannel } from '../channel';
 import { FdlabError } from '../errors';
-import { detachAll, release, serveAgain, type Held, type HeldConnection } from './held';
+import { closeQuietly, dup } from '../fd/fds';
+import { fdOf } from '../socket/detach';
+import { holdAll, release, serveAgain, type DetachedConnection, type Held, type StillConnection } from './held';
 import { acceptSuccessor, deadlineError, nextMessage } from './peer';
 import { BATCH_BYTES, BATCH_FDS, encode } from './protocol';
 import { Standby, type StandbyOutcome } from './standby';
@@ -38,9 +40,12 @@ export interface HandOffOptions<S> {
 export interface Timings {
   /** ms from the start of the upgrade to the successor's hello (we still served). */
   startMs: number;
-  /** ms from the hello until the commit: nothing was read or accepted then. */
+  /** ms from the hello until every copy was sent (we still served). */
+  copyMs: number;
+  /** ms from the last copy until the commit: nothing was read or accepted then. */
   gapMs: number;
-  detachMs: number;
+  /** Within the gap: stopping every connection, sending their states, the ack. */
+  holdMs: number;
   sendMs: number;
   ackMs: number;
 }
@@ -66,9 +71,9 @@ function explain(error: unknown): { reason: string; code: string } {
   return { code, reason: message };
 }
 
-function batches<S>(connections: HeldConnection<S>[]): HeldConnection<S>[][] {
-  const out: HeldConnection<S>[][] = [];
-  let current: HeldConnection<S>[] = [];
+function batches<S>(connections: DetachedConnection<S>[]): DetachedConnection<S>[][] {
+  const out: DetachedConnection<S>[][] = [];
+  let current: DetachedConnection<S>[] = [];
   let bytes = 0;
   for (const c of connections) {
     current.push(c);
@@ -83,14 +88,50 @@ function batches<S>(connections: HeldConnection<S>[]): HeldConnection<S>[][] {
   return out;
 }
 
-function sendEverything<S>(channel: FdChannel, held: Held<S>, remainingMs: number): Promise<number> {
-  const parts = batches(held.connections);
+/**
+ * While we still serve: the listener and a copy of every connection's fd, so
+ * the new version can wrap them (its slow part) before anyone waits. One
+ * batch at a time, each fd dup'ed just before its batch goes out: a socket
+ * closed meanwhile is skipped (its copy number with it), and we never hold
+ * more than one batch of extra fds.
+ */
+async function sendCopies<S>(channel: FdChannel, listenerFd: number, copies: readonly ServedConnection<S>[], remainingMs: number): Promise<number> {
+  await channel.send({ data: encode({ type: 'listener', remainingMs, connections: copies.length }), fds: [listenerFd] });
+  let batch = 0;
+  let sent = 0;
+  for (let start = 0; start < copies.length; start += BATCH_FDS) {
+    const numbers: number[] = [];
+    const fds: number[] = [];
+    try {
+      for (let copy = start; copy < Math.min(copies.length, start + BATCH_FDS); copy++) {
+        const { socket } = copies[copy];
+        if (socket.destroyed) continue;
+        fds.push(dup(fdOf(socket)));
+        numbers.push(copy);
+      }
+      if (fds.length > 0) await channel.send({ data: encode({ type: 'copies', batch: ++batch, copies: numbers }), fds });
+      sent += numbers.length;
+    } finally {
+      closeQuietly(fds); // the new version has its own now (or never will)
+    }
+  }
+  await channel.send({ data: encode({ type: 'copies-end', copies: sent }) });
+  return batch;
+}
+
+/** After the hold: each still connection's state, the detached ones with their fds and bytes, and done. */
+function sendStates<S>(channel: FdChannel, held: Held<S>, dropped: number[]): Promise<number> {
+  const still = held.connections.filter((c): c is StillConnection<S> => c.kind === 'still');
+  const detached = held.connections.filter((c): c is DetachedConnection<S> => c.kind === 'detached');
+  const entries = still.map((c) => ({ copy: c.copy, session: c.session, unread: c.pending.length }));
+  const bytes = Buffer.concat(still.map((c) => c.pending));
   // Queued all at once: FdChannel writes them in order as the socket drains.
-  const sent = [channel.send({ data: encode({ type: 'listener', remainingMs, connections: held.connections.length }), fds: [held.listenerFd] })];
+  const sent = [channel.send({ data: encode({ type: 'switch', entries, dropped }, bytes) })];
+  const parts = batches(detached);
   parts.forEach((batch, i) => {
-    const bytes = Buffer.concat(batch.flatMap((c) => [c.unread, c.unsent]));
-    const entries = batch.map((c) => ({ session: c.session, unread: c.unread.length, unsent: c.unsent.length, peerEnded: c.peerEnded, writeEnd: c.writeEnd }));
-    sent.push(channel.send({ data: encode({ type: 'connections', batch: i + 1, entries }, bytes), fds: batch.map((c) => c.fd) }));
+    const data = Buffer.concat(batch.flatMap((c) => [c.unread, c.unsent]));
+    const described = batch.map((c) => ({ session: c.session, unread: c.unread.length, unsent: c.unsent.length, peerEnded: c.peerEnded, writeEnd: c.writeEnd }));
+    sent.push(channel.send({ data: encode({ type: 'connections', batch: i + 1, entries: described }, data), fds: batch.map((c) => c.fd) }));
   });
   sent.push(channel.send({ data: encode({ type: 'done', connections: held.connections.length, batches: parts.length }) }));
   return Promise.all(sent).then(() => parts.length);
@@ -105,6 +146,8 @@ export async function handOff<S>(state: HandOffState<S>, options: HandOffOptions
   let successor: Successor | undefined;
   let channel: FdChannel | undefined;
   let held: Held<S> | undefined;
+  /** Whether we stopped accepting and reading (a rollback then has to serve again). */
+  let stopped = false;
   let committed: { successorPid: number; connections: number; timings: Timings } | undefined;
 
   // One deadline and one "the successor died" for every wait below; both are
@@ -136,15 +179,28 @@ export async function handOff<S>(state: HandOffState<S>, options: HandOffOptions
     const helloAt = Date.now();
     log(`successor pid ${accepted.hello.pid} (${accepted.hello.version}) said hello after ${helloAt - started} ms; handing over`);
 
+    // Copies first, while we still serve; nothing is lost if anything fails here.
+    machine.to('sending-copies');
+    const copies = [...state.connections].filter((c) => !c.socket.destroyed);
+    held = { listenerFd: dup(fdOf(state.server)), connections: [] };
+    const copyBatches = await race(sendCopies(channel, held.listenerFd, copies, Math.max(0, deadline - Date.now())));
+    // Sent is not taken: wait (still serving) until the new version has wrapped every copy.
+    const { message: ready } = await race(nextMessage(channel, 'new', deadline, 'while the successor took the copies'));
+    if (ready.type !== 'ready') throw new FdlabError('ERR_UPGRADE_GARBLED', `expected 'ready', got '${ready.type}'${ready.type === 'refuse' ? `: ${ready.reason}` : ''}`);
+    const copiedAt = Date.now();
+    log(`sent the listener and copies of ${copies.length} connections in ${copyBatches} batch(es) while serving`);
+
     // From here on nothing is read or accepted until the successor has it all.
     machine.to('transferring');
-    const detached = detachAll(state.server, state.connections);
-    held = detached.held;
-    if (detached.failed) throw detached.failed;
-    const detachedAt = Date.now();
-    const batchCount = await race(sendEverything(channel, held, Math.max(0, deadline - Date.now())));
+    state.server.close();
+    stopped = true;
+    const { dropped, failed } = holdAll(copies, state.connections, held);
+    if (failed) throw failed;
+    const heldAt = Date.now();
+    const detachedBatches = await race(sendStates(channel, held, dropped));
     const sentAt = Date.now();
-    log(`sent the listener and ${held.connections.length} connections in ${batchCount} batch(es)`);
+    const detachedCount = held.connections.filter((c) => c.kind === 'detached').length;
+    log(`stopped ${held.connections.length} connections (${held.connections.length - detachedCount} held still, ${detachedCount} detached in ${detachedBatches} batch(es) with their bytes)`);
 
     machine.to('awaiting-ack');
     const { message: ack } = await race(nextMessage(channel, 'new', deadline, 'while waiting for the ack'));
@@ -158,13 +214,14 @@ export async function handOff<S>(state: HandOffState<S>, options: HandOffOptions
     const committedAt = Date.now();
     const timings: Timings = {
       startMs: helloAt - started,
-      gapMs: committedAt - helloAt,
-      detachMs: detachedAt - helloAt,
-      sendMs: sentAt - detachedAt,
+      copyMs: copiedAt - helloAt,
+      gapMs: committedAt - copiedAt,
+      holdMs: heldAt - copiedAt,
+      sendMs: sentAt - heldAt,
       ackMs: committedAt - sentAt,
     };
     const connections = held.connections.length;
-    log(`committed: pid ${ack.pid} serves ${connections} connections (gap ${timings.gapMs} ms: detach ${timings.detachMs}, send ${timings.sendMs}, ack ${timings.ackMs})`);
+    log(`committed: pid ${ack.pid} serves ${connections} connections (gap ${timings.gapMs} ms: hold ${timings.holdMs}, send ${timings.sendMs}, ack ${timings.ackMs}; copies sent in ${timings.copyMs} ms while serving)`);
 
     committed = { successorPid: ack.pid, connections, timings };
   } catch (error) {
@@ -177,7 +234,8 @@ export async function handOff<S>(state: HandOffState<S>, options: HandOffOptions
     channel?.close();
     await upgradeSocket?.close().catch(() => {});
     machine.to('rolled-back');
-    if (held) state.server = await serveAgain(held, options.newServer, options.serve);
+    if (held && stopped) state.server = await serveAgain(held, options.newServer, options.serve, state.connections);
+    else if (held) closeQuietly([held.listenerFd]); // we never stopped: our copy of the listener is all there is to undo
     log(`rolled back: serving ${state.connections.size} connections again`);
     return { outcome: 'rolled-back', reason, code };
   }
@@ -198,7 +256,7 @@ export async function handOff<S>(state: HandOffState<S>, options: HandOffOptions
     return { outcome: 'upgraded', successorPid, connections, timings };
   }
   machine.to('taken-back');
-  state.server = await serveAgain(held!, options.newServer, options.serve);
+  state.server = await serveAgain(held!, options.newServer, options.serve, state.connections);
   log(`took everything back: serving ${state.connections.size} connections again (${outcome.reason})`);
   return { outcome: 'taken-back', reason: outcome.reason, successorPid, connections: state.connections.size };
 }

@@ -1,13 +1,21 @@
 // What the old version holds once it has stopped serving: its own copy of the
-// listener and of every connection, with everything needed to serve each
-// again (a rollback, or a take-back from a dead successor) or to send it.
+// listener and of every connection, to serve again (a rollback, or a
+// take-back from a dead successor) or to let go of (the standby is over).
+//
+// A connection is held one of two ways. Most are held still (holdSocket):
+// the net.Socket stays as it was, only not reading, so serving it again is
+// one readStart and letting go is one close. A connection with bytes in
+// flight inside Node is detached instead (detachSocketNow): a dup of its fd
+// plus those bytes, which travel to the new version.
 import type * as net from 'node:net';
 import { closeQuietly, dup } from '../fd/fds';
 import { adoptServer, wrapSocket } from '../socket/adopt';
 import { detachSocketNow, fdOf, type WriteEnd } from '../socket/detach';
+import { holdSocket, type HeldSocket } from '../socket/hold';
 import type { ServedConnection } from './types';
 
-export interface HeldConnection<S> {
+export interface DetachedConnection<S> {
+  kind: 'detached';
   fd: number;
   session: S;
   /** The app's half-processed bytes, then what Node had read: the next owner processes them first. */
@@ -19,38 +27,79 @@ export interface HeldConnection<S> {
   closed?: boolean;
 }
 
+export interface StillConnection<S> {
+  kind: 'still';
+  connection: ServedConnection<S>;
+  hold: HeldSocket;
+  session: S;
+  /** The app's half-processed bytes (the app keeps them too). */
+  pending: Buffer;
+  /** Which copy (sent while we still served) the new version has of it. */
+  copy: number;
+  closed?: boolean;
+}
+
+export type HeldConnection<S> = StillConnection<S> | DetachedConnection<S>;
+
 export interface Held<S> {
   listenerFd: number;
+  /** In the order the new version numbers them (alive.closed): the still ones, then the detached ones. */
   connections: HeldConnection<S>[];
 }
 
-/**
- * Stops the server and takes every connection from Node, synchronously, so
- * nothing is read or accepted in between. If any connection cannot be taken
- * (EMFILE on dup, a socket already gone) the ones taken are returned with the
- * error: the caller serves them again and the upgrade fails whole, because a
- * connection left behind would die with this process.
- */
-export function detachAll<S>(server: net.Server, connections: Set<ServedConnection<S>>): { held: Held<S>; failed: Error | null } {
-  const held: Held<S> = { listenerFd: dup(fdOf(server)), connections: [] };
+/** Our copy of the listener, then stop accepting: new connections wait in the kernel's backlog. */
+export function holdListener(server: net.Server): number {
+  const listenerFd = dup(fdOf(server)); // may throw EMFILE: nothing has changed yet
   server.close();
-  let failed: Error | null = null;
-  for (const connection of [...connections]) {
-    if (connection.socket.destroyed) {
-      connections.delete(connection);
-      continue;
+  return listenerFd;
+}
+
+/**
+ * Stops serving every connection, synchronously, so nothing is read in
+ * between: held still where that is exact, detached otherwise. `copies` are
+ * the connections whose fds the new version already has, by copy number;
+ * the ones among them that are gone (or must be detached) are `dropped`.
+ * If one cannot be detached (EMFILE on dup) the error comes back with what
+ * was taken: the caller serves those again and the upgrade fails whole,
+ * because a connection left behind would die with this process.
+ */
+export function holdAll<S>(
+  copies: readonly ServedConnection<S>[],
+  connections: Set<ServedConnection<S>>,
+  held: Held<S>,
+): { dropped: number[]; failed: Error | null } {
+  const dropped: number[] = [];
+  const toDetach: ServedConnection<S>[] = [];
+  copies.forEach((connection, copy) => {
+    if (!connections.has(connection) || connection.socket.destroyed) {
+      dropped.push(copy);
+      return;
     }
+    const hold = holdSocket(connection.socket);
+    if (!hold) {
+      dropped.push(copy);
+      toDetach.push(connection);
+      return;
+    }
+    const { session, pending } = connection.snapshot();
+    connections.delete(connection);
+    held.connections.push({ kind: 'still', connection, hold, session, pending, copy });
+  });
+  const copied = new Set(copies);
+  for (const connection of connections) if (!copied.has(connection) && !connection.socket.destroyed) toDetach.push(connection);
+  for (const connection of toDetach) {
     try {
       const { session, pending } = connection.snapshot();
       const { fd, unread, unsent, ended, writeEnd } = detachSocketNow(connection.socket);
       connections.delete(connection);
-      held.connections.push({ fd, session, unread: pending.length ? Buffer.concat([pending, unread]) : unread, unsent, peerEnded: ended, writeEnd });
+      held.connections.push({
+        kind: 'detached', fd, session, unread: pending.length ? Buffer.concat([pending, unread]) : unread, unsent, peerEnded: ended, writeEnd,
+      });
     } catch (error) {
-      failed = error as Error; // this one still reads and is served as before
-      break;
+      return { dropped, failed: error as Error }; // this one, and the rest, still read and are served as before
     }
   }
-  return { held, failed };
+  return { dropped, failed: null };
 }
 
 /** Serves everything held again, here: after a rollback or a take-back. */
@@ -58,18 +107,33 @@ export async function serveAgain<S>(
   held: Held<S>,
   newServer: () => net.Server,
   serve: (socket: net.Socket, session?: S, pending?: Buffer) => void,
+  connections: Set<ServedConnection<S>>,
 ): Promise<net.Server> {
   const server = await adoptServer(held.listenerFd, newServer());
   for (const c of held.connections) {
     if (c.closed) continue;
-    serve(wrapSocket(c.fd, { unsent: c.unsent, writeEnd: c.writeEnd }), c.session, c.unread);
+    if (c.kind === 'still') {
+      connections.add(c.connection);
+      c.hold.resume();
+    } else {
+      serve(wrapSocket(c.fd, { unsent: c.unsent, writeEnd: c.writeEnd }), c.session, c.unread);
+    }
   }
   held.connections = [];
   return server;
 }
 
-/** Closes our copies (the new version has its own): no FIN goes out, the kernel keeps each connection. */
+/** Lets go of one connection: no FIN goes out, the new version has the same connection. */
+export function letGo<S>(connection: HeldConnection<S>): void {
+  if (connection.closed) return;
+  connection.closed = true;
+  if (connection.kind === 'still') connection.hold.drop();
+  else closeQuietly([connection.fd]);
+}
+
+/** Lets go of everything held (the new version has its own copies). */
 export function release<S>(held: Held<S>): void {
-  closeQuietly([held.listenerFd, ...held.connections.filter((c) => !c.closed).map((c) => c.fd)]);
+  closeQuietly([held.listenerFd]);
+  for (const connection of held.connections) letGo(connection);
   held.connections = [];
 }

@@ -13,6 +13,7 @@ export interface PingSession {
 
 const PING = Buffer.from('ping');
 const PONG = Buffer.from('pong');
+const NOTHING = Buffer.alloc(0);
 
 /** Adopted connections logged one by one; the rest are in the stats line. */
 const ADOPTIONS_LOGGED = 3;
@@ -24,7 +25,7 @@ export class PingPongApp implements HandoverApp<PingSession> {
 
   serve(socket: net.Socket, session?: PingSession, pending?: Buffer): ServedConnection<PingSession> {
     const state: PingSession = session ?? { id: randomBytes(4).toString('hex'), pingsServed: 0, connectedSince: new Date().toISOString() };
-    let partial: Buffer = Buffer.alloc(0);
+    let partial: Buffer = NOTHING;
     const consume = (chunk: Buffer) => {
       partial = partial.length ? Buffer.concat([partial, chunk]) : chunk;
       let pongs = 0;
@@ -50,7 +51,10 @@ export class PingPongApp implements HandoverApp<PingSession> {
         }
       }
     };
-    socket.setNoDelay(true);
+    // Socket options live in the kernel socket, so an adopted connection kept
+    // the old version's TCP_NODELAY: setting it again is a syscall per connection
+    // in the middle of a handover, for nothing.
+    if (!session) socket.setNoDelay(true);
     socket.on('data', consume);
     socket.on('error', () => socket.destroy());
     if (session && this.adoptionsLogged++ < ADOPTIONS_LOGGED) this.log(`adopted connection ${state.id}: ${state.pingsServed} pings served since ${state.connectedSince}${pending?.length ? `, ${pending.length} bytes pending` : ''}`);

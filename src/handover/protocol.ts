@@ -16,6 +16,7 @@ export type FromNew =
   | { type: 'hello'; pid: number; version: string; token: string }
   | { type: 'ack'; pid: number; connections: number }
   | { type: 'alive'; closed: number[] }
+  | { type: 'ready'; copies: number }
   | { type: 'serving' }
   | { type: 'refuse'; reason: string };
 
@@ -28,9 +29,19 @@ export interface ConnectionEntry {
   writeEnd: WriteEnd;
 }
 
+/** A connection the old version held still: its state, beside the copy of its fd already sent; its unread bytes follow the header. */
+export interface SwitchEntry {
+  copy: number;
+  session: unknown;
+  unread: number;
+}
+
 /** What the old version sends. */
 export type FromOld =
   | { type: 'listener'; remainingMs: number; connections: number }
+  | { type: 'copies'; batch: number; copies: number[] }
+  | { type: 'copies-end'; copies: number }
+  | { type: 'switch'; entries: SwitchEntry[]; dropped: number[] }
   | { type: 'connections'; batch: number; entries: ConnectionEntry[] }
   | { type: 'done'; connections: number; batches: number }
   | { type: 'commit' }
@@ -52,7 +63,8 @@ export const BATCH_FDS = 253;
 export const BATCH_BYTES = 1024 * 1024;
 /** Largest message accepted on the upgrade socket: a full batch plus one connection's large backlog. */
 export const MAX_UPGRADE_MESSAGE = 64 * 1024 * 1024;
-const MAX_HEADER = 1024 * 1024;
+/** The switch's header grows with the connections (about 100 bytes each): as large as a message may be. */
+const MAX_HEADER = MAX_UPGRADE_MESSAGE;
 const MAX_TEXT = 1024;
 
 export function encode(message: UpgradeMessage, bytes?: Buffer): Buffer {
@@ -75,6 +87,7 @@ const RULES: Record<string, { from: 'old' | 'new' | 'both'; fds: (m: Record<stri
   hello: { from: 'new', fds: () => 0, check: (m) => (isCount(m.pid) && isText(m.version) && isText(m.token) ? null : 'hello needs pid, version and token') },
   ack: { from: 'new', fds: () => 0, check: (m) => (isCount(m.pid) && isCount(m.connections) ? null : 'ack needs pid and connections') },
   alive: { from: 'new', fds: () => 0, check: (m) => (Array.isArray(m.closed) && m.closed.every(isCount) ? null : 'alive needs a list of closed connection numbers') },
+  ready: { from: 'new', fds: () => 0, check: (m) => (isCount(m.copies) ? null : 'ready needs copies') },
   serving: { from: 'new', fds: () => 0, check: () => null },
   listener: { from: 'old', fds: () => 1, check: (m) => (isCount(m.remainingMs) && isCount(m.connections) ? null : 'listener needs remainingMs and connections') },
   connections: {
@@ -86,6 +99,23 @@ const RULES: Record<string, { from: 'old' | 'new' | 'both'; fds: (m: Record<stri
       const bad = m.entries.findIndex((e: Partial<ConnectionEntry>) =>
         !e || typeof e !== 'object' || !isCount(e.unread) || !isCount(e.unsent) || typeof e.peerEnded !== 'boolean' || !WRITE_ENDS.includes(e.writeEnd as WriteEnd));
       return bad >= 0 ? `connection entry ${bad} is malformed` : null;
+    },
+  },
+  copies: {
+    from: 'old',
+    fds: (m) => (m.copies as number[]).length,
+    check: (m) => (isCount(m.batch) && Array.isArray(m.copies) && m.copies.length >= 1 && m.copies.length <= BATCH_FDS && m.copies.every(isCount)
+      ? null
+      : `copies needs batch and 1 to ${BATCH_FDS} copy numbers`),
+  },
+  'copies-end': { from: 'old', fds: () => 0, check: (m) => (isCount(m.copies) ? null : 'copies-end needs copies') },
+  switch: {
+    from: 'old',
+    fds: () => 0,
+    check: (m) => {
+      if (!Array.isArray(m.entries) || !Array.isArray(m.dropped) || !m.dropped.every(isCount)) return 'switch needs entries and dropped';
+      const bad = m.entries.findIndex((e: Partial<SwitchEntry>) => !e || typeof e !== 'object' || !isCount(e.copy) || !isCount(e.unread));
+      return bad >= 0 ? `switch entry ${bad} is malformed` : null;
     },
   },
   done: { from: 'old', fds: () => 0, check: (m) => (isCount(m.connections) && isCount(m.batches) ? null : 'done needs connections and batches') },
@@ -120,7 +150,9 @@ export function decode<S extends 'old' | 'new'>(data: Buffer, fdCount: number, f
   const bytes = data.subarray(4 + headerLength);
   const declared = message.type === 'connections'
     ? (message.entries as ConnectionEntry[]).reduce((sum, e) => sum + e.unread + e.unsent, 0)
-    : 0;
+    : message.type === 'switch'
+      ? (message.entries as SwitchEntry[]).reduce((sum, e) => sum + e.unread, 0)
+      : 0;
   if (bytes.length !== declared) throw garbled(`'${message.type}' declares ${declared} bytes of connection data, ${bytes.length} came`);
   return { message: message as unknown as S extends 'old' ? FromOld : FromNew, bytes };
 }

@@ -8,7 +8,7 @@
 import type { FdChannel } from '../channel';
 import { closeQuietly } from '../fd/fds';
 import { decode, encode } from './protocol';
-import type { Held } from './held';
+import { letGo, release, type Held } from './held';
 import type { Successor } from './successor';
 import type { Log } from './types';
 
@@ -48,10 +48,9 @@ export class Standby<S> {
         channel.removeAllListeners('message');
         if (outcome.released) {
           channel.send({ data: encode({ type: 'release' }) }).catch(() => {}).finally(() => channel.close());
-          const { connections } = held;
-          closeQuietly([held.listenerFd, ...connections.filter((c) => !c.closed).map((c) => c.fd)]);
-          held.connections = [];
-          log(`standby over: released our copies after ${graceMs} ms`);
+          const count = held.connections.length;
+          release(held);
+          log(`standby over: released our copies of ${count} connections after ${graceMs} ms`);
         } else {
           log(`the new version ${outcome.reason}: killing it and taking everything back`);
           successor.kill();
@@ -73,10 +72,7 @@ export class Standby<S> {
         if (message.type === 'alive') {
           for (const index of message.closed) {
             const connection = held.connections[index];
-            if (connection && !connection.closed) {
-              connection.closed = true;
-              closeQuietly([connection.fd]); // so the client sees the close now, not at the end of the standby
-            }
+            if (connection) letGo(connection); // so the client sees the close now, not at the end of the standby
           }
         } else if (message.type === 'serving') {
           log('the new version serves');

@@ -7,12 +7,16 @@ import { FdlabError } from '../errors';
 export const OLD_STATES = {
   serving: { next: ['starting-successor'], does: 'serves; SIGUSR2 or upgrade() starts an upgrade' },
   'starting-successor': {
-    next: ['transferring', 'rolled-back'],
+    next: ['sending-copies', 'rolled-back'],
     does: 'still serves; the upgrade socket listens; waits for the hello of the process it started (pid, token, uid)',
+  },
+  'sending-copies': {
+    next: ['transferring', 'rolled-back'],
+    does: 'still serves; sends the listener and a copy of every connection\'s fd, a batch at a time',
   },
   transferring: {
     next: ['awaiting-ack', 'rolled-back'],
-    does: 'stopped reading and accepting; sends the listener, the connections with their bytes, and done',
+    does: 'stopped accepting and reading: holds each connection still (or detaches one with bytes in flight) and sends their states, the detached ones, and done',
   },
   'awaiting-ack': { next: ['standby', 'handed-over', 'rolled-back'], does: 'waits for the ack: the new version holds everything and reads nothing' },
   standby: {
@@ -29,7 +33,7 @@ export const NEW_STATES = {
   'hello-sent': { next: ['receiving', 'failed'], does: 'sent pid, version and token; waits for the listener' },
   receiving: {
     next: ['acked', 'failed', 'orphaned'],
-    does: 'checks each fd as it arrives and wraps it in a socket that does not read',
+    does: 'checks each fd as it arrives and wraps it in a socket that does not read; then the states, which copies to keep, the detached connections',
   },
   acked: { next: ['serving-standby', 'failed', 'orphaned'], does: 'holds everything, reads nothing, waits for the commit' },
   'serving-standby': { next: ['serving'], does: 'serves; tells the old side it is alive (and which connections it closed) until released' },

@@ -9,10 +9,11 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { FdChannel } from '../channel';
 import { FdlabError, isErrorWithCode } from '../errors';
 import { closeQuietly } from '../fd/fds';
-import { requireStreamSocket, wrapSocket } from '../socket/adopt';
+import { requireStreamSocket, requireStreamSockets, wrapSocket } from '../socket/adopt';
+import type { HeldSocket } from '../socket/hold';
 import type { WriteEnd } from '../socket/detach';
 import { nextMessage } from './peer';
-import { encode, MAX_UPGRADE_MESSAGE, type FromOld } from './protocol';
+import { encode, MAX_UPGRADE_MESSAGE, type ConnectionEntry, type FromOld, type SwitchEntry } from './protocol';
 import { readTokenFile } from './state-dir';
 import type { NewState, StateMachine } from './states';
 import { UPGRADE_TOKEN_ENV } from './successor';
@@ -26,6 +27,11 @@ export interface TakeOverOptions {
   expectedPeerUid: number;
   log: Log;
   machine: StateMachine<NewState>;
+  /**
+   * Called with everything received, just before the ack: the app may serve
+   * the connections now, so that the commit only has to let them read.
+   */
+  prepare?: (incoming: Incoming<unknown>[]) => void;
 }
 
 export interface Incoming<S> {
@@ -36,6 +42,8 @@ export interface Incoming<S> {
   /** Written first, at the commit (before it the old side still owns the connection). */
   unsent: Buffer;
   writeEnd: WriteEnd;
+  /** Set once the app serves it, held still until the commit (see Upgrader.prepare). */
+  hold?: HeldSocket;
 }
 
 export interface TakenOver<S> {
@@ -91,12 +99,19 @@ export async function takeOver<S>(options: TakeOverOptions): Promise<TakenOver<S
 
   let listenerFd = -1;
   const incoming: Incoming<S>[] = [];
+  /** Copies of connections the old version still serves, by copy number: wrapped now, kept or dropped at its switch. */
+  const copies = new Map<number, net.Socket>();
+  let switched = false;
   const dropAll = () => {
     closeQuietly(listenerFd >= 0 ? [listenerFd] : []);
     for (const c of incoming) c.socket.destroy(); // our copies only: the old side has its own
+    for (const socket of copies.values()) socket.destroy();
   };
   const orphaned = (why: string): TakenOver<S> => {
     machine.to('orphaned');
+    // Copies whose state never came are served as fresh connections: better than closing them.
+    for (const socket of copies.values()) incoming.push({ socket, session: undefined as S, pending: EMPTY, unsent: EMPTY, writeEnd: 'open' });
+    copies.clear();
     log(`the old version vanished ${why}: serving the listener and the ${incoming.length} connections it had sent`);
     return { listenerFd, connections: incoming, oldPid: old.pid, channel: null };
   };
@@ -122,32 +137,36 @@ export async function takeOver<S>(options: TakeOverOptions): Promise<TakenOver<S
         throw error;
       }
       const { message, fds, bytes } = received;
-      if (message.type === 'done') {
+      if (message.type === 'copies' && !switched) {
+        takeCopies(message.copies, fds, copies);
+        continue;
+      }
+      if (message.type === 'copies-end' && !switched) {
+        if (message.copies !== copies.size) throw garbled(`'copies-end' says ${message.copies} copies, ${copies.size} came`);
+        // Every copy is wrapped: the old version may stop serving now (it waits for this, still serving).
+        await channel.send({ data: encode({ type: 'ready', copies: copies.size }) });
+        continue;
+      }
+      if (message.type === 'switch' && !switched) {
+        applySwitch(message.entries, message.dropped, bytes, copies, incoming);
+        switched = true;
+        continue;
+      }
+      if (message.type === 'connections' && switched) {
+        takeDetached(message.entries, fds, bytes, incoming);
+        continue;
+      }
+      if (message.type === 'done' && switched) {
         if (message.connections !== incoming.length) {
           throw new FdlabError('ERR_UPGRADE_GARBLED', `'done' says ${message.connections} connections, ${incoming.length} arrived`);
         }
         break;
       }
-      if (message.type !== 'connections') {
-        closeQuietly(fds);
-        throw refusal(message, 'connections');
-      }
-      let offset = 0;
-      for (let i = 0; i < fds.length; i++) {
-        const entry = message.entries[i];
-        try {
-          requireStreamSocket(fds[i], false, `connection ${incoming.length + 1}`);
-        } catch (error) {
-          closeQuietly(fds.slice(i));
-          throw error;
-        }
-        const pending = bytes.subarray(offset, offset + entry.unread);
-        const unsent = bytes.subarray(offset + entry.unread, offset + entry.unread + entry.unsent);
-        offset += entry.unread + entry.unsent;
-        incoming.push({ socket: wrapSocket(fds[i], { manualStart: true }), session: entry.session as S, pending, unsent, writeEnd: entry.writeEnd });
-      }
+      closeQuietly(fds);
+      throw refusal(message, switched ? 'connections or done' : 'copies or switch');
     }
 
+    options.prepare?.(incoming as Incoming<unknown>[]);
     machine.to('acked');
     let verdict;
     try {
@@ -176,6 +195,63 @@ export async function takeOver<S>(options: TakeOverOptions): Promise<TakenOver<S
     dropAll();
     throw error;
   }
+}
+
+const EMPTY = Buffer.alloc(0);
+
+function garbled(what: string): FdlabError {
+  return new FdlabError('ERR_UPGRADE_GARBLED', `upgrade socket: ${what}`);
+}
+
+/** Copies of live connections, sent while the old version still serves them: checked, wrapped, not read. */
+function takeCopies(numbers: number[], fds: number[], copies: Map<number, net.Socket>): void {
+  try {
+    requireStreamSockets(fds, false, (i) => `copy ${numbers[i]}`);
+    const seen = new Set<number>();
+    const repeated = numbers.find((n) => copies.has(n) || seen.size === seen.add(n).size);
+    if (repeated !== undefined) throw garbled(`copy ${repeated} came twice`);
+  } catch (error) {
+    closeQuietly(fds);
+    throw error;
+  }
+  numbers.forEach((n, i) => copies.set(n, wrapSocket(fds[i], { manualStart: true })));
+}
+
+/** The old version stopped: which copies we keep (with their state, in its order) and which we drop. */
+function applySwitch<S>(entries: SwitchEntry[], dropped: number[], bytes: Buffer, copies: Map<number, net.Socket>, incoming: Incoming<S>[]): void {
+  const named = [...entries.map((e) => e.copy), ...dropped];
+  const seen = new Set<number>();
+  const unknown = named.find((n) => !copies.has(n) || seen.size === seen.add(n).size);
+  if (unknown !== undefined) throw garbled(`the switch names copy ${unknown}, which never came or is named twice`);
+  if (named.length !== copies.size) throw garbled(`the switch names ${named.length} of ${copies.size} copies`);
+  let offset = 0;
+  for (const entry of entries) {
+    incoming.push({ socket: copies.get(entry.copy)!, session: entry.session as S, pending: bytes.subarray(offset, offset + entry.unread), unsent: EMPTY, writeEnd: 'open' });
+    offset += entry.unread;
+    copies.delete(entry.copy);
+  }
+  for (const copy of dropped) {
+    copies.get(copy)!.destroy(); // closed by the old version, or detached and sent again below
+    copies.delete(copy);
+  }
+}
+
+/** Connections the old version detached (bytes in flight), each with its fd, its unread and its unsent bytes. */
+function takeDetached<S>(entries: ConnectionEntry[], fds: number[], bytes: Buffer, incoming: Incoming<S>[]): void {
+  try {
+    requireStreamSockets(fds, false, (i) => `connection ${incoming.length + i + 1}`);
+  } catch (error) {
+    closeQuietly(fds);
+    throw error;
+  }
+  let offset = 0;
+  fds.forEach((fd, i) => {
+    const entry = entries[i];
+    const pending = bytes.subarray(offset, offset + entry.unread);
+    const unsent = bytes.subarray(offset + entry.unread, offset + entry.unread + entry.unsent);
+    offset += entry.unread + entry.unsent;
+    incoming.push({ socket: wrapSocket(fd, { manualStart: true }), session: entry.session as S, pending, unsent, writeEnd: entry.writeEnd });
+  });
 }
 
 function refusal(message: FromOld, expected: string): FdlabError {

@@ -17,7 +17,8 @@ import { releaseUpgradeSignalGuard } from './signal-guard';
 import { HOOK_ENV, NEW_STATES, OLD_STATES, StateMachine, type NewState, type OldState } from './states';
 import { ensureStateDir } from './state-dir';
 import { spawnSuccessor, UPGRADE_SOCKET_ENV, type StartSuccessor } from './successor';
-import { takeOver, type TakenOver } from './take-over';
+import { holdSocket } from '../socket/hold';
+import { takeOver, type Incoming, type TakenOver } from './take-over';
 import type { HandoverApp, Log, ServedConnection } from './types';
 
 export interface UpgraderOptions<S> {
@@ -141,6 +142,7 @@ export class Upgrader<S> extends EventEmitter {
       return { outcome: 'ignored', reason };
     }
     this.current = 'upgrading';
+    const upgradeStarted = Date.now();
     this.log(`upgrade: handing over ${this.connections.size} connections`);
     let result: HandOffResult;
     try {
@@ -166,7 +168,8 @@ export class Upgrader<S> extends EventEmitter {
     if (result.outcome === 'upgraded') {
       this.current = 'handed-over';
       this.stopHandlingSignals();
-      this.log(`upgraded ${result.connections} connections: gap ${result.timings.gapMs} ms (detach ${result.timings.detachMs}, send ${result.timings.sendMs}, ack ${result.timings.ackMs}); successor pid ${result.successorPid}`);
+      const t = result.timings;
+      this.log(`upgraded ${result.connections} connections: gap ${t.gapMs} ms (hold ${t.holdMs}, send ${t.sendMs}, ack ${t.ackMs}), copies ${t.copyMs} ms while serving, handover ${Date.now() - upgradeStarted} ms; successor pid ${result.successorPid}`);
     } else {
       this.current = 'serving';
       this.oldMachine.to('serving');
@@ -198,6 +201,7 @@ export class Upgrader<S> extends EventEmitter {
         expectedPeerUid: this.options.expectedPeerUid ?? process.getuid!(),
         log: this.log,
         machine,
+        prepare: (incoming) => this.prepare(incoming as Incoming<S>[]),
       });
       await this.serveTaken(taken);
       machine.to('serving');
@@ -224,14 +228,38 @@ export class Upgrader<S> extends EventEmitter {
   }
 
   /** At the commit (or orphaned): everything we hold starts reading, unsent bytes first. */
+  /**
+   * Before our ack: the app serves every connection already, but each is held
+   * still (not reading, writes corked), so the work is done before the commit
+   * and nothing reaches or leaves a socket until it. If the upgrade fails the
+   * sockets are destroyed: our copies only, the old version has its own.
+   */
+  private prepare(incoming: Incoming<S>[]): void {
+    incoming.forEach((c, index) => {
+      if (c.hold) return;
+      const hold = holdSocket(c.socket);
+      if (!hold) return; // not exact to hold (cannot happen for a fresh wrap): served at the commit instead
+      c.hold = hold;
+      if (c.unsent.length > 0) c.socket.write(c.unsent);
+      this.serve(c.socket, c.session, c.pending);
+      c.socket.once('close', () => this.predecessor?.closed.push(index));
+    });
+  }
+
+  /** At the commit (or orphaned): every connection reads, its corked writes go out, unsent bytes first. */
   private async serveTaken(taken: TakenOver<S>): Promise<void> {
     this.server = await adoptServer(taken.listenerFd, this.newServer());
     const closed: number[] = [];
-    taken.connections.forEach(({ socket, session, pending, unsent, writeEnd }, index) => {
-      if (unsent.length > 0) socket.write(unsent);
-      if (writeEnd !== 'open') socket.end();
-      this.serve(socket, session, pending);
-      socket.once('close', () => this.predecessor?.closed.push(index));
+    this.prepare(taken.connections); // orphaned mid-transfer: nothing was prepared
+    taken.connections.forEach((c, index) => {
+      if (c.hold) {
+        c.hold.resume();
+      } else {
+        if (c.unsent.length > 0) c.socket.write(c.unsent);
+        this.serve(c.socket, c.session, c.pending);
+        c.socket.once('close', () => this.predecessor?.closed.push(index));
+      }
+      if (c.writeEnd !== 'open') c.socket.end();
     });
     if (!taken.channel) return; // orphaned: nobody stands by
     const channel = taken.channel;

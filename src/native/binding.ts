@@ -52,6 +52,8 @@ export interface RawBinding {
   fdInfo(fd: number): RawFdInfo;
   peerCred(fd: number): { pid: number; uid: number; gid: number };
   queuedBytes(fd: number): { receive: number; send: number };
+  /** The index of the first of fds[0..count) that is not an inet/inet6/unix stream socket in that listening state, or -1. */
+  firstNotStreamSocket(fds: Int32Array, count: number, listening: boolean): number;
   Poller: new (fd: number, callback: (error: Error | null, readable: boolean, writable: boolean) => void) => RawPoller;
 }
 

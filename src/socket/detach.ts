@@ -37,7 +37,7 @@ export interface DetachOptions {
   flushTimeoutMs?: number;
 }
 
-interface StreamHandle {
+export interface StreamHandle {
   fd: number;
   reading: boolean;
   writeQueueSize?: number;
@@ -45,7 +45,7 @@ interface StreamHandle {
   readStop(): number;
 }
 
-type InternalSocket = net.Socket & {
+export type InternalSocket = net.Socket & {
   _handle: StreamHandle | null;
   _read: (size: number) => void;
   _readableState: { ended: boolean };
@@ -100,19 +100,26 @@ function flushWrites(socket: net.Socket, timeoutMs: number): Promise<void> {
   });
 }
 
-/** Drains Node's readable buffer without letting the stream restart reading or emit to the app. */
-function takeUnread(socket: InternalSocket): Buffer {
-  // The connection lives on elsewhere: the app must not see data, an end or a
-  // close from this husk (an app counting disconnects would count a false one).
+/**
+ * The connection lives on elsewhere: the app must not see data, an end or a
+ * close from this husk (an app counting disconnects would count a false one).
+ */
+export function silence(socket: net.Socket): void {
   for (const event of ['data', 'readable', 'end', 'close', 'error', 'timeout', 'drain', 'finish']) socket.removeAllListeners(event);
   socket.on('error', () => {});
+}
+
+/** Drains Node's readable buffer without letting the stream restart reading or emit to the app. */
+function takeUnread(socket: InternalSocket): Buffer {
+  silence(socket);
   const chunks: Buffer[] = [];
   let chunk: Buffer | null;
   while ((chunk = socket.read() as Buffer | null) !== null) chunks.push(chunk);
   return chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
 }
 
-function stopReading(socket: InternalSocket, handle: StreamHandle): () => void {
+/** Stops reading at the handle (pause() would not), so that nothing restarts it; returns the undo. */
+export function stopReading(socket: InternalSocket, handle: StreamHandle): () => void {
   const wasReading = handle.reading;
   handle.reading = false;
   handle.readStop();

@@ -27,6 +27,12 @@ const fromNew: fc.Arbitrary<FromNew> = fc.oneof(
 
 const fromOld: fc.Arbitrary<FromOld> = fc.oneof(
   fc.record({ type: fc.constant('listener' as const), remainingMs: count, connections: count }),
+  fc.record({ type: fc.constant('copies' as const), batch: count, copies: fc.array(count, { minLength: 1, maxLength: 8 }) }),
+  fc.record({
+    type: fc.constant('switch' as const),
+    entries: fc.array(fc.record({ copy: count, session: fc.jsonValue(), unread: fc.nat({ max: 64 }) }), { maxLength: 8 }),
+    dropped: fc.array(count, { maxLength: 8 }),
+  }),
   fc.record({ type: fc.constant('connections' as const), batch: count, entries: fc.array(entry, { minLength: 1, maxLength: 8 }) }),
   fc.record({ type: fc.constant('done' as const), connections: count, batches: count }),
   fc.constant({ type: 'commit' as const }),
@@ -36,10 +42,13 @@ const fromOld: fc.Arbitrary<FromOld> = fc.oneof(
 );
 
 function fdsFor(message: FromOld | FromNew): number {
-  return message.type === 'listener' ? 1 : message.type === 'connections' ? message.entries.length : 0;
+  if (message.type === 'listener') return 1;
+  if (message.type === 'copies') return message.copies.length;
+  return message.type === 'connections' ? message.entries.length : 0;
 }
 
 function bytesFor(message: FromOld | FromNew): Buffer {
+  if (message.type === 'switch') return Buffer.alloc(message.entries.reduce((sum, e) => sum + e.unread, 0), 7);
   if (message.type !== 'connections') return Buffer.alloc(0);
   return Buffer.alloc(message.entries.reduce((sum, e) => sum + e.unread + e.unsent, 0), 7);
 }
@@ -89,8 +98,8 @@ describe('upgrade messages (property tests)', () => {
       decodesOrGarbled(data, 0, 'new');
     }), { numRuns: 300 });
     // The right type with fields of any kind: a message with a field missing or mistyped must not pass.
-    const anyType = fc.constantFrom('hello', 'ack', 'alive', 'serving', 'listener', 'connections', 'done', 'commit', 'abort', 'release', 'refuse', '__proto__', 'constructor');
-    fc.assert(fc.property(anyType, fc.dictionary(fc.constantFrom('pid', 'version', 'token', 'connections', 'closed', 'remainingMs', 'batch', 'entries', 'batches', 'reason'), fc.jsonValue()), fc.nat({ max: 3 }), (type, fields, fds) => {
+    const anyType = fc.constantFrom('hello', 'ack', 'alive', 'serving', 'listener', 'copies', 'switch', 'connections', 'done', 'commit', 'abort', 'release', 'refuse', '__proto__', 'constructor');
+    fc.assert(fc.property(anyType, fc.dictionary(fc.constantFrom('pid', 'version', 'token', 'connections', 'closed', 'remainingMs', 'batch', 'entries', 'batches', 'reason', 'copies', 'dropped'), fc.jsonValue()), fc.nat({ max: 3 }), (type, fields, fds) => {
       for (const from of ['old', 'new'] as const) {
         try {
           const { message } = decode(encode({ ...fields, type } as unknown as FromNew), fds, from);

@@ -182,28 +182,28 @@ describe('hot-upgrade engine: a new version that does not trust a lying old one'
     assert.match(error.message, /the listener: fd \d+ is .*not a listening stream socket/);
   });
 
-  it('refuses a datagram socket among the connections, and closes every fd of the batch', async () => {
+  it('refuses a listener and a datagram socket among the connections, and closes every fd of the batch', async () => {
     const { server: listener } = await listeningOnAnyPort();
     const datagram = socketpair('dgram');
     try {
       const error = await fakeOld(async (channel) => {
         await send(channel, { type: 'listener', remainingMs: 2000, connections: 1 }, [fdOf(listener)]);
-        const entry = { session: {}, unread: 0, unsent: 0, peerEnded: false, writeEnd: 'open' as const };
-        await send(channel, { type: 'connections', batch: 1, entries: [entry] }, [datagram[0]]);
+        await send(channel, { type: 'copies', batch: 1, copies: [0, 1] }, [fdOf(listener), datagram[0]]);
       });
       assert.equal(error.code, 'ERR_FD_WRONG_KIND');
-      assert.match(error.message, /connection 1: fd \d+ is .*not a connected stream socket/);
+      assert.match(error.message, /copy 0: fd \d+ is a tcp stream socket \(listening\), not a connected stream socket/);
     } finally {
       listener.close();
       closeFds(datagram);
     }
   });
 
-  it("refuses a 'done' that counts other connections than arrived, and a message with fds it should not carry", async () => {
+  it("refuses a 'done' that counts other connections than arrived, a message with fds it should not carry, and a switch naming a copy that never came", async () => {
     const { server: listener } = await listeningOnAnyPort();
     try {
       const miscount = await fakeOld(async (channel) => {
         await send(channel, { type: 'listener', remainingMs: 2000, connections: 5 }, [fdOf(listener)]);
+        await send(channel, { type: 'switch', entries: [], dropped: [] });
         await send(channel, { type: 'done', connections: 5, batches: 1 });
       });
       assert.equal(miscount.code, 'ERR_UPGRADE_GARBLED');
@@ -213,6 +213,12 @@ describe('hot-upgrade engine: a new version that does not trust a lying old one'
       });
       assert.equal(extraFd.code, 'ERR_UPGRADE_GARBLED');
       assert.match(extraFd.message, /'listener' came with 2 fds, expected 1/);
+      const unknownCopy = await fakeOld(async (channel) => {
+        await send(channel, { type: 'listener', remainingMs: 2000, connections: 1 }, [fdOf(listener)]);
+        await send(channel, { type: 'switch', entries: [{ copy: 7, session: {}, unread: 0 }], dropped: [] });
+      });
+      assert.equal(unknownCopy.code, 'ERR_UPGRADE_GARBLED');
+      assert.match(unknownCopy.message, /the switch names copy 7, which never came/);
     } finally {
       listener.close();
     }

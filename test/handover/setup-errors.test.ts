@@ -111,16 +111,15 @@ describe('hot-upgrade engine: setup errors', function () {
     }
   });
 
-  it('rolls back when it runs out of fds as it takes the listener and connections from Node (EMFILE), and upgrades once the limit is raised', async () => {
-    const serve = await startServe(tempDir(), ['--standby', '200'], { FDLAB_HANDOVER_HOOK: 'old:transferring=stop' });
+  it('rolls back when it runs out of fds as it copies the listener and connections (EMFILE), and upgrades once the limit is raised', async () => {
+    const serve = await startServe(tempDir(), ['--standby', '200'], { FDLAB_HANDOVER_HOOK: 'old:sending-copies=stop' });
     const pinger = await Pinger.connect(serve.port, 12);
     try {
       pinger.start();
       process.kill(serve.pid, 'SIGUSR2');
-      await serve.waitForLog(/hook: old:transferring=stop/);
+      await serve.waitForLog(/hook: old:sending-copies=stop/);
       await until(5000, 'the old version to stop', () => processState(serve.pid) === 'T');
-      // No free fd: its copy of the listener fails. (One free fd would do for everything:
-      // each copy made is followed by closing Node's own fd.)
+      // No free fd: its copy of the listener fails.
       execFileSync('prlimit', ['--pid', String(serve.pid), `--nofile=${noFreeFd(serve.pid)}:`]);
       await rollsBackThenRecovers(serve, pinger, /out of file descriptors .*raise the limit \(ulimit -n\) and upgrade again/, () =>
         execFileSync('prlimit', ['--pid', String(serve.pid), '--nofile=4096:']), () => process.kill(serve.pid, 'SIGCONT'));
