@@ -359,7 +359,7 @@ async function runStrategy(run: Run, strategy: Strategy): Promise<StrategyResult
     if (strategy === 'fdlab') {
       processes.signal(current, 'SIGUSR2');
       const committed = await log.wait(
-        new RegExp(`pid ${current}\\] committed: pid (\\d+) serves (\\d+) connections \\(gap (\\d+) ms: hold (\\d+), send (\\d+), ack (\\d+); copies sent in (\\d+) ms while serving\\)`),
+        new RegExp(`pid ${current}\\] committed: pid (\\d+) serves the first (\\d+) connections \\(gap (\\d+) ms: hold (\\d+), send (\\d+), ack (\\d+); copies sent in (\\d+) ms while serving\\)`),
         handoverMs, `pid ${current} to commit`, logFrom);
       const [, pid, connections, gapMs, holdMs, sendMs, ackMs, copyMs] = committed.match.map(Number);
       result.engine = { connections, gapMs, holdMs, sendMs, ackMs, copyMs, committedMs: ms(signalAt, committed.at) };

@@ -9,7 +9,7 @@ import type { FdChannel } from '../channel';
 import { FdlabError } from '../errors';
 import { closeQuietly, dup } from '../fd/fds';
 import { fdOf } from '../socket/detach';
-import { holdAll, release, serveAgain, type DetachedConnection, type Held, type StillConnection } from './held';
+import { holdGroup, serveAgain, type DetachedConnection, type Held, type HeldGroup } from './held';
 import { acceptSuccessor, deadlineError, nextMessage } from './peer';
 import { BATCH_BYTES, BATCH_FDS, encode } from './protocol';
 import { Standby, type StandbyOutcome } from './standby';
@@ -44,10 +44,12 @@ export interface Timings {
   copyMs: number;
   /** ms from the last copy until the commit: nothing was read or accepted then. */
   gapMs: number;
-  /** Within the gap: stopping every connection, sending their states, the ack. */
+  /** Within the gap: stopping the first group, sending its states, the ack. */
   holdMs: number;
   sendMs: number;
   ackMs: number;
+  /** ms from the commit until every other group was switched (each waits only for itself). */
+  restMs: number;
 }
 
 export type HandOffResult =
@@ -119,23 +121,34 @@ async function sendCopies<S>(channel: FdChannel, listenerFd: number, copies: rea
   return batch;
 }
 
-/** After the hold: each still connection's state, the detached ones with their fds and bytes, and done. */
-function sendStates<S>(channel: FdChannel, held: Held<S>, dropped: number[]): Promise<number> {
-  const still = held.connections.filter((c): c is StillConnection<S> => c.kind === 'still');
-  const detached = held.connections.filter((c): c is DetachedConnection<S> => c.kind === 'detached');
-  const entries = still.map((c) => ({ copy: c.copy, session: c.session, unread: c.pending.length }));
-  const bytes = Buffer.concat(still.map((c) => c.pending));
+/** One stopped group: its detached connections with their fds and bytes, then the switch with each still one's state. */
+function sendGroup<S>(channel: FdChannel, group: HeldGroup<S>): Promise<void> {
+  const sent: Promise<void>[] = [];
   // Queued all at once: FdChannel writes them in order as the socket drains.
-  const sent = [channel.send({ data: encode({ type: 'switch', entries, dropped }, bytes) })];
-  const parts = batches(detached);
-  parts.forEach((batch, i) => {
+  batches(group.detached).forEach((batch, i) => {
     const data = Buffer.concat(batch.flatMap((c) => [c.unread, c.unsent]));
     const described = batch.map((c) => ({ session: c.session, unread: c.unread.length, unsent: c.unsent.length, peerEnded: c.peerEnded, writeEnd: c.writeEnd }));
     sent.push(channel.send({ data: encode({ type: 'connections', batch: i + 1, entries: described }, data), fds: batch.map((c) => c.fd) }));
   });
-  sent.push(channel.send({ data: encode({ type: 'done', connections: held.connections.length, batches: parts.length }) }));
-  return Promise.all(sent).then(() => parts.length);
+  const entries = group.still.map((c) => ({ copy: c.copy, session: c.session, unread: c.pending.length }));
+  const bytes = Buffer.concat(group.still.map((c) => c.pending));
+  sent.push(channel.send({ data: encode({ type: 'switch', entries, dropped: group.dropped, detached: group.detached.length }, bytes) }));
+  return Promise.all(sent).then(() => {});
 }
+
+/** Copy numbers in groups of GROUP: each group is stopped and switched on its own. */
+function groupsOf(count: number): number[][] {
+  const groups: number[][] = [];
+  for (let start = 0; start < count; start += GROUP) groups.push(Array.from({ length: Math.min(GROUP, count - start) }, (_, i) => start + i));
+  return groups.length > 0 ? groups : [[]];
+}
+
+/**
+ * How many connections stop at a time. The first group is switched before the
+ * commit (a failure rolls back); the others after it, each served by the new
+ * version as soon as it arrives. A connection waits only for its own group.
+ */
+const GROUP = 256;
 
 export async function handOff<S>(state: HandOffState<S>, options: HandOffOptions<S>): Promise<HandOffResult> {
   const { log, machine } = options;
@@ -148,7 +161,9 @@ export async function handOff<S>(state: HandOffState<S>, options: HandOffOptions
   let held: Held<S> | undefined;
   /** Whether we stopped accepting and reading (a rollback then has to serve again). */
   let stopped = false;
-  let committed: { successorPid: number; connections: number; timings: Timings } | undefined;
+  let committed: { successorPid: number; timings: Timings } | undefined;
+  let copies: ServedConnection<S>[] = [];
+  let groups: number[][] = [];
 
   // One deadline and one "the successor died" for every wait below; both are
   // observed here so that neither can become an unhandled rejection.
@@ -181,7 +196,7 @@ export async function handOff<S>(state: HandOffState<S>, options: HandOffOptions
 
     // Copies first, while we still serve; nothing is lost if anything fails here.
     machine.to('sending-copies');
-    const copies = [...state.connections].filter((c) => !c.socket.destroyed);
+    copies = [...state.connections].filter((c) => !c.socket.destroyed);
     held = { listenerFd: dup(fdOf(state.server)), connections: [] };
     const copyBatches = await race(sendCopies(channel, held.listenerFd, copies, Math.max(0, deadline - Date.now())));
     // Sent is not taken: wait (still serving) until the new version has wrapped every copy.
@@ -190,17 +205,18 @@ export async function handOff<S>(state: HandOffState<S>, options: HandOffOptions
     const copiedAt = Date.now();
     log(`sent the listener and copies of ${copies.length} connections in ${copyBatches} batch(es) while serving`);
 
-    // From here on nothing is read or accepted until the successor has it all.
+    // From here on we accept nothing; each group reads nothing from its stop until the new version serves it.
     machine.to('transferring');
     state.server.close();
     stopped = true;
-    const { dropped, failed } = holdAll(copies, state.connections, held);
-    if (failed) throw failed;
+    const copied = new Set(copies);
+    const extra = () => [...state.connections].filter((c) => !copied.has(c)); // accepted while the copies went out
+    groups = groupsOf(copies.length);
+    const first = holdGroup(copies, groups[0], groups.length === 1 ? extra() : [], state.connections, held);
+    if (first.failed) throw first.failed;
     const heldAt = Date.now();
-    const detachedBatches = await race(sendStates(channel, held, dropped));
+    await race(sendGroup(channel, first));
     const sentAt = Date.now();
-    const detachedCount = held.connections.filter((c) => c.kind === 'detached').length;
-    log(`stopped ${held.connections.length} connections (${held.connections.length - detachedCount} held still, ${detachedCount} detached in ${detachedBatches} batch(es) with their bytes)`);
 
     machine.to('awaiting-ack');
     const { message: ack } = await race(nextMessage(channel, 'new', deadline, 'while waiting for the ack'));
@@ -219,11 +235,10 @@ export async function handOff<S>(state: HandOffState<S>, options: HandOffOptions
       holdMs: heldAt - copiedAt,
       sendMs: sentAt - heldAt,
       ackMs: committedAt - sentAt,
+      restMs: 0,
     };
-    const connections = held.connections.length;
-    log(`committed: pid ${ack.pid} serves ${connections} connections (gap ${timings.gapMs} ms: hold ${timings.holdMs}, send ${timings.sendMs}, ack ${timings.ackMs}; copies sent in ${timings.copyMs} ms while serving)`);
-
-    committed = { successorPid: ack.pid, connections, timings };
+    log(`committed: pid ${ack.pid} serves the first ${held.connections.length} connections (gap ${timings.gapMs} ms: hold ${timings.holdMs}, send ${timings.sendMs}, ack ${timings.ackMs}; copies sent in ${timings.copyMs} ms while serving)`);
+    committed = { successorPid: ack.pid, timings };
   } catch (error) {
     clearTimeout(timer);
     const { reason, code } = explain(error);
@@ -240,20 +255,43 @@ export async function handOff<S>(state: HandOffState<S>, options: HandOffOptions
     return { outcome: 'rolled-back', reason, code };
   }
 
-  // Committed: the successor serves. Nothing below can roll back any more.
-  const { successorPid, connections, timings } = committed!;
-  if (options.standbyMs <= 0) {
-    release(held!);
-    channel!.close();
-    machine.to('handed-over');
-    return { outcome: 'upgraded', successorPid, connections, timings };
-  }
+  // Committed: the successor serves. Nothing below can roll back any more:
+  // whatever fails from here on, we take everything back (we hold it all).
+  const { successorPid, timings } = committed!;
   machine.to('standby');
   const standby = new Standby({ channel: channel!, held: held!, successor: successor!, graceMs: options.standbyMs, heartbeatTimeoutMs: options.heartbeatTimeoutMs, log });
-  const outcome: StandbyOutcome = await standby.run();
+  const watching = standby.run();
+  const restStarted = Date.now();
+  const copied = new Set(copies);
+  const heldAfter: number[] = [held!.connections.length]; // connections held through each group
+  for (let g = 1; g < groups.length && !standby.over; g++) {
+    // Two groups in flight at most: hold this one once the new version serves the one before the last.
+    if (g >= 2) await standby.whenSwitched(heldAfter[g - 2]);
+    if (standby.over) break;
+    const extra = g === groups.length - 1 ? [...state.connections].filter((c) => !copied.has(c)) : [];
+    const group = holdGroup(copies, groups[g], extra, state.connections, held!);
+    if (group.failed) {
+      standby.takeBack(`could not be given group ${g + 1} (${explain(group.failed).reason})`);
+      break;
+    }
+    heldAfter.push(held!.connections.length);
+    try {
+      await sendGroup(channel!, group);
+    } catch {
+      break; // the channel closed: the standby has seen why
+    }
+  }
+  const handed = held!.connections.length;
+  if (!standby.over) {
+    await channel!.send({ data: encode({ type: 'done', connections: held!.connections.length, batches: groups.length }) }).catch(() => {});
+    timings.restMs = Date.now() - restStarted;
+    log(`switched all ${held!.connections.length} connections in ${groups.length} group(s) (${timings.restMs} ms after the commit)`);
+    standby.beginGrace();
+  }
+  const outcome: StandbyOutcome = await watching;
   if (outcome.released) {
     machine.to('handed-over');
-    return { outcome: 'upgraded', successorPid, connections, timings };
+    return { outcome: 'upgraded', successorPid, connections: handed, timings };
   }
   machine.to('taken-back');
   state.server = await serveAgain(held!, options.newServer, options.serve, state.connections);

@@ -54,52 +54,65 @@ export function holdListener(server: net.Server): number {
   return listenerFd;
 }
 
+export interface HeldGroup<S> {
+  still: StillConnection<S>[];
+  detached: DetachedConnection<S>[];
+  /** Copy numbers the new version must let go of: closed meanwhile, or detached (their fds come again). */
+  dropped: number[];
+  /** A connection that could not be detached (EMFILE on dup): it and the rest still read and are served here. */
+  failed: Error | null;
+}
+
 /**
- * Stops serving every connection, synchronously, so nothing is read in
- * between: held still where that is exact, detached otherwise. `copies` are
- * the connections whose fds the new version already has, by copy number;
- * the ones among them that are gone (or must be detached) are `dropped`.
- * If one cannot be detached (EMFILE on dup) the error comes back with what
- * was taken: the caller serves those again and the upgrade fails whole,
- * because a connection left behind would die with this process.
+ * Stops serving one group of connections, synchronously, so nothing is read
+ * in between: held still where that is exact, detached otherwise, each added
+ * to `held` in the order the new version numbers them (still, then
+ * detached). `group` are copy numbers into `copies` (the new version has
+ * those fds already); `extra` are connections it has no copy of.
  */
-export function holdAll<S>(
+export function holdGroup<S>(
   copies: readonly ServedConnection<S>[],
+  group: readonly number[],
+  extra: readonly ServedConnection<S>[],
   connections: Set<ServedConnection<S>>,
   held: Held<S>,
-): { dropped: number[]; failed: Error | null } {
-  const dropped: number[] = [];
-  const toDetach: ServedConnection<S>[] = [];
-  copies.forEach((connection, copy) => {
+): HeldGroup<S> {
+  const result: HeldGroup<S> = { still: [], detached: [], dropped: [], failed: null };
+  const toDetach = [...extra];
+  for (const copy of group) {
+    const connection = copies[copy];
     if (!connections.has(connection) || connection.socket.destroyed) {
-      dropped.push(copy);
-      return;
+      result.dropped.push(copy);
+      continue;
     }
     const hold = holdSocket(connection.socket);
     if (!hold) {
-      dropped.push(copy);
+      result.dropped.push(copy);
       toDetach.push(connection);
-      return;
+      continue;
     }
     const { session, pending } = connection.snapshot();
     connections.delete(connection);
-    held.connections.push({ kind: 'still', connection, hold, session, pending, copy });
-  });
-  const copied = new Set(copies);
-  for (const connection of connections) if (!copied.has(connection) && !connection.socket.destroyed) toDetach.push(connection);
+    result.still.push({ kind: 'still', connection, hold, session, pending, copy });
+  }
+  held.connections.push(...result.still);
   for (const connection of toDetach) {
+    if (connection.socket.destroyed) continue;
     try {
       const { session, pending } = connection.snapshot();
       const { fd, unread, unsent, ended, writeEnd } = detachSocketNow(connection.socket);
       connections.delete(connection);
-      held.connections.push({
+      const detached: DetachedConnection<S> = {
         kind: 'detached', fd, session, unread: pending.length ? Buffer.concat([pending, unread]) : unread, unsent, peerEnded: ended, writeEnd,
-      });
+      };
+      result.detached.push(detached);
+      held.connections.push(detached);
     } catch (error) {
-      return { dropped, failed: error as Error }; // this one, and the rest, still read and are served as before
+      result.failed = error as Error;
+      break;
     }
   }
-  return { dropped, failed: null };
+  return result;
 }
 
 /** Serves everything held again, here: after a rollback or a take-back. */

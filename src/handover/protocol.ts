@@ -17,6 +17,7 @@ export type FromNew =
   | { type: 'ack'; pid: number; connections: number }
   | { type: 'alive'; closed: number[] }
   | { type: 'ready'; copies: number }
+  | { type: 'switched'; connections: number }
   | { type: 'serving' }
   | { type: 'refuse'; reason: string };
 
@@ -41,7 +42,7 @@ export type FromOld =
   | { type: 'listener'; remainingMs: number; connections: number }
   | { type: 'copies'; batch: number; copies: number[] }
   | { type: 'copies-end'; copies: number }
-  | { type: 'switch'; entries: SwitchEntry[]; dropped: number[] }
+  | { type: 'switch'; entries: SwitchEntry[]; dropped: number[]; detached: number }
   | { type: 'connections'; batch: number; entries: ConnectionEntry[] }
   | { type: 'done'; connections: number; batches: number }
   | { type: 'commit' }
@@ -88,6 +89,7 @@ const RULES: Record<string, { from: 'old' | 'new' | 'both'; fds: (m: Record<stri
   ack: { from: 'new', fds: () => 0, check: (m) => (isCount(m.pid) && isCount(m.connections) ? null : 'ack needs pid and connections') },
   alive: { from: 'new', fds: () => 0, check: (m) => (Array.isArray(m.closed) && m.closed.every(isCount) ? null : 'alive needs a list of closed connection numbers') },
   ready: { from: 'new', fds: () => 0, check: (m) => (isCount(m.copies) ? null : 'ready needs copies') },
+  switched: { from: 'new', fds: () => 0, check: (m) => (isCount(m.connections) ? null : 'switched needs connections') },
   serving: { from: 'new', fds: () => 0, check: () => null },
   listener: { from: 'old', fds: () => 1, check: (m) => (isCount(m.remainingMs) && isCount(m.connections) ? null : 'listener needs remainingMs and connections') },
   connections: {
@@ -113,7 +115,7 @@ const RULES: Record<string, { from: 'old' | 'new' | 'both'; fds: (m: Record<stri
     from: 'old',
     fds: () => 0,
     check: (m) => {
-      if (!Array.isArray(m.entries) || !Array.isArray(m.dropped) || !m.dropped.every(isCount)) return 'switch needs entries and dropped';
+      if (!Array.isArray(m.entries) || !Array.isArray(m.dropped) || !m.dropped.every(isCount) || !isCount(m.detached)) return 'switch needs entries, dropped and detached';
       const bad = m.entries.findIndex((e: Partial<SwitchEntry>) => !e || typeof e !== 'object' || !isCount(e.copy) || !isCount(e.unread));
       return bad >= 0 ? `switch entry ${bad} is malformed` : null;
     },

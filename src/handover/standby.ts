@@ -32,32 +32,71 @@ const RECHECK_MS = 100;
 
 export class Standby<S> {
   private lastHeard = Date.now();
+  private finish: (outcome: StandbyOutcome) => void = () => {};
+  private graceTimer?: NodeJS.Timeout;
+  /** Settled: released or taken back. */
+  over = false;
+  /** How many connections the new version says it serves (its 'switched' after each group). */
+  private switched = 0;
+  private readonly switchWaiters: { count: number; resolve: () => void }[] = [];
+
+  /** Resolves once the new version serves `count` connections, or the standby is over. */
+  whenSwitched(count: number): Promise<void> {
+    if (this.switched >= count || this.over) return Promise.resolve();
+    return new Promise((resolve) => this.switchWaiters.push({ count, resolve }));
+  }
+
+  private wakeSwitchWaiters(): void {
+    for (let i = this.switchWaiters.length - 1; i >= 0; i--) {
+      const waiter = this.switchWaiters[i];
+      if (this.over || this.switched >= waiter.count) {
+        this.switchWaiters.splice(i, 1);
+        waiter.resolve();
+      }
+    }
+  }
 
   constructor(private readonly options: StandbyOptions<S>) {}
 
+  /** The rest has been sent: let go of everything once graceMs pass without trouble (0: now). */
+  beginGrace(): void {
+    if (this.over) return;
+    const { graceMs, held, log } = this.options;
+    if (graceMs > 0) log(`standing by for ${graceMs} ms with our copies of ${held.connections.length} connections`);
+    this.graceTimer = setTimeout(() => this.finish({ released: true }), graceMs);
+  }
+
+  /** Something failed on our side while streaming the rest: everything comes back here. */
+  takeBack(reason: string): void {
+    this.finish({ released: false, reason });
+  }
+
+  /** Watches the new version from the commit on; settles on release or take-back. */
   run(): Promise<StandbyOutcome> {
     const { channel, held, successor, graceMs, heartbeatTimeoutMs, log } = this.options;
-    log(`standing by for ${graceMs} ms with our copies of ${held.connections.length} connections`);
     return new Promise<StandbyOutcome>((resolve) => {
       let done = false;
       const timers: NodeJS.Timeout[] = [];
-      const finish = (outcome: StandbyOutcome) => {
+      const finish = (this.finish = (outcome: StandbyOutcome) => {
         if (done) return;
         done = true;
+        this.over = true;
+        this.wakeSwitchWaiters();
         timers.forEach(clearTimeout);
+        clearTimeout(this.graceTimer);
         channel.removeAllListeners('message');
         if (outcome.released) {
           channel.send({ data: encode({ type: 'release' }) }).catch(() => {}).finally(() => channel.close());
           const count = held.connections.length;
           release(held);
-          log(`standby over: released our copies of ${count} connections after ${graceMs} ms`);
+          log(graceMs > 0 ? `standby over: released our copies of ${count} connections after ${graceMs} ms` : `released our copies of ${count} connections (no standby)`);
         } else {
           log(`the new version ${outcome.reason}: killing it and taking everything back`);
           successor.kill();
           channel.close();
         }
         resolve(outcome);
-      };
+      });
 
       channel.on('message', ({ data, fds }) => {
         closeQuietly(fds); // the new version has no fds to send us
@@ -76,6 +115,9 @@ export class Standby<S> {
           }
         } else if (message.type === 'serving') {
           log('the new version serves');
+        } else if (message.type === 'switched') {
+          this.switched = message.connections;
+          this.wakeSwitchWaiters();
         } else {
           finish({ released: false, reason: `sent '${message.type}' during the standby` });
         }
@@ -98,7 +140,6 @@ export class Standby<S> {
         }, RECHECK_MS));
       };
       timers.push(setTimeout(watch, heartbeatTimeoutMs / 4));
-      timers.push(setTimeout(() => finish({ released: true }), graceMs));
     });
   }
 }

@@ -9,11 +9,12 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { FdChannel } from '../channel';
 import { FdlabError, isErrorWithCode } from '../errors';
 import { closeQuietly } from '../fd/fds';
-import { requireStreamSocket, requireStreamSockets, wrapSocket } from '../socket/adopt';
+import { requireStreamSocket } from '../socket/adopt';
+import { Arrivals } from './arrivals';
 import type { HeldSocket } from '../socket/hold';
 import type { WriteEnd } from '../socket/detach';
 import { nextMessage } from './peer';
-import { encode, MAX_UPGRADE_MESSAGE, type ConnectionEntry, type FromOld, type SwitchEntry } from './protocol';
+import { encode, MAX_UPGRADE_MESSAGE, type FromOld } from './protocol';
 import { readTokenFile } from './state-dir';
 import type { NewState, StateMachine } from './states';
 import { UPGRADE_TOKEN_ENV } from './successor';
@@ -48,9 +49,10 @@ export interface Incoming<S> {
 
 export interface TakenOver<S> {
   listenerFd: number;
-  connections: Incoming<S>[];
+  /** What arrived; at the commit only the first group is switched, the rest follows on the channel. */
+  arrivals: Arrivals<S>;
   oldPid: number;
-  /** Open while the old version stands by; null if it is gone (orphaned). */
+  /** Open while the old version streams the rest and stands by; null if it is gone (orphaned). */
   channel: FdChannel | null;
 }
 
@@ -71,7 +73,7 @@ function exited(pid: number): boolean {
  * from another pid namespace SO_PEERCRED says 0, and a hang-up could as well
  * be a rollback whose abort never reached us, so we must not serve.
  */
-async function certainlyDead(pid: number): Promise<boolean> {
+export async function certainlyDead(pid: number): Promise<boolean> {
   if (pid <= 0) return false;
   const until = Date.now() + DEATH_WAIT_MS;
   while (!exited(pid)) {
@@ -98,22 +100,17 @@ export async function takeOver<S>(options: TakeOverOptions): Promise<TakenOver<S
   delete process.env[UPGRADE_TOKEN_ENV]; // one-time: our own successor gets its own
 
   let listenerFd = -1;
-  const incoming: Incoming<S>[] = [];
-  /** Copies of connections the old version still serves, by copy number: wrapped now, kept or dropped at its switch. */
-  const copies = new Map<number, net.Socket>();
-  let switched = false;
+  const arrivals = new Arrivals<S>();
   const dropAll = () => {
     closeQuietly(listenerFd >= 0 ? [listenerFd] : []);
-    for (const c of incoming) c.socket.destroy(); // our copies only: the old side has its own
-    for (const socket of copies.values()) socket.destroy();
+    arrivals.dropAll();
   };
   const orphaned = (why: string): TakenOver<S> => {
     machine.to('orphaned');
     // Copies whose state never came are served as fresh connections: better than closing them.
-    for (const socket of copies.values()) incoming.push({ socket, session: undefined as S, pending: EMPTY, unsent: EMPTY, writeEnd: 'open' });
-    copies.clear();
-    log(`the old version vanished ${why}: serving the listener and the ${incoming.length} connections it had sent`);
-    return { listenerFd, connections: incoming, oldPid: old.pid, channel: null };
+    arrivals.unswitched();
+    log(`the old version vanished ${why}: serving the listener and the ${arrivals.taken.length} connections it had sent`);
+    return { listenerFd, arrivals, oldPid: old.pid, channel: null };
   };
 
   try {
@@ -137,40 +134,33 @@ export async function takeOver<S>(options: TakeOverOptions): Promise<TakenOver<S
         throw error;
       }
       const { message, fds, bytes } = received;
-      if (message.type === 'copies' && !switched) {
-        takeCopies(message.copies, fds, copies);
+      if (message.type === 'copies') {
+        arrivals.takeCopies(message.copies, fds);
         continue;
       }
-      if (message.type === 'copies-end' && !switched) {
-        if (message.copies !== copies.size) throw garbled(`'copies-end' says ${message.copies} copies, ${copies.size} came`);
+      if (message.type === 'copies-end') {
+        if (message.copies !== arrivals.copiesLeft) throw garbled(`'copies-end' says ${message.copies} copies, ${arrivals.copiesLeft} came`);
         // Every copy is wrapped: the old version may stop serving now (it waits for this, still serving).
-        await channel.send({ data: encode({ type: 'ready', copies: copies.size }) });
+        await channel.send({ data: encode({ type: 'ready', copies: arrivals.copiesLeft }) });
         continue;
       }
-      if (message.type === 'switch' && !switched) {
-        applySwitch(message.entries, message.dropped, bytes, copies, incoming);
-        switched = true;
+      if (message.type === 'connections') {
+        arrivals.takeDetached(message.entries, fds, bytes);
         continue;
       }
-      if (message.type === 'connections' && switched) {
-        takeDetached(message.entries, fds, bytes, incoming);
-        continue;
-      }
-      if (message.type === 'done' && switched) {
-        if (message.connections !== incoming.length) {
-          throw new FdlabError('ERR_UPGRADE_GARBLED', `'done' says ${message.connections} connections, ${incoming.length} arrived`);
-        }
+      if (message.type === 'switch') {
+        arrivals.applySwitch(message, bytes); // the first group: the commit follows our ack
         break;
       }
       closeQuietly(fds);
-      throw refusal(message, switched ? 'connections or done' : 'copies or switch');
+      throw refusal(message, 'copies, connections or switch');
     }
 
-    options.prepare?.(incoming as Incoming<unknown>[]);
+    options.prepare?.(arrivals.taken as Incoming<unknown>[]);
     machine.to('acked');
     let verdict;
     try {
-      await channel.send({ data: encode({ type: 'ack', pid: process.pid, connections: incoming.length }) });
+      await channel.send({ data: encode({ type: 'ack', pid: process.pid, connections: arrivals.taken.length }) });
       verdict = await nextMessage(channel, 'old', deadline, 'while waiting for the commit');
     } catch (error) {
       // We hold everything; the old side hung up before its commit. If it died, we are all
@@ -182,8 +172,8 @@ export async function takeOver<S>(options: TakeOverOptions): Promise<TakenOver<S
     if (verdict.message.type !== 'commit') throw refusal(verdict.message, 'commit');
     machine.to('serving-standby');
     const from = old.pid === 0 ? 'the old version (in another pid namespace: SO_PEERCRED says pid 0)' : `pid ${old.pid}`;
-    log(`took over the listener and ${incoming.length} connections from ${from}`);
-    return { listenerFd, connections: incoming, oldPid: old.pid, channel };
+    log(`took over the listener and the first ${arrivals.taken.length} connections from ${from}`);
+    return { listenerFd, arrivals, oldPid: old.pid, channel };
   } catch (error) {
     if (machine.state !== 'failed') machine.to('failed');
     const reason = (error as Error).message;
@@ -197,61 +187,8 @@ export async function takeOver<S>(options: TakeOverOptions): Promise<TakenOver<S
   }
 }
 
-const EMPTY = Buffer.alloc(0);
-
 function garbled(what: string): FdlabError {
   return new FdlabError('ERR_UPGRADE_GARBLED', `upgrade socket: ${what}`);
-}
-
-/** Copies of live connections, sent while the old version still serves them: checked, wrapped, not read. */
-function takeCopies(numbers: number[], fds: number[], copies: Map<number, net.Socket>): void {
-  try {
-    requireStreamSockets(fds, false, (i) => `copy ${numbers[i]}`);
-    const seen = new Set<number>();
-    const repeated = numbers.find((n) => copies.has(n) || seen.size === seen.add(n).size);
-    if (repeated !== undefined) throw garbled(`copy ${repeated} came twice`);
-  } catch (error) {
-    closeQuietly(fds);
-    throw error;
-  }
-  numbers.forEach((n, i) => copies.set(n, wrapSocket(fds[i], { manualStart: true })));
-}
-
-/** The old version stopped: which copies we keep (with their state, in its order) and which we drop. */
-function applySwitch<S>(entries: SwitchEntry[], dropped: number[], bytes: Buffer, copies: Map<number, net.Socket>, incoming: Incoming<S>[]): void {
-  const named = [...entries.map((e) => e.copy), ...dropped];
-  const seen = new Set<number>();
-  const unknown = named.find((n) => !copies.has(n) || seen.size === seen.add(n).size);
-  if (unknown !== undefined) throw garbled(`the switch names copy ${unknown}, which never came or is named twice`);
-  if (named.length !== copies.size) throw garbled(`the switch names ${named.length} of ${copies.size} copies`);
-  let offset = 0;
-  for (const entry of entries) {
-    incoming.push({ socket: copies.get(entry.copy)!, session: entry.session as S, pending: bytes.subarray(offset, offset + entry.unread), unsent: EMPTY, writeEnd: 'open' });
-    offset += entry.unread;
-    copies.delete(entry.copy);
-  }
-  for (const copy of dropped) {
-    copies.get(copy)!.destroy(); // closed by the old version, or detached and sent again below
-    copies.delete(copy);
-  }
-}
-
-/** Connections the old version detached (bytes in flight), each with its fd, its unread and its unsent bytes. */
-function takeDetached<S>(entries: ConnectionEntry[], fds: number[], bytes: Buffer, incoming: Incoming<S>[]): void {
-  try {
-    requireStreamSockets(fds, false, (i) => `connection ${incoming.length + i + 1}`);
-  } catch (error) {
-    closeQuietly(fds);
-    throw error;
-  }
-  let offset = 0;
-  fds.forEach((fd, i) => {
-    const entry = entries[i];
-    const pending = bytes.subarray(offset, offset + entry.unread);
-    const unsent = bytes.subarray(offset + entry.unread, offset + entry.unread + entry.unsent);
-    offset += entry.unread + entry.unsent;
-    incoming.push({ socket: wrapSocket(fd, { manualStart: true }), session: entry.session as S, pending, unsent, writeEnd: entry.writeEnd });
-  });
 }
 
 function refusal(message: FromOld, expected: string): FdlabError {

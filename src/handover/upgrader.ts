@@ -8,6 +8,7 @@ import { EventEmitter } from 'node:events';
 import * as net from 'node:net';
 import type { FdChannel } from '../channel';
 import { FdlabError } from '../errors';
+import { closeQuietly } from '../fd/fds';
 import { adoptServer } from '../socket/adopt';
 import { trackWrites } from '../socket/write-tracker';
 import { handOff, type HandOffResult } from './hand-off';
@@ -18,7 +19,8 @@ import { HOOK_ENV, NEW_STATES, OLD_STATES, StateMachine, type NewState, type Old
 import { ensureStateDir } from './state-dir';
 import { spawnSuccessor, UPGRADE_SOCKET_ENV, type StartSuccessor } from './successor';
 import { holdSocket } from '../socket/hold';
-import { takeOver, type Incoming, type TakenOver } from './take-over';
+import type { Arrivals } from './arrivals';
+import { certainlyDead, takeOver, type Incoming, type TakenOver } from './take-over';
 import type { HandoverApp, Log, ServedConnection } from './types';
 
 export interface UpgraderOptions<S> {
@@ -78,7 +80,7 @@ export class Upgrader<S> extends EventEmitter {
   private signalsOn = false;
   private readonly onUsr2 = () => void this.upgrade();
   /** While the old version stands by: which of the adopted connections we closed since the last heartbeat. */
-  private predecessor: { channel: FdChannel; timer: NodeJS.Timeout; closed: number[] } | null = null;
+  private predecessor: { channel: FdChannel; timer: NodeJS.Timeout; closed: number[]; arrivals: Arrivals<S>; oldPid: number } | null = null;
 
   private constructor(private readonly options: UpgraderOptions<S>) {
     super();
@@ -201,7 +203,7 @@ export class Upgrader<S> extends EventEmitter {
         expectedPeerUid: this.options.expectedPeerUid ?? process.getuid!(),
         log: this.log,
         machine,
-        prepare: (incoming) => this.prepare(incoming as Incoming<S>[]),
+        prepare: (incoming) => this.prepare(incoming as Incoming<S>[], 0),
       });
       await this.serveTaken(taken);
       machine.to('serving');
@@ -227,71 +229,105 @@ export class Upgrader<S> extends EventEmitter {
     this.log(`serving on ${this.options.host ?? '127.0.0.1'}:${this.port} as pid ${process.pid} (${this.options.version ?? 'unknown'}); ${this.stats()}`);
   }
 
-  /** At the commit (or orphaned): everything we hold starts reading, unsent bytes first. */
   /**
    * Before our ack: the app serves every connection already, but each is held
    * still (not reading, writes corked), so the work is done before the commit
    * and nothing reaches or leaves a socket until it. If the upgrade fails the
    * sockets are destroyed: our copies only, the old version has its own.
+   * `first`: the number both sides give the first of them (alive.closed).
    */
-  private prepare(incoming: Incoming<S>[]): void {
-    incoming.forEach((c, index) => {
+  private prepare(incoming: Incoming<S>[], first = 0): void {
+    incoming.forEach((c, i) => {
       if (c.hold) return;
       const hold = holdSocket(c.socket);
-      if (!hold) return; // not exact to hold (cannot happen for a fresh wrap): served at the commit instead
-      c.hold = hold;
+      if (hold) c.hold = hold; // a fresh wrap can always be held; if not, it reads as soon as it is served
       if (c.unsent.length > 0) c.socket.write(c.unsent);
       this.serve(c.socket, c.session, c.pending);
-      c.socket.once('close', () => this.predecessor?.closed.push(index));
+      c.socket.once('close', () => this.predecessor?.closed.push(first + i));
     });
   }
 
-  /** At the commit (or orphaned): every connection reads, its corked writes go out, unsent bytes first. */
+  /** Serves a group that is ours (committed): it reads, its corked writes go out, a pending end() is done. */
+  private start(incoming: Incoming<S>[], first: number): void {
+    this.prepare(incoming, first); // orphaned mid-transfer, or a group switched after the commit
+    for (const c of incoming) {
+      c.hold?.resume();
+      if (c.writeEnd !== 'open') c.socket.end();
+    }
+  }
+
+  /** At the commit (or orphaned): what we hold reads; the old version streams the other groups. */
   private async serveTaken(taken: TakenOver<S>): Promise<void> {
     this.server = await adoptServer(taken.listenerFd, this.newServer());
-    const closed: number[] = [];
-    this.prepare(taken.connections); // orphaned mid-transfer: nothing was prepared
-    taken.connections.forEach((c, index) => {
-      if (c.hold) {
-        c.hold.resume();
-      } else {
-        if (c.unsent.length > 0) c.socket.write(c.unsent);
-        this.serve(c.socket, c.session, c.pending);
-        c.socket.once('close', () => this.predecessor?.closed.push(index));
-      }
-      if (c.writeEnd !== 'open') c.socket.end();
-    });
+    this.start(taken.arrivals.taken, 0);
     if (!taken.channel) return; // orphaned: nobody stands by
     const channel = taken.channel;
     this.current = 'predecessor-standing-by';
-    this.predecessor = { channel, closed, timer: setInterval(() => this.heartbeat(), HEARTBEAT_MS) };
-    channel.send({ data: encode({ type: 'serving' }) }).catch(() => this.predecessorGone());
-    channel.on('message', ({ data, fds }) => {
-      let type = 'garbage';
-      try {
-        type = decode(data, fds.length, 'old').message.type;
-      } catch {
-        // reported below
-      }
-      if (type === 'release') this.log('the old version released its copies: serving alone');
-      else this.log(`the old version sent '${type}' during its standby; serving alone`);
-      this.endPredecessorLink();
-    });
-    channel.once('close', () => this.predecessorGone());
+    this.predecessor = { channel, closed: [], arrivals: taken.arrivals, oldPid: taken.oldPid, timer: setInterval(() => this.heartbeat(), HEARTBEAT_MS) };
+    channel.send({ data: encode({ type: 'serving' }) }).catch(() => void this.predecessorGone('is gone'));
+    channel.on('message', (message: { data: Buffer; fds: number[] }) => this.fromPredecessor(message));
+    channel.once('close', () => void this.predecessorGone('is gone'));
     // It may have died before we listened: the channel saw its hang-up already.
-    if (channel.closed) this.predecessorGone();
+    if (channel.closed) void this.predecessorGone('is gone');
   }
 
-  private predecessorGone(): void {
-    if (this.predecessor) this.log('the old version is gone: serving alone');
+  /** After the commit: the other groups, 'done', then 'release' at the end of its standby. */
+  private fromPredecessor({ data, fds }: { data: Buffer; fds: number[] }): void {
+    const link = this.predecessor;
+    if (!link) return closeQuietly(fds);
+    try {
+      const { message, bytes } = decode(data, fds.length, 'old');
+      if (message.type === 'connections') {
+        link.arrivals.takeDetached(message.entries, fds, bytes);
+      } else if (message.type === 'switch') {
+        const first = link.arrivals.taken.length;
+        this.start(link.arrivals.applySwitch(message, bytes), first);
+        // The old version paces its groups by this: a group waits only for itself, not in a queue.
+        link.channel.send({ data: encode({ type: 'switched', connections: link.arrivals.taken.length }) }).catch(() => {});
+      } else if (message.type === 'done') {
+        link.arrivals.checkDone(message.connections);
+        this.log(`took over all ${link.arrivals.taken.length} connections`);
+      } else if (message.type === 'release') {
+        this.log('the old version released its copies: serving alone');
+        this.endPredecessorLink();
+      } else {
+        closeQuietly(fds);
+        void this.predecessorGone(`sent '${message.type}' after the commit`);
+      }
+    } catch (error) {
+      closeQuietly(fds);
+      void this.predecessorGone(`sent something wrong after the commit (${(error as Error).message})`);
+    }
+  }
+
+  /**
+   * The link to the old version ended before 'release'. Groups it never
+   * switched: if it certainly died, they are ours (served as fresh
+   * connections: their state died with it); if it lives, it took them back,
+   * and we let go of our copies.
+   */
+  private async predecessorGone(why: string): Promise<void> {
+    const link = this.predecessor;
+    if (!link) return;
+    this.log(`the old version ${why}: serving alone`);
     this.endPredecessorLink();
+    const left = link.arrivals.copiesLeft;
+    if (left === 0) return;
+    if (await certainlyDead(link.oldPid)) {
+      const first = link.arrivals.taken.length;
+      const fresh = link.arrivals.unswitched();
+      this.start(fresh, first);
+      this.log(`serving the ${fresh.length} connections it had not switched yet (their sessions died with it)`);
+    } else {
+      this.log(`letting go of our copies of ${link.arrivals.dropUnswitched()} connections it never switched: it still has them`);
+    }
   }
 
   private heartbeat(): void {
     const link = this.predecessor;
     if (!link) return;
     const closed = link.closed.splice(0);
-    link.channel.send({ data: encode({ type: 'alive', closed }) }).catch(() => this.predecessorGone());
+    link.channel.send({ data: encode({ type: 'alive', closed }) }).catch(() => void this.predecessorGone('is gone'));
   }
 
   private endPredecessorLink(): void {

@@ -38,7 +38,7 @@ const ROWS: Row[] = [
     continueAfter: /the upgrade deadline passed while waiting for the commit/,
     outcome: /rolled back: serving 30 connections again/,
   },
-  { hook: 'old:standby=stop', survivor: 'new', continueAfter: /took over the listener and 30 connections/, outcome: /standby over: released our copies/ },
+  { hook: 'old:standby=stop', survivor: 'new', continueAfter: /took over the listener and the first 30 connections/, outcome: /standby over: released our copies/ },
   { hook: 'new:receiving=usr2', survivor: 'new', outcome: /SIGUSR2 ignored[^]*upgraded 30 connections/ },
   { hook: 'new:acked=usr2', survivor: 'new', outcome: /SIGUSR2 ignored[^]*upgraded 30 connections/ },
   { hook: 'old:transferring=usr2', survivor: 'new', outcome: /SIGUSR2 ignored: not serving \(upgrading\)[^]*upgraded 30 connections/ },

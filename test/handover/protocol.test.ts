@@ -21,6 +21,7 @@ const fromNew: fc.Arbitrary<FromNew> = fc.oneof(
   fc.record({ type: fc.constant('hello' as const), pid: count, version: text, token: text }),
   fc.record({ type: fc.constant('ack' as const), pid: count, connections: count }),
   fc.record({ type: fc.constant('alive' as const), closed: fc.array(count, { maxLength: 20 }) }),
+  fc.record({ type: fc.constant('ready' as const), copies: count }),
   fc.constant({ type: 'serving' as const }),
   fc.record({ type: fc.constant('refuse' as const), reason: text }),
 );
@@ -32,7 +33,9 @@ const fromOld: fc.Arbitrary<FromOld> = fc.oneof(
     type: fc.constant('switch' as const),
     entries: fc.array(fc.record({ copy: count, session: fc.jsonValue(), unread: fc.nat({ max: 64 }) }), { maxLength: 8 }),
     dropped: fc.array(count, { maxLength: 8 }),
+    detached: count,
   }),
+  fc.record({ type: fc.constant('copies-end' as const), copies: count }),
   fc.record({ type: fc.constant('connections' as const), batch: count, entries: fc.array(entry, { minLength: 1, maxLength: 8 }) }),
   fc.record({ type: fc.constant('done' as const), connections: count, batches: count }),
   fc.constant({ type: 'commit' as const }),
@@ -98,8 +101,8 @@ describe('upgrade messages (property tests)', () => {
       decodesOrGarbled(data, 0, 'new');
     }), { numRuns: 300 });
     // The right type with fields of any kind: a message with a field missing or mistyped must not pass.
-    const anyType = fc.constantFrom('hello', 'ack', 'alive', 'serving', 'listener', 'copies', 'switch', 'connections', 'done', 'commit', 'abort', 'release', 'refuse', '__proto__', 'constructor');
-    fc.assert(fc.property(anyType, fc.dictionary(fc.constantFrom('pid', 'version', 'token', 'connections', 'closed', 'remainingMs', 'batch', 'entries', 'batches', 'reason', 'copies', 'dropped'), fc.jsonValue()), fc.nat({ max: 3 }), (type, fields, fds) => {
+    const anyType = fc.constantFrom('hello', 'ack', 'alive', 'serving', 'listener', 'copies', 'copies-end', 'switch', 'ready', 'connections', 'done', 'commit', 'abort', 'release', 'refuse', '__proto__', 'constructor');
+    fc.assert(fc.property(anyType, fc.dictionary(fc.constantFrom('pid', 'version', 'token', 'connections', 'closed', 'remainingMs', 'batch', 'entries', 'batches', 'reason', 'copies', 'dropped', 'detached'), fc.jsonValue()), fc.nat({ max: 3 }), (type, fields, fds) => {
       for (const from of ['old', 'new'] as const) {
         try {
           const { message } = decode(encode({ ...fields, type } as unknown as FromNew), fds, from);

@@ -198,16 +198,15 @@ describe('hot-upgrade engine: a new version that does not trust a lying old one'
     }
   });
 
-  it("refuses a 'done' that counts other connections than arrived, a message with fds it should not carry, and a switch naming a copy that never came", async () => {
+  it('refuses a switch that counts other detached connections than arrived, a message with fds it should not carry, and a switch naming a copy that never came', async () => {
     const { server: listener } = await listeningOnAnyPort();
     try {
       const miscount = await fakeOld(async (channel) => {
         await send(channel, { type: 'listener', remainingMs: 2000, connections: 5 }, [fdOf(listener)]);
-        await send(channel, { type: 'switch', entries: [], dropped: [] });
-        await send(channel, { type: 'done', connections: 5, batches: 1 });
+        await send(channel, { type: 'switch', entries: [], dropped: [], detached: 3 });
       });
       assert.equal(miscount.code, 'ERR_UPGRADE_GARBLED');
-      assert.match(miscount.message, /'done' says 5 connections, 0 arrived/);
+      assert.match(miscount.message, /the switch counts 3 detached connections, 0 came/);
       const extraFd = await fakeOld(async (channel) => {
         await send(channel, { type: 'listener', remainingMs: 2000, connections: 0 }, [fdOf(listener), fdOf(listener)]);
       });
@@ -215,7 +214,7 @@ describe('hot-upgrade engine: a new version that does not trust a lying old one'
       assert.match(extraFd.message, /'listener' came with 2 fds, expected 1/);
       const unknownCopy = await fakeOld(async (channel) => {
         await send(channel, { type: 'listener', remainingMs: 2000, connections: 1 }, [fdOf(listener)]);
-        await send(channel, { type: 'switch', entries: [{ copy: 7, session: {}, unread: 0 }], dropped: [] });
+        await send(channel, { type: 'switch', entries: [{ copy: 7, session: {}, unread: 0 }], dropped: [], detached: 0 });
       });
       assert.equal(unknownCopy.code, 'ERR_UPGRADE_GARBLED');
       assert.match(unknownCopy.message, /the switch names copy 7, which never came/);
