@@ -30,5 +30,6 @@ export async function withRuntime<T>(runtime: LabRuntime, body: (runtime: LabRun
   } finally {
     active.delete(runtime);
     if (!options.keep) await runtime.cleanup();
+    else await runtime.release?.();
   }
 }

@@ -75,4 +75,6 @@ export interface LabRuntime {
   cleanup(): Promise<void>;
   /** Leave everything running at exit (--keep) and say how to get in and clean up. */
   keepInstructions(): string[];
+  /** --keep: what is left running is no longer in use by this process (fdlab clean may remove it). */
+  release?(): Promise<void>;
 }

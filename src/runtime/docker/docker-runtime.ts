@@ -17,6 +17,7 @@ import { ROLE_RUNNER, roleEnvironment } from '../role-env';
 import { SHARED_DIR_IN_CONTAINER, type LabRuntime, type Role, type RoleSpec } from '../types';
 import { DockerRole } from './docker-role';
 import { labels } from './labels';
+import { Lease } from './lease';
 
 export interface DockerRuntimeOptions {
   lab: string;
@@ -46,6 +47,7 @@ export class DockerRuntime implements LabRuntime {
   private readonly docker: Docker;
   private readonly volumeName: string;
   private holder?: Docker.Container;
+  private lease?: Lease;
   private network?: Docker.Network;
   /** Inspector ports the pod publishes on 127.0.0.1 (empty: --network none). */
   readonly inspectPorts: readonly number[];
@@ -75,6 +77,8 @@ export class DockerRuntime implements LabRuntime {
   }
 
   async start(): Promise<void> {
+    // The lease first: while it runs, `fdlab clean` keeps every object of this run.
+    this.lease = await Lease.acquire(this.docker, this.options.image, this.options.lab, this.run);
     await this.docker.createVolume({ Name: this.volumeName, Labels: labels(this.options.lab, this.run) });
     const inspect = await this.inspectorNetwork();
     this.holder = await this.docker.createContainer({
@@ -210,6 +214,12 @@ export class DockerRuntime implements LabRuntime {
     await this.docker.getVolume(this.volumeName).remove().catch(() => undefined);
     // After the containers: a network with endpoints cannot be removed.
     await this.network?.remove().catch(() => undefined);
+    await this.lease?.release(); // last: until everything is gone, it is still in use
+  }
+
+  /** --keep: this process no longer uses the pod, so `fdlab clean` may remove it. */
+  async release(): Promise<void> {
+    await this.lease?.release();
   }
 
   keepInstructions(): string[] {

