@@ -12,7 +12,7 @@ export const lab2: LabDefinition = {
   number: 2,
   title: 'move a live TCP connection to another process',
   source: 'seed 000 (C: send_fd/recv_fd, APUE 17.4, channel_to_migrate_socket)',
-  traceSyscalls: ['sendmsg', 'recvmsg', 'connect', 'write'],
+  traceSyscalls: ['sendmsg', 'recvmsg', 'connect', 'write', 'bind', 'listen', 'accept4', 'close'],
   scmRightsRoles: ['unix-socket-client', 'unix-socket-server'],
   settings: {
     count: { description: 'messages unix-socket-server writes, one a second (seed 000 writes until stopped)', default: 5, min: 1, max: 20 },

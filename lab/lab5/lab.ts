@@ -27,7 +27,7 @@ export const lab5: LabDefinition = {
   number: 5,
   title: 'hot upgrade of long-lived connections on SIGUSR2',
   source: 'seed 003 (Go: SIGUSR2, conn.sock, send every connection\'s fd and state, "ping"/"pong")',
-  traceSyscalls: ['sendmsg', 'recvmsg'],
+  traceSyscalls: ['sendmsg', 'recvmsg', 'bind', 'listen', 'accept4', 'close'],
   scmRightsRoles: ['server-v1', 'server-v2'],
   settings: {
     connections: { description: 'long-lived client connections', default: 100, min: 1, max: 1000 },

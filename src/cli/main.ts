@@ -83,6 +83,14 @@ program
   });
 
 program
+  .command('timeline')
+  .description('draw the timeline of a directory of strace captures (strace -f -tt -yy): lanes per process, an arrow per handed-over fd; writes timeline.html there')
+  .argument('<dir>', 'e.g. captures/lab5')
+  .action(async (dir: string) => {
+    process.exitCode = (await import('./timeline')).runTimeline(dir, {});
+  });
+
+program
   .command('doctor')
   .description('check this machine for what the labs need, and say how to fix what is missing')
   .action(async () => {
