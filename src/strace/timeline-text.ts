@@ -54,13 +54,13 @@ function arrowRow(row: Row, timeline: Timeline, column: number, starts: number[]
   if (toCol > fromCol) {
     put(fromCol, `${left} `);
     const from = fromCol + left.length + 1;
-    put(from, '━'.repeat(Math.max(2, toCol - from - 1)) + '▶ ');
-    put(Math.max(toCol, from + 3), `${right}  ${count === 1 ? object : ''}`);
+    const shaft = Math.max(2, toCol - from - 2);
+    put(from, `${'━'.repeat(shaft)}▶ ${right}  ${count === 1 ? object : ''}`);
   } else {
     put(toCol, `${right} ◀`);
     const from = toCol + right.length + 2;
-    put(from, '━'.repeat(Math.max(2, fromCol - from - 1)) + ' ');
-    put(Math.max(fromCol, from + 3), `${left}  ${count === 1 ? object : ''}`);
+    const shaft = Math.max(2, fromCol - from - 1);
+    put(from, `${'━'.repeat(shaft)} ${left}  ${count === 1 ? object : ''}`);
   }
   return line.join('').slice(0, width - column);
 }

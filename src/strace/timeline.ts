@@ -302,7 +302,7 @@ function objectLabel(fds: TracedFd[]): string {
 /** Builds the timeline of a lab (or any directory) of captures. */
 export function buildTimeline(captures: readonly CaptureFile[]): Timeline {
   const parsed: RoleCapture[] = captures.map((c) => ({ role: c.role, events: parseCapture(c.text) }));
-  const pairs = pairPassedFds(parsed);
+  const pairs = pairPassedFds(parsed, { unprinted: true });
   const all = captures.flatMap((c, i) => drafts(c, parsed[i].events as FdPassingEvent[]));
   // Closing or reading a file matters only when the file does (a role opened or passed it).
   const filesThatMatter = new Set(all.filter((d) => !d.noise && !FILE_USE.has(d.syscall)).flatMap((d) => d.tracedFds.filter((fd) => fd.kind === 'file').map((fd) => fd.path)));
@@ -310,9 +310,10 @@ export function buildTimeline(captures: readonly CaptureFile[]): Timeline {
     const file = d.tracedFds[0];
     if (FILE_USE.has(d.syscall) && file?.kind === 'file' && !filesThatMatter.has(file.path)) d.noise = true;
   }
-  // A thread that did nothing but load the runtime: its exit is start-up noise too.
-  const busy = new Set(all.filter((d) => !d.noise && d.syscall !== 'exit').map((d) => `${d.role}|${d.pid}`));
-  for (const d of all) if (d.syscall === 'exit' && !busy.has(`${d.role}|${d.pid}`)) d.noise = true;
+  // A thread (or helper process) that did nothing but load the runtime: its signals and exit are noise too.
+  const notACall = (d: Draft) => d.syscall === 'exit' || d.syscall === 'signal';
+  const busy = new Set(all.filter((d) => !d.noise && !notACall(d)).map((d) => `${d.role}|${d.pid}`));
+  for (const d of all) if (notACall(d) && !busy.has(`${d.role}|${d.pid}`)) d.noise = true;
   // Stable: calls of one capture with equal times keep their order.
   const events = all.map((d, i) => ({ d, i })).sort((a, b) => a.d.micros - b.d.micros || a.i - b.i).map(({ d }) => d);
 
