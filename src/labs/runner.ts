@@ -10,6 +10,7 @@ import type { LabRuntime, Role } from '../runtime/types';
 import { checksTable, verdict } from './checks';
 import { FdlabError } from '../errors';
 import { Guide } from './guide';
+import { pauseBeforeStep } from './pause';
 import { resolveSettings } from './settings';
 import { scmRightsReport } from './scm-report';
 import { writeTimeline } from '../strace';
@@ -52,7 +53,10 @@ export async function runLab(lab: LabDefinition, options: LabOptions): Promise<L
   const context: LabContext = {
     runtime,
     options,
-    step: (title, why, manual) => guide.step(title, why, manual),
+    step: async (title, why, manual) => {
+      guide.step(title, why, manual);
+      if (options.pause) await pauseBeforeStep(runtime, roles, (text) => guide.write(text));
+    },
     say: (text) => guide.say(text),
     startRole: async (spec) => {
       const { traced, inspectPort, ...rest } = spec;
