@@ -7,19 +7,19 @@ export const lab1: LabDefinition = {
   number: 1,
   title: 'one open file, two processes',
   source: 'seed 002 (Go: syscall.UnixRights, "boy" and tmp.txt = "hello world")',
-  traceSyscalls: ['sendmsg', 'recvmsg', 'openat', 'read'],
+  traceSyscalls: ['sendmsg', 'recvmsg', 'openat', 'read', 'bind', 'listen', 'accept4', 'connect', 'close'],
   scmRightsRoles: ['sender', 'receiver'],
 
   async run(lab) {
     const inContainers = lab.runtime.kind === 'docker';
-    lab.step(
+    await lab.step(
       'Start the receiver',
       `It listens on a Unix socket in the shared ${inContainers ? 'volume /run/fdlab' : 'directory'} and waits for a message carrying an fd.`,
     );
     const receiver = await lab.startRole({ name: 'receiver', script: `${ROLES}/receiver.js`, traced: true });
     await receiver.waitForLine('listening on');
 
-    lab.step(
+    await lab.step(
       'Start the sender: open tmp.txt, send the fd with "boy"',
       'sendmsg() carries the fd as SCM_RIGHTS control data beside the 3 data bytes. The kernel installs a new fd\n' +
         'in the receiver that points at the same open file description: same file, same offset, same flags.',
@@ -32,7 +32,7 @@ export const lab1: LabDefinition = {
     const [, senderFd, senderInode] = sent.match(/^sent fd (\d+) inode (\d+)/)!;
     const [, receiverFd, receiverInode] = received.match(/^received fd (\d+) inode (\d+)/)!;
 
-    lab.step(
+    await lab.step(
       'The receiver reads 5 bytes, then the sender reads on',
       'Both fds refer to one open file description, so they share its offset: what one reads, the other does not.',
     );

@@ -12,7 +12,7 @@ export const lab2: LabDefinition = {
   number: 2,
   title: 'move a live TCP connection to another process',
   source: 'seed 000 (C: send_fd/recv_fd, APUE 17.4, channel_to_migrate_socket)',
-  traceSyscalls: ['sendmsg', 'recvmsg', 'connect', 'write'],
+  traceSyscalls: ['sendmsg', 'recvmsg', 'connect', 'write', 'bind', 'listen', 'accept4', 'close'],
   scmRightsRoles: ['unix-socket-client', 'unix-socket-server'],
   settings: {
     count: { description: 'messages unix-socket-server writes, one a second (seed 000 writes until stopped)', default: 5, min: 1, max: 20 },
@@ -22,11 +22,11 @@ export const lab2: LabDefinition = {
     const count = lab.setting('count');
     const docker = lab.runtime.kind === 'docker';
 
-    lab.step('Start the TCP server on 127.0.0.1:9999', 'It prints every message with the peer address and port it came from (seed 000\'s tcp_server.py).');
+    await lab.step('Start the TCP server on 127.0.0.1:9999', 'It prints every message with the peer address and port it came from (seed 000\'s tcp_server.py).');
     const server = await lab.startRole({ name: 'tcp-server', script: `${ROLES}/tcp-server.js`, args: [String(PORT)] });
     await server.waitForLine('listening on');
 
-    lab.step(
+    await lab.step(
       'Start unix-socket-server, the process that will own the connection',
       docker
         ? 'It runs in a container with --network none: no interface but lo, no route to the TCP server. It can only\n' +
@@ -42,7 +42,7 @@ export const lab2: LabDefinition = {
     });
     const interfaces = await receiver.waitForLine('network interfaces here:');
 
-    lab.step(
+    await lab.step(
       'Start unix-socket-client: connect, say hello, hand the socket over, exit',
       'The client sends its fd over the channel; the kernel gives the server a new fd for the same socket, with the\n' +
         'same TCP state: sequence numbers, buffers, the peer. "A new coat" for the connection, not a new body.',
@@ -53,7 +53,7 @@ export const lab2: LabDefinition = {
     const linesWhenClientExited = server.lines.length;
     await receiver.waitForLine("Peer's IP address is:");
 
-    lab.step(`unix-socket-server writes "Migrate to new Process" ${count} times, once a second`, 'The TCP server sees them arrive on the connection the client opened: same peer port, no reconnect.');
+    await lab.step(`unix-socket-server writes "Migrate to new Process" ${count} times, once a second`, 'The TCP server sees them arrive on the connection the client opened: same peer port, no reconnect.');
     const progress = lab.progress('messages on the migrated connection', count);
     for (let i = 1; i <= count; i++) {
       await receiver.waitForLine(new RegExp(`^test_tcp_sock: write 22 bytes OK\\.$`), 5000);

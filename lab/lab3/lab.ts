@@ -77,7 +77,7 @@ export const lab3: LabDefinition = {
       : greedy
         ? 'Each reads whatever is there (greedy), answers the first request, and passes the connection on together\nwith the bytes it read beyond it, in the same message as the fd.'
         : 'Each reads exactly one request (1 length byte + data).';
-    lab.step(
+    await lab.step(
       `Start two servers on ports ${PORTS.join(' and ')}, each with a Unix socket in the shared volume`,
       `${howTheyRead} It answers "rsp from port: <port>", passes the connection to the\n` +
         'other server over its Unix socket and forgets it. The client never reconnects: its one TCP connection keeps\n' +
@@ -85,7 +85,7 @@ export const lab3: LabDefinition = {
     );
     const traced = await startServers(lab, '', true);
 
-    lab.step(
+    await lab.step(
       'A traced look: one connection, 6 requests',
       'Under strace you can see each handover: the server that answered sends the TCP fd in SCM_RIGHTS, the other\n' +
         'receives it under a new number. Tracing every one of 100,000 handovers would be 10x slower (measured: 22 s\n' +
@@ -97,7 +97,7 @@ export const lab3: LabDefinition = {
     await demo.wait(10_000);
     await stopServers(traced);
 
-    lab.step(
+    await lab.step(
       `Unary client: ${connections} concurrent connections x ${perConnection.toLocaleString('en-US')} request/reply`,
       'Every reply must come from the other server than the previous one (port ^ last == 1): proof that each request\n' +
         'was served by the process that had just received the connection.',
@@ -110,7 +110,7 @@ export const lab3: LabDefinition = {
     const unary = resultOf<UnaryResult>(await unaryRole.waitForLine(/^RESULT /, 120_000).finally(() => clearInterval(ticker)));
     progress.done(`${unary.requests.toLocaleString('en-US')} in ${unary.seconds} s`);
 
-    lab.step(
+    await lab.step(
       `Stream client: ${streamCount} requests in one write on one connection`,
       greedy
         ? lab.fault === 'drop-leftover'

@@ -112,7 +112,7 @@ async function stop(role: Role, timeoutMs = 10_000): Promise<number> {
 
 async function partA(lab: LabContext): Promise<void> {
   const port = PORTS.inherit;
-  lab.step(
+  await lab.step(
     `A. A parent binds 127.0.0.1:${port}, starts a child with the listener as fd 3, and closes its own copy`,
     'The child inherits the open socket through fork and exec: an fd without close-on-exec survives exec, and\n' +
       "spawn's 4th stdio entry puts it at fd 3. To show that being a child is not what matters, the child first\n" +
@@ -121,7 +121,7 @@ async function partA(lab: LabContext): Promise<void> {
   const parent = await lab.startRole({ name: 'a-parent', script: `${ROLES}/activator.js`, args: [String(port)], traced: true });
   const child = resultOf<ChildResult>(await parent.waitForLine(/^RESULT /, 15_000));
 
-  lab.step(
+  await lab.step(
     'A. An unrelated process tries to bind the same address',
     (lab.runtime.kind === 'docker' ? 'It runs in another container of the pod: the same network namespace, so the same port table.\n' : '') +
       "bind() walks the port's bucket in the kernel's table of bound sockets and refuses a conflicting one with\n" +
@@ -150,7 +150,7 @@ async function partB(lab: LabContext, load: LoadSettings): Promise<void> {
   const port = PORTS.graceful;
   const drainMs = 2000;
   const fault = lab.fault === 'no-fd3';
-  lab.step(
+  await lab.step(
     `B. Start seed 004's echo server on 127.0.0.1:${port} under a supervisor`,
     'Each line you send comes back as "<time> --ll----ll-- <who>: <line>". The supervisor plays systemd: the\n' +
       "container's main process must outlive the first server generation, or its exit would end the container and\n" +
@@ -165,7 +165,7 @@ async function partB(lab: LabContext, load: LoadSettings): Promise<void> {
   });
   await server.waitForLine(/\(gen 1\): serving/, 15_000);
 
-  lab.step(
+  await lab.step(
     'B. A long-lived client, and a load of new connections',
     `The long-lived client writes a line every 250 ms on one connection. The load opens ${load.rate} new connections\n` +
       `a second for ${load.durationMs / 1000} s (at most ${load.max}); each writes one line and waits for its echo.`,
@@ -175,7 +175,7 @@ async function partB(lab: LabContext, load: LoadSettings): Promise<void> {
   const loadRole = await startLoad(lab, 'b-load', port, load);
   await sleep(load.restartAtMs);
 
-  lab.step(
+  await lab.step(
     'B. SIGHUP: the server starts its successor with the listener as fd 3 and --graceful',
     'The successor listens on fd 3 (no bind) and sends SIGTERM to its parent (getppid()), which closes its own fd\n' +
       '(the socket stays open in the successor), lets its connections finish, and exits. The accept queue belongs to\n' +
@@ -238,7 +238,7 @@ async function partB(lab: LabContext, load: LoadSettings): Promise<void> {
 async function naive(lab: LabContext, load: LoadSettings): Promise<void> {
   const port = PORTS.naive;
   const gapMs = lab.setting('gap');
-  lab.step(
+  await lab.step(
     `What breaks: a naive restart on 127.0.0.1:${port} (close, wait ${gapMs} ms, bind again) under the same load`,
     'This is `systemctl restart` without socket activation: the old process closes its listener and exits, the\n' +
       'new one binds after a gap. A SYN that finds no listener is answered with RST: ECONNREFUSED. Connections that\n' +
@@ -272,7 +272,7 @@ async function naive(lab: LabContext, load: LoadSettings): Promise<void> {
 
 async function partC(lab: LabContext, load: LoadSettings): Promise<void> {
   const port = PORTS.handover;
-  lab.step(
+  await lab.step(
     `C. The old instance serves 127.0.0.1:${port} and offers its listener on a Unix socket in the shared volume`,
     'This is how HAProxy (`stats socket ... expose-fd listeners`, the new process started with `-x`) and Envoy (hot\n' +
       'restart) keep their listeners across restarts, including into a new container: no parent and child, just a\n' +
@@ -283,7 +283,7 @@ async function partC(lab: LabContext, load: LoadSettings): Promise<void> {
   const loadRole = await startLoad(lab, 'c-load', port, load);
   await sleep(load.restartAtMs);
 
-  lab.step(
+  await lab.step(
     `C. Start the new instance ${lab.runtime.kind === 'docker' ? 'in a new container' : 'as a new role (a container with Docker)'}: it asks for the listener, gets it by SCM_RIGHTS, serves`,
     'It is no child of the old one, so it cannot inherit anything: it connects to the Unix socket, asks "_getsocks",\n' +
       'and receives the listening socket in SCM_RIGHTS. The old one keeps accepting until the new one says "serving",\n' +

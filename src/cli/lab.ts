@@ -12,6 +12,7 @@ export interface LabCommandOptions {
   reads?: string;
   inspect: boolean;
   set?: Record<string, string>;
+  pause: boolean;
 }
 
 export async function runLabCommand(n: number, options: LabCommandOptions): Promise<number> {
@@ -27,6 +28,7 @@ export async function runLabCommand(n: number, options: LabCommandOptions): Prom
     inspect: options.inspect,
     settings: { ...options.set, ...(options.reads ? { reads: options.reads } : {}) },
     fault: options.fault,
+    pause: options.pause,
   });
   return outcome.ok ? 0 : 1;
 }

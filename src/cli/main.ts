@@ -36,6 +36,7 @@ program
   .option('--keep', 'leave the pod running for exploration', false)
   .option('--no-strace', 'do not trace the roles')
   .option('--quiet', 'do not print role logs live', false)
+  .option('--pause', 'stop before each step with the roles alive, print commands to look at them (fds, sockets), go on at Enter', false)
   .option('--inspect', 'start the roles that support it with the Node inspector (lab 5: v1 on 9229, v2 on 9230)', false)
   .option('--fault <name>', 'a failure to inject (lab 3: drop-leftover; lab 4: no-fd3; lab 5: crash-new)')
   .option('--reads <how>', 'lab 3: how servers read requests (exact or greedy); the same as --set reads=<how>')
@@ -80,6 +81,14 @@ program
   .option('--all', 'also remove the objects of labs that are still running', false)
   .action(async (options: { all: boolean }) => {
     process.exitCode = await (await import('./clean')).runClean(options);
+  });
+
+program
+  .command('timeline')
+  .description('draw the timeline of a directory of strace captures (strace -f -tt -yy): lanes per process, an arrow per handed-over fd; writes timeline.html there')
+  .argument('<dir>', 'e.g. captures/lab5')
+  .action(async (dir: string) => {
+    process.exitCode = (await import('./timeline')).runTimeline(dir, {});
   });
 
 program

@@ -17,6 +17,11 @@ export class Guide {
     this.out(`\n${chalk.bold.white(text)}\n${chalk.gray(subtitle)}\n`);
   }
 
+  /** Raw text, as is (nothing when silent). */
+  write(text: string): void {
+    this.out(text);
+  }
+
   line(text: string): void {
     this.out(`${text}\n`);
   }

@@ -10,8 +10,10 @@ import type { LabRuntime, Role } from '../runtime/types';
 import { checksTable, verdict } from './checks';
 import { FdlabError } from '../errors';
 import { Guide } from './guide';
+import { pauseBeforeStep } from './pause';
 import { resolveSettings } from './settings';
 import { scmRightsReport } from './scm-report';
+import { writeTimeline } from '../strace';
 import type { CheckResult, LabContext, LabDefinition, LabOptions } from './types';
 
 export const PROJECT_ROOT = path.resolve(__dirname, '..', '..', '..');
@@ -51,7 +53,10 @@ export async function runLab(lab: LabDefinition, options: LabOptions): Promise<L
   const context: LabContext = {
     runtime,
     options,
-    step: (title, why, manual) => guide.step(title, why, manual),
+    step: async (title, why, manual) => {
+      guide.step(title, why, manual);
+      if (options.pause) await pauseBeforeStep(runtime, roles, (text) => guide.write(text));
+    },
     say: (text) => guide.say(text),
     startRole: async (spec) => {
       const { traced, inspectPort, ...rest } = spec;
@@ -99,6 +104,11 @@ export async function runLab(lab: LabDefinition, options: LabOptions): Promise<L
     for (const line of scm.lines.slice(0, SCM_LINES_SHOWN)) guide.line(`  ${line}`);
     if (scm.lines.length > SCM_LINES_SHOWN) guide.line(chalk.gray(`  ... and ${scm.lines.length - SCM_LINES_SHOWN} more (all in summary.json)`));
     if (scm.lines.length === 0) guide.line(chalk.yellow('  none found'));
+  }
+  if (options.strace && captureFiles.some((f) => f.endsWith('.strace'))) {
+    const written = writeTimeline(capturesDir, `fdlab lab ${lab.number}: ${lab.title} (${runtime.kind} runtime)`, { width: Math.min(process.stdout.columns || 110, 130) });
+    guide.line(`\n${chalk.bold('Timeline')} ${chalk.gray(`(${written.timeline.noiseCount} start-up calls folded; open ${path.relative(process.cwd(), written.htmlPath)} for every call, the raw lines and the frame bytes)`)}`);
+    for (const line of written.lines) guide.line(`  ${line}`);
   }
   for (const role of lab.scmRightsRoles) {
     if (!options.strace) {

@@ -19,6 +19,8 @@ export interface LabOptions {
   settings?: Record<string, string>;
   /** A failure to inject (--fault): one the lab declares. */
   fault?: string;
+  /** Stop before each step with the roles alive, until Enter (--pause). */
+  pause?: boolean;
 }
 
 /** A setting a lab accepts: a number in a range, or one of some words. */
@@ -39,8 +41,8 @@ export interface CheckResult {
 export interface LabContext {
   readonly runtime: LabRuntime;
   readonly options: LabOptions;
-  /** A numbered step: what happens, why, and what a learner could type instead. */
-  step(title: string, why: string, manual?: string[]): void;
+  /** A numbered step: what happens, why, and what a learner could type instead; with --pause, resolves at Enter. */
+  step(title: string, why: string, manual?: string[]): Promise<void>;
   /** Plain explanatory text under the current step. */
   say(text: string): void;
   /** Starts a role (traced with the lab's syscall filter unless --no-strace) and records it. */

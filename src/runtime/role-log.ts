@@ -3,6 +3,7 @@
 import chalk from 'chalk';
 import { EventEmitter } from 'node:events';
 import { FdlabError } from '../errors';
+import { pausableTimeout } from '../util/pause';
 
 const COLOURS = [chalk.cyan, chalk.magenta, chalk.yellow, chalk.green, chalk.blue, chalk.redBright, chalk.cyanBright];
 let nextColour = 0;
@@ -58,11 +59,12 @@ export class RoleLog extends EventEmitter {
     if (this.ended) return Promise.reject(exitedError());
     return new Promise((resolve, reject) => {
       const done = () => {
-        clearTimeout(timer);
+        timer.clear();
         this.off('line', onLine);
         this.off('end', onEnd);
       };
-      const timer = setTimeout(() => {
+      // Paused time (--pause) does not count.
+      const timer = pausableTimeout(() => {
         done();
         reject(new FdlabError('ERR_ROLE_TIMEOUT', `${this.role}: no line matching ${pattern} within ${timeoutMs} ms; last lines:\n${tail()}`));
       }, timeoutMs);

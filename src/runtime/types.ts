@@ -56,6 +56,8 @@ export interface Role {
   manualSignalCommand(signal: NodeJS.Signals): string;
   /** The manual way into the role (docker exec -it ... sh, or the pid). */
   manualShellCommand(): string;
+  /** The role's program as this machine sees it (below docker-init, the runner, strace); null once exited. */
+  hostPid(): Promise<number | null>;
   /** Container id or process id, for display. */
   readonly id: string;
 }

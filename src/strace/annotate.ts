@@ -92,9 +92,10 @@ function end({ role, pid, fd, event }: Slot): FdEnd {
 /**
  * Pairs every fd sent in the captures with the earliest unclaimed received
  * fd on a connected channel that nothing rules out. Pairs where strace
- * printed neither fd (beyond -s) are left out.
+ * printed neither fd (beyond -s) are left out unless `unprinted` (a picture
+ * draws every fd that was handed over, numbers known or not).
  */
-export function pairPassedFds(captures: readonly RoleCapture[]): FdPair[] {
+export function pairPassedFds(captures: readonly RoleCapture[], { unprinted = false } = {}): FdPair[] {
   const received = slots(captures, 'recvmsg');
   const claimed = new Array<boolean>(received.length).fill(false);
   const pairs: FdPair[] = [];
@@ -102,7 +103,7 @@ export function pairPassedFds(captures: readonly RoleCapture[]): FdPair[] {
     const i = received.findIndex((r, k) => !claimed[k] && connected(sent.channel, r.channel) && compatible(sent.fd, r.fd));
     if (i >= 0) claimed[i] = true;
     const got = received[i];
-    if (!sent.fd && !got?.fd) continue;
+    if (!sent.fd && !got?.fd && !unprinted) continue;
     const basis = got ? (sent.fd && got.fd && evidence(sent.fd, got.fd)) || 'order' : null;
     pairs.push({ sent: end(sent), received: got ? end(got) : null, basis });
   }

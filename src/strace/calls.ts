@@ -24,7 +24,7 @@ export interface SyscallLine {
 }
 
 // "12345 ", "[pid 12345] " (strace writing to a terminal), then "12:34:56.789012 ".
-const PREFIX = /^(?:\[pid\s+(\d+)\]\s+|(\d+)\s+)?(?:(\d\d:\d\d:\d\d(?:\.\d+)?)\s+)?(.*)$/s;
+export const PREFIX = /^(?:\[pid\s+(\d+)\]\s+|(\d+)\s+)?(?:(\d\d:\d\d:\d\d(?:\.\d+)?)\s+)?(.*)$/s;
 const UNFINISHED = /\s*<unfinished \.\.\.>$/;
 const RESUMED = /^<\.\.\. (\w+) resumed>(.*)$/s;
 const RESULT = /^\s*=\s*(\?|-?\d+|0x[0-9a-f]+)(?:\s+([A-Z][A-Z0-9_]*))?/i;

@@ -4,3 +4,8 @@ export { syscallLines, type SyscallLine } from './calls';
 export { identify, parseTracedFd, type FdIdentity, type TracedFd, type TracedFdKind } from './decoration';
 export { parseCapture, type FdPassingEvent } from './parse';
 export { pairPassedFds, formatPair, describeTracedFd, type FdPair, type FdEnd, type PairBasis, type RoleCapture } from './annotate';
+export { buildTimeline, type Timeline, type TimelineEvent, type Handover, type Lane, type CaptureFile } from './timeline';
+export { timelineText } from './timeline-text';
+export { timelineHtml } from './timeline-html';
+export { readCaptures, writeTimeline, type WrittenTimeline } from './timeline-files';
+export { decodeFrames, describeFrames, messageBytes, unescapeC } from './frame-bytes';

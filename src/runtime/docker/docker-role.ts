@@ -3,6 +3,7 @@ import type Docker from 'dockerode';
 import { Writable } from 'node:stream';
 import { FdlabError } from '../../errors';
 import { withDeadline } from '../../util/deadline';
+import { roleProgramPid } from '../host-pid';
 import { RoleLog } from '../role-log';
 import type { ExecResult, Role, RoleExit } from '../types';
 
@@ -89,6 +90,13 @@ export class DockerRole implements Role {
 
   manualSignalCommand(signal: NodeJS.Signals): string {
     return `docker kill --signal ${signal} ${this.containerName}`;
+  }
+
+  /** The role's node as the host sees it (a container's pids are its own). */
+  async hostPid(): Promise<number | null> {
+    if (this.exitCode !== null) return null;
+    const pid = (await this.container.inspect().catch(() => null))?.State?.Pid;
+    return pid ? roleProgramPid(pid) : null;
   }
 
   manualShellCommand(): string {

@@ -7,6 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { FdlabError } from '../../errors';
 import { withDeadline } from '../../util/deadline';
+import { roleProgramPid } from '../host-pid';
 import { RoleLog } from '../role-log';
 import { ROLE_RUNNER, roleEnvironment } from '../role-env';
 import type { ExecResult, LabRuntime, Role, RoleExit, RoleSpec } from '../types';
@@ -83,19 +84,11 @@ class ProcessRole implements Role {
 
   /** The role's own node: below the runner (and below strace, when traced). */
   private rolePid(): number {
-    let pid = this.child.pid!;
-    for (let depth = 0; depth < 2; depth++) {
-      let children: string[];
-      try {
-        children = fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
-      } catch {
-        break;
-      }
-      if (children.length === 0) break;
-      pid = Number(children[0]);
-      if (fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim() !== 'strace') break;
-    }
-    return pid;
+    return roleProgramPid(this.child.pid!);
+  }
+
+  async hostPid(): Promise<number | null> {
+    return this.exitCode === null ? this.rolePid() : null;
   }
 
   /** Kills the runner's whole process group: runner, strace and the role's node. */

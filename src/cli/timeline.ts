@@ -1,0 +1,17 @@
+// `fdlab timeline <dir>`: the timeline of any directory of strace captures.
+import chalk from 'chalk';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { FdlabError } from '../errors';
+import { readCaptures, writeTimeline } from '../strace';
+
+export function runTimeline(dir: string, options: { width?: number }): number {
+  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new FdlabError('ERR_NO_CAPTURES', `${dir} is not a directory`);
+  if (readCaptures(dir).length === 0) {
+    throw new FdlabError('ERR_NO_CAPTURES', `no strace captures in ${dir} (*.strace, or files from strace -f -tt -yy -o FILE)`);
+  }
+  const written = writeTimeline(dir, `fdlab timeline: ${path.resolve(dir)}`, { width: options.width ?? process.stdout.columns ?? 100 });
+  console.log(written.lines.join('\n'));
+  console.log(chalk.gray(`${written.timeline.noiseCount} start-up call(s) folded; everything, with the raw lines: ${written.htmlPath}`));
+  return 0;
+}

@@ -1,0 +1,29 @@
+// The pid of a role's own program as this machine sees it: below the
+// wrappers that start it (docker-init, the role runner, strace).
+import * as fs from 'node:fs';
+
+function isWrapper(pid: number): boolean {
+  try {
+    const comm = fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+    if (comm === 'docker-init' || comm === 'tini' || comm === 'strace') return true;
+    return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('role-runner');
+  } catch {
+    return false;
+  }
+}
+
+/** From the pid a runtime started (a container's init, the role runner), down to the role's program. */
+export function roleProgramPid(started: number): number {
+  let pid = started;
+  for (let depth = 0; depth < 4 && isWrapper(pid); depth++) {
+    let children: string[];
+    try {
+      children = fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
+    } catch {
+      break;
+    }
+    if (children.length === 0) break;
+    pid = Number(children[0]);
+  }
+  return pid;
+}
