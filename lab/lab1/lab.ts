@@ -7,7 +7,7 @@ export const lab1: LabDefinition = {
   number: 1,
   title: 'one open file, two processes',
   source: 'seed 002 (Go: syscall.UnixRights, "boy" and tmp.txt = "hello world")',
-  traceSyscalls: ['sendmsg', 'recvmsg', 'openat', 'read'],
+  traceSyscalls: ['sendmsg', 'recvmsg', 'openat', 'read', 'pread64'],
   scmRightsRoles: ['sender', 'receiver'],
 
   async run(lab) {
