@@ -18,7 +18,10 @@ async function main(): Promise<void> {
   await channel.receive(); // "your turn": the receiver has read its 5 bytes
   const buffer = Buffer.alloc(64);
   const n = fs.readSync(fd, buffer, 0, 64, null);
-  console.log(`read through my fd ${fd}: "${buffer.subarray(0, n)}" (the receiver's read moved our shared offset)`);
+  const text = buffer.subarray(0, n).toString();
+  // What the offset did depends on how the receiver read: read() moves the shared offset, pread() does not.
+  const why = text === 'hello world' ? "the receiver's read did not move our shared offset" : "the receiver's read moved our shared offset";
+  console.log(`read through my fd ${fd}: "${text}" (${why})`);
   await channel.send({ data: 'done' });
   channel.close();
   fs.closeSync(fd);

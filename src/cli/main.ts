@@ -45,6 +45,26 @@ program
     process.exitCode = await (await import('./lab')).runLabCommand(n, options);
   });
 
+const challengeCommands: [string, string, string][] = [
+  ['challenge', 'set a task up in your workspace (no lab: list every challenge and your progress)', '[lab]'],
+  ['check', 'compile your file for a task and check it for real (processes, sockets, strace)', '<lab>'],
+  ['hint', 'the next hint for a task (progress is kept in the workspace)', '<lab>'],
+];
+for (const [name, description, lab] of challengeCommands) {
+  const command = program
+    .command(name)
+    .description(description)
+    .argument(lab, 'the lab number', labNumber)
+    .argument('[task]', 'which task of that lab (default: the one set up last, or the first)')
+    .option('--dir <dir>', 'the workspace (default: $FDLAB_CHALLENGES_DIR or ./fdlab-challenges)');
+  if (name === 'challenge') command.option('--reset', 'start your file over from the starting state', false);
+  command.action(async (n: number | undefined, task: string | undefined, options) => {
+    const commands = await import('./challenge');
+    const run = name === 'challenge' ? commands.runChallengeCommand : name === 'check' ? commands.runCheckCommand : commands.runHintCommand;
+    process.exitCode = await run(n as number, task, options);
+  });
+}
+
 program
   .command('serve')
   .description('run the ping/pong demo service; `kill -USR2 <pid>` hot-upgrades it without dropping a connection')

@@ -1,0 +1,28 @@
+// Lab 1 challenge "pread", a solution: read at an explicit position (0).
+// readSync with a position is pread64(2): it leaves the shared offset where
+// it was, so the sender still reads "hello world".
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describeFd, FdChannelServer, formatFd } from 'fdlab';
+
+// The check gives each run a fresh shared directory in FDLAB_SHARED.
+const socketPath = path.join(process.env.FDLAB_SHARED ?? '.', 'lab1.sock');
+
+async function main(): Promise<void> {
+  const server = await FdChannelServer.listen(socketPath, { mode: 0o666 });
+  console.log(`listening on ${socketPath} for an fd`);
+  const channel = await server.accept();
+  const { data, fds } = await channel.receive();
+  const fd = fds[0];
+  console.log(`received "${data}" and fd ${formatFd(describeFd(fd))}`);
+  const buffer = Buffer.alloc(5);
+  const n = fs.readSync(fd, buffer, 0, 5, 0);
+  console.log(`read ${n} bytes through fd ${fd}: "${buffer.subarray(0, n)}" (pread: the shared offset is still ${describeFd(fd).offset})`);
+  await channel.send({ data: 'your turn' }); // the sender reads on from the shared offset
+  await channel.receive().catch(() => undefined); // its "done", or its hang-up
+  fs.closeSync(fd);
+  channel.close();
+  await server.close();
+}
+
+void main();

@@ -1,0 +1,2 @@
+import type { Challenge } from './types';
+export const lab2Challenges: Challenge[] = [];

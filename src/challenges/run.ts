@@ -1,0 +1,67 @@
+// Runs one challenge's check: compile the learner's file, start roles as
+// processes in a fresh shared dir, measure, and always clean up (every role's
+// process group is killed, the shared dir removed).
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { ProcessRuntime } from '../runtime/process/process-runtime';
+import { captureFileName } from '../runtime/role-env';
+import type { Role } from '../runtime/types';
+import { compileLearnerFile } from './compile';
+import type { Challenge, ChallengeContext, CheckOutcome } from './types';
+import { taskKey, Workspace } from './workspace';
+
+export interface CheckReport extends CheckOutcome {
+  /** The last lines of each role's log, for a failed check. */
+  logs: Record<string, string[]>;
+}
+
+export async function runCheck(challenge: Challenge, workspace: Workspace): Promise<CheckReport> {
+  const source = workspace.requireFile(challenge);
+  const script = compileLearnerFile(source, workspace.buildDir(challenge));
+  const runtime = new ProcessRuntime({ lab: `challenge-lab${challenge.lab}`, reason: 'challenge check', echoLogs: false });
+  const roles = new Map<string, Role>();
+  const ctx: ChallengeContext = {
+    runtime,
+    script,
+    async startRole(name, roleScript, options = {}) {
+      const role = await runtime.startRole({
+        name,
+        script: roleScript,
+        args: options.args,
+        env: options.env,
+        strace: options.traced ? { syscalls: options.traced } : false,
+        echo: false,
+      });
+      roles.set(name, role);
+      return role;
+    },
+    capture(name) {
+      const file = path.join(runtime.sharedDir, 'captures', captureFileName(name));
+      return fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
+    },
+  };
+  let outcome: CheckOutcome;
+  try {
+    await runtime.start();
+    outcome = await challenge.check(ctx);
+  } finally {
+    await runtime.cleanup();
+  }
+  const logs = Object.fromEntries([...roles].map(([name, role]) => [name, role.lines.slice(-12)]));
+  workspace.updateProgress((progress) => {
+    const task = (progress.tasks[taskKey(challenge)] ??= { startedAt: new Date().toISOString(), hintsShown: 0, checks: 0 });
+    const at = new Date().toISOString();
+    task.checks += 1;
+    task.lastCheck = { at, passed: outcome.passed };
+    if (outcome.passed) task.passedAt ??= at;
+  });
+  return { ...outcome, logs };
+}
+
+/** Resolves with the first of `waits` to settle with a value, or `undefined` after `ms` (a deadline, not a pause). */
+export function firstOf<T>(waits: Promise<T>[], ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), ms)));
+  const settled = waits.map((w) => w.catch(() => new Promise<never>(() => {})));
+  return Promise.race([...settled, deadline]).finally(() => clearTimeout(timer));
+}

@@ -1,0 +1,88 @@
+// Every challenge through the real CLI, in a fresh workspace: its starting
+// state fails `fdlab check` with a message that points at the problem, its
+// solution passes, and hints come one at a time with progress kept.
+import { strict as assert } from 'node:assert';
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { CHALLENGES } from '../../src/challenges';
+import { collect } from '../helpers/process';
+
+const ROOT = path.resolve(__dirname, '..', '..', '..');
+const CLI = path.join(ROOT, 'dist', 'src', 'cli', 'main.js');
+
+/** What the starting state's failed check must say (the problem, not the fix). */
+const STARTING_PROBLEM: Record<string, RegExp> = {
+  'lab1/read-world': /NOT YET: strace saw your receiver read "hello" through the passed fd, never "world"/,
+  'lab1/pread': /NOT YET: the sender read " world" after you: your read\(\) moved the offset/,
+  'lab3/greedy-read': /NOT YET: \d+ of \d+ replies, then none for 3 s/,
+  'lab5/pause-trap': /NOT YET: \d+ of \d+ connections lost pongs/,
+};
+
+function fdlab(args: string[], dir: string) {
+  return collect(spawn(process.execPath, [CLI, ...args, '--dir', dir], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] }));
+}
+
+describe('challenges (fdlab challenge / check / hint)', function () {
+  this.timeout(90_000);
+  let dir: string;
+  beforeEach(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fdlab-challenges-test-'))));
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('every lab with a challenge has a test expectation for it', function () {
+    assert.deepEqual(CHALLENGES.map((c) => `lab${c.lab}/${c.id}`).filter((key) => !STARTING_PROBLEM[key]), []);
+  });
+
+  for (const challenge of CHALLENGES) {
+    const key = `lab${challenge.lab}/${challenge.id}`;
+    it(`${key}: the starting state fails with a hint-worthy message, the solution passes`, async function () {
+      const setUp = await fdlab(['challenge', String(challenge.lab), challenge.id], dir);
+      assert.equal(setUp.code, 0, setUp.stderr);
+      const file = path.join(dir, `lab${challenge.lab}`, challenge.id, challenge.file);
+      assert.equal(fs.readFileSync(file, 'utf8'), fs.readFileSync(path.join(ROOT, challenge.start), 'utf8'));
+
+      const failing = await fdlab(['check', String(challenge.lab), challenge.id], dir);
+      assert.equal(failing.code, 1, failing.stdout + failing.stderr);
+      assert.match(failing.stdout, STARTING_PROBLEM[key] ?? /^$/);
+      assert.match(failing.stdout, new RegExp(`A hint: fdlab hint ${challenge.lab} ${challenge.id}`));
+
+      // The learner edits the TypeScript file; the check compiles it again (no stale build).
+      fs.copyFileSync(path.join(ROOT, challenge.solution), file);
+      const passing = await fdlab(['check', String(challenge.lab), challenge.id], dir);
+      assert.equal(passing.code, 0, passing.stdout + passing.stderr);
+      assert.match(passing.stdout, /PASS: /);
+
+      const progress = JSON.parse(fs.readFileSync(path.join(dir, 'progress.json'), 'utf8'));
+      assert.equal(progress.tasks[key].checks, 2);
+      assert.ok(progress.tasks[key].passedAt);
+    });
+  }
+
+  it('hints come one per call, progress is kept, and the last call names the solution', async function () {
+    const [challenge] = CHALLENGES;
+    await fdlab(['challenge', String(challenge.lab), challenge.id], dir);
+    for (let i = 1; i <= challenge.hints.length; i++) {
+      const hint = await fdlab(['hint', String(challenge.lab)], dir);
+      assert.match(hint.stdout, new RegExp(`^Hint ${i} of ${challenge.hints.length} `));
+    }
+    const done = await fdlab(['hint', String(challenge.lab)], dir);
+    assert.match(done.stdout, new RegExp(`No more hints .* A solution: ${challenge.solution}`));
+    assert.equal(JSON.parse(fs.readFileSync(path.join(dir, 'progress.json'), 'utf8')).tasks[`lab${challenge.lab}/${challenge.id}`].hintsShown, challenge.hints.length);
+  });
+
+  it('clear errors with a code: a check before the set-up, a file that does not compile, an unknown lab', async function () {
+    const notStarted = await fdlab(['check', '1', 'read-world'], dir);
+    assert.equal(notStarted.code, 1);
+    assert.match(notStarted.stderr, /does not exist: run `fdlab challenge 1 read-world --dir .*` first \[ERR_CHALLENGE_NOT_STARTED\]/);
+
+    await fdlab(['challenge', '1', 'read-world'], dir);
+    fs.appendFileSync(path.join(dir, 'lab1', 'read-world', 'receiver.ts'), 'const x: number = "a";\n');
+    const broken = await fdlab(['check', '1'], dir);
+    assert.equal(broken.code, 1);
+    assert.match(broken.stderr, /receiver\.ts\(\d+,\d+\): error TS2322: .*\[ERR_CHALLENGE_COMPILE\]/s);
+
+    const unknown = await fdlab(['challenge', '9'], dir);
+    assert.match(unknown.stderr, /lab 9 has no challenges; .* \[ERR_NO_SUCH_CHALLENGE\]/);
+  });
+});
