@@ -7,11 +7,7 @@ export const lab1: LabDefinition = {
   number: 1,
   title: 'one open file, two processes',
   source: 'seed 002 (Go: syscall.UnixRights, "boy" and tmp.txt = "hello world")',
-<<<<<<< HEAD
-  traceSyscalls: ['sendmsg', 'recvmsg', 'openat', 'read', 'bind', 'listen', 'accept4', 'connect', 'close'],
-=======
-  traceSyscalls: ['sendmsg', 'recvmsg', 'openat', 'read', 'pread64'],
->>>>>>> i12
+  traceSyscalls: ['sendmsg', 'recvmsg', 'openat', 'read', 'pread64', 'bind', 'listen', 'accept4', 'connect', 'close'],
   scmRightsRoles: ['sender', 'receiver'],
 
   async run(lab) {

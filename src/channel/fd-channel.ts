@@ -284,7 +284,12 @@ export class FdChannel extends EventEmitter {
   private onPoll(error: Error | null, readable: boolean, writable: boolean): void {
     if (this.closed) return;
     if (error) {
-      this.shutdown(error);
+      // libuv reports POLLERR as EBADF. On a Unix socket it means a pending
+      // socket error, typically ECONNRESET: the peer died with bytes of ours
+      // unread. Read what is still queued (it was sent before the end); the
+      // read then fails with the real error, which closes the channel.
+      if (this.watchingRead) this.readAvailable();
+      if (!this.closed) this.shutdown(error);
       return;
     }
     if (writable && this.waitingForWritable) this.flush();
