@@ -178,6 +178,20 @@ describe('FdChannel', () => {
     assert.equal(await closed, true, 'closed with an error');
   });
 
+  it('reports a peer that died with our bytes unread as ECONNRESET (libuv says EBADF), after the messages it had sent', async () => {
+    const [mine, theirs] = socketpair();
+    const channel = FdChannel.fromFd(mine);
+    const waiting = channel.receive(); // reading: the poller watches the fd
+    await channel.send({ data: 'never read' });
+    // The peer sends one message, then dies without reading ours: the kernel sets ECONNRESET on our end.
+    const [frame] = encodeMessage(Buffer.from('last words'), new Int32Array(0));
+    sendFds(theirs, [], frame.bytes);
+    closeQuietly([theirs]);
+    assert.equal((await waiting).data.toString(), 'last words');
+    await assert.rejects(channel.receive(), { code: 'ECONNRESET' });
+    assert.equal(channel.closed, true);
+  });
+
   it('refuses a TCP socket as its transport', async () => {
     const tcp = await tcpConnection();
     try {
