@@ -24,10 +24,17 @@ async function old(port: number): Promise<void> {
   });
   const listener = fdOf(server);
   log(`serving on ${HOST}:${port}, listening fd ${formatFd(describeFd(listener))}`);
-  const channels = await FdChannelServer.listen(sharedPath(CHANNEL), { mode: 0o666 });
-  log(`offering my listener on ${sharedPath(CHANNEL)}`);
+  // Only our own uid may connect (0600), and each peer's uid is checked again with
+  // SO_PEERCRED: whoever gets this fd can accept every client of the port.
+  const channels = await FdChannelServer.listen(sharedPath(CHANNEL), { mode: 0o600 });
+  log(`offering my listener on ${sharedPath(CHANNEL)} (mode 0600, uid ${process.getuid!()} only)`);
 
-  const channel = await channels.accept();
+  let channel = await channels.accept();
+  while (channel.peer().uid !== process.getuid!()) {
+    log(`refused pid ${channel.peer().pid} uid ${channel.peer().uid}: not my uid`);
+    channel.close();
+    channel = await channels.accept();
+  }
   const ask = await channel.receive();
   log(`the new instance asks: "${ask.data.toString()}"`);
   await channel.send({ data: JSON.stringify({ listeners: [`${HOST}:${port}`] }), fds: [listener] });
