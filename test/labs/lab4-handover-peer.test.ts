@@ -14,7 +14,7 @@ const SERVER = path.resolve(__dirname, '..', '..', 'lab', 'lab4', 'handover-serv
 describe('lab 4 part C: who may ask for the listener', function () {
   this.timeout(20_000);
 
-  it('lets no other uid reach the socket, and hands the listener to its own', async () => {
+  it('lets no other uid reach the socket, turns one away by SO_PEERCRED if it does, and hands the listener to its own', async () => {
     const shared = tempDir();
     const env = { ...process.env, FDLAB_SHARED: shared };
     const old = spawn(process.execPath, [SERVER, 'old', String(await freePort()), '--drain-ms', '100'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -29,6 +29,7 @@ describe('lab 4 part C: who may ask for the listener', function () {
       assert.notEqual(nobody.code, 0);
       assert.match(nobody.stderr, /PermissionError|Permission denied/);
       // Even if the socket's mode were opened up, SO_PEERCRED still turns another uid away.
+      fs.chmodSync(shared, 0o711);
       fs.chmodSync(socketPath, 0o666);
       const sneaky = await collect(spawn('python3', ['-c', `import socket; s = socket.socket(socket.AF_UNIX); s.connect(${JSON.stringify(socketPath)}); print(len(s.recv(100)))`], { uid: 65534, gid: 65534, stdio: ['ignore', 'pipe', 'pipe'] }));
       assert.equal(sneaky.stdout.trim(), '0', `closed on it without a byte: ${sneaky.stderr}`);
