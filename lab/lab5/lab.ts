@@ -118,8 +118,13 @@ export const lab5: LabDefinition = {
     lab.check('0 disconnects', result.disconnects === 0, `${result.disconnects} of ${connections} connections dropped`);
     lab.check('0 lost and 0 duplicated pongs', result.lost === 0 && result.duplicated === 0 && result.garbage === 0 && result.pongs === result.pings,
       `${result.pings.toLocaleString('en-US')} pings, ${result.pongs.toLocaleString('en-US')} pongs (${result.lost} lost, ${result.duplicated} duplicated)`);
-    lab.check('sessions carried: pings-served counters continue', statConnections === connections && served === result.pings,
-      `${serving.name} counts ${served.toLocaleString('en-US')} pings served on ${statConnections} connections; the client sent ${result.pings.toLocaleString('en-US')}`);
+    // A probe connection (one ping, then closed) may still be closing on the server's side:
+    // each such one adds a connection and at most one ping to the stats.
+    const probesClosing = statConnections - connections;
+    lab.check('sessions carried: pings-served counters continue',
+      probesClosing >= 0 && served - result.pings >= 0 && served - result.pings <= probesClosing,
+      `${serving.name} counts ${served.toLocaleString('en-US')} pings served on ${statConnections} connections` +
+        `${probesClosing > 0 ? ` (${probesClosing} of them a probe still closing)` : ''}; the client sent ${result.pings.toLocaleString('en-US')}`);
     lab.check('the listener kept accepting during and after', result.probesFailed === 0 && result.probes > 0,
       `${result.probes - result.probesFailed} of ${result.probes} new connections served${result.probeErrors.length ? ` (${result.probeErrors.join(', ')})` : ''}`);
     if (crashNew) {
