@@ -40,6 +40,9 @@ interface PendingSend {
 
 const NO_DATA = Buffer.alloc(0);
 
+/** Errors that mean the peer is gone, not that this channel is broken. */
+const isPeerGone = (error: unknown) => ['EPIPE', 'ECONNRESET'].some((code) => isErrorWithCode(error, code));
+
 type Waiter = { resolve: (message: FdMessage) => void; reject: (error: Error) => void };
 
 const READS_PER_WAKEUP = 64;
@@ -138,6 +141,8 @@ export class FdChannel extends EventEmitter {
   private watchingWrite = false;
   private closedWith: Error | null | undefined = undefined; // undefined while open
   private ended = false;
+  /** Why the peer's side ended (null: a plain EOF); the channel closes with it once the inbox is empty. */
+  private endedWith: Error | null | undefined = undefined;
 
   private constructor(fd: number, options: FdChannelOptions) {
     super();
@@ -182,6 +187,7 @@ export class FdChannel extends EventEmitter {
     if (this.closed) {
       return Promise.reject(new FdlabError('ERR_CHANNEL_CLOSED', 'FdChannel.send: the channel is closed'));
     }
+    if (this.ended) return Promise.reject(this.endedWith ?? new FdlabError('EPIPE', 'FdChannel.send: the peer has closed the channel')); // nothing can reach it
     let frames;
     try {
       // Checked here, where the mistake is the caller's: found later in
@@ -260,7 +266,8 @@ export class FdChannel extends EventEmitter {
         // fromFd and pair proved the socket AF_UNIX: no per-message check.
         sent = trySendFdsOverUnixSocket(this.fdValue, fds, pending.written === 0 ? fds.length : 0, bytes, pending.written);
       } catch (error) {
-        this.shutdown(error as Error);
+        if (isPeerGone(error)) this.peerGone(error as Error);
+        else this.shutdown(error as Error);
         return;
       }
       if (sent < 0) {
@@ -288,8 +295,7 @@ export class FdChannel extends EventEmitter {
       // socket error, typically ECONNRESET: the peer died with bytes of ours
       // unread. Read what is still queued (it was sent before the end); the
       // read then fails with the real error, which closes the channel.
-      if (this.watchingRead) this.readAvailable();
-      if (!this.closed) this.shutdown(error);
+      this.peerGone(error);
       return;
     }
     if (writable && this.waitingForWritable) this.flush();
@@ -302,7 +308,8 @@ export class FdChannel extends EventEmitter {
       try {
         bytes = tryRecvFdsInto(this.fdValue, readData, readFds, readCounts);
       } catch (error) {
-        this.shutdown(error as Error);
+        if (isPeerGone(error)) this.onPeerClosed(error as Error);
+        else this.shutdown(error as Error);
         return;
       }
       if (bytes < 0) return; // drained (EAGAIN): the poller says when there is more
@@ -343,7 +350,8 @@ export class FdChannel extends EventEmitter {
     this.updateInterest();
   }
 
-  private onPeerClosed(): void {
+  /** EOF (error null), or a read that says the peer is gone (ECONNRESET). */
+  private onPeerClosed(error: Error | null = null): void {
     if (this.decoder.midMessage) {
       this.shutdown(
         new FdlabError('ERR_CHANNEL_TRUNCATED', 'FdChannel: the peer closed the channel in the middle of a message'),
@@ -351,9 +359,30 @@ export class FdChannel extends EventEmitter {
       return;
     }
     this.ended = true;
+    if (error) this.endedWith = error;
+    else this.endedWith ??= null;
     // Messages already in the inbox stay receivable; the channel closes once they are taken.
-    if (this.inbox.length === 0) this.shutdown(null);
+    if (this.inbox.length === 0) this.shutdown(this.endedWith ?? null);
     else this.updateInterest();
+  }
+
+  /**
+   * A send or poll says the peer is gone (EPIPE, ECONNRESET; libuv reports
+   * POLLERR as EBADF). What it sent before it went still counts: no send can
+   * succeed any more, but everything queued in the kernel is read into the
+   * inbox, and the channel closes with the error once that is taken.
+   */
+  private peerGone(error: Error): void {
+    if (this.closed) return;
+    this.endedWith = error; // unless a read names the real error (ECONNRESET behind libuv's EBADF)
+    for (const pending of this.sendQueue.splice(0)) pending.reject?.(error);
+    this.waitingForWritable = false;
+    while (!this.closed && !this.ended) {
+      const inbox = this.inbox.length;
+      this.readAvailable();
+      if (this.inbox.length === inbox && !this.ended && !this.closed) break; // nothing more (EAGAIN)
+    }
+    if (!this.closed && !this.ended) this.onPeerClosed(error);
   }
 
   // ---- life cycle
@@ -361,7 +390,7 @@ export class FdChannel extends EventEmitter {
   private updateInterest(): void {
     if (this.closed) return;
     if (this.ended && this.inbox.length === 0) {
-      this.shutdown(null);
+      this.shutdown(this.endedWith ?? null);
       return;
     }
     const wantRead = !this.ended && this.inbox.length < this.inboxLimit;

@@ -31,6 +31,11 @@ export class Arrivals<S> {
     return this.copies.size;
   }
 
+  /** Copies not switched yet, and detached connections no switch has claimed yet. */
+  get unswitchedCount(): number {
+    return this.copies.size + this.detached.length;
+  }
+
   /** Copies of live connections: checked, wrapped, not read. */
   takeCopies(numbers: number[], fds: number[]): void {
     try {
@@ -59,15 +64,19 @@ export class Arrivals<S> {
       const pending = bytes.subarray(offset, offset + entry.unread);
       const unsent = bytes.subarray(offset + entry.unread, offset + entry.unread + entry.unsent);
       offset += entry.unread + entry.unsent;
+      // It replaces our copy of it, if we have one: two sockets must never read one connection.
+      if (entry.copy !== undefined) {
+        this.copies.get(entry.copy)?.destroy();
+        this.copies.delete(entry.copy);
+      }
       this.detached.push({ socket: wrapSocket(fd, { manualStart: true }), session: entry.session as S, pending, unsent, writeEnd: entry.writeEnd });
     });
   }
 
   /** A group the old version stopped: the copies kept (in its order), then the detached ones. Returns them. */
   applySwitch(switched: { entries: SwitchEntry[]; dropped: number[]; detached: number }, bytes: Buffer): Incoming<S>[] {
-    const named = [...switched.entries.map((e) => e.copy), ...switched.dropped];
     const seen = new Set<number>();
-    const unknown = named.find((n) => !this.copies.has(n) || seen.size === seen.add(n).size);
+    const unknown = switched.entries.map((e) => e.copy).find((n) => !this.copies.has(n) || seen.size === seen.add(n).size);
     if (unknown !== undefined) throw garbled(`the switch names copy ${unknown}, which never came or is named twice`);
     if (switched.detached !== this.detached.length) throw garbled(`the switch counts ${switched.detached} detached connections, ${this.detached.length} came`);
     const fresh: Incoming<S>[] = [];
@@ -78,7 +87,7 @@ export class Arrivals<S> {
       this.copies.delete(entry.copy);
     }
     for (const copy of switched.dropped) {
-      this.copies.get(copy)!.destroy(); // closed by the old version, or detached and sent again
+      this.copies.get(copy)?.destroy(); // closed by the old version (a detached one's copy went already)
       this.copies.delete(copy);
     }
     fresh.push(...this.detached.splice(0));

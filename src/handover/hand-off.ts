@@ -127,7 +127,7 @@ function sendGroup<S>(channel: FdChannel, group: HeldGroup<S>): Promise<void> {
   // Queued all at once: FdChannel writes them in order as the socket drains.
   batches(group.detached).forEach((batch, i) => {
     const data = Buffer.concat(batch.flatMap((c) => [c.unread, c.unsent]));
-    const described = batch.map((c) => ({ session: c.session, unread: c.unread.length, unsent: c.unsent.length, peerEnded: c.peerEnded, writeEnd: c.writeEnd }));
+    const described = batch.map((c) => ({ copy: c.copy, session: c.session, unread: c.unread.length, unsent: c.unsent.length, peerEnded: c.peerEnded, writeEnd: c.writeEnd }));
     sent.push(channel.send({ data: encode({ type: 'connections', batch: i + 1, entries: described }, data), fds: batch.map((c) => c.fd) }));
   });
   const entries = group.still.map((c) => ({ copy: c.copy, session: c.session, unread: c.pending.length }));
@@ -264,10 +264,18 @@ export async function handOff<S>(state: HandOffState<S>, options: HandOffOptions
   const restStarted = Date.now();
   const copied = new Set(copies);
   const heldAfter: number[] = [held!.connections.length]; // connections held through each group
+  // A new version that heartbeats but takes no group would hold the rest up forever: each wait is bounded.
+  const progress = async <T>(work: Promise<T>, what: string): Promise<boolean> => {
+    let timer: NodeJS.Timeout | undefined;
+    const stalled = new Promise<'stalled'>((resolve) => (timer = setTimeout(() => resolve('stalled'), options.heartbeatTimeoutMs)));
+    const outcome = await Promise.race([work.then(() => 'done' as const, () => 'done' as const), stalled]);
+    clearTimeout(timer);
+    if (outcome === 'stalled' && !standby.over) standby.takeBack(`${what} within ${options.heartbeatTimeoutMs} ms`);
+    return !standby.over;
+  };
   for (let g = 1; g < groups.length && !standby.over; g++) {
     // Two groups in flight at most: hold this one once the new version serves the one before the last.
-    if (g >= 2) await standby.whenSwitched(heldAfter[g - 2]);
-    if (standby.over) break;
+    if (g >= 2 && !(await progress(standby.whenSwitched(heldAfter[g - 2]), `took no group after group ${g - 1}`))) break;
     const extra = g === groups.length - 1 ? [...state.connections].filter((c) => !copied.has(c)) : [];
     const group = holdGroup(copies, groups[g], extra, state.connections, held!);
     if (group.failed) {
@@ -275,11 +283,9 @@ export async function handOff<S>(state: HandOffState<S>, options: HandOffOptions
       break;
     }
     heldAfter.push(held!.connections.length);
-    try {
-      await sendGroup(channel!, group);
-    } catch {
-      break; // the channel closed: the standby has seen why
-    }
+    const sending = sendGroup(channel!, group);
+    sending.catch(() => {}); // the channel closed: the standby sees why
+    if (!(await progress(sending, `read no group ${g + 1}`))) break;
   }
   const handed = held!.connections.length;
   if (!standby.over) {

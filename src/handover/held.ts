@@ -17,6 +17,8 @@ import type { ServedConnection } from './types';
 export interface DetachedConnection<S> {
   kind: 'detached';
   fd: number;
+  /** The copy of it the new version has (sent while we served), which this replaces. */
+  copy?: number;
   session: S;
   /** The app's half-processed bytes, then what Node had read: the next owner processes them first. */
   unread: Buffer;
@@ -57,7 +59,7 @@ export function holdListener(server: net.Server): number {
 export interface HeldGroup<S> {
   still: StillConnection<S>[];
   detached: DetachedConnection<S>[];
-  /** Copy numbers the new version must let go of: closed meanwhile, or detached (their fds come again). */
+  /** Copy numbers the new version must let go of: closed meanwhile (a detached one names its copy itself). */
   dropped: number[];
   /** A connection that could not be detached (EMFILE on dup): it and the rest still read and are served here. */
   failed: Error | null;
@@ -78,7 +80,7 @@ export function holdGroup<S>(
   held: Held<S>,
 ): HeldGroup<S> {
   const result: HeldGroup<S> = { still: [], detached: [], dropped: [], failed: null };
-  const toDetach = [...extra];
+  const toDetach: { connection: ServedConnection<S>; copy?: number }[] = extra.map((connection) => ({ connection }));
   for (const copy of group) {
     const connection = copies[copy];
     if (!connections.has(connection) || connection.socket.destroyed) {
@@ -87,8 +89,7 @@ export function holdGroup<S>(
     }
     const hold = holdSocket(connection.socket);
     if (!hold) {
-      result.dropped.push(copy);
-      toDetach.push(connection);
+      toDetach.push({ connection, copy });
       continue;
     }
     const { session, pending } = connection.snapshot();
@@ -96,14 +97,17 @@ export function holdGroup<S>(
     result.still.push({ kind: 'still', connection, hold, session, pending, copy });
   }
   held.connections.push(...result.still);
-  for (const connection of toDetach) {
-    if (connection.socket.destroyed) continue;
+  for (const { connection, copy } of toDetach) {
+    if (connection.socket.destroyed) {
+      if (copy !== undefined) result.dropped.push(copy);
+      continue;
+    }
     try {
       const { session, pending } = connection.snapshot();
       const { fd, unread, unsent, ended, writeEnd } = detachSocketNow(connection.socket);
       connections.delete(connection);
       const detached: DetachedConnection<S> = {
-        kind: 'detached', fd, session, unread: pending.length ? Buffer.concat([pending, unread]) : unread, unsent, peerEnded: ended, writeEnd,
+        kind: 'detached', fd, copy, session, unread: pending.length ? Buffer.concat([pending, unread]) : unread, unsent, peerEnded: ended, writeEnd,
       };
       result.detached.push(detached);
       held.connections.push(detached);

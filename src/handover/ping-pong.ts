@@ -11,6 +11,11 @@ export interface PingSession {
   connectedSince: string;
 }
 
+function isPingSession(value: unknown): value is PingSession {
+  const v = value as Partial<PingSession> | null;
+  return typeof v === 'object' && v !== null && typeof v.id === 'string' && Number.isSafeInteger(v.pingsServed) && typeof v.connectedSince === 'string';
+}
+
 const PING = Buffer.from('ping');
 const PONG = Buffer.from('pong');
 const NOTHING = Buffer.alloc(0);
@@ -24,7 +29,9 @@ export class PingPongApp implements HandoverApp<PingSession> {
   constructor(private readonly log: Log = () => {}) {}
 
   serve(socket: net.Socket, session?: PingSession, pending?: Buffer): ServedConnection<PingSession> {
-    const state: PingSession = session ?? { id: randomBytes(4).toString('hex'), pingsServed: 0, connectedSince: new Date().toISOString() };
+    // A session comes from another process: use it only if it has the shape of one.
+    const state: PingSession = isPingSession(session) ? session : { id: randomBytes(4).toString('hex'), pingsServed: 0, connectedSince: new Date().toISOString() };
+    if (session !== undefined && state !== session) this.log(`connection ${state.id}: the session it came with is not a ping session; starting a new one`);
     let partial: Buffer = NOTHING;
     const consume = (chunk: Buffer) => {
       partial = partial.length ? Buffer.concat([partial, chunk]) : chunk;
@@ -54,7 +61,7 @@ export class PingPongApp implements HandoverApp<PingSession> {
     // Socket options live in the kernel socket, so an adopted connection kept
     // the old version's TCP_NODELAY: setting it again is a syscall per connection
     // in the middle of a handover, for nothing.
-    if (!session) socket.setNoDelay(true);
+    if (state !== session) socket.setNoDelay(true);
     socket.on('data', consume);
     socket.on('error', () => socket.destroy());
     if (session && this.adoptionsLogged++ < ADOPTIONS_LOGGED) this.log(`adopted connection ${state.id}: ${state.pingsServed} pings served since ${state.connectedSince}${pending?.length ? `, ${pending.length} bytes pending` : ''}`);

@@ -23,6 +23,8 @@ export type FromNew =
 
 /** A connection's state, beside its fd; its bytes follow the header, unread then unsent. */
 export interface ConnectionEntry {
+  /** The copy (sent earlier) this connection replaces, if the new version has one. */
+  copy?: number;
   session: unknown;
   unread: number;
   unsent: number;
@@ -99,7 +101,8 @@ const RULES: Record<string, { from: 'old' | 'new' | 'both'; fds: (m: Record<stri
       if (!isCount(m.batch) || !Array.isArray(m.entries)) return 'connections needs batch and entries';
       if (m.entries.length === 0 || m.entries.length > BATCH_FDS) return `a batch of ${m.entries.length} connections (1 to ${BATCH_FDS})`;
       const bad = m.entries.findIndex((e: Partial<ConnectionEntry>) =>
-        !e || typeof e !== 'object' || !isCount(e.unread) || !isCount(e.unsent) || typeof e.peerEnded !== 'boolean' || !WRITE_ENDS.includes(e.writeEnd as WriteEnd));
+        !e || typeof e !== 'object' || !isCount(e.unread) || !isCount(e.unsent) || typeof e.peerEnded !== 'boolean' || !WRITE_ENDS.includes(e.writeEnd as WriteEnd) ||
+        (e.copy !== undefined && !isCount(e.copy)));
       return bad >= 0 ? `connection entry ${bad} is malformed` : null;
     },
   },

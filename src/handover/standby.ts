@@ -30,6 +30,9 @@ export interface StandbyOptions<S> {
  */
 const RECHECK_MS = 100;
 
+/** At the end of the standby the new version must have spoken within this (three heartbeats). */
+const LAST_WORD_MS = 600;
+
 export class Standby<S> {
   private lastHeard = Date.now();
   private finish: (outcome: StandbyOutcome) => void = () => {};
@@ -63,7 +66,22 @@ export class Standby<S> {
     if (this.over) return;
     const { graceMs, held, log } = this.options;
     if (graceMs > 0) log(`standing by for ${graceMs} ms with our copies of ${held.connections.length} connections`);
-    this.graceTimer = setTimeout(() => this.finish({ released: true }), graceMs);
+    this.graceTimer = setTimeout(() => this.releaseIfAnswering(), graceMs);
+  }
+
+  /**
+   * The grace period is over: release, but only to a version that spoke
+   * lately. A standby shorter than heartbeatTimeoutMs would otherwise hand
+   * everything to a version that stopped. Looked at twice, RECHECK_MS apart,
+   * as in the watch below (we may have been the one stopped).
+   */
+  private releaseIfAnswering(): void {
+    const silent = () => Date.now() - this.lastHeard > LAST_WORD_MS;
+    if (!silent()) return this.finish({ released: true });
+    this.graceTimer = setTimeout(() => {
+      if (silent()) this.finish({ released: false, reason: `stopped answering (nothing for ${Date.now() - this.lastHeard} ms at the end of the standby)` });
+      else this.finish({ released: true });
+    }, RECHECK_MS);
   }
 
   /** Something failed on our side while streaming the rest: everything comes back here. */

@@ -141,7 +141,12 @@ export async function takeOver<S>(options: TakeOverOptions): Promise<TakenOver<S
       if (message.type === 'copies-end') {
         if (message.copies !== arrivals.copiesLeft) throw garbled(`'copies-end' says ${message.copies} copies, ${arrivals.copiesLeft} came`);
         // Every copy is wrapped: the old version may stop serving now (it waits for this, still serving).
-        await channel.send({ data: encode({ type: 'ready', copies: arrivals.copiesLeft }) });
+        try {
+          await channel.send({ data: encode({ type: 'ready', copies: arrivals.copiesLeft }) });
+        } catch (error) {
+          if (isHangUp(error) && (await certainlyDead(old.pid))) return orphaned('as we took its copies');
+          throw error;
+        }
         continue;
       }
       if (message.type === 'connections') {

@@ -264,11 +264,14 @@ export class Upgrader<S> extends EventEmitter {
     const channel = taken.channel;
     this.current = 'predecessor-standing-by';
     this.predecessor = { channel, closed: [], arrivals: taken.arrivals, oldPid: taken.oldPid, timer: setInterval(() => this.heartbeat(), HEARTBEAT_MS) };
-    channel.send({ data: encode({ type: 'serving' }) }).catch(() => void this.predecessorGone('is gone'));
+    // Listen first: what it sent before it went (the other groups, done, release) still counts.
+    // The channel closes only once those are read, so 'close' is the one sign that it is gone;
+    // a failed send is not (the channel keeps reading what is queued).
     channel.on('message', (message: { data: Buffer; fds: number[] }) => this.fromPredecessor(message));
     channel.once('close', () => void this.predecessorGone('is gone'));
     // It may have died before we listened: the channel saw its hang-up already.
     if (channel.closed) void this.predecessorGone('is gone');
+    channel.send({ data: encode({ type: 'serving' }) }).catch(() => {});
   }
 
   /** After the commit: the other groups, 'done', then 'release' at the end of its standby. */
@@ -290,6 +293,8 @@ export class Upgrader<S> extends EventEmitter {
       } else if (message.type === 'release') {
         this.log('the old version released its copies: serving alone');
         this.endPredecessorLink();
+        // A release before every copy was switched breaks the protocol: those stay the old version's.
+        if (link.arrivals.unswitchedCount > 0) this.log(`letting go of our copies of ${link.arrivals.dropUnswitched()} connections it released unswitched`);
       } else {
         closeQuietly(fds);
         void this.predecessorGone(`sent '${message.type}' after the commit`);
@@ -311,8 +316,7 @@ export class Upgrader<S> extends EventEmitter {
     if (!link) return;
     this.log(`the old version ${why}: serving alone`);
     this.endPredecessorLink();
-    const left = link.arrivals.copiesLeft;
-    if (left === 0) return;
+    if (link.arrivals.unswitchedCount === 0) return;
     if (await certainlyDead(link.oldPid)) {
       const first = link.arrivals.taken.length;
       const fresh = link.arrivals.unswitched();
@@ -327,7 +331,7 @@ export class Upgrader<S> extends EventEmitter {
     const link = this.predecessor;
     if (!link) return;
     const closed = link.closed.splice(0);
-    link.channel.send({ data: encode({ type: 'alive', closed }) }).catch(() => void this.predecessorGone('is gone'));
+    link.channel.send({ data: encode({ type: 'alive', closed }) }).catch(() => {}); // 'close' says when it is gone
   }
 
   private endPredecessorLink(): void {
