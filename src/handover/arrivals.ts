@@ -7,10 +7,12 @@
 // and sends a switch: which copies to keep (with the session and the bytes
 // read but not processed), which to drop, and how many connections it
 // detached with their own fds (those with bytes in flight) just before it.
+import * as fs from 'node:fs';
 import type * as net from 'node:net';
 import { FdlabError } from '../errors';
 import { closeQuietly } from '../fd/fds';
 import { requireStreamSockets, wrapSocket } from '../socket/adopt';
+import { fdOf } from '../socket/detach';
 import type { ConnectionEntry, SwitchEntry } from './protocol';
 import type { Incoming } from './take-over';
 
@@ -65,12 +67,23 @@ export class Arrivals<S> {
       const unsent = bytes.subarray(offset + entry.unread, offset + entry.unread + entry.unsent);
       offset += entry.unread + entry.unsent;
       // It replaces our copy of it, if we have one: two sockets must never read one connection.
-      if (entry.copy !== undefined) {
-        this.copies.get(entry.copy)?.destroy();
-        this.copies.delete(entry.copy);
+      const copy = entry.copy ?? this.copyOfSameSocket(fd);
+      if (copy !== undefined) {
+        this.copies.get(copy)?.destroy();
+        this.copies.delete(copy);
       }
       this.detached.push({ socket: wrapSocket(fd, { manualStart: true }), session: entry.session as S, pending, unsent, writeEnd: entry.writeEnd });
     });
+  }
+
+  /** For a peer that does not name the copy: the one on the same socket (same inode), if any. */
+  private copyOfSameSocket(fd: number): number | undefined {
+    if (this.copies.size === 0) return undefined;
+    const inode = fs.fstatSync(fd).ino;
+    for (const [copy, socket] of this.copies) {
+      if (!socket.destroyed && fs.fstatSync(fdOf(socket)).ino === inode) return copy;
+    }
+    return undefined;
   }
 
   /** A group the old version stopped: the copies kept (in its order), then the detached ones. Returns them. */

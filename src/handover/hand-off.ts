@@ -199,11 +199,11 @@ export async function handOff<S>(state: HandOffState<S>, options: HandOffOptions
     copies = [...state.connections].filter((c) => !c.socket.destroyed);
     held = { listenerFd: dup(fdOf(state.server)), connections: [] };
     const copyBatches = await race(sendCopies(channel, held.listenerFd, copies, Math.max(0, deadline - Date.now())));
+    log(`sent the listener and copies of ${copies.length} connections in ${copyBatches} batch(es) while serving`);
     // Sent is not taken: wait (still serving) until the new version has wrapped every copy.
     const { message: ready } = await race(nextMessage(channel, 'new', deadline, 'while the successor took the copies'));
     if (ready.type !== 'ready') throw new FdlabError('ERR_UPGRADE_GARBLED', `expected 'ready', got '${ready.type}'${ready.type === 'refuse' ? `: ${ready.reason}` : ''}`);
     const copiedAt = Date.now();
-    log(`sent the listener and copies of ${copies.length} connections in ${copyBatches} batch(es) while serving`);
 
     // From here on we accept nothing; each group reads nothing from its stop until the new version serves it.
     machine.to('transferring');

@@ -30,11 +30,13 @@ export interface StandbyOptions<S> {
  */
 const RECHECK_MS = 100;
 
-/** At the end of the standby the new version must have spoken within this (three heartbeats). */
-const LAST_WORD_MS = 600;
+/** A heartbeat is due within this of any moment (one interval of 200 ms, and some slack). */
+const LAST_WORD_MS = 300;
 
 export class Standby<S> {
   private lastHeard = Date.now();
+  /** Messages heard from the new version so far. */
+  private messages = 0;
   private finish: (outcome: StandbyOutcome) => void = () => {};
   private graceTimer?: NodeJS.Timeout;
   /** Settled: released or taken back. */
@@ -65,23 +67,32 @@ export class Standby<S> {
   beginGrace(): void {
     if (this.over) return;
     const { graceMs, held, log } = this.options;
-    if (graceMs > 0) log(`standing by for ${graceMs} ms with our copies of ${held.connections.length} connections`);
-    this.graceTimer = setTimeout(() => this.releaseIfAnswering(), graceMs);
+    if (graceMs === 0) {
+      this.finish({ released: true }); // no standby asked for: nothing to watch
+      return;
+    }
+    log(`standing by for ${graceMs} ms with our copies of ${held.connections.length} connections`);
+    const graceStarted = Date.now();
+    const heardBefore = this.messages;
+    this.graceTimer = setTimeout(() => this.releaseIfAnswering(graceStarted, heardBefore), graceMs);
   }
 
   /**
    * The grace period is over: release, but only to a version that spoke
-   * lately. A standby shorter than heartbeatTimeoutMs would otherwise hand
-   * everything to a version that stopped. Looked at twice, RECHECK_MS apart,
-   * as in the watch below (we may have been the one stopped).
+   * during it. A standby shorter than heartbeatTimeoutMs would otherwise hand
+   * everything to a version that stopped. A short standby may hold no
+   * heartbeat yet: wait for the next one due (LAST_WORD_MS after the grace
+   * began), and a RECHECK_MS more, as in the watch (we may have been the one
+   * stopped, with its heartbeats unread).
    */
-  private releaseIfAnswering(): void {
-    const silent = () => Date.now() - this.lastHeard > LAST_WORD_MS;
-    if (!silent()) return this.finish({ released: true });
+  private releaseIfAnswering(graceStarted: number, heardBefore: number): void {
+    const spoke = () => this.messages > heardBefore;
+    if (spoke()) return this.finish({ released: true });
+    const wait = Math.max(0, graceStarted + LAST_WORD_MS - Date.now()) + RECHECK_MS;
     this.graceTimer = setTimeout(() => {
-      if (silent()) this.finish({ released: false, reason: `stopped answering (nothing for ${Date.now() - this.lastHeard} ms at the end of the standby)` });
-      else this.finish({ released: true });
-    }, RECHECK_MS);
+      if (spoke()) this.finish({ released: true });
+      else this.finish({ released: false, reason: `stopped answering (nothing for ${Date.now() - this.lastHeard} ms at the end of the standby)` });
+    }, wait);
   }
 
   /** Something failed on our side while streaming the rest: everything comes back here. */
@@ -126,6 +137,7 @@ export class Standby<S> {
           return;
         }
         this.lastHeard = Date.now();
+        this.messages += 1;
         if (message.type === 'alive') {
           for (const index of message.closed) {
             const connection = held.connections[index];

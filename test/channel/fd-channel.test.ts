@@ -192,6 +192,19 @@ describe('FdChannel', () => {
     assert.equal(channel.closed, true);
   });
 
+  it('still delivers what a peer sent before it went, when our send to it fails (EPIPE)', async () => {
+    const [mine, theirs] = socketpair();
+    const channel = FdChannel.fromFd(mine);
+    for (const text of ['group 2', 'done']) sendFds(theirs, [], encodeMessage(Buffer.from(text), new Int32Array(0))[0].bytes);
+    closeQuietly([theirs]);
+    // Nobody read yet (no receive, no listener), as a new version sending 'serving' first.
+    await assert.rejects(channel.send({ data: 'serving' }), (e: Error & { code: string }) => ['EPIPE', 'ECONNRESET'].includes(e.code));
+    assert.equal((await channel.receive()).data.toString(), 'group 2');
+    assert.equal((await channel.receive()).data.toString(), 'done');
+    await assert.rejects(channel.receive(), (e: Error & { code: string }) => ['EPIPE', 'ECONNRESET', 'ERR_CHANNEL_CLOSED'].includes(e.code));
+    assert.equal(channel.closed, true);
+  });
+
   it('refuses a TCP socket as its transport', async () => {
     const tcp = await tcpConnection();
     try {

@@ -31,7 +31,8 @@ const ROWS: Row[] = [
   { hook: 'new:acked=kill', survivor: 'old', outcome: /rolled back: serving 30 connections again/ },
   { hook: 'new:acked=stop', survivor: 'old', outcome: /upgrade failed in state 'awaiting-ack': the upgrade deadline passed[^]*rolled back: serving 30 connections again/ },
   { hook: 'new:serving-standby=kill', survivor: 'old', outcome: /took everything back: serving 30 connections again \((exited|closed the upgrade channel)/ },
-  { hook: 'new:serving-standby=stop', survivor: 'old', outcome: /took everything back: serving 30 connections again \(stopped answering/ },
+  // Stopped while groups still switch (600 connections), the old version sees it take no group.
+  { hook: 'new:serving-standby=stop', survivor: 'old', outcome: /took everything back: serving 30 connections again \((stopped answering|read no group|took no group)/ },
   { hook: 'old:awaiting-ack=kill', survivor: 'new', outcome: /the old version vanished after sending everything, before its commit: serving the listener and the 30 connections/ },
   { hook: 'old:standby=kill', survivor: 'new', outcome: /the old version is gone: serving alone/ },
   {
@@ -99,4 +100,44 @@ describe('hot-upgrade engine: a fault in every state', function () {
       }
     });
   }
+
+  it('the old version dies while the new one takes its copies: the new one serves them all', async () => {
+    const serve = await startServe(tempDir(), ['--upgrade-timeout', '3000', '--standby', '300'], { FDLAB_HANDOVER_HOOK: 'new:receiving=stop' });
+    const pinger = await Pinger.connect(serve.port, CONNECTIONS);
+    try {
+      pinger.start();
+      process.kill(serve.pid, 'SIGUSR2');
+      await serve.waitForLog(/hook: new:receiving=stop/);
+      await serve.waitForLog(/sent the listener and copies of 30 connections/); // all in the kernel, for the new one to read
+      const successor = processesUsing(serve.dir).find((pid) => pid !== serve.pid)!;
+      process.kill(serve.pid, 'SIGKILL'); // the old one dies with every connection still its own...
+      await until(5000, 'the old version to be gone', () => !processesUsing(serve.dir).includes(serve.pid));
+      process.kill(successor, 'SIGCONT'); // ...but the new one holds a copy of each
+      await serve.waitForLog(/the old version vanished as we took its copies: serving the listener and the 30 connections/);
+      assert.equal(await soleServer(serve), successor);
+      await serving(serve, pinger, pinger.pongs, CONNECTIONS);
+      const counts = await pinger.stop();
+      assert.equal(counts.disconnects, 0, serve.log());
+    } finally {
+      pinger.close();
+      await stopServing(serve);
+    }
+  });
+
+  it('a standby shorter than the heartbeat timeout still never releases to a stopped version', async () => {
+    const serve = await startServe(tempDir(), ['--upgrade-timeout', '1500', '--standby', '300'], { FDLAB_HANDOVER_HOOK: 'new:serving-standby=stop' });
+    const pinger = await Pinger.connect(serve.port, CONNECTIONS);
+    try {
+      pinger.start();
+      process.kill(serve.pid, 'SIGUSR2');
+      await serve.waitForLog(/took everything back: serving 30 connections again \(stopped answering \(nothing for \d+ ms at the end of the standby\)\)/);
+      assert.equal(await soleServer(serve), serve.pid);
+      await serving(serve, pinger, pinger.pongs, CONNECTIONS);
+      const counts = await pinger.stop();
+      assert.deepEqual({ disconnects: counts.disconnects, lost: counts.pings - counts.pongs }, { disconnects: 0, lost: 0 }, serve.log());
+    } finally {
+      pinger.close();
+      await stopServing(serve);
+    }
+  });
 });

@@ -222,4 +222,50 @@ describe('hot-upgrade engine: a new version that does not trust a lying old one'
       listener.close();
     }
   });
+
+  it('keeps one socket per connection when an old version detaches a copied connection without naming the copy', async () => {
+    const dir = tempDir();
+    const server = await FdChannelServer.listen(path.join(dir, 'upgrade.sock'), { mode: 0o600 });
+    const { server: listener } = await listeningOnAnyPort();
+    const accepted = new Promise<net.Socket>((resolve) => listener.once('connection', resolve));
+    const client = net.connect((listener.address() as net.AddressInfo).port, '127.0.0.1');
+    const connection = await accepted;
+    const inode = fs.fstatSync(fdOf(connection)).ino;
+    const socketsOnIt = () => fs.readdirSync('/proc/self/fd').filter((fd) => {
+      try {
+        return fs.readlinkSync(`/proc/self/fd/${fd}`) === `socket:[${inode}]`;
+      } catch {
+        return false;
+      }
+    }).length;
+    let successor: Upgrader<unknown> | undefined;
+    try {
+      const taking = startNew(path.join(dir, 'upgrade.sock'), [], { timeoutMs: 3000 });
+      const channel = await server.accept();
+      await channel.receive(); // hello
+      await send(channel, { type: 'listener', remainingMs: 2000, connections: 1 }, [fdOf(listener)]);
+      await send(channel, { type: 'copies', batch: 1, copies: [0] }, [fdOf(connection)]);
+      await send(channel, { type: 'copies-end', copies: 1 });
+      await channel.receive(); // ready
+      // The same connection again, detached, without 'copy': the new side must find its copy by inode.
+      const entry = { session: { id: 'c0ffee00', pingsServed: 0, connectedSince: new Date().toISOString() }, unread: 0, unsent: 0, peerEnded: false, writeEnd: 'open' as const };
+      await send(channel, { type: 'connections', batch: 1, entries: [entry] }, [fdOf(connection)]);
+      await send(channel, { type: 'switch', entries: [], dropped: [], detached: 1 });
+      await channel.receive(); // ack
+      await send(channel, { type: 'commit' });
+      successor = await taking;
+      assert.equal(successor.connections.size, 1);
+      // Ours (the test's accepted socket) and the new version's one: its copy is gone already,
+      // before any 'done' could tell it (an old version that died here would never send one).
+      assert.equal(socketsOnIt(), 2, 'one socket of the new version on the connection, not two');
+      await send(channel, { type: 'done', connections: 1, batches: 1 });
+      channel.close();
+    } finally {
+      client.destroy();
+      connection.destroy();
+      listener.close();
+      await successor?.close();
+      await server.close();
+    }
+  });
 });
