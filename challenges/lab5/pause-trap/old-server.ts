@@ -33,6 +33,9 @@ server.listen(0, '127.0.0.1', () => {
 process.once('SIGUSR2', async () => {
   server.close(); // new connections: not part of this challenge
   for (const socket of connections.keys()) socket.pause(); // stop reading, so that no ping is left behind
+  // Finish what is under way first, as a real server would (here: pongs already on their way,
+  // and the pings they bring back).
+  await new Promise((resolve) => setTimeout(resolve, 50));
   const channel = await FdChannel.connect(path.join(process.env.FDLAB_SHARED ?? '.', 'handover.sock'), { waitMs: 5000 });
   let handed = 0;
   for (const [socket, state] of connections) {

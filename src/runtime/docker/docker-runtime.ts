@@ -11,6 +11,7 @@ import Docker from 'dockerode';
 import { FdlabError } from '../../errors';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
+import { setTimeout as delay } from 'node:timers/promises';
 import * as path from 'node:path';
 import * as tar from 'tar-stream';
 import { ROLE_RUNNER, roleEnvironment } from '../role-env';
@@ -211,7 +212,7 @@ export class DockerRuntime implements LabRuntime {
     this.cleaned = true;
     const containers = [...this.roles.map((r) => r.container), ...(this.holder ? [this.holder] : [])];
     await Promise.all(containers.map((c) => c.remove({ force: true }).catch(() => undefined)));
-    await this.docker.getVolume(this.volumeName).remove().catch(() => undefined);
+    await removeVolume(this.docker.getVolume(this.volumeName));
     // After the containers: a network with endpoints cannot be removed.
     await this.network?.remove().catch(() => undefined);
     await this.lease?.release(); // last: until everything is gone, it is still in use
@@ -233,5 +234,21 @@ export class DockerRuntime implements LabRuntime {
         : []),
       `clean up:    fdlab clean   (in this repository: npm run fdlab -- clean; or by hand: docker rm -f $(docker ps -aq --filter label=fdlab.run=${this.run}); docker volume rm ${this.volumeName}${network})`,
     ];
+  }
+}
+
+/**
+ * A volume whose last container is still being removed answers 409 ("in use")
+ * for a moment, more so on a busy engine: try again for up to 5 s.
+ */
+async function removeVolume(volume: Docker.Volume): Promise<void> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    try {
+      await volume.remove();
+      return;
+    } catch (error) {
+      if ((error as { statusCode?: number }).statusCode !== 409) return; // gone already (404), or not ours to fix
+      await delay(100);
+    }
   }
 }
