@@ -103,7 +103,8 @@ describe('hot-upgrade engine: a fault in every state', function () {
 
   it('the old version dies while the new one takes its copies: the new one serves them all', async () => {
     const serve = await startServe(tempDir(), ['--upgrade-timeout', '3000', '--standby', '300'], { FDLAB_HANDOVER_HOOK: 'new:receiving=stop' });
-    const pinger = await Pinger.connect(serve.port, CONNECTIONS);
+    // Whole pings only: half a ping the dead version had read dies with it (docs/handover.md, not covered).
+    const pinger = await Pinger.connect(serve.port, CONNECTIONS, ['plain', 'pipelined']);
     try {
       pinger.start();
       process.kill(serve.pid, 'SIGUSR2');

@@ -4,7 +4,7 @@
 import * as net from 'node:net';
 import { until } from './fds';
 
-type Kind = 'plain' | 'pipelined' | 'split';
+export type Kind = 'plain' | 'pipelined' | 'split';
 const KINDS: Kind[] = ['plain', 'pipelined', 'split'];
 
 interface Connection {
@@ -25,11 +25,11 @@ export class Pinger {
   private constructor() {}
 
   /** Opens `count` connections and waits until each has had one pong (so the server has surely accepted it). */
-  static async connect(port: number, count: number): Promise<Pinger> {
+  static async connect(port: number, count: number, kinds: readonly Kind[] = KINDS): Promise<Pinger> {
     const pinger = new Pinger();
     for (let i = 0; i < count; i++) {
       const socket = net.connect(port, '127.0.0.1');
-      const connection: Connection = { socket, kind: KINDS[i % KINDS.length], pings: 0, pongs: 0, garbage: 0 };
+      const connection: Connection = { socket, kind: kinds[i % kinds.length], pings: 0, pongs: 0, garbage: 0 };
       socket.setNoDelay(true);
       socket.on('data', (data: Buffer) => {
         for (let offset = 0; offset < data.length; offset += 4) {
