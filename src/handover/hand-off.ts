@@ -261,6 +261,7 @@ export async function handOff<S>(state: HandOffState<S>, options: HandOffOptions
   machine.to('standby');
   const standby = new Standby({ channel: channel!, held: held!, successor: successor!, graceMs: options.standbyMs, heartbeatTimeoutMs: options.heartbeatTimeoutMs, log });
   const watching = standby.run();
+  standby.noteSwitched(held!.connections.length); // the first group: acknowledged before the commit
   const restStarted = Date.now();
   const copied = new Set(copies);
   const heldAfter: number[] = [held!.connections.length]; // connections held through each group
@@ -274,8 +275,9 @@ export async function handOff<S>(state: HandOffState<S>, options: HandOffOptions
     return !standby.over;
   };
   for (let g = 1; g < groups.length && !standby.over; g++) {
-    // Two groups in flight at most: hold this one once the new version serves the one before the last.
-    if (g >= 2 && !(await progress(standby.whenSwitched(heldAfter[g - 2]), `took no group after group ${g - 1}`))) break;
+    // One group in flight: hold this one once the new version serves the last one, so that a
+    // connection waits for its own group only, never behind another in a queue.
+    if (!(await progress(standby.whenSwitched(heldAfter[g - 1]), `took no group after group ${g}`))) break;
     const extra = g === groups.length - 1 ? [...state.connections].filter((c) => !copied.has(c)) : [];
     const group = holdGroup(copies, groups[g], extra, state.connections, held!);
     if (group.failed) {

@@ -45,6 +45,12 @@ export class Standby<S> {
   private switched = 0;
   private readonly switchWaiters: { count: number; resolve: () => void }[] = [];
 
+  /** The new version serves this many (its ack of the first group says so). */
+  noteSwitched(count: number): void {
+    this.switched = Math.max(this.switched, count);
+    this.wakeSwitchWaiters();
+  }
+
   /** Resolves once the new version serves `count` connections, or the standby is over. */
   whenSwitched(count: number): Promise<void> {
     if (this.switched >= count || this.over) return Promise.resolve();
