@@ -8,9 +8,9 @@
 // flight inside Node is detached instead (detachSocketNow): a dup of its fd
 // plus those bytes, which travel to the new version.
 import type * as net from 'node:net';
-import { closeQuietly, dup } from '../fd/fds';
+import { closeQuietly } from '../fd/fds';
 import { adoptServer, wrapSocket } from '../socket/adopt';
-import { detachSocketNow, fdOf, type WriteEnd } from '../socket/detach';
+import { detachSocketNow, type WriteEnd } from '../socket/detach';
 import { holdSocket, type HeldSocket } from '../socket/hold';
 import type { ServedConnection } from './types';
 
@@ -47,13 +47,6 @@ export interface Held<S> {
   listenerFd: number;
   /** In the order the new version numbers them (alive.closed): the still ones, then the detached ones. */
   connections: HeldConnection<S>[];
-}
-
-/** Our copy of the listener, then stop accepting: new connections wait in the kernel's backlog. */
-export function holdListener(server: net.Server): number {
-  const listenerFd = dup(fdOf(server)); // may throw EMFILE: nothing has changed yet
-  server.close();
-  return listenerFd;
 }
 
 export interface HeldGroup<S> {
