@@ -11,6 +11,8 @@ import { LABEL_KEY, LEASE_LABEL, ROLE_LABEL, labels, leaseName } from './labels'
 export const LEASE_ROLE = 'lease';
 /** A lease created but not yet started counts as live this long (its lab is starting). */
 export const LEASE_START_GRACE_S = 60;
+/** How long release() waits for the engine to report the lease removed. */
+const RELEASE_WAIT_MS = 10_000;
 
 export class Lease {
   private constructor(
@@ -46,9 +48,15 @@ export class Lease {
 
   /** Gives the lease up: the lease ends and removes itself; our objects are then leftovers. */
   async release(): Promise<void> {
+    // Ending stdin starts the engine's own AutoRemove; a remove of ours that
+    // meets it answers 409 ("removal already in progress") at once, before the
+    // container is gone. So wait for "removed" itself (bounded: never hang on
+    // an engine that cannot remove it), watching before the removal can start.
+    const removed = this.container.wait({ condition: 'removed', abortSignal: AbortSignal.timeout(RELEASE_WAIT_MS) }).catch(() => undefined);
     this.stdin.end();
     this.stdin.destroy();
     await this.container.remove({ force: true }).catch(() => undefined);
+    await removed;
   }
 }
 

@@ -126,9 +126,17 @@ async function inspectImage(docker: Docker, tag: string): Promise<{ Id: string; 
 // uses them; a user's own tag such as fdlab-lab:dockerfile keeps its image.
 const BUILD_TAG = new RegExp(`^${LAB_IMAGE_REPO}:[0-9a-f]{16}$`);
 
-async function pruneOldImages(docker: Docker, keepId: string): Promise<void> {
+/**
+ * An older lab image may still be about to be used: another checkout (a second
+ * learner, CI, a worktree) on the same engine checked it moments ago and is
+ * starting containers from it. Only images older than this are removed.
+ */
+const PRUNE_AFTER_S = 60 * 60;
+
+export async function pruneOldImages(docker: Docker, keepId: string): Promise<void> {
   const images = await docker.listImages({ filters: { label: ['fdlab=image'] } });
-  const stale = images.filter((image) => image.Id !== keepId &&
+  const cutoff = Date.now() / 1000 - PRUNE_AFTER_S;
+  const stale = images.filter((image) => image.Id !== keepId && image.Created < cutoff &&
     (image.RepoTags ?? []).every((t) => t === '<none>:<none>' || BUILD_TAG.test(t)));
   await Promise.all(stale.map((image) => docker.getImage(image.Id).remove().catch(() => undefined)));
 }
