@@ -1,8 +1,16 @@
 // Lab 1 receiver: waits on the shared volume for one fd, reads 5 bytes
 // through it, then lets the sender read on. It cannot open the file itself.
+import { once } from 'node:events';
 import * as fs from 'node:fs';
 import { describeFd, FdChannelServer, formatFd } from '../../src';
 import { sharedPath } from '../../src/runtime/role-env';
+
+/** Waits at a step until the lab has read our fd table (its SIGUSR2); the handler is in place before the line. */
+async function holdStill(what: string): Promise<void> {
+  const go = once(process, 'SIGUSR2');
+  console.log(`holding: ${what}; SIGUSR2 goes on`);
+  await go;
+}
 
 async function main(): Promise<void> {
   const socketPath = sharedPath('lab1.sock');
@@ -18,9 +26,11 @@ async function main(): Promise<void> {
   console.log(`received fd ${fd} inode ${info.inode}`);
   const visible = fs.existsSync(info.target);
   console.log(`can I open ${info.target} by its path? ${visible ? 'yes (same filesystem)' : 'no: it exists only in the sender\'s container'}`);
+  await holdStill('fd received, nothing read yet');
   const buffer = Buffer.alloc(5);
   const n = fs.readSync(fd, buffer, 0, 5, null);
   console.log(`read ${n} bytes through fd ${fd}: "${buffer.subarray(0, n)}" (the shared offset is now ${describeFd(fd).offset})`);
+  await holdStill('5 bytes read, the sender has not read yet');
   await channel.send({ data: 'your turn' });
   await channel.receive().catch(() => undefined); // the sender's "done", or its hang-up
   fs.closeSync(fd);
