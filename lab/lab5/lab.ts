@@ -5,6 +5,8 @@ import type { Role } from '../../src/runtime/types';
 import type { FdRef, FdSnapshot } from '../../src/labs/fd-snapshot';
 
 const PORT = 7000;
+/** v1's upgrade deadline under --pause: an hour for the learner at the pause before "Start v2". */
+const PAUSED_UPGRADE_TIMEOUT_MS = 60 * 60_000;
 const CLI = 'dist/src/cli/main.js';
 
 interface ClientResult {
@@ -62,6 +64,8 @@ export const lab5: LabDefinition = {
     const serve = (version: string) => [
       'serve', '--port', String(PORT), '--version', version, '--successor', 'external', '--standby', '1000',
       '--pid-file', `${shared}/lab5.pid`, '--state-dir', `${shared}/lab5-upgrade`,
+      // --pause: v1 waits for v2 while the learner looks around; its own 10 s deadline must not roll it back meanwhile.
+      ...(lab.options.pause ? ['--upgrade-timeout', String(PAUSED_UPGRADE_TIMEOUT_MS)] : []),
     ];
 
     await lab.step(
