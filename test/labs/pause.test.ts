@@ -21,11 +21,11 @@ function sh(command: string): Promise<{ code: number; output: string }> {
 const plain = (text: string) => text.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '').replace(/\r/g, '');
 
 /**
- * Runs `fdlab lab 1 --pause` in a pty (`script`); at each pause calls `atPause(n, text)` with the
+ * Runs `fdlab lab <lab> --pause` in a pty (`script`); at each pause calls `atPause(n, text)` with the
  * pause's text, then types Enter. Resolves with the whole output, the pause count and the exit code.
  */
-async function runPaused(runtime: 'process' | 'docker', atPause: (n: number, pause: string, output: string) => Promise<void>) {
-  const lab = spawn('script', ['-qfec', `${process.execPath} ${CLI} lab 1 --runtime ${runtime} --pause --quiet`, '/dev/null'], {
+async function runPaused(runtime: 'process' | 'docker', atPause: (n: number, pause: string, output: string) => Promise<void>, lab = '1') {
+  const child = spawn('script', ['-qfec', `${process.execPath} ${CLI} lab ${lab} --runtime ${runtime} --pause --quiet`, '/dev/null'], {
     cwd: ROOT,
     stdio: ['pipe', 'pipe', 'pipe'],
     env: { ...process.env, FORCE_COLOR: '1' },
@@ -33,7 +33,7 @@ async function runPaused(runtime: 'process' | 'docker', atPause: (n: number, pau
   let output = '';
   let pauses = 0;
   const checked: Promise<void>[] = [];
-  lab.stdout.on('data', (chunk: Buffer) => {
+  child.stdout.on('data', (chunk: Buffer) => {
     output += chunk.toString();
     const text = plain(output);
     const seen = text.split('press Enter to run this step').length - 1;
@@ -41,9 +41,9 @@ async function runPaused(runtime: 'process' | 'docker', atPause: (n: number, pau
     pauses = seen;
     const pause = text.slice(text.lastIndexOf(' paused '));
     const n = pauses;
-    checked.push(atPause(n, pause, text).finally(() => lab.stdin.write('\r')));
+    checked.push(atPause(n, pause, text).finally(() => child.stdin.write('\r')));
   });
-  const code = await new Promise<number | null>((resolve) => lab.once('close', resolve));
+  const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
   await Promise.all(checked);
   return { text: plain(output), pauses, code };
 }
@@ -109,6 +109,27 @@ describe('fdlab lab --pause (in a pty)', function () {
       }
     });
     assert.equal(pauses, 2, text);
+    assert.match(text, /Lab passed/, text);
+    assert.equal(code, 0, text);
+  });
+
+  it('in Docker mode, lab 5: a pause longer than v1\'s usual 10 s upgrade deadline does not roll it back', async function () {
+    if (!(await labImageOrSkip())) return this.skip();
+    let waited = 0;
+    const { text, pauses, code } = await runPaused('docker', async (n, pause, output) => {
+      if (n !== 3) return; // pauses come before steps 2, 3, 4 and 5: this one is before step 4
+      assert.match(output.slice(output.lastIndexOf('Step ')), /^Step 4\. Start v2 in a new container/);
+      // v1 waits for its successor; the learner looks around for longer than the 10 s it would wait unpaused.
+      const v1 = commandsFor(pause, 'server-v1');
+      const sockets = await sh(v1.commands[1]);
+      assert.match(sockets.output, new RegExp(`127\\.0\\.0\\.1:7000 .*pid=${v1.pid},`), sockets.output);
+      const started = Date.now();
+      await new Promise((resolve) => setTimeout(resolve, 11_000));
+      waited = Date.now() - started;
+    }, '5 --set connections=5');
+    assert.equal(pauses, 4, text); // before steps 2, 3, 4 and 5
+    assert.ok(waited >= 11_000, `paused ${waited} ms before step 4`);
+    assert.doesNotMatch(text, /rolled back/, text);
     assert.match(text, /Lab passed/, text);
     assert.equal(code, 0, text);
   });
