@@ -36,7 +36,7 @@ function carriedSockets(before: FdSnapshot, after: FdSnapshot, serving: string):
   return {
     ok,
     connections,
-    measured: `listener: v1 fd ${oldListener?.fd ?? 'none'}, ${serving} fd ${newListener?.fd ?? 'none'}${oldListener?.fd === newListener?.fd ? ' (the same number by chance)' : ''}, ${oldListener ? before.objects[oldListener.object].key : '?'}; ` +
+    measured: `listener: v1 fd ${oldListener?.fd ?? 'none'}, ${serving} fd ${newListener?.fd ?? 'none'}${oldListener?.fd === newListener?.fd ? ' (equal numbers here: each process numbers its own)' : ''}, ${oldListener ? before.objects[oldListener.object].key : '?'}; ` +
       `${connections} of v1's ${v1.length - (oldListener ? 1 : 0)} connections under the same inode`,
   };
 }
