@@ -1,6 +1,7 @@
 // Lab 1: one open file, two processes (seed 002, with seed 000's interface).
 import type { LabDefinition } from '../../src/labs/types';
 import type { FdSnapshot } from '../../src/labs/fd-snapshot';
+import { HOLD_STILL } from '../../src/runtime/hold-still';
 
 /** Both roles hold one fd on tmp.txt, one inode; each fd's fdinfo pos before and after the receiver's read. */
 function sharedFile(before: FdSnapshot, after: FdSnapshot): { ok: boolean; measured: string } {
@@ -28,7 +29,7 @@ export const lab1: LabDefinition = {
       'Start the receiver',
       `It listens on a Unix socket in the shared ${inContainers ? 'volume /run/fdlab' : 'directory'} and waits for a message carrying an fd.`,
     );
-    const receiver = await lab.startRole({ name: 'receiver', script: `${ROLES}/receiver.js`, traced: true });
+    const receiver = await lab.startRole({ name: 'receiver', script: `${ROLES}/receiver.js`, env: HOLD_STILL, traced: true });
     await receiver.waitForLine('listening on');
 
     await lab.step(

@@ -1,16 +1,9 @@
 // Lab 1 receiver: waits on the shared volume for one fd, reads 5 bytes
 // through it, then lets the sender read on. It cannot open the file itself.
-import { once } from 'node:events';
 import * as fs from 'node:fs';
 import { describeFd, FdChannelServer, formatFd } from '../../src';
 import { sharedPath } from '../../src/runtime/role-env';
-
-/** Waits at a step until the lab has read our fd table (its SIGUSR2); the handler is in place before the line. */
-async function holdStill(what: string): Promise<void> {
-  const go = once(process, 'SIGUSR2');
-  console.log(`holding: ${what}; SIGUSR2 goes on`);
-  await go;
-}
+import { holdStill } from '../../src/runtime/hold-still';
 
 async function main(): Promise<void> {
   const socketPath = sharedPath('lab1.sock');

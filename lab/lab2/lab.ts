@@ -2,6 +2,7 @@
 import type { LabDefinition } from '../../src/labs/types';
 import { formatPair } from '../../src/strace';
 import type { FdSnapshot } from '../../src/labs/fd-snapshot';
+import { HOLD_STILL } from '../../src/runtime/hold-still';
 import { describeObject } from '../../src/labs/fd-picture-text';
 
 const ROLES = 'dist/lab/lab2';
@@ -52,6 +53,7 @@ export const lab2: LabDefinition = {
       script: `${ROLES}/unix-socket-server.js`,
       args: [String(count)],
       network: 'none',
+      env: HOLD_STILL,
       traced: true,
     });
     const interfaces = await receiver.waitForLine('network interfaces here:');
@@ -62,7 +64,7 @@ export const lab2: LabDefinition = {
         'same TCP state: sequence numbers, buffers, the peer. "A new coat" for the connection, not a new body.',
       [receiver.manualShellCommand(), docker ? 'ss -tnpe   (in the pod: one connection, and its owner changes)' : 'ss -tnpe | grep 9999'],
     );
-    const client = await lab.startRole({ name: 'unix-socket-client', script: `${ROLES}/unix-socket-client.js`, args: [String(PORT)], traced: true });
+    const client = await lab.startRole({ name: 'unix-socket-client', script: `${ROLES}/unix-socket-client.js`, args: [String(PORT)], env: HOLD_STILL, traced: true });
     // Both ends hold still at the key moments, so the tables are read from the live processes.
     const tcp = { sockets: ['tcp'] as const };
     await client.waitForLine('holding: fd');

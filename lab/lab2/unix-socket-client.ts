@@ -1,9 +1,9 @@
 // Lab 2 unix_socket_client (seed 000): connects to the TCP server, says its
 // test message, hands the live socket over the channel and exits.
-import { once } from 'node:events';
 import * as net from 'node:net';
 import { close, describeFd, detachSocket, FdChannel, formatFd } from '../../src';
 import { sharedPath } from '../../src/runtime/role-env';
+import { holdStill } from '../../src/runtime/hold-still';
 
 async function main(): Promise<void> {
   const port = Number(process.argv[2] ?? 9999);
@@ -13,11 +13,8 @@ async function main(): Promise<void> {
   const { fd } = await detachSocket(socket); // waits until the message is in the kernel
   const info = describeFd(fd);
   const channel = await FdChannel.connect(sharedPath('channel_to_migrate_socket'), { waitMs: 15_000 });
-  // Hold still until the lab has read our fd table (its SIGUSR2); the handler is in place before the line,
-  // and the open channel keeps us running meanwhile.
-  const go = once(process, 'SIGUSR2');
-  console.log(`holding: fd ${fd} inode ${info.inode}, not handed over yet; SIGUSR2 goes on`);
-  await go;
+  // The lab reads our fd table now (the open channel keeps us running meanwhile).
+  await holdStill(`fd ${fd} inode ${info.inode}, not handed over yet`);
   await channel.send({ data: 'migrate', fds: [fd] });
   console.log(`tcp socket (fd: ${fd}) has been sent to peer Success !`);
   console.log(`handed over ${formatFd(info)}`);

@@ -1,10 +1,10 @@
 // Lab 2 unix_socket_server (seed 000): receives a live TCP socket over the
 // channel and keeps writing on it, once a second, from a process that in
 // Docker mode has no network but lo.
-import { once } from 'node:events';
 import * as os from 'node:os';
 import { adoptSocket, describeFd, FdChannelServer, formatFd } from '../../src';
 import { sharedPath } from '../../src/runtime/role-env';
+import { holdStill } from '../../src/runtime/hold-still';
 
 const MESSAGE = 'Migrate to new Process'; // 22 bytes
 
@@ -19,11 +19,8 @@ async function main(): Promise<void> {
   await server.close();
   console.log(`received ${formatFd(describeFd(fds[0]))}`);
   const socket = adoptSocket(fds[0]);
-  // Hold still until the lab has read our fd table (its SIGUSR2); the handler is in place before the line.
-  const go = once(process, 'SIGUSR2');
   console.log(`Peer's IP address is: ${socket.remoteAddress}:${socket.remotePort}`);
-  console.log(`holding: the socket is fd ${fds[0]} here; SIGUSR2 starts the writes`);
-  await go;
+  await holdStill(`the socket is fd ${fds[0]} here, nothing written yet`); // the lab reads our fd table now
   for (let i = 0; i < count; i++) {
     await new Promise((resolve) => setTimeout(resolve, 1000));
     await new Promise<void>((resolve, reject) => socket.write(MESSAGE, (error) => (error ? reject(error) : resolve())));
