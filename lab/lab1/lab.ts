@@ -1,5 +1,18 @@
 // Lab 1: one open file, two processes (seed 002, with seed 000's interface).
 import type { LabDefinition } from '../../src/labs/types';
+import type { FdSnapshot } from '../../src/labs/fd-snapshot';
+import { HOLD_STILL } from '../../src/runtime/hold-still';
+
+/** Both roles hold one fd on tmp.txt, one inode; each fd's fdinfo pos before and after the receiver's read. */
+function sharedFile(before: FdSnapshot, after: FdSnapshot): { ok: boolean; measured: string } {
+  const fds = (s: FdSnapshot, role: string) => s.processes.find((p) => p.role === role)?.fds ?? [];
+  const one = (s: FdSnapshot) => [fds(s, 'sender'), fds(s, 'receiver')].every((f) => f.length === 1) && Object.keys(s.objects).length === 1;
+  if (!one(before) || !one(after)) return { ok: false, measured: `expected one tmp.txt fd in each role; before: ${JSON.stringify(before.processes)}` };
+  const [s0, r0, s1, r1] = [fds(before, 'sender')[0], fds(before, 'receiver')[0], fds(after, 'sender')[0], fds(after, 'receiver')[0]];
+  const inode = Object.values(before.objects)[0].inode;
+  const ok = s0.object === r0.object && s1.object === r1.object && s0.pos === r0.pos && s1.pos === r1.pos && s1.pos! > s0.pos!;
+  return { ok, measured: `sender fd ${s0.fd}, receiver fd ${r0.fd}, inode ${inode}; pos ${s0.pos}/${r0.pos} before, ${s1.pos}/${r1.pos} after` };
+}
 
 const ROLES = 'dist/lab/lab1';
 
@@ -16,7 +29,7 @@ export const lab1: LabDefinition = {
       'Start the receiver',
       `It listens on a Unix socket in the shared ${inContainers ? 'volume /run/fdlab' : 'directory'} and waits for a message carrying an fd.`,
     );
-    const receiver = await lab.startRole({ name: 'receiver', script: `${ROLES}/receiver.js`, traced: true });
+    const receiver = await lab.startRole({ name: 'receiver', script: `${ROLES}/receiver.js`, env: HOLD_STILL, traced: true });
     await receiver.waitForLine('listening on');
 
     await lab.step(
@@ -36,7 +49,15 @@ export const lab1: LabDefinition = {
       'The receiver reads 5 bytes, then the sender reads on',
       'Both fds refer to one open file description, so they share its offset: what one reads, the other does not.',
     );
+    // The receiver holds still before and after its read: the tables are read from the live processes.
+    const tmpFile = { files: /\/tmp\.txt$/ };
+    await receiver.waitForLine('holding: fd received');
+    const before = await lab.fdTables('before', 'before the receiver reads', [sender, receiver], tmpFile);
+    await receiver.signal('SIGUSR2');
     const readLine = await receiver.waitForLine(/^read \d+ bytes through fd/);
+    await receiver.waitForLine('holding: 5 bytes read');
+    const after = await lab.fdTables('after', 'after the receiver read 5 bytes', [sender, receiver], tmpFile);
+    await receiver.signal('SIGUSR2');
     const senderRead = await sender.waitForLine(/^read through my fd/);
     const [sExit, rExit] = await Promise.all([sender.wait(15_000), receiver.wait(15_000)]);
 
@@ -47,6 +68,8 @@ export const lab1: LabDefinition = {
       `sender fd ${senderFd}, receiver fd ${receiverFd}${senderFd === receiverFd ? ' (equal by chance)' : ''}; inode ${senderInode} in both`,
     );
     lab.check('shared offset: the sender reads on where the receiver stopped', /: " world"/.test(senderRead), senderRead.replace(/ \(.*/, ''));
+    const picture = sharedFile(before, after);
+    lab.check('fd tables from /proc: two fds, one open file, the offset moved for both', picture.ok, picture.measured);
     lab.check('both roles exited cleanly', sExit.exitCode === 0 && rExit.exitCode === 0, `sender ${sExit.exitCode}, receiver ${rExit.exitCode}`);
   },
 };

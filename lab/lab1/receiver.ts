@@ -3,6 +3,7 @@
 import * as fs from 'node:fs';
 import { describeFd, FdChannelServer, formatFd } from '../../src';
 import { sharedPath } from '../../src/runtime/role-env';
+import { holdStill } from '../../src/runtime/hold-still';
 
 async function main(): Promise<void> {
   const socketPath = sharedPath('lab1.sock');
@@ -18,9 +19,11 @@ async function main(): Promise<void> {
   console.log(`received fd ${fd} inode ${info.inode}`);
   const visible = fs.existsSync(info.target);
   console.log(`can I open ${info.target} by its path? ${visible ? 'yes (same filesystem)' : 'no: it exists only in the sender\'s container'}`);
+  await holdStill('fd received, nothing read yet');
   const buffer = Buffer.alloc(5);
   const n = fs.readSync(fd, buffer, 0, 5, null);
   console.log(`read ${n} bytes through fd ${fd}: "${buffer.subarray(0, n)}" (the shared offset is now ${describeFd(fd).offset})`);
+  await holdStill('5 bytes read, the sender has not read yet');
   await channel.send({ data: 'your turn' });
   await channel.receive().catch(() => undefined); // the sender's "done", or its hang-up
   fs.closeSync(fd);

@@ -1,12 +1,27 @@
 // Lab 2: move a live TCP connection to another process (seed 000).
 import type { LabDefinition } from '../../src/labs/types';
 import { formatPair } from '../../src/strace';
+import type { FdSnapshot } from '../../src/labs/fd-snapshot';
+import { HOLD_STILL } from '../../src/runtime/hold-still';
+import { describeObject } from '../../src/labs/fd-picture-text';
 
 const ROLES = 'dist/lab/lab2';
 const PORT = 9999;
 
 /** "127.0.0.1:35634 wrote:" -> "127.0.0.1:35634" */
 const peerOf = (line: string) => line.replace(/ wrote:$/, '');
+
+/** Before: one TCP socket in the client, none in the receiver; after: the same inode in the receiver, the client gone. */
+function movedSocket(before: FdSnapshot, after: FdSnapshot): { ok: boolean; measured: string } {
+  const fds = (s: FdSnapshot, role: string) => s.processes.find((p) => p.role === role)?.fds ?? [];
+  const [clientFd] = fds(before, 'unix-socket-client');
+  const [receiverFd] = fds(after, 'unix-socket-server');
+  const ok = fds(before, 'unix-socket-client').length === 1 && fds(before, 'unix-socket-server').length === 0 &&
+    fds(after, 'unix-socket-server').length === 1 && after.processes.find((p) => p.role === 'unix-socket-client')?.pid === null &&
+    clientFd.object === receiverFd.object;
+  if (!clientFd || !receiverFd) return { ok: false, measured: `no TCP fd: client before ${JSON.stringify(fds(before, 'unix-socket-client'))}, receiver after ${JSON.stringify(fds(after, 'unix-socket-server'))}` };
+  return { ok, measured: `client fd ${clientFd.fd} before, receiver fd ${receiverFd.fd} after: ${describeObject(after.objects[receiverFd.object])}` };
+}
 
 export const lab2: LabDefinition = {
   number: 2,
@@ -38,6 +53,7 @@ export const lab2: LabDefinition = {
       script: `${ROLES}/unix-socket-server.js`,
       args: [String(count)],
       network: 'none',
+      env: HOLD_STILL,
       traced: true,
     });
     const interfaces = await receiver.waitForLine('network interfaces here:');
@@ -48,10 +64,17 @@ export const lab2: LabDefinition = {
         'same TCP state: sequence numbers, buffers, the peer. "A new coat" for the connection, not a new body.',
       [receiver.manualShellCommand(), docker ? 'ss -tnpe   (in the pod: one connection, and its owner changes)' : 'ss -tnpe | grep 9999'],
     );
-    const client = await lab.startRole({ name: 'unix-socket-client', script: `${ROLES}/unix-socket-client.js`, args: [String(PORT)], traced: true });
+    const client = await lab.startRole({ name: 'unix-socket-client', script: `${ROLES}/unix-socket-client.js`, args: [String(PORT)], env: HOLD_STILL, traced: true });
+    // Both ends hold still at the key moments, so the tables are read from the live processes.
+    const tcp = { sockets: ['tcp'] as const };
+    await client.waitForLine('holding: fd');
+    const tablesBefore = await lab.fdTables('before', 'before the hand-over', [client, receiver], tcp);
+    await client.signal('SIGUSR2');
     const clientExit = await client.wait(20_000);
     const linesWhenClientExited = server.lines.length;
-    await receiver.waitForLine("Peer's IP address is:");
+    await receiver.waitForLine('holding: the socket is fd');
+    const tablesAfter = await lab.fdTables('after', 'after the hand-over (the client has exited)', [client, receiver], tcp);
+    await receiver.signal('SIGUSR2');
 
     await lab.step(`unix-socket-server writes "Migrate to new Process" ${count} times, once a second`, 'The TCP server sees them arrive on the connection the client opened: same peer port, no reconnect.');
     const progress = lab.progress('messages on the migrated connection', count);
@@ -76,6 +99,8 @@ export const lab2: LabDefinition = {
     lab.check('the client had exited before the later messages', clientExit.exitCode === 0 && after >= count, `client exit ${clientExit.exitCode}; ${after} messages arrived after it exited`);
     if (docker) lab.check('the receiver has no network interface but lo', interfaces.endsWith(': lo'), interfaces);
     else lab.skip('the receiver has no network interface but lo', 'process runtime: no network namespace (run with Docker)');
+    const moved = movedSocket(tablesBefore, tablesAfter);
+    lab.check('fd tables from /proc: the client\'s TCP socket is now the receiver\'s (same inode)', moved.ok, moved.measured);
     lab.check('unix-socket-server finished writing', receiverExit.exitCode === 0, `exit ${receiverExit.exitCode}`);
   },
 

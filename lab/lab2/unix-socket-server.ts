@@ -4,6 +4,7 @@
 import * as os from 'node:os';
 import { adoptSocket, describeFd, FdChannelServer, formatFd } from '../../src';
 import { sharedPath } from '../../src/runtime/role-env';
+import { holdStill } from '../../src/runtime/hold-still';
 
 const MESSAGE = 'Migrate to new Process'; // 22 bytes
 
@@ -19,6 +20,7 @@ async function main(): Promise<void> {
   console.log(`received ${formatFd(describeFd(fds[0]))}`);
   const socket = adoptSocket(fds[0]);
   console.log(`Peer's IP address is: ${socket.remoteAddress}:${socket.remotePort}`);
+  await holdStill(`the socket is fd ${fds[0]} here, nothing written yet`); // the lab reads our fd table now
   for (let i = 0; i < count; i++) {
     await new Promise((resolve) => setTimeout(resolve, 1000));
     await new Promise<void>((resolve, reject) => socket.write(MESSAGE, (error) => (error ? reject(error) : resolve())));

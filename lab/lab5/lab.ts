@@ -2,8 +2,11 @@
 // the state seed 003's demo leaves out: unprocessed bytes and sessions.
 import type { LabDefinition } from '../../src/labs/types';
 import type { Role } from '../../src/runtime/types';
+import type { FdRef, FdSnapshot } from '../../src/labs/fd-snapshot';
 
 const PORT = 7000;
+/** v1's upgrade deadline under --pause: an hour for the learner at the pause before "Start v2". */
+const PAUSED_UPGRADE_TIMEOUT_MS = 60 * 60_000;
 const CLI = 'dist/src/cli/main.js';
 
 interface ClientResult {
@@ -19,6 +22,23 @@ interface ClientResult {
   probes: number;
   probesFailed: number;
   probeErrors: string[];
+}
+
+/** Which of v1's TCP sockets (by inode) the serving process holds afterwards, and the listener's fd in each. */
+function carriedSockets(before: FdSnapshot, after: FdSnapshot, serving: string): { ok: boolean; connections: number; measured: string } {
+  const v1 = before.processes.find((p) => p.role === 'server-v1')?.fds ?? [];
+  const now = after.processes.find((p) => p.role === serving)?.fds ?? [];
+  const listening = (s: FdSnapshot, fds: FdRef[]) => fds.find((f) => s.objects[f.object].label.endsWith('(listening)'));
+  const [oldListener, newListener] = [listening(before, v1), listening(after, now)];
+  const held = new Set(now.map((f) => f.object));
+  const connections = v1.filter((f) => f !== oldListener && held.has(f.object)).length;
+  const ok = oldListener !== undefined && newListener !== undefined && oldListener.object === newListener.object;
+  return {
+    ok,
+    connections,
+    measured: `listener: v1 fd ${oldListener?.fd ?? 'none'}, ${serving} fd ${newListener?.fd ?? 'none'}${oldListener?.fd === newListener?.fd ? ' (equal numbers here: each process numbers its own)' : ''}, ${oldListener ? before.objects[oldListener.object].key : '?'}; ` +
+      `${connections} of v1's ${v1.length - (oldListener ? 1 : 0)} connections under the same inode`,
+  };
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -44,6 +64,8 @@ export const lab5: LabDefinition = {
     const serve = (version: string) => [
       'serve', '--port', String(PORT), '--version', version, '--successor', 'external', '--standby', '1000',
       '--pid-file', `${shared}/lab5.pid`, '--state-dir', `${shared}/lab5-upgrade`,
+      // --pause: v1 waits for v2 while the learner looks around; its own 10 s deadline must not roll it back meanwhile.
+      ...(lab.options.pause ? ['--upgrade-timeout', String(PAUSED_UPGRADE_TIMEOUT_MS)] : []),
     ];
 
     await lab.step(
@@ -68,6 +90,9 @@ export const lab5: LabDefinition = {
     );
     await v1.signal('SIGUSR2');
     await v1.waitForLine(/waiting for the successor/);
+    // v1 waits for its successor here, so its table holds still enough to read (probes come and go).
+    const tcp = { sockets: ['tcp'] as const };
+    const tablesBefore = await lab.fdTables('before', 'before the handover (v1 waits for v2)', [v1], tcp);
 
     await lab.step(
       `Start v2${lab.runtime.kind === 'docker' ? ' in a new container' : ''}${crashNew ? ' (with --fault crash-new: it dies mid-handover)' : ''}`,
@@ -96,6 +121,7 @@ export const lab5: LabDefinition = {
     const serving: Role = rolledBack ? v1 : v2;
     const oldExit = rolledBack ? await v2.wait(10_000) : await v1.wait(10_000);
     if (!rolledBack) await v2.waitForLine(/serving on 127\.0\.0\.1:7000/);
+    const tablesAfter = await lab.fdTables('after', rolledBack ? 'after the rollback' : 'after the handover (v1 has exited)', [v1, v2], tcp);
     await sleep(1500); // keep pinging and probing on the new owner
 
     await lab.step(
@@ -135,6 +161,8 @@ export const lab5: LabDefinition = {
     // strace stops both servers at every traced call: the delay it measures is not the delay without it.
     const traced = lab.options.strace ? '; strace on, which stretches it: --no-strace measures it untraced' : '; untraced (--no-strace)';
     lab.check('largest ping delay during the upgrade', result.maxDelayMs < 5000, `${result.maxDelayMs} ms (at ${result.maxDelayAt})${traced}`);
+    const carried = carriedSockets(tablesBefore, tablesAfter, serving.name);
+    lab.check(`fd tables from /proc: ${serving.name} holds v1's listener and connections (same inodes)`, carried.ok && carried.connections >= connections, carried.measured);
     lab.record('client', result);
   },
 

@@ -4,13 +4,19 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { FdlabError } from '../errors';
 import { readCaptures, writeTimeline } from '../strace';
+import { readFdTables } from '../labs/fd-snapshot';
+import { fdPictureText } from '../labs/fd-picture-text';
+import { fdPicturesHtml } from '../labs/fd-picture-svg';
 
 export function runTimeline(dir: string, options: { width?: number }): number {
   if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new FdlabError('ERR_NO_CAPTURES', `${dir} is not a directory`);
   if (readCaptures(dir).length === 0) {
     throw new FdlabError('ERR_NO_CAPTURES', `no strace captures in ${dir} (*.strace, or files from strace -f -tt -yy -o FILE)`);
   }
-  const written = writeTimeline(dir, `fdlab timeline: ${path.resolve(dir)}`, { width: options.width ?? process.stdout.columns ?? 100 });
+  // A lab's capture dir also holds the fd tables it read at its key step.
+  const snapshots = readFdTables(dir);
+  const written = writeTimeline(dir, `fdlab timeline: ${path.resolve(dir)}`, { width: options.width ?? process.stdout.columns ?? 100 }, fdPicturesHtml(snapshots));
+  for (const snapshot of snapshots) console.log(fdPictureText(snapshot).join('\n') + '\n');
   console.log(written.lines.join('\n'));
   console.log(chalk.gray(`${written.timeline.noiseCount} start-up call(s) folded; everything, with the raw lines: ${written.htmlPath}`));
   return 0;

@@ -50,6 +50,10 @@ export async function pauseBeforeStep(runtime: LabRuntime, roles: readonly Role[
     if (runtime.kind === 'docker') out(`       ${chalk.green(role.manualShellCommand())}\n`);
   }
   out(`   ${chalk.gray('look at: which fd numbers each process has, and what they point at (socket:[inode], the file); the same inode in two processes is one open file description')}\n`);
+  if (runtime.kind === 'docker') {
+    // Lab 2's receiver (--network none) holds a TCP socket its own namespace does not list.
+    out(`   ${chalk.gray("ss lists a socket in the network namespace it was created in: one received from another role's namespace is listed there, not in the holder's")}\n`);
+  }
   out(`   ${chalk.yellow('press Enter to run this step')}\n`);
   await whilePaused(enter);
 }

@@ -13,6 +13,9 @@ import { Guide } from './guide';
 import { pauseBeforeStep } from './pause';
 import { resolveSettings } from './settings';
 import { scmRightsReport } from './scm-report';
+import { takeFdSnapshot, writeFdTables, type FdSnapshot } from './fd-snapshot';
+import { fdPictureText } from './fd-picture-text';
+import { fdPicturesHtml } from './fd-picture-svg';
 import { writeTimeline } from '../strace';
 import type { CheckResult, LabContext, LabDefinition, LabOptions } from './types';
 
@@ -50,6 +53,7 @@ export async function runLab(lab: LabDefinition, options: LabOptions): Promise<L
   const checks: CheckResult[] = [];
   const roles: Role[] = [];
   const records: Record<string, unknown> = {};
+  const snapshots: FdSnapshot[] = [];
   const context: LabContext = {
     runtime,
     options,
@@ -74,6 +78,12 @@ export async function runLab(lab: LabDefinition, options: LabOptions): Promise<L
     spin: (text, work) => guide.spin(text, work),
     progress: (text, total) => guide.progress(text, total),
     record: (key, value) => (records[key] = value),
+    fdTables: async (key, title, of, filter) => {
+      const snapshot = await takeFdSnapshot(key, title, of, roles, filter);
+      snapshots.push(snapshot);
+      for (const line of fdPictureText(snapshot)) guide.line(`   ${line}`);
+      return snapshot;
+    },
     setting: <T extends number | string = number>(key: string) => {
       if (!(key in settings.values)) throw new FdlabError('ERR_UNKNOWN_SETTING', `lab ${lab.number} reads a setting it does not declare: ${key}`);
       return settings.values[key] as T;
@@ -92,6 +102,7 @@ export async function runLab(lab: LabDefinition, options: LabOptions): Promise<L
         guide.line(chalk.red(`\nThe lab stopped early: ${(error as Error).message}`));
       }
       // Captures and logs are kept whether the lab passed or not: they explain a failure.
+      if (snapshots.length) writeFdTables(capturesDir, { lab: lab.number, runtime: runtime.kind, snapshots });
       captureFiles = await rt.collectCaptures(capturesDir).catch(() => []);
       for (const role of roles) fs.writeFileSync(path.join(capturesDir, `${role.name}.log`), role.lines.join('\n') + '\n');
     },
@@ -106,7 +117,7 @@ export async function runLab(lab: LabDefinition, options: LabOptions): Promise<L
     if (scm.lines.length === 0) guide.line(chalk.yellow('  none found'));
   }
   if (options.strace && captureFiles.some((f) => f.endsWith('.strace'))) {
-    const written = writeTimeline(capturesDir, `fdlab lab ${lab.number}: ${lab.title} (${runtime.kind} runtime)`, { width: Math.min(process.stdout.columns || 110, 130) });
+    const written = writeTimeline(capturesDir, `fdlab lab ${lab.number}: ${lab.title} (${runtime.kind} runtime)`, { width: Math.min(process.stdout.columns || 110, 130) }, fdPicturesHtml(snapshots));
     guide.line(`\n${chalk.bold('Timeline')} ${chalk.gray(`(${written.timeline.noiseCount} start-up calls folded; open ${path.relative(process.cwd(), written.htmlPath)} for every call, the raw lines and the frame bytes)`)}`);
     for (const line of written.lines) guide.line(`  ${line}`);
   }

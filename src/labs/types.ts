@@ -2,6 +2,7 @@
 // (runner.ts) does the work: runtime, guide output, strace, captures, verdict.
 import type { FdPair } from '../strace';
 import type { LabRuntime, Role, RoleSpec } from '../runtime/types';
+import type { FdFilter, FdSnapshot } from './fd-snapshot';
 
 export interface LabOptions {
   runtime: 'auto' | 'docker' | 'process';
@@ -57,6 +58,11 @@ export interface LabContext {
   progress(text: string, total: number): { tick(done: number): void; done(summary: string): void };
   /** Extra data for summary.json (e.g. latencies). */
   record(key: string, value: unknown): void;
+  /**
+   * Reads the fd tables of `roles` from /proc now (host pids; call it while they wait at the step),
+   * prints the picture, and keeps it for fd-tables.json and timeline.html.
+   */
+  fdTables(key: string, title: string, roles: readonly Role[], filter: FdFilter): Promise<FdSnapshot>;
   /** A declared setting's value (already checked): a number, or one of its choices. */
   setting<T extends number | string = number>(name: string): T;
   /** The fault asked for with --fault (one the lab declares), if any. */

@@ -24,9 +24,10 @@ export interface WrittenTimeline {
 }
 
 /** Reads the captures in `dir`, writes `dir`/timeline.html, returns the terminal lines. */
-export function writeTimeline(dir: string, title: string, text: TextOptions = {}): WrittenTimeline {
+/** `prelude`: HTML for above the timeline (the lab's fd-table pictures). */
+export function writeTimeline(dir: string, title: string, text: TextOptions = {}, prelude = ''): WrittenTimeline {
   const timeline = buildTimeline(readCaptures(dir));
   const htmlPath = path.join(dir, 'timeline.html');
-  fs.writeFileSync(htmlPath, timelineHtml(timeline, { title }));
+  fs.writeFileSync(htmlPath, timelineHtml(timeline, { title, prelude }));
   return { timeline, htmlPath, lines: timelineText(timeline, text) };
 }

@@ -4,6 +4,7 @@
 // line too), and a filter by connection or object. No network: styles and
 // script are inline, and the page's CSP forbids fetching anything.
 import type { Timeline, TimelineEvent } from './timeline';
+import { escapeHtml as esc } from '../util/html';
 
 const LANE = 250;
 const LEFT = 80;
@@ -12,10 +13,6 @@ const ROW = 22;
 /** A message with many fds fans its arrows out over up to this many rows. */
 const FAN_ROWS = 40;
 
-function esc(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
-}
-
 function ms(timeline: Timeline, event: TimelineEvent): string {
   const value = (event.micros - timeline.startMicros) / 1000;
   return value < 1000 ? `${value.toFixed(1)} ms` : `${(value / 1000).toFixed(3)} s`;
@@ -23,6 +20,8 @@ function ms(timeline: Timeline, event: TimelineEvent): string {
 
 export interface HtmlOptions {
   title: string;
+  /** Self-contained HTML shown above the timeline (a lab's fd-table pictures). */
+  prelude?: string;
 }
 
 /** Calls drawn at most: a lab of 100,000 handovers is a picture of its first ones (and all of it is in the captures). */
@@ -118,6 +117,7 @@ aside pre,details pre{white-space:pre-wrap;word-break:break-all;font:12px/1.35 u
 <body>
 <header><h1>${esc(options.title)}</h1>
 <div>${timeline.lanes.length} process(es), ${timeline.handovers.length} handed-over fd(s) (one arrow each, fd number at both ends), ${timeline.noiseCount} start-up call(s) folded (below, and in the captures).${cutNote} Hover for the strace line; click for details.</div></header>
+${options.prelude ?? ''}
 <div class="bar"><label>filter: <select id="filter"><option value="">everything</option>
 ${channels.length ? `<optgroup label="connections the fds travelled on">${channels.map(option).join('')}</optgroup>` : ''}
 ${passed.length ? `<optgroup label="objects handed over">${passed.map(option).join('')}</optgroup>` : ''}

@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import { LABS } from '../../lab';
 import { runLab, type LabOutcome } from '../../src/labs/runner';
 import type { CheckResult } from '../../src/labs/types';
+import { readFdTables, type FdSnapshot, type ProcessFds } from '../../src/labs/fd-snapshot';
 import { labImageOrSkip } from '../helpers/docker';
 import { tempDir } from '../helpers/fds';
 
@@ -38,4 +39,20 @@ export function failedChecks(run: LabRun): string {
     .filter((c) => c.status !== 'pass')
     .map((c) => `${c.status}: ${c.name} (${c.measured})`)
     .join('\n');
+}
+
+/** The fd tables a lab read at its key step (captures/lab<n>/fd-tables.json), by snapshot key, and one role's fds in one. */
+export function fdTables(run: LabRun): { snapshot(key: string): FdSnapshot; role(key: string, name: string): ProcessFds } {
+  const snapshots = readFdTables(run.capturesDir);
+  const snapshot = (key: string) => {
+    const found = snapshots.find((s) => s.key === key);
+    if (!found) throw new Error(`no fd snapshot '${key}' in fd-tables.json; there are: ${snapshots.map((s) => s.key).join(', ')}`);
+    return found;
+  };
+  const role = (key: string, name: string) => {
+    const found = snapshot(key).processes.find((p) => p.role === name);
+    if (!found) throw new Error(`snapshot '${key}' has no role ${name}`);
+    return found;
+  };
+  return { snapshot, role };
 }

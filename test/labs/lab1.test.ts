@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { failedChecks, runLabForTest, RUNTIMES } from './harness';
+import { failedChecks, fdTables, runLabForTest, RUNTIMES } from './harness';
 
 for (const runtime of RUNTIMES) {
   describe(`lab 1 (${runtime} runtime): one open file, two processes`, function () {
@@ -21,6 +21,29 @@ for (const runtime of RUNTIMES) {
         assert.ok(fs.existsSync(path.join(run.capturesDir, file)), `captures/lab1 has ${file}`);
       }
       assert.ok(run.seconds < 30, `took ${run.seconds} s`);
+    });
+
+    it('draws the fd tables from /proc: two processes, two fd numbers, one open file whose offset moves 0 -> 5', async function () {
+      const run = await runLabForTest(1, runtime);
+      if (!run) return this.skip();
+      const tables = fdTables(run);
+      // The inode the sender's own fstat reported, to hold /proc's answer against.
+      const sent = fs.readFileSync(path.join(run.capturesDir, 'sender.log'), 'utf8').match(/^sent fd (\d+) inode (\d+)/m)!;
+      for (const [key, offset] of [['before', 0], ['after', 5]] as const) {
+        const sender = tables.role(key, 'sender');
+        const receiver = tables.role(key, 'receiver');
+        assert.ok(sender.pid && receiver.pid && sender.pid !== receiver.pid, `${key}: two live processes (${sender.pid}, ${receiver.pid})`);
+        assert.equal(sender.fds.length, 1, `${key}: one tmp.txt fd in the sender`);
+        assert.equal(receiver.fds.length, 1, `${key}: one tmp.txt fd in the receiver`);
+        assert.equal(sender.fds[0].fd, Number(sent[1]), 'the fd the sender sent');
+        assert.notEqual(receiver.fds[0].fd, sender.fds[0].fd, 'the receiver got another number');
+        assert.equal(receiver.fds[0].object, sender.fds[0].object, 'one object');
+        const object = tables.snapshot(key).objects[sender.fds[0].object];
+        assert.deepEqual([object.kind, object.inode, object.size], ['file', Number(sent[2]), 11]);
+        assert.match(object.label, /\/tmp\.txt$/);
+        assert.deepEqual([sender.fds[0].pos, receiver.fds[0].pos, object.offset], [offset, offset, offset], `${key}: the shared offset`);
+      }
+      assert.equal(run.check(/^fd tables from \/proc/).status, 'pass');
     });
   });
 }

@@ -1,5 +1,7 @@
 import { strict as assert } from 'node:assert';
-import { failedChecks, runLabForTest, RUNTIMES } from './harness';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { failedChecks, fdTables, runLabForTest, RUNTIMES } from './harness';
 
 for (const runtime of RUNTIMES) {
   describe(`lab 2 (${runtime} runtime): move a live TCP connection`, function () {
@@ -15,6 +17,24 @@ for (const runtime of RUNTIMES) {
       if (runtime === 'docker') assert.deepEqual([isolation.status, isolation.measured], ['pass', 'network interfaces here: lo']);
       else assert.equal(isolation.status, 'skipped', 'no namespace in the process runtime: never counted as passed');
       assert.equal(run.check(/strace shows the socket/).status, 'pass');
+
+      // The fd tables from /proc: the client's TCP socket before, the same inode in the receiver after.
+      const tables = fdTables(run);
+      const clientLog = fs.readFileSync(path.join(run.capturesDir, 'unix-socket-client.log'), 'utf8');
+      const [, clientFd, inode] = clientLog.match(/^holding: fd (\d+) inode (\d+)/m)!;
+      const client = tables.role('before', 'unix-socket-client');
+      assert.deepEqual(client.fds.map((f) => f.fd), [Number(clientFd)]);
+      assert.deepEqual(tables.role('before', 'unix-socket-server').fds, [], 'the receiver holds no TCP socket yet');
+      const receiverLog = fs.readFileSync(path.join(run.capturesDir, 'unix-socket-server.log'), 'utf8');
+      const receiver = tables.role('after', 'unix-socket-server');
+      assert.deepEqual(receiver.fds.map((f) => f.fd), [Number(receiverLog.match(/^holding: the socket is fd (\d+)/m)![1])]);
+      assert.equal(receiver.fds[0].object, client.fds[0].object, 'the same socket');
+      assert.equal(tables.role('after', 'unix-socket-client').pid, null, 'the client has exited');
+      const socket = tables.snapshot('after').objects[receiver.fds[0].object];
+      assert.equal(socket.inode, Number(inode), "the client's fstat inode");
+      // Found in the pod's namespace even though the receiver (Docker) has none: its ends and its queues.
+      assert.match(socket.label, /^TCP 127\.0\.0\.1:\d+->127\.0\.0\.1:9999$/);
+      assert.deepEqual([typeof socket.sendQueue, typeof socket.receiveQueue], ['number', 'number']);
     });
   });
 }

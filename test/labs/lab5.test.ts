@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { failedChecks, runLabForTest, RUNTIMES } from './harness';
+import { failedChecks, fdTables, runLabForTest, RUNTIMES } from './harness';
 
 for (const runtime of RUNTIMES) {
   describe(`lab 5 (${runtime} runtime): hot upgrade of long-lived connections`, function () {
@@ -16,6 +16,20 @@ for (const runtime of RUNTIMES) {
       assert.match(run.check(/listener kept accepting/).measured, /^(\d+) of \1 new connections served$/);
       const batch = run.check(/strace: v1 sent the listener/).measured.match(/^(\d+) fds in \d+ sendmsg call\(s\), the largest with (\d+)$/);
       assert.ok(batch && Number(batch[1]) >= 101 && Number(batch[2]) <= 253, 'the listener and at least 100 connections, batches of at most 253');
+
+      // The fd tables from /proc around the handover: v1's sockets, then the same inodes in v2.
+      const tables = fdTables(run);
+      const v1 = tables.role('before', 'server-v1');
+      const v2 = tables.role('after', 'server-v2');
+      assert.ok(v1.pid && v2.pid && v1.pid !== v2.pid);
+      assert.equal(tables.role('after', 'server-v1').pid, null, 'v1 has exited');
+      const listener = (key: string, fds: typeof v1.fds) => fds.filter((f) => tables.snapshot(key).objects[f.object].label === 'TCP 127.0.0.1:7000 (listening)');
+      assert.equal(listener('before', v1.fds).length, 1);
+      assert.deepEqual(listener('after', v2.fds).map((f) => f.object), listener('before', v1.fds).map((f) => f.object), 'one listener, the same inode');
+      const inV2 = new Set(v2.fds.map((f) => f.object));
+      const carried = v1.fds.filter((f) => inV2.has(f.object) && listener('before', [f]).length === 0);
+      assert.ok(carried.length >= 100, `${carried.length} of v1's connections in v2 under the same inode`);
+      assert.equal(run.check(/^fd tables from \/proc/).status, 'pass');
     });
 
     it('with --fault crash-new, v2 dies mid-handover and v1 rolls back: still nothing lost', async function () {

@@ -7,6 +7,9 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { parseCapture } from '../../src/strace';
+import { readFdTables } from '../../src/labs/fd-snapshot';
+import { objectOrder } from '../../src/labs/fd-picture-text';
+import { OBJECTS_DRAWN } from '../../src/labs/fd-picture-svg';
 import { failedChecks, runLabForTest } from '../labs/harness';
 import { tempDir } from '../helpers/fds';
 
@@ -70,6 +73,17 @@ describe('lab 5 timeline.html in headless chromium', function () {
       assert.match(dom.stdout, /<body[^>]*data-ready="yes"/, 'the page script ran');
       assert.equal((dom.stdout.match(/<g class="arrow"/g) ?? []).length, handedOver);
       assert.match(dom.stdout, new RegExp(`${handedOver} of ${handedOver} handed-over fd\\(s\\) shown`));
+      // The fd tables v1 and v2 had around the handover: one box and one arrow per fd drawn, one box per object.
+      const snapshots = readFdTables(run.capturesDir);
+      assert.deepEqual(snapshots.map((t) => t.key), ['before', 'after']);
+      const drawn = snapshots.map((t) => new Set(objectOrder(t).slice(0, OBJECTS_DRAWN)));
+      const fdsDrawn = snapshots.reduce((n, t, i) => n + t.processes.reduce((m, p) => m + p.fds.filter((f) => drawn[i].has(f.object)).length, 0), 0);
+      assert.ok(fdsDrawn >= 2 * 6 - 4, `${fdsDrawn} fds drawn (the listener and 5 connections in v1, then in v2)`);
+      assert.equal((dom.stdout.match(/<svg[^>]*class="fd-picture"/g) ?? []).length, 2);
+      assert.equal((dom.stdout.match(/<g class="fd-box"/g) ?? []).length, fdsDrawn);
+      assert.equal((dom.stdout.match(/<g class="fd-arrow"/g) ?? []).length, fdsDrawn);
+      assert.equal((dom.stdout.match(/<g class="fd-object"/g) ?? []).length, drawn.reduce((n, d) => n + d.size, 0));
+      assert.match(dom.stdout, /<g class="fd-table" data-role="server-v1">[\s\S]*?exited/, 'v1 is gone after the handover');
       const picture = await chromium([...common, '--window-size=1300,900', `--screenshot=${shot}`, `file://${html}`]);
       assert.equal(picture.code, 0, picture.stderr);
       assert.deepEqual([...fs.readFileSync(shot).subarray(1, 4)], [...Buffer.from('PNG')]);
@@ -79,5 +93,15 @@ describe('lab 5 timeline.html in headless chromium', function () {
     }
     assert.deepEqual(requests, [], 'requests the page made');
     assert.doesNotMatch(fs.readFileSync(html, 'utf8'), /(?:src|href)=["']?(?:https?:)?\/\//, 'no link to fetch');
+
+    // `fdlab timeline <dir>` draws the saved fd tables again, in the terminal and in the page it rewrites.
+    const before = fs.readFileSync(html, 'utf8');
+    fs.rmSync(html);
+    const again = spawnSync(process.execPath, [path.resolve(__dirname, '..', '..', 'src', 'cli', 'main.js'), 'timeline', run.capturesDir], { encoding: 'utf8' });
+    assert.equal(again.status, 0, again.stderr);
+    assert.match(again.stdout, /fd tables before the handover[\s\S]*server-v1 +pid \d+ +fd +\d+ ───▶ TCP 127\.0\.0\.1:7000 \(listening\)  inode \d+/);
+    assert.match(again.stdout, /fd tables after the handover[\s\S]*server-v2 +pid \d+ +fd +\d+ ───▶ TCP 127\.0\.0\.1:7000 \(listening\)/);
+    const count = (page: string) => (page.match(/<g class="fd-box"/g) ?? []).length;
+    assert.equal(count(fs.readFileSync(html, 'utf8')), count(before));
   });
 });
