@@ -43,10 +43,10 @@ export const lab2: LabDefinition = {
 
     await lab.step(
       'Start unix-socket-server, the process that will own the connection',
-      docker
-        ? 'It runs in a container with --network none: no interface but lo, no route to the TCP server. It can only\n' +
-            'talk TCP through a socket somebody hands it.'
-        : 'In the process runtime it shares the host network; with Docker it would have none.',
+      lab.runtime.ownNetwork
+        ? 'It runs with no network of its own (--network none, or its own namespace as a process): no interface but lo,\n' +
+            'no route to the TCP server. It can only talk TCP through a socket somebody hands it.'
+        : 'In the process runtime on the host network it shares this machine\'s; with Docker (or FDLAB_PROCESS_NETWORK=private) it would have none.',
     );
     const receiver = await lab.startRole({
       name: 'unix-socket-server',
@@ -97,8 +97,8 @@ export const lab2: LabDefinition = {
     );
     const after = wrote.filter(({ i }) => i >= linesWhenClientExited).length;
     lab.check('the client had exited before the later messages', clientExit.exitCode === 0 && after >= count, `client exit ${clientExit.exitCode}; ${after} messages arrived after it exited`);
-    if (docker) lab.check('the receiver has no network interface but lo', interfaces.endsWith(': lo'), interfaces);
-    else lab.skip('the receiver has no network interface but lo', 'process runtime: no network namespace (run with Docker)');
+    if (lab.runtime.ownNetwork) lab.check('the receiver has no network interface but lo', interfaces.endsWith(': lo'), interfaces);
+    else lab.skip('the receiver has no network interface but lo', 'process runtime on the host network: no namespace of its own (run with Docker, or FDLAB_PROCESS_NETWORK=private)');
     const moved = movedSocket(tablesBefore, tablesAfter);
     lab.check('fd tables from /proc: the client\'s TCP socket is now the receiver\'s (same inode)', moved.ok, moved.measured);
     lab.check('unix-socket-server finished writing', receiverExit.exitCode === 0, `exit ${receiverExit.exitCode}`);

@@ -6,9 +6,10 @@ import type { LabRuntime, Role } from '../runtime/types';
 import { whilePaused } from '../util/pause';
 
 /** Commands for one role, as this machine sees it. */
-export function lookCommands(kind: LabRuntime['kind'], pid: number): string[] {
+export function lookCommands(ownNetwork: boolean, pid: number): string[] {
   const fds = `ls -l /proc/${pid}/fd`;
-  return kind === 'docker'
+  // In a namespace other than this machine's, ss here would not list the role's sockets.
+  return ownNetwork
     ? [fds, `nsenter -t ${pid} -n ss -atxnpe`, `cat /proc/${pid}/fdinfo/<fd>`]
     : [fds, `ss -atxnpe | grep 'pid=${pid},'`, `cat /proc/${pid}/fdinfo/<fd>`];
 }
@@ -46,11 +47,11 @@ export async function pauseBeforeStep(runtime: LabRuntime, roles: readonly Role[
   out(`   ${chalk.bgYellow.black(' paused ')} ${chalk.yellow(`before this step; the roles are alive (${where}):`)}\n`);
   for (const { role, pid } of alive) {
     out(`     ${chalk.bold(role.name)} ${chalk.gray(`pid ${pid}`)}\n`);
-    for (const command of lookCommands(runtime.kind, pid)) out(`       ${chalk.green(command)}\n`);
+    for (const command of lookCommands(runtime.ownNetwork, pid)) out(`       ${chalk.green(command)}\n`);
     if (runtime.kind === 'docker') out(`       ${chalk.green(role.manualShellCommand())}\n`);
   }
   out(`   ${chalk.gray('look at: which fd numbers each process has, and what they point at (socket:[inode], the file); the same inode in two processes is one open file description')}\n`);
-  if (runtime.kind === 'docker') {
+  if (runtime.ownNetwork) {
     // Lab 2's receiver (--network none) holds a TCP socket its own namespace does not list.
     out(`   ${chalk.gray("ss lists a socket in the network namespace it was created in: one received from another role's namespace is listed there, not in the holder's")}\n`);
   }

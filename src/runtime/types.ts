@@ -66,6 +66,8 @@ export interface LabRuntime {
   readonly kind: RuntimeKind;
   /** Why this runtime was chosen, in a sentence. */
   readonly reason: string;
+  /** Roles run in network namespaces of the lab's own (a Docker pod; the process runtime with a private network), not this machine's. */
+  readonly ownNetwork: boolean;
   /** The shared directory as roles see it. */
   readonly sharedDir: string;
   /** Creates the pod and the shared volume (or temp dir). */

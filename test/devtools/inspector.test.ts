@@ -259,7 +259,7 @@ describe('debugging lab roles through the inspector', function () {
 
   it('as a process, listens on 127.0.0.1 only', async () => {
     const port = await freePort();
-    const runtime = new ProcessRuntime({ lab: 'devtools', echoLogs: false });
+    const runtime = new ProcessRuntime({ lab: 'devtools', echoLogs: false, network: 'host' }); // the test reaches its inspector from here
     await withRuntime(runtime, async (rt) => {
       const role = await rt.startRole({ name: 'sender', script: SENDER, inspectPort: port, env: { FDLAB_INSPECT_BRK: '1' } });
       assert.match(await role.waitForLine(/^Debugger listening on /, 20_000), new RegExp(`^Debugger listening on ws://127\\.0\\.0\\.1:${port}/`));

@@ -1,7 +1,10 @@
-// Settings every test process needs on an offline machine: testcontainers
+// Settings every test process needs. Offline machine: testcontainers
 // must not try to pull its helper images (ryuk, alpine).
 process.env.TESTCONTAINERS_RYUK_DISABLED ??= 'true';
 process.env.TESTCONTAINERS_HOST_OVERRIDE ??= 'localhost';
+// Labs listen on fixed ports (from the seeds): as processes, each test's lab
+// gets a network namespace of its own, so no run meets another on them.
+process.env.FDLAB_PROCESS_NETWORK ??= 'private';
 
 import * as fs from 'node:fs';
 

@@ -42,6 +42,7 @@ export function inspectorEndpoint(port: number): string {
 
 export class DockerRuntime implements LabRuntime {
   readonly kind = 'docker' as const;
+  readonly ownNetwork = true;
   readonly reason: string;
   readonly sharedDir = SHARED_DIR_IN_CONTAINER;
   readonly run: string;

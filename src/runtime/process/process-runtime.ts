@@ -1,6 +1,9 @@
 // Roles as child processes of this one: for machines with no Docker engine.
-// The shared volume is a temp directory and the pod is the host's loopback;
-// a role asking for network 'none' still shares it (there is no namespace).
+// The shared volume is a temp directory. The pod's network is this machine's
+// loopback (network 'host', the default: VS Code's debugger reaches the roles'
+// inspectors there), or a namespace of the lab's own (FDLAB_PROCESS_NETWORK=
+// private, as the tests run: fixed lab ports never meet another run's), where
+// a role asking for network 'none' gets an empty namespace of its own.
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -10,6 +13,7 @@ import { withDeadline } from '../../util/deadline';
 import { roleProgramPid } from '../host-pid';
 import { RoleLog } from '../role-log';
 import { ROLE_RUNNER, roleEnvironment } from '../role-env';
+import { NetworkNamespace, processNetworkFromEnv, type ProcessNetwork } from './netns';
 import type { ExecResult, LabRuntime, Role, RoleExit, RoleSpec } from '../types';
 
 const PROJECT_ROOT = path.resolve(__dirname, '..', '..', '..', '..');
@@ -18,6 +22,8 @@ export interface ProcessRuntimeOptions {
   lab: string;
   reason?: string;
   echoLogs?: boolean;
+  /** Default: FDLAB_PROCESS_NETWORK, else 'host'. */
+  network?: ProcessNetwork;
 }
 
 class ProcessRole implements Role {
@@ -25,7 +31,7 @@ class ProcessRole implements Role {
   exitCode: number | null = null;
   private readonly exited: Promise<RoleExit>;
 
-  constructor(readonly name: string, private readonly child: ChildProcess, echo: boolean) {
+  constructor(readonly name: string, private readonly child: ChildProcess, echo: boolean, private readonly ownNetwork: boolean) {
     this.log = new RoleLog(name, { echo });
     child.stdout!.on('data', (chunk: Buffer) => this.log.write(chunk));
     child.stderr!.on('data', (chunk: Buffer) => this.log.write(chunk));
@@ -58,8 +64,10 @@ class ProcessRole implements Role {
   }
 
   exec(command: string[]): Promise<ExecResult> {
+    // In a namespace of the lab's own, a command sees what the role sees, as docker exec does.
+    const argv = this.ownNetwork ? ['nsenter', `--net=/proc/${this.rolePid()}/ns/net`, '--', ...command] : command;
     return new Promise((resolve, reject) => {
-      const child = spawn(command[0], command.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
       let output = '';
       child.stdout.on('data', (d: Buffer) => (output += d.toString()));
       child.stderr.on('data', (d: Buffer) => (output += d.toString()));
@@ -107,15 +115,30 @@ export class ProcessRuntime implements LabRuntime {
   readonly sharedDir: string;
   private readonly roles: ProcessRole[] = [];
   private readonly echoLogs: boolean;
+  readonly network: ProcessNetwork;
+  private netns?: NetworkNamespace;
 
   constructor(private readonly options: ProcessRuntimeOptions) {
-    this.reason = options.reason ?? 'process runtime requested';
+    this.network = options.network ?? processNetworkFromEnv();
+    this.reason = (options.reason ?? 'process runtime requested') + (this.network === 'private' ? '; in a network namespace of its own' : '');
     this.sharedDir = fs.mkdtempSync(path.join(os.tmpdir(), `fdlab-${options.lab}-`));
     this.echoLogs = options.echoLogs ?? true;
   }
 
+  get ownNetwork(): boolean {
+    return this.network === 'private';
+  }
+
   async start(): Promise<void> {
     fs.mkdirSync(path.join(this.sharedDir, 'captures'), { recursive: true });
+    if (this.network === 'private') this.netns = await NetworkNamespace.create();
+  }
+
+  /** The command prefix that puts a role in its network: the pod's, or (network 'none') an empty one. */
+  private networkPrefix(spec: RoleSpec): string[] {
+    if (!this.netns) return [];
+    // lo up, as Docker's --network none has it; then exec: the same pid goes on as the role.
+    return spec.network === 'none' ? ['unshare', '--net', '--', 'sh', '-c', 'ip link set lo up && exec "$@"', 'sh'] : this.netns.enter();
   }
 
   async startRole(spec: RoleSpec): Promise<Role> {
@@ -124,7 +147,8 @@ export class ProcessRuntime implements LabRuntime {
       ...roleEnvironment(spec, this.options.lab, this.sharedDir, this.kind),
       FDLAB_EXIT_WITH_PARENT: '1',
     };
-    const child = spawn(process.execPath, [path.join(PROJECT_ROOT, ROLE_RUNNER), spec.script, ...(spec.args ?? [])], {
+    const [command, ...args] = [...this.networkPrefix(spec), process.execPath, path.join(PROJECT_ROOT, ROLE_RUNNER), spec.script, ...(spec.args ?? [])];
+    const child = spawn(command, args, {
       cwd: PROJECT_ROOT,
       env,
       stdio: ['pipe', 'pipe', 'pipe'], // stdin stays open until we exit: see role-runner
@@ -134,7 +158,7 @@ export class ProcessRuntime implements LabRuntime {
       child.once('spawn', resolve);
       child.once('error', reject);
     });
-    const role = new ProcessRole(spec.name, child, this.echoLogs && spec.echo !== false);
+    const role = new ProcessRole(spec.name, child, this.echoLogs && spec.echo !== false, this.ownNetwork);
     this.roles.push(role);
     return role;
   }
@@ -152,6 +176,7 @@ export class ProcessRuntime implements LabRuntime {
   async cleanup(): Promise<void> {
     for (const role of this.roles) role.kill();
     await Promise.all(this.roles.map((role) => role.wait(5000).catch(() => undefined)));
+    await this.netns?.close();
     fs.rmSync(this.sharedDir, { recursive: true, force: true });
   }
 

@@ -1,0 +1,86 @@
+// The process runtime's private network (FDLAB_PROCESS_NETWORK=private): each
+// run has a loopback of its own, so labs with fixed ports never meet; without
+// the privilege to make one, a clear error and nothing left; kill -9 of the
+// lab takes the namespace's holder down with it.
+import { strict as assert } from 'node:assert';
+import { spawn } from 'node:child_process';
+import * as path from 'node:path';
+import { withRuntime } from '../../src/runtime/cleanup';
+import { NetworkNamespace, processNetworkFromEnv } from '../../src/runtime/process/netns';
+import { ProcessRuntime } from '../../src/runtime/process/process-runtime';
+import { until, within } from '../helpers/fds';
+import { collect } from '../helpers/process';
+
+const NETNS_JS = path.resolve(__dirname, '..', '..', 'src', 'runtime', 'process', 'netns.js');
+const SERVER = 'dist/test/fixtures/roles/tcp-echo-server.js';
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A node process that makes a namespace and says the holder's pid (or the error's code), then waits. */
+function namespaceMaker(wrap: string[] = []) {
+  const script = `require(${JSON.stringify(NETNS_JS)}).NetworkNamespace.create().then(
+    (ns) => { console.log('holder ' + ns.pid); setInterval(() => {}, 1 << 30); },
+    (e) => { console.log(e.code + ': ' + e.message); process.exitCode = 1; })`;
+  const [command, ...args] = [...wrap, process.execPath, '-e', script];
+  return spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+describe('process runtime: a private network per run', function () {
+  this.timeout(30_000);
+
+  it('two runs listen on the same port at once, each on its own loopback', async () => {
+    const first = new ProcessRuntime({ lab: 'netns-a', echoLogs: false, network: 'private' });
+    const second = new ProcessRuntime({ lab: 'netns-b', echoLogs: false, network: 'private' });
+    await withRuntime(first, async (a) => {
+      const server = await a.startRole({ name: 'server', script: SERVER, args: ['0'] });
+      const port = /127\.0\.0\.1:(\d+)$/.exec(await server.waitForLine('listening on'))![1];
+      await withRuntime(second, async (b) => {
+        const same = await b.startRole({ name: 'server', script: SERVER, args: [port] });
+        assert.equal(await same.waitForLine('listening on'), `listening on 127.0.0.1:${port}`);
+        // A command run "in" a role sees the role's namespace, as docker exec does.
+        const ss = await same.exec(['ss', '-tln']);
+        assert.match(ss.output, new RegExp(`127\\.0\\.0\\.1:${port}\\b`));
+        assert.equal(ss.output.trim().split('\n').length, 2, `one listener in this namespace: ${ss.output}`);
+      });
+    });
+  });
+
+  it('without CAP_SYS_ADMIN: ERR_NETNS_UNAVAILABLE saying what to do, and no holder left', async () => {
+    const child = namespaceMaker(['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', '--bounding-set=-all']);
+    const done = await collect(child);
+    assert.equal(done.code, 1, done.stderr);
+    assert.match(done.stdout, /^ERR_NETNS_UNAVAILABLE: cannot make a private network namespace: .*FDLAB_PROCESS_NETWORK=host/);
+  });
+
+  it('kill -9 of the process that made it: the holder exits (its stdin pipe closes)', async () => {
+    const child = namespaceMaker();
+    const done = collect(child);
+    const line = await within(10_000, 'holder pid', new Promise<string>((resolve) => child.stdout!.on('data', (d: Buffer) => resolve(d.toString()))));
+    const holder = Number(/^holder (\d+)/.exec(line)![1]);
+    assert.ok(alive(holder));
+    child.kill('SIGKILL');
+    await done;
+    await until(5000, `holder ${holder} to exit`, () => !alive(holder), 20);
+  });
+
+  it('FDLAB_PROCESS_NETWORK takes host or private, and names the mistake', () => {
+    assert.equal(processNetworkFromEnv({}), 'host');
+    assert.equal(processNetworkFromEnv({ FDLAB_PROCESS_NETWORK: 'private' }), 'private');
+    assert.throws(() => processNetworkFromEnv({ FDLAB_PROCESS_NETWORK: 'none' }), (e: Error & { code?: string }) =>
+      e.code === 'ERR_INVALID_ARG_VALUE' && /must be host or private; got 'none'/.test(e.message));
+  });
+
+  it('close() lets the holder go', async () => {
+    const ns = await NetworkNamespace.create();
+    assert.ok(alive(ns.pid));
+    await ns.close();
+    assert.equal(alive(ns.pid), false);
+  });
+});
