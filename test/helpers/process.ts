@@ -35,3 +35,13 @@ export async function runFixture(name: string, args: string[] = [], pass: number
   }
   return result;
 }
+
+/** Whether a process with this pid exists (a zombie counts until reaped). */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { removeLeftovers } from '../../src/runtime/docker/leftovers';
 import { labImageOrSkip, leftovers } from '../helpers/docker';
 import { until, within } from '../helpers/fds';
-import { FIXTURES, collect, startFixture } from '../helpers/process';
+import { FIXTURES, collect, processAlive, startFixture } from '../helpers/process';
 
 const CLI = path.resolve(__dirname, '..', '..', 'src', 'cli', 'main.js');
 
@@ -32,14 +32,6 @@ function leaseEnded(run: string): Promise<unknown> {
   return within(30_000, `lease of ${run} to end with its lab`, new Docker().getContainer(`fdlab-${run}-lease`).wait({ condition: 'removed' }));
 }
 
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 
 describe('interrupted labs', function () {

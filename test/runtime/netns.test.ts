@@ -9,19 +9,11 @@ import { withRuntime } from '../../src/runtime/cleanup';
 import { NetworkNamespace, processNetworkFromEnv } from '../../src/runtime/process/netns';
 import { ProcessRuntime } from '../../src/runtime/process/process-runtime';
 import { until, within } from '../helpers/fds';
-import { collect } from '../helpers/process';
+import { collect, processAlive as alive } from '../helpers/process';
 
 const NETNS_JS = path.resolve(__dirname, '..', '..', 'src', 'runtime', 'process', 'netns.js');
 const SERVER = 'dist/test/fixtures/roles/tcp-echo-server.js';
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** A node process that makes a namespace and says the holder's pid (or the error's code), then waits. */
 function namespaceMaker(wrap: string[] = []) {
