@@ -16,6 +16,8 @@ const CLI = path.join(ROOT, 'dist', 'src', 'cli', 'main.js');
 const STARTING_PROBLEM: Record<string, RegExp> = {
   'lab1/read-world': /NOT YET: strace saw your receiver read "hello" through the passed fd, never "world"/,
   'lab1/pread': /NOT YET: the sender read " world" after you: your read\(\) moved the offset/,
+  'lab2/hand-off': /NOT YET: the peer read end of stream \(a FIN\) before the receiver wrote anything, and got 0 of 3 of its lines/,
+  'lab2/end-for-all': /NOT YET: the peer got your 3 lines but no end of stream within 3 s of your receiver's exit: .* because a process still holds it/,
   'lab3/greedy-read': /NOT YET: \d+ of \d+ replies, then none for 3 s/,
   'lab5/pause-trap': /NOT YET: \d+ of \d+ connections lost pongs/,
 };
