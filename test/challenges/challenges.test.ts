@@ -19,6 +19,8 @@ const STARTING_PROBLEM: Record<string, RegExp> = {
   'lab2/hand-off': /NOT YET: the peer read end of stream \(a FIN\) before the receiver wrote anything, and got 0 of 3 of its lines/,
   'lab2/end-for-all': /NOT YET: the peer got your 3 lines but no end of stream within 3 s of your receiver's exit: .* because a process still holds it/,
   'lab3/greedy-read': /NOT YET: \d+ of \d+ replies, then none for 3 s/,
+  'lab4/adopt-fd3': /NOT YET: your successor \(pid \d+\) called bind\(127\.0\.0\.1:\d+\) and got EADDRINUSE: gen 1's listening socket still holds that port/,
+  'lab4/drain': /NOT YET: [1-9]\d* connections were closed without their answer: gen 1 had accepted them/,
   'lab5/pause-trap': /NOT YET: \d+ of \d+ connections lost pongs/,
 };
 
