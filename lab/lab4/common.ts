@@ -4,7 +4,7 @@
 import * as net from 'node:net';
 
 /** Ports of this lab (8080-8089 are lab 4's): one per part, so no run waits for another's TIME_WAIT. */
-export const PORTS = { inherit: 8080, graceful: 8081, handover: 8082, naive: 8083 } as const;
+export const PORTS = { inherit: 8080, graceful: 8081, handover: 8082, naive: 8083, restart: 8084 } as const;
 
 export const HOST = '127.0.0.1';
 

@@ -1,5 +1,6 @@
 // Lab 4: keep the listener across a restart (seed 004, seed 003 §2.1).
 //
+//   R  what a restart without fd passing runs into: EADDRINUSE while the old listener lives, and after it (TIME_WAIT)
 //   A  an unrelated process gets EADDRINUSE; a child serves on the listener it inherited as fd 3
 //   B  seed 004's graceful restart under load: SIGHUP, successor with fd 3 and --graceful, SIGTERM to the parent
 //   -  the naive restart under the same load: close, 300 ms, bind again (what breaks)
@@ -35,6 +36,18 @@ interface StrangerResult {
   bind: string;
   reply: string;
   answeredBy: string | null;
+}
+
+interface BindOutcome {
+  outcome: string;
+  strace: string[];
+}
+
+interface TimeWaitResult {
+  port: number;
+  timeWait: number;
+  withoutReuse: BindOutcome;
+  withReuse: BindOutcome;
 }
 
 interface ChildResult {
@@ -106,6 +119,50 @@ async function waitForCount(role: Role, pattern: RegExp, n: number, timeoutMs: n
 async function stop(role: Role, timeoutMs = 10_000): Promise<number> {
   await role.signal('SIGTERM').catch(() => undefined); // it may have exited on its own
   return (await role.wait(timeoutMs)).exitCode;
+}
+
+// ---------------------------------------------------------------- part R
+
+async function partR(lab: LabContext): Promise<void> {
+  const port = PORTS.restart;
+  await lab.step(
+    `R. An unrelated restart: the new version starts on 127.0.0.1:${port} while the old one still serves`,
+    'Start the new version first, stop the old one once the new one serves: the order that loses nothing, if the new\n' +
+      'one could listen. It cannot: it is no child of the old one, so its only way to the port is a socket of its own,\n' +
+      "and bind() refuses it with EADDRINUSE while the old listening socket lives (seed 003's inet_bind).",
+  );
+  const old = await lab.startRole({ name: 'r-old', script: `${ROLES}/echo-server.js`, args: [String(port)], traced: true });
+  await old.waitForLine(/\(gen 1\): serving/, 15_000);
+  const fresh = await lab.startRole({ name: 'r-new', script: `${ROLES}/echo-server.js`, args: [String(port)], env: { LAB4_GENERATION: '2' }, traced: true });
+  const freshExit = await fresh.wait(15_000);
+  const failure = fresh.lines.find((l) => /cannot serve/.test(l)) ?? 'no "cannot serve" line';
+  const oldExit = await stop(old);
+  lab.check(
+    `R: a new version started beside the old one cannot bind ${port}`,
+    freshExit.exitCode === 1 && /EADDRINUSE/.test(failure) && oldExit === 0,
+    `r-new exit ${freshExit.exitCode}: ${failure.replace(/^pid \d+ \(gen 2\): /, '')}`,
+  );
+
+  await lab.step(
+    'R. TIME_WAIT: the old listener is gone, and a bind without SO_REUSEADDR still fails',
+    'A listener on a free port closes each of its connections first (the side that closes first keeps the\n' +
+      'connection in TIME_WAIT, 60 s on Linux), then closes itself. Nothing listens; a bind without SO_REUSEADDR\n' +
+      'still conflicts with the TIME_WAIT sockets on the port. libuv sets SO_REUSEADDR on every Node listener, so the\n' +
+      'same script runs twice under strace: once as it is, once with strace turning setsockopt() into a no-op.',
+  );
+  const waiter = await lab.startRole({ name: 'r-time-wait', script: `${ROLES}/time-wait.js` });
+  const timeWait = resultOf<TimeWaitResult>(await waiter.waitForLine(/^RESULT /, 20_000));
+  const waiterExit = await waiter.wait(10_000);
+  const injected = timeWait.withoutReuse.strace.some((l) => /SO_REUSEADDR.*\(INJECTED\)/.test(l));
+  const refusedBind = timeWait.withoutReuse.strace.find((l) => /^bind\(.*= -1 EADDRINUSE/.test(l));
+  const boundBind = timeWait.withReuse.strace.find((l) => /^bind\(.*\) = 0$/.test(l));
+  lab.check(
+    'R: TIME_WAIT: bind without SO_REUSEADDR = EADDRINUSE; Node (SO_REUSEADDR) binds',
+    timeWait.timeWait > 0 && injected && refusedBind !== undefined && timeWait.withReuse.outcome === 'bound' && boundBind !== undefined && waiterExit.exitCode === 0,
+    `${timeWait.timeWait} connections in TIME_WAIT on 127.0.0.1:${timeWait.port}, no listener; without SO_REUSEADDR: ${timeWait.withoutReuse.outcome}` +
+      ` (strace: ${refusedBind ? 'bind = -1 EADDRINUSE' : 'no failed bind'}); with it: ${timeWait.withReuse.outcome} (strace: ${boundBind ? 'bind = 0' : 'no bind = 0'})`,
+  );
+  lab.record('partR', { newVersion: failure, timeWait });
 }
 
 // ---------------------------------------------------------------- part A
@@ -337,6 +394,7 @@ export const lab4: LabDefinition = {
 
   async run(lab) {
     const load = loadSettings(lab);
+    await partR(lab);
     await partA(lab);
     await partB(lab, load);
     await naive(lab, load);
@@ -344,6 +402,17 @@ export const lab4: LabDefinition = {
   },
 
   checkCaptures(pairs, lab, _roles, captures) {
+    // R: the unrelated new version's own bind fails; the old one's succeeded.
+    {
+      const port = PORTS.restart;
+      const oldBind = captureOf(captures, 'r-old').find((c) => c.syscall === 'bind' && c.args.includes(PORT_IN(port)));
+      const newBind = captureOf(captures, 'r-new').find((c) => c.syscall === 'bind' && c.args.includes(PORT_IN(port)));
+      lab.check(
+        'strace R: the new version\'s bind fails with EADDRINUSE while the old one listens',
+        oldBind?.result === 0 && newBind?.errno === 'EADDRINUSE',
+        `r-old: bind(127.0.0.1:${port}) = ${outcome(oldBind)}; r-new: bind(127.0.0.1:${port}) = ${outcome(newBind)}`,
+      );
+    }
     // A: the parent binds; the child's own bind fails, and it listens and accepts on fd 3.
     {
       const calls = captureOf(captures, 'a-parent');

@@ -16,8 +16,14 @@ const CLI = path.join(ROOT, 'dist', 'src', 'cli', 'main.js');
 const STARTING_PROBLEM: Record<string, RegExp> = {
   'lab1/read-world': /NOT YET: strace saw your receiver read "hello" through the passed fd, never "world"/,
   'lab1/pread': /NOT YET: the sender read " world" after you: your read\(\) moved the offset/,
+  'lab2/hand-off': /NOT YET: the peer read end of stream \(a FIN\) before the receiver wrote anything, and got 0 of 3 of its lines/,
+  'lab2/end-for-all': /NOT YET: the peer got your 3 lines but no end of stream within 3 s of your receiver's exit: .* because a process still holds it/,
   'lab3/greedy-read': /NOT YET: \d+ of \d+ replies, then none for 3 s/,
+  'lab3/exact-read': /NOT YET: 1 of 200 replies, then none for 3 s/,
+  'lab4/adopt-fd3': /NOT YET: your successor \(pid \d+\) called bind\(127\.0\.0\.1:\d+\) and got EADDRINUSE: gen 1's listening socket still holds that port/,
+  'lab4/drain': /NOT YET: [1-9]\d* connections were closed without their answer: gen 1 had accepted them/,
   'lab5/pause-trap': /NOT YET: \d+ of \d+ connections lost pongs/,
+  'lab5/carry-state': /NOT YET: 20 of 20 connections saw their pong numbers start over after the upgrade/,
 };
 
 function fdlab(args: string[], dir: string) {
@@ -32,6 +38,17 @@ describe('challenges (fdlab challenge / check / hint)', function () {
 
   it('every lab with a challenge has a test expectation for it', function () {
     assert.deepEqual(CHALLENGES.map((c) => `lab${c.lab}/${c.id}`).filter((key) => !STARTING_PROBLEM[key]), []);
+  });
+
+  it('every lab has at least two challenges, each in README\'s table and in labs.md, with 2 to 4 hints', function () {
+    const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+    const labs = fs.readFileSync(path.join(ROOT, 'labs.md'), 'utf8');
+    for (const lab of [1, 2, 3, 4, 5]) assert.ok(CHALLENGES.filter((c) => c.lab === lab).length >= 2, `lab ${lab}`);
+    for (const c of CHALLENGES) {
+      assert.ok(readme.includes(`| ${c.lab} | \`${c.id}\` |`), `README.md's table lacks lab ${c.lab} ${c.id}`);
+      assert.ok(labs.includes(`fdlab challenge ${c.lab} ${c.id}`), `labs.md does not mention fdlab challenge ${c.lab} ${c.id}`);
+      assert.ok(c.hints.length >= 2 && c.hints.length <= 4, `${c.id}: ${c.hints.length} hints`);
+    }
   });
 
   for (const challenge of CHALLENGES) {
@@ -58,6 +75,15 @@ describe('challenges (fdlab challenge / check / hint)', function () {
       assert.ok(progress.tasks[key].passedAt);
     });
   }
+
+  it('lab3/exact-read: forwarding what was read (greedy-read\'s solution) gets every reply and still fails on strace\'s read sizes', async function () {
+    await fdlab(['challenge', '3', 'exact-read'], dir);
+    fs.copyFileSync(path.join(ROOT, 'challenges/lab3/greedy-read/solution.ts'), path.join(dir, 'lab3', 'exact-read', 'server.ts'));
+    const check = await fdlab(['check', '3', 'exact-read'], dir);
+    assert.equal(check.code, 1, check.stdout + check.stderr);
+    assert.match(check.stdout, /200 of 200 replies/);
+    assert.match(check.stdout, /NOT YET: every reply came, but one read took \d+ bytes off the connection, more than one request/);
+  });
 
   it('hints come one per call, progress is kept, and the last call names the solution', async function () {
     const [challenge] = CHALLENGES;

@@ -32,6 +32,15 @@ for (const runtime of RUNTIMES) {
       assert.equal(failedChecks(run), '');
       assert.ok(run.seconds <= 30, `lab 4 took ${run.seconds} s`);
 
+      // R: an unrelated new version cannot bind while the old listener lives; nor can a socket without
+      // SO_REUSEADDR while connections sit in TIME_WAIT, and Node (SO_REUSEADDR) can.
+      assert.equal(run.check('R: a new version started beside the old one cannot bind 8084').measured, 'r-new exit 1: cannot serve: listen EADDRINUSE: address already in use 127.0.0.1:8084; exiting');
+      assert.equal(run.check(/^strace R:/).measured, 'r-old: bind(127.0.0.1:8084) = 0; r-new: bind(127.0.0.1:8084) = -1 EADDRINUSE');
+      assert.match(
+        run.check(/^R: TIME_WAIT/).measured,
+        /^[1-5] connections in TIME_WAIT on 127\.0\.0\.1:\d+, no listener; without SO_REUSEADDR: EADDRINUSE \(strace: bind = -1 EADDRINUSE\); with it: bound \(strace: bind = 0\)$/,
+      );
+
       // A: EADDRINUSE for the stranger and for the child's own socket; the child answers on fd 3.
       assert.equal(run.check('A: an unrelated process cannot bind 8080').measured, 'bind(127.0.0.1:8080) = EADDRINUSE (a-stranger)');
       assert.match(

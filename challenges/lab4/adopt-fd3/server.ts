@@ -1,0 +1,71 @@
+// Lab 4 challenge "adopt-fd3": a line server that restarts itself, seed 004
+// style. `fdlab check 4` starts it, opens new connections all the time, and
+// sends SIGHUP while they come.
+//
+//   node server.js                      gen 1: binds 127.0.0.1 on a free port
+//   node server.js --graceful <port>    gen 2: started by gen 1 on SIGHUP, with
+//                                       gen 1's listening socket as its fd 3
+//
+// Each line a client sends is answered after 200 ms of "work" with
+// "gen <G> pid <pid>: <line>". Gen 2 sends SIGTERM to gen 1 once it serves;
+// gen 1 then stops accepting, finishes the connections it has, and exits.
+import { spawn } from 'node:child_process';
+import * as net from 'node:net';
+import { fdOf } from 'fdlab';
+
+const HOST = '127.0.0.1';
+const WORK_MS = 200;
+const graceful = process.argv[2] === '--graceful';
+const generation = graceful ? 2 : 1;
+const log = (text: string) => console.log(`pid ${process.pid} (gen ${generation}): ${text}`);
+
+const server = net.createServer((socket) => {
+  let pending = '';
+  socket.setEncoding('utf8');
+  socket.on('data', (chunk: string) => {
+    pending += chunk;
+    for (let end = pending.indexOf('\n'); end >= 0; end = pending.indexOf('\n')) {
+      const line = pending.slice(0, end);
+      pending = pending.slice(end + 1);
+      setTimeout(() => socket.write(`gen ${generation} pid ${process.pid}: ${line}\n`), WORK_MS);
+    }
+  });
+  socket.on('error', () => socket.destroy());
+});
+
+async function main(): Promise<void> {
+  if (graceful) {
+    const port = Number(process.argv[3]);
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, HOST, () => resolve());
+    });
+    log(`serving on ${HOST}:${port}`);
+    process.kill(process.ppid, 'SIGTERM'); // I serve now: my parent may stop
+  } else {
+    await new Promise<void>((resolve) => server.listen(0, HOST, () => resolve()));
+    log(`serving on ${HOST}:${(server.address() as net.AddressInfo).port}`);
+  }
+}
+
+process.on('SIGHUP', () => {
+  const port = (server.address() as net.AddressInfo).port;
+  log(`SIGHUP: starting my successor with my listening fd as its fd 3`);
+  const successor = spawn(process.execPath, [process.argv[1], '--graceful', String(port)], {
+    stdio: ['ignore', 'inherit', 'inherit', fdOf(server)], // index 3: the successor's fd 3
+  });
+  successor.once('exit', (code) => log(`my successor exited (code ${code}); I go on serving`));
+});
+
+process.on('SIGTERM', () => {
+  log('SIGTERM: stopping accepting; finishing the connections I have');
+  server.close(() => {
+    log('every connection finished; exiting');
+    process.exit(0);
+  });
+});
+
+main().catch((error: Error) => {
+  log(`cannot serve: ${error.message}; exiting`);
+  process.exit(1);
+});
