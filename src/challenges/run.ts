@@ -18,7 +18,8 @@ export interface CheckReport extends CheckOutcome {
 export async function runCheck(challenge: Challenge, workspace: Workspace): Promise<CheckReport> {
   const source = workspace.requireFile(challenge);
   const script = compileLearnerFile(source, workspace.buildDir(challenge));
-  const runtime = new ProcessRuntime({ lab: `challenge-lab${challenge.lab}`, reason: 'challenge check', echoLogs: false });
+  // The host's network: the check itself talks to the roles (a TCP peer, a load), on ports the kernel picks.
+  const runtime = new ProcessRuntime({ lab: `challenge-lab${challenge.lab}`, reason: 'challenge check', echoLogs: false, network: 'host' });
   const roles = new Map<string, Role>();
   const ctx: ChallengeContext = {
     runtime,
