@@ -5,6 +5,7 @@ import Docker from 'dockerode';
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { labels } from '../../src/runtime/docker/labels';
 import { labImageOrSkip } from '../helpers/docker';
 import { tempDir } from '../helpers/fds';
 import { freePort, listeningOnAnyPort } from '../helpers/ports';
@@ -42,7 +43,7 @@ describe('fdlab command line', function () {
     const run = await fdlab(['lab', '1', '--quiet'], NO_ENGINE);
     assert.equal(run.code, 0, run.stdout);
     assert.match(run.stdout, /runtime: process: no Docker engine answered at .*falling back to processes/);
-    assert.match(run.stdout, /Lab passed: 6 passed, 0 failed/);
+    assert.match(run.stdout, /Lab passed: 7 passed, 0 failed/);
   });
 
   it('--runtime docker with no engine fails with the fix instead of falling back', async () => {
@@ -124,8 +125,18 @@ describe('fdlab command line', function () {
 
   it('clean removes labelled leftovers and says so', async function () {
     if (!(await labImageOrSkip())) return this.skip();
-    const run = await fdlab(['clean']);
-    assert.equal(run.code, 0);
-    assert.match(run.stdout, /nothing labelled fdlab is left: clean|removed \d+ (containers|volumes|networks)/);
+    // A leftover as a killed lab leaves it: labelled, its lease gone (it never had one running).
+    const run = `cli-test-${process.pid}-${Date.now().toString(36)}`;
+    const volume = `fdlab-${run}`;
+    const docker = new Docker();
+    await docker.createVolume({ Name: volume, Labels: labels('test', run) });
+    try {
+      const clean = await fdlab(['clean']);
+      assert.equal(clean.code, 0, clean.stderr);
+      assert.match(clean.stdout, new RegExp(`removed \\d+ volumes?: (.*, )?${volume}(,|$)`, 'm'));
+      await assert.rejects(docker.getVolume(volume).inspect(), (e: { statusCode?: number }) => e.statusCode === 404);
+    } finally {
+      await docker.getVolume(volume).remove().catch(() => undefined);
+    }
   });
 });
