@@ -34,8 +34,11 @@ export const lab1: LabDefinition = {
 
     await lab.step(
       'The receiver reads 5 bytes, then the sender reads on',
-      'Both fds refer to one open file description, so they share its offset: what one reads, the other does not.',
+      'Both fds refer to one open file description, so they share its offset: what one reads, the other does not.\n' +
+        'Until now both processes hold the file open (with --pause you can look); SIGUSR2 tells the receiver to read.',
+      [receiver.manualSignalCommand('SIGUSR2')],
     );
+    await receiver.signal('SIGUSR2');
     const readLine = await receiver.waitForLine(/^read \d+ bytes through fd/);
     const senderRead = await sender.waitForLine(/^read through my fd/);
     const [sExit, rExit] = await Promise.all([sender.wait(15_000), receiver.wait(15_000)]);

@@ -1,10 +1,14 @@
 // Lab 1 receiver: waits on the shared volume for one fd, reads 5 bytes
-// through it, then lets the sender read on. It cannot open the file itself.
+// through it when the lab says go (SIGUSR2: step 3), then lets the sender
+// read on. It cannot open the file itself. Until the go, both processes hold
+// the file open, which `--pause` lets a learner look at.
+import { once } from 'node:events';
 import * as fs from 'node:fs';
 import { describeFd, FdChannelServer, formatFd } from '../../src';
 import { sharedPath } from '../../src/runtime/role-env';
 
 async function main(): Promise<void> {
+  const go = once(process, 'SIGUSR2'); // listening from the start: the lab may send it any time after "received fd"
   const socketPath = sharedPath('lab1.sock');
   const server = await FdChannelServer.listen(socketPath, { mode: 0o666 });
   console.log(`listening on ${socketPath} for an fd`);
@@ -18,6 +22,7 @@ async function main(): Promise<void> {
   console.log(`received fd ${fd} inode ${info.inode}`);
   const visible = fs.existsSync(info.target);
   console.log(`can I open ${info.target} by its path? ${visible ? 'yes (same filesystem)' : 'no: it exists only in the sender\'s container'}`);
+  await go;
   const buffer = Buffer.alloc(5);
   const n = fs.readSync(fd, buffer, 0, 5, null);
   console.log(`read ${n} bytes through fd ${fd}: "${buffer.subarray(0, n)}" (the shared offset is now ${describeFd(fd).offset})`);

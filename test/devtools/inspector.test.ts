@@ -245,6 +245,7 @@ describe('debugging lab roles through the inspector', function () {
           await cdp.send('Debugger.resume');
           assert.match(await sender.waitForLine(/^sent fd /, 20_000), new RegExp(`^sent fd ${result.value} inode \\d+`));
           await receiver.waitForLine(/^received fd \d+ inode \d+/, 20_000);
+          await receiver.signal('SIGUSR2'); // the lab's go (step 3): now the receiver reads
         } finally {
           // A node that had a debugger waits for it to disconnect before exiting.
           await cdp.close();

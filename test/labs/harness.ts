@@ -3,7 +3,7 @@
 import * as fs from 'node:fs';
 import { LABS } from '../../lab';
 import { runLab, type LabOutcome } from '../../src/labs/runner';
-import type { CheckResult } from '../../src/labs/types';
+import type { CheckResult, LabDefinition } from '../../src/labs/types';
 import { labImageOrSkip } from '../helpers/docker';
 import { tempDir } from '../helpers/fds';
 
@@ -14,15 +14,15 @@ export interface LabRun extends LabOutcome {
   check(name: string | RegExp): CheckResult;
 }
 
-/** Null when the runtime is docker and no engine answers (the caller skips). */
+/** Null when the runtime is docker and no engine answers (the caller skips). A definition runs a changed lab (an exercise's copy). */
 export async function runLabForTest(
-  n: number,
+  n: number | LabDefinition,
   runtime: (typeof RUNTIMES)[number],
   extra: Record<string, string> = {},
 ): Promise<LabRun | null> {
   if (runtime === 'docker' && !(await labImageOrSkip())) return null;
   const { fault, ...settings } = extra;
-  const outcome = await runLab(LABS.get(n)!, { runtime, keep: false, strace: true, echo: false, silent: true, capturesRoot: tempDir(), settings, fault });
+  const outcome = await runLab(typeof n === 'number' ? LABS.get(n)! : n, { runtime, keep: false, strace: true, echo: false, silent: true, capturesRoot: tempDir(), settings, fault });
   const summary = JSON.parse(fs.readFileSync(outcome.summaryPath, 'utf8')) as LabRun['summary'];
   const check = (name: string | RegExp) => {
     const found = summary.checks.find((c) => (typeof name === 'string' ? c.name === name : name.test(c.name)));
