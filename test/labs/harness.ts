@@ -1,6 +1,9 @@
 // Runs a lab the way `npm run lab:<n>` does, silently, in one runtime, and
 // hands back its outcome and summary.json for the assertions.
+import { strict as assert } from 'node:assert';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import Docker from 'dockerode';
 import { LABS } from '../../lab';
 import { runLab, type LabOutcome } from '../../src/labs/runner';
 import type { CheckResult, LabDefinition } from '../../src/labs/types';
@@ -38,4 +41,21 @@ export function failedChecks(run: LabRun): string {
     .filter((c) => c.status !== 'pass')
     .map((c) => `${c.status}: ${c.name} (${c.measured})`)
     .join('\n');
+}
+
+/**
+ * What this run left behind: containers of its roles, or processes in its roles'
+ * process groups (each process-runtime role-runner leads one; strace, the
+ * supervisor and every server generation are in it). Only this run's: other
+ * lab runs may be going on at the same time.
+ */
+export async function leftBehind(run: LabRun): Promise<string[]> {
+  const roles = run.summary.roles;
+  assert.ok(roles.length > 0, `roles recorded: ${JSON.stringify(roles)}`);
+  if (run.runtime === 'docker') {
+    const docker = new Docker();
+    const found = await Promise.all(roles.map((r) => docker.listContainers({ all: true, filters: { id: [r.id] } })));
+    return found.flat().map((c) => c.Names.join(','));
+  }
+  return roles.flatMap((r) => spawnSync('pgrep', ['-a', '-g', r.id], { encoding: 'utf8' }).stdout.trim().split('\n').filter(Boolean));
 }
