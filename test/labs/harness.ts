@@ -22,10 +22,11 @@ export async function runLabForTest(
   n: number | LabDefinition,
   runtime: (typeof RUNTIMES)[number],
   extra: Record<string, string> = {},
+  options: { inspect?: boolean } = {},
 ): Promise<LabRun | null> {
   if (runtime === 'docker' && !(await labImageOrSkip())) return null;
   const { fault, ...settings } = extra;
-  const outcome = await runLab(typeof n === 'number' ? LABS.get(n)! : n, { runtime, keep: false, strace: true, echo: false, silent: true, capturesRoot: tempDir(), settings, fault });
+  const outcome = await runLab(typeof n === 'number' ? LABS.get(n)! : n, { runtime, keep: false, strace: true, echo: false, silent: true, capturesRoot: tempDir(), settings, fault, ...options });
   const summary = JSON.parse(fs.readFileSync(outcome.summaryPath, 'utf8')) as LabRun['summary'];
   const check = (name: string | RegExp) => {
     const found = summary.checks.find((c) => (typeof name === 'string' ? c.name === name : name.test(c.name)));
