@@ -51,8 +51,9 @@ describe('labs.md, lab 5: exercises and what breaks', function () {
     const run = (await running)!;
     assert.equal(run.ok, true, JSON.stringify(run.checks.filter((c) => c.status !== 'pass')));
     assert.ok(stopped, 'stopped at the breakpoint');
-    assert.equal(stopped.fds, 100, 'one batch: the copies of the 100 connections');
-    assert.equal(stopped.copies, 100);
+    // One batch: the copies of the 100 long-lived connections, and of a probe if one is open then (one a 100 ms).
+    assert.equal(stopped.fds, stopped.copies, 'one fd per copy');
+    assert.ok(stopped.fds >= 100 && stopped.fds <= 103, `fds.length ${stopped.fds}`);
     assert.ok(stopped.firstCopy > 2, `fds[0] is a real fd in v2: ${stopped.firstCopy}`);
     console.log(`      measured: stopped with fds.length ${stopped.fds}, message.copies.length ${stopped.copies}, fds[0] = ${stopped.firstCopy}`);
   });
@@ -61,10 +62,13 @@ describe('labs.md, lab 5: exercises and what breaks', function () {
     const run = (await runLabForTest(5, 'process', { connections: '600' }))!;
     for (const name of ['0 disconnects', '0 lost and 0 duplicated pongs']) assert.equal(run.check(name).status, 'pass', `${name}: ${run.check(name).measured}`);
     const batches = run.check('strace: v1 sent the listener and the connections to v2 in SCM_RIGHTS batches');
-    assert.match(batches.measured, /^601 fds in \d+ sendmsg call\(s\), the largest with 253$/);
+    // The listener, the 600 long-lived connections, and any of the client's probes (a new connection every 100 ms) open then.
+    const [, fds] = /^(\d+) fds in \d+ sendmsg call\(s\), the largest with 253$/.exec(batches.measured) ?? [];
+    assert.ok(Number(fds) >= 601, batches.measured);
     const v1 = fs.readFileSync(path.join(run.capturesDir, 'server-v1.log'), 'utf8');
     assert.match(v1, /committed: pid \d+ serves the first 256 connections/);
-    assert.match(v1, /switched all 600 connections in 3 group\(s\)/);
+    const switched = /switched all (\d+) connections in 3 group\(s\)/.exec(v1);
+    assert.ok(switched && Number(switched[1]) >= 600, v1);
     console.log(`      measured: ${batches.measured}; ${/sent the listener and copies of \d+ connections in \d+ batch\(es\)/.exec(v1)?.[0]}`);
   });
 
