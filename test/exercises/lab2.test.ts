@@ -44,7 +44,7 @@ describe('labs.md, lab 2: exercises and what breaks', function () {
     const edited = patchedLab(2, {
       'unix-socket-client.ts': [
         ["import * as net from 'node:net';", "import * as fs from 'node:fs';\nimport * as net from 'node:net';"],
-        [CLOSE, `  fs.writeSync(fd, 'the client still holds the socket');\n${CLOSE}`],
+        [CLOSE, `  await new Promise((r) => setTimeout(r, 500));\n  fs.writeSync(fd, 'the client still holds the socket');\n${CLOSE}`],
       ],
     });
     const run = (await runLabForTest(edited, 'process'))!;
