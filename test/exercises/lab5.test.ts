@@ -58,8 +58,10 @@ describe('labs.md, lab 5: exercises and what breaks', function () {
     console.log(`      measured: stopped with fds.length ${stopped.fds}, message.copies.length ${stopped.copies}, fds[0] = ${stopped.firstCopy}`);
   });
 
-  it('lab 5 exercise 2: --set connections=600: copies in batches of at most 253 fds, the switch in 3 groups of up to 256', async () => {
-    const run = (await runLabForTest(5, 'process', { connections: '600' }))!;
+  it('lab 5 exercise 2: --set connections=600: copies in batches of at most 253 fds, the switch in 3 groups of up to 256', async function () {
+    // Docker: the pod's own loopback, so no other run on this machine can hold port 7000.
+    const run = await runLabForTest(5, 'docker', { connections: '600' });
+    if (!run) return this.skip();
     for (const name of ['0 disconnects', '0 lost and 0 duplicated pongs']) assert.equal(run.check(name).status, 'pass', `${name}: ${run.check(name).measured}`);
     const batches = run.check('strace: v1 sent the listener and the connections to v2 in SCM_RIGHTS batches');
     // The listener, the 600 long-lived connections, and any of the client's probes (a new connection every 100 ms) open then.
