@@ -47,7 +47,8 @@ export const lab1: LabDefinition = {
 
     await lab.step(
       'The receiver reads 5 bytes, then the sender reads on',
-      'Both fds refer to one open file description, so they share its offset: what one reads, the other does not.',
+      'Both fds refer to one open file description, so they share its offset: what one reads, the other does not.\n' +
+        'Until now both processes hold the file open (with --pause you can look); the receiver reads at the lab\'s SIGUSR2.',
     );
     // The receiver holds still before and after its read: the tables are read from the live processes.
     const tmpFile = { files: /\/tmp\.txt$/ };

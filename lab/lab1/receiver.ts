@@ -1,5 +1,8 @@
 // Lab 1 receiver: waits on the shared volume for one fd, reads 5 bytes
-// through it, then lets the sender read on. It cannot open the file itself.
+// through it when the lab says go (SIGUSR2: step 3), then lets the sender
+// read on. It cannot open the file itself. Until the go, both processes hold
+// the file open, which `--pause` lets a learner look at.
+import { once } from 'node:events';
 import * as fs from 'node:fs';
 import { describeFd, FdChannelServer, formatFd } from '../../src';
 import { sharedPath } from '../../src/runtime/role-env';

@@ -62,7 +62,9 @@ export const lab2: LabDefinition = {
       'Start unix-socket-client: connect, say hello, hand the socket over, exit',
       'The client sends its fd over the channel; the kernel gives the server a new fd for the same socket, with the\n' +
         'same TCP state: sequence numbers, buffers, the peer. "A new coat" for the connection, not a new body.',
-      [receiver.manualShellCommand(), docker ? 'ss -tnpe   (in the pod: one connection, and its owner changes)' : 'ss -tnpe | grep 9999'],
+      [receiver.manualShellCommand(), docker
+        ? "nsenter -t <tcp-server's host pid> -n ss -tnpe   (the pod's namespace, where the socket lives; --pause prints the pid)"
+        : 'ss -tnpe | grep 9999'],
     );
     const client = await lab.startRole({ name: 'unix-socket-client', script: `${ROLES}/unix-socket-client.js`, args: [String(PORT)], env: HOLD_STILL, traced: true });
     // Both ends hold still at the key moments, so the tables are read from the live processes.
@@ -78,22 +80,28 @@ export const lab2: LabDefinition = {
 
     await lab.step(`unix-socket-server writes "Migrate to new Process" ${count} times, once a second`, 'The TCP server sees them arrive on the connection the client opened: same peer port, no reconnect.');
     const progress = lab.progress('messages on the migrated connection', count);
-    for (let i = 1; i <= count; i++) {
-      await receiver.waitForLine(new RegExp(`^test_tcp_sock: write 22 bytes OK\\.$`), 5000);
-      progress.tick(receiver.lines.filter((l) => l.startsWith('test_tcp_sock')).length);
+    let writeFailure: string | undefined;
+    for (let i = 1, from = 0; i <= count && !writeFailure; i++) {
+      const line = await receiver.waitForLine(/^test_tcp_sock: write (22 bytes OK\.|failed: .*)$/, 5000, from);
+      from = receiver.lines.indexOf(line, from) + 1;
+      writeFailure = line.match(/^test_tcp_sock: write failed: (.*)$/)?.[1];
+      progress.tick(i);
     }
     const receiverExit = await receiver.wait(10_000);
     await server.waitForLine(/closed the connection$/, 5000);
-    progress.done(`${count} of ${count} written`);
+    const written = receiver.lines.filter((l) => l.endsWith('bytes OK.')).length;
+    progress.done(`${written} of ${count} written${writeFailure ? `; then a write failed: ${writeFailure}` : ''}`);
 
     const wrote = server.lines.map((line, i) => ({ line, i })).filter(({ line }) => line.endsWith(' wrote:'));
     const messages = wrote.map(({ i }) => server.lines[i + 1] ?? '');
     const peers = new Set(wrote.map(({ line }) => peerOf(line)));
     const migrated = messages.filter((m) => m.includes('Migrate to new Process')).length;
+    const closedAt = server.lines.findIndex((l) => l.endsWith('closed the connection'));
     lab.check(
       'the server saw every message on one connection',
       messages[0] === 'Test message from tcp client to python server!!!' && migrated === count && peers.size === 1,
-      `${wrote.length} messages from ${[...peers].join(', ')} (1 test message + ${migrated} migrated)`,
+      `${wrote.length} messages from ${[...peers].join(', ')} (1 test message + ${migrated} migrated)` +
+        (migrated < count ? `; the peer closed the connection after message ${wrote.filter(({ i }) => i < closedAt).length}` : ''),
     );
     const after = wrote.filter(({ i }) => i >= linesWhenClientExited).length;
     lab.check('the client had exited before the later messages', clientExit.exitCode === 0 && after >= count, `client exit ${clientExit.exitCode}; ${after} messages arrived after it exited`);
@@ -101,7 +109,11 @@ export const lab2: LabDefinition = {
     else lab.skip('the receiver has no network interface but lo', 'process runtime on the host network: no namespace of its own (run with Docker, or FDLAB_PROCESS_NETWORK=private)');
     const moved = movedSocket(tablesBefore, tablesAfter);
     lab.check('fd tables from /proc: the client\'s TCP socket is now the receiver\'s (same inode)', moved.ok, moved.measured);
-    lab.check('unix-socket-server finished writing', receiverExit.exitCode === 0, `exit ${receiverExit.exitCode}`);
+    lab.check(
+      'unix-socket-server finished writing',
+      receiverExit.exitCode === 0 && written === count,
+      `exit ${receiverExit.exitCode}; wrote ${written} of ${count}${writeFailure ? `, then a write failed: ${writeFailure}` : ''}`,
+    );
   },
 
   checkCaptures(pairs, lab, roles) {

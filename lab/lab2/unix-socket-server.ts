@@ -20,10 +20,18 @@ async function main(): Promise<void> {
   console.log(`received ${formatFd(describeFd(fds[0]))}`);
   const socket = adoptSocket(fds[0]);
   console.log(`Peer's IP address is: ${socket.remoteAddress}:${socket.remotePort}`);
+  socket.on('error', () => undefined); // a failed write is reported below, with its code
   await holdStill(`the socket is fd ${fds[0]} here, nothing written yet`); // the lab reads our fd table now
   for (let i = 0; i < count; i++) {
     await new Promise((resolve) => setTimeout(resolve, 1000));
-    await new Promise<void>((resolve, reject) => socket.write(MESSAGE, (error) => (error ? reject(error) : resolve())));
+    const failure = await new Promise<NodeJS.ErrnoException | null | undefined>((resolve) => socket.write(MESSAGE, resolve));
+    if (failure) {
+      // The socket's state came with the fd: a FIN the client sent before (shutdown) ends our writing too.
+      console.log(`test_tcp_sock: write failed: ${failure.code ?? failure.message} (${failure.message})`);
+      process.exitCode = 1;
+      socket.destroy();
+      return;
+    }
     console.log(`test_tcp_sock: write ${Buffer.byteLength(MESSAGE)} bytes OK.`);
   }
   socket.end();

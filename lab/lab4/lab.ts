@@ -203,6 +203,11 @@ async function partA(lab: LabContext): Promise<void> {
 
 // ---------------------------------------------------------------- part B
 
+/** Why gen 2 did not serve, from the b-server log ("gen 2 (pid N): cannot serve: ..."), if it said. */
+function gen2FailureOf(lines: readonly string[]): string | undefined {
+  return lines.find((l) => /\(gen 2\): cannot serve/.test(l))?.replace(/^pid (\d+) \(gen 2\): /, 'gen 2 (pid $1): ');
+}
+
 async function partB(lab: LabContext, load: LoadSettings): Promise<void> {
   const port = PORTS.graceful;
   const drainMs = 2000;
@@ -262,24 +267,28 @@ async function partB(lab: LabContext, load: LoadSettings): Promise<void> {
   const gen2 = /pid (\d+) \(gen 2\)/.exec(server.lines.find((l) => /\(gen 2\): serving/.test(l)) ?? '')?.[1];
   const old = `b-server[${gen1}]`;
   const successor = `b-server[${gen2}]`;
+  // When gen 2 never served (--fault no-fd3), every row says so instead of describing a restart that did not happen.
+  const gen2Failure = gen2FailureOf(server.lines);
+  const noRestart = gen2 ? '' : `no restart happened: ${gen2Failure ?? 'gen 2 never served'}`;
   lab.check(
     'B: graceful restart (fd 3): refused / reset',
     failed(graceful) === 0 && graceful.answered === graceful.opened && graceful.opened > 0 && (graceful.servedBy[old] ?? 0) > 0 && (graceful.servedBy[successor] ?? 0) > 0,
-    lossLine(graceful),
+    `${lossLine(graceful)}${noRestart ? `; ${noRestart}, so gen 1 answered all ${graceful.servedBy[old] ?? 0}` : ''}`,
   );
   const [dropped] = longResult.connections;
   const reconnect = longResult.connections[1];
   lab.check(
     'B: long-lived connection cut at the end of the drain',
     longResult.dropped === 1 && dropped?.servedBy === old && /server closed it/.test(dropped.ended ?? '') && /closing 1 connection/.test(cutLine) && reconnect?.servedBy === successor,
-    `${longResult.dropped} of ${longResult.connections.length} connections closed by the server: the one served by ${dropped?.servedBy} (${dropped?.echoes} echoes) at its ${drainMs} ms drain timeout; reconnected to ${reconnect?.servedBy ?? 'nobody'}`,
+    longResult.dropped === 0
+      ? `not cut: ${longResult.connections.length} connection(s), served by ${dropped?.servedBy} (${dropped?.echoes} echoes) until the client stopped; ${noRestart ? 'gen 1 never drained, because no successor took over' : 'the server closed none'}`
+      : `${longResult.dropped} of ${longResult.connections.length} connections closed by the server: the one served by ${dropped?.servedBy} (${dropped?.echoes} echoes) at its ${drainMs} ms drain timeout; reconnected to ${reconnect?.servedBy ?? 'nobody'}`,
   );
   if (fault) {
-    const failure = server.lines.find((l) => /\(gen 2\): cannot serve/.test(l)) ?? 'no failure seen';
     lab.check(
       'B (--fault no-fd3): gen 1 kept serving when its successor failed',
       taken === 1 && (graceful.servedBy[old] ?? 0) === graceful.answered && failed(graceful) === 0,
-      `${failure.replace(/^pid \d+ \(gen 2\): /, `gen 2 (pid ${/^pid (\d+)/.exec(failure)?.[1]}): `)}; gen 1 answered ${graceful.servedBy[old] ?? 0} of ${graceful.opened}`,
+      `${gen2Failure ?? 'no failure seen'}; gen 1 answered ${graceful.servedBy[old] ?? 0} of ${graceful.opened}`,
     );
   }
   lab.check(
@@ -401,7 +410,7 @@ export const lab4: LabDefinition = {
     await partC(lab, load);
   },
 
-  checkCaptures(pairs, lab, _roles, captures) {
+  checkCaptures(pairs, lab, roles, captures) {
     // R: the unrelated new version's own bind fails; the old one's succeeded.
     {
       const port = PORTS.restart;
@@ -444,7 +453,8 @@ export const lab4: LabDefinition = {
         'strace B: gen 2 exec\'d with --graceful, listens on fd 3 without bind, SIGTERMs gen 1',
         gen1 !== undefined && gen2 !== undefined && gen2Binds === 0 && listen?.result === 0 && kill?.result === 0,
         `gen 1 = pid ${gen1} (bind = 0); gen 2 = pid ${gen2}: execve(..."--graceful"]) = ${outcome(exec)}, ${gen2Binds} bind, ` +
-          `listen(3<TCP:[127.0.0.1:${port}]>) = ${outcome(listen)}, kill(${gen1}, SIGTERM) = ${outcome(kill)}`,
+          `listen(3<TCP:[127.0.0.1:${port}]>) = ${outcome(listen)}, kill(${gen1}, SIGTERM) = ${outcome(kill)}` +
+          (listen ? '' : `; gen 2 never listened or signalled: ${gen2FailureOf(roles.get('b-server')?.lines ?? []) ?? 'it did not say why'}`),
       );
     }
     // Naive: two processes bind the port, one after the other.

@@ -61,8 +61,12 @@ export const lab5: LabDefinition = {
     const connections = lab.setting('connections');
     const crashNew = lab.fault === 'crash-new';
     const shared = lab.runtime.sharedDir;
+    // --inspect: v2 waits for a debugger before its first line, and v1 gives the upgrade 120 s instead of
+    // 10 s, so a learner can attach and stop at a breakpoint without v1 rolling back meanwhile.
+    const inspecting = lab.options.inspect === true;
+    const upgradeTimeoutMs = inspecting ? 120_000 : 10_000;
     const serve = (version: string) => [
-      'serve', '--port', String(PORT), '--version', version, '--successor', 'external', '--standby', '1000',
+      'serve', '--port', String(PORT), '--version', version, '--successor', 'external', '--standby', '1000', '--upgrade-timeout', String(upgradeTimeoutMs),
       '--pid-file', `${shared}/lab5.pid`, '--state-dir', `${shared}/lab5-upgrade`,
       // --pause: v1 waits for v2 while the learner looks around; its own 10 s deadline must not roll it back meanwhile.
       ...(lab.options.pause ? ['--upgrade-timeout', String(PAUSED_UPGRADE_TIMEOUT_MS)] : []),
@@ -112,11 +116,13 @@ export const lab5: LabDefinition = {
         FDLAB_UPGRADE_SOCKET: `${shared}/lab5-upgrade/upgrade.sock`,
         // The engine's fault hook (docs/handover.md): v2 kills itself on entering 'receiving'.
         ...(crashNew ? { FDLAB_HANDOVER_HOOK: 'new:receiving=kill' } : {}),
+        ...(inspecting ? { FDLAB_INSPECT_BRK: '1' } : {}),
       },
       traced: true,
       inspectPort: 9230,
     });
-    const outcome = await v1.waitForLine(/handed over; exiting|rolled back:/, 20_000);
+    if (inspecting) lab.say('--inspect: v2 waits for a debugger on 127.0.0.1:9230 before its first line; v1 waits up to 120 s for the upgrade.');
+    const outcome = await v1.waitForLine(/handed over; exiting|rolled back:/, upgradeTimeoutMs + 10_000);
     const rolledBack = outcome.includes('rolled back');
     const serving: Role = rolledBack ? v1 : v2;
     const oldExit = rolledBack ? await v2.wait(10_000) : await v1.wait(10_000);

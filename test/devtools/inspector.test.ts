@@ -10,10 +10,10 @@ import { SourceMap, type SourceMapPayload } from 'node:module';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import Docker from 'dockerode';
-import WebSocket from 'ws';
 import { withRuntime } from '../../src/runtime/cleanup';
 import { DockerRuntime } from '../../src/runtime/docker/docker-runtime';
 import { ProcessRuntime } from '../../src/runtime/process/process-runtime';
+import { Cdp, listTargets, type CallFrame } from '../helpers/cdp';
 import { labImageOrSkip, leftovers } from '../helpers/docker';
 import { freePort } from '../helpers/ports';
 
@@ -28,107 +28,6 @@ function findLine(file: string, needle: string): { line: number; column: number 
   const line = lines.findIndex((text) => text.includes(needle));
   assert.ok(line >= 0, `${needle} not found in ${file}`);
   return { line, column: lines[line].search(/\S/) };
-}
-
-interface Target {
-  url: string;
-  webSocketDebuggerUrl: string;
-}
-
-/** GET /json/list on the published port, retried while the role's inspector comes up. */
-async function listTargets(port: number, timeoutMs = 30_000): Promise<Target[]> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const response = await fetch(`http://127.0.0.1:${port}/json/list`);
-      const targets = (await response.json()) as Target[];
-      if (targets.length > 0) return targets;
-    } catch (error) {
-      last = error;
-    }
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  throw new Error(`no inspector answered on 127.0.0.1:${port} within ${timeoutMs} ms: ${(last as Error)?.message}`);
-}
-
-interface CdpEvent {
-  method: string;
-  params: Record<string, unknown>;
-}
-
-/** The Chrome DevTools Protocol over one WebSocket: commands, and events in order. */
-class Cdp {
-  private nextId = 1;
-  private readonly pending = new Map<number, { resolve: (r: unknown) => void; reject: (e: Error) => void }>();
-  private readonly events: CdpEvent[] = [];
-  /** scriptId -> url, from Debugger.scriptParsed (CallFrame.url is deprecated and empty). */
-  readonly scripts = new Map<string, string>();
-  private wake?: () => void;
-
-  private constructor(private readonly socket: WebSocket) {
-    socket.on('message', (raw) => {
-      const message = JSON.parse(raw.toString()) as { id?: number; result?: unknown; error?: { message: string }; method?: string; params?: Record<string, unknown> };
-      if (message.id !== undefined) {
-        const waiter = this.pending.get(message.id);
-        this.pending.delete(message.id);
-        if (message.error) waiter?.reject(new Error(message.error.message));
-        else waiter?.resolve(message.result);
-      } else if (message.method) {
-        if (message.method === 'Debugger.scriptParsed') this.scripts.set(String(message.params?.scriptId), String(message.params?.url));
-        this.events.push({ method: message.method, params: message.params ?? {} });
-        this.wake?.();
-      }
-    });
-  }
-
-  static connect(url: string): Promise<Cdp> {
-    return new Promise((resolve, reject) => {
-      const socket = new WebSocket(url);
-      socket.once('open', () => resolve(new Cdp(socket)));
-      socket.once('error', reject);
-    });
-  }
-
-  send<T = Record<string, unknown>>(method: string, params: Record<string, unknown> = {}): Promise<T> {
-    const id = this.nextId++;
-    return new Promise<T>((resolve, reject) => {
-      this.pending.set(id, { resolve: resolve as (r: unknown) => void, reject });
-      this.socket.send(JSON.stringify({ id, method, params }));
-    });
-  }
-
-  /** The next event named `method` (earlier ones of other names are dropped). */
-  async next(method: string, timeoutMs = 30_000): Promise<Record<string, unknown>> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const index = this.events.findIndex((e) => e.method === method);
-      if (index >= 0) return this.events.splice(0, index + 1)[index].params;
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`no ${method} within ${timeoutMs} ms`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        this.wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-    }
-  }
-
-  close(): Promise<void> {
-    return new Promise((resolve) => {
-      if (this.socket.readyState === WebSocket.CLOSED) return resolve();
-      this.socket.once('close', () => resolve());
-      this.socket.close();
-    });
-  }
-}
-
-interface CallFrame {
-  callFrameId: string;
-  functionName: string;
-  location: { scriptId: string; lineNumber: number; columnNumber: number };
 }
 
 async function networksLabelled(docker: Docker, label: string): Promise<string[]> {
@@ -245,6 +144,7 @@ describe('debugging lab roles through the inspector', function () {
           await cdp.send('Debugger.resume');
           assert.match(await sender.waitForLine(/^sent fd /, 20_000), new RegExp(`^sent fd ${result.value} inode \\d+`));
           await receiver.waitForLine(/^received fd \d+ inode \d+/, 20_000);
+          await receiver.signal('SIGUSR2'); // the lab's go (step 3): now the receiver reads
         } finally {
           // A node that had a debugger waits for it to disconnect before exiting.
           await cdp.close();

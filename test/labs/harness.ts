@@ -1,9 +1,12 @@
 // Runs a lab the way `npm run lab:<n>` does, silently, in one runtime, and
 // hands back its outcome and summary.json for the assertions.
+import { strict as assert } from 'node:assert';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import Docker from 'dockerode';
 import { LABS } from '../../lab';
 import { runLab, type LabOutcome } from '../../src/labs/runner';
-import type { CheckResult } from '../../src/labs/types';
+import type { CheckResult, LabDefinition } from '../../src/labs/types';
 import { readFdTables, type FdSnapshot, type ProcessFds } from '../../src/labs/fd-snapshot';
 import { labImageOrSkip } from '../helpers/docker';
 import { tempDir } from '../helpers/fds';
@@ -15,15 +18,16 @@ export interface LabRun extends LabOutcome {
   check(name: string | RegExp): CheckResult;
 }
 
-/** Null when the runtime is docker and no engine answers (the caller skips). */
+/** Null when the runtime is docker and no engine answers (the caller skips). A definition runs a changed lab (an exercise's copy). */
 export async function runLabForTest(
-  n: number,
+  n: number | LabDefinition,
   runtime: (typeof RUNTIMES)[number],
   extra: Record<string, string> = {},
+  options: { inspect?: boolean } = {},
 ): Promise<LabRun | null> {
   if (runtime === 'docker' && !(await labImageOrSkip())) return null;
   const { fault, ...settings } = extra;
-  const outcome = await runLab(LABS.get(n)!, { runtime, keep: false, strace: true, echo: false, silent: true, capturesRoot: tempDir(), settings, fault });
+  const outcome = await runLab(typeof n === 'number' ? LABS.get(n)! : n, { runtime, keep: false, strace: true, echo: false, silent: true, capturesRoot: tempDir(), settings, fault, ...options });
   const summary = JSON.parse(fs.readFileSync(outcome.summaryPath, 'utf8')) as LabRun['summary'];
   const check = (name: string | RegExp) => {
     const found = summary.checks.find((c) => (typeof name === 'string' ? c.name === name : name.test(c.name)));
@@ -55,4 +59,21 @@ export function fdTables(run: LabRun): { snapshot(key: string): FdSnapshot; role
     return found;
   };
   return { snapshot, role };
+}
+
+/**
+ * What this run left behind: containers of its roles, or processes in its roles'
+ * process groups (each process-runtime role-runner leads one; strace, the
+ * supervisor and every server generation are in it). Only this run's: other
+ * lab runs may be going on at the same time.
+ */
+export async function leftBehind(run: LabRun): Promise<string[]> {
+  const roles = run.summary.roles;
+  assert.ok(roles.length > 0, `roles recorded: ${JSON.stringify(roles)}`);
+  if (run.runtime === 'docker') {
+    const docker = new Docker();
+    const found = await Promise.all(roles.map((r) => docker.listContainers({ all: true, filters: { id: [r.id] } })));
+    return found.flat().map((c) => c.Names.join(','));
+  }
+  return roles.flatMap((r) => spawnSync('pgrep', ['-a', '-g', r.id], { encoding: 'utf8' }).stdout.trim().split('\n').filter(Boolean));
 }

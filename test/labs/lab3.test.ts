@@ -16,16 +16,3 @@ for (const runtime of RUNTIMES) {
     });
   });
 }
-
-describe('lab 3, "what breaks": greedy servers that drop the bytes they read ahead', function () {
-  this.timeout(60_000);
-
-  it('fails the stream check, visibly', async () => {
-    const run = (await runLabForTest(3, 'process', { fault: 'drop-leftover', connections: '2', requests: '10' }))!;
-    assert.equal(run.ok, false);
-    const stream = run.check('stream: 1000 replies, strictly alternating');
-    assert.equal(stream.status, 'fail');
-    assert.match(stream.measured, /^\d+ repl(y|ies) \(timed out after 10000 ms\)/);
-    assert.equal(run.check('unary: 20 replies, each from the other server').status, 'pass', 'one request at a time loses nothing');
-  });
-});

@@ -1,26 +1,6 @@
 import { strict as assert } from 'node:assert';
-import { spawnSync } from 'node:child_process';
-import Docker from 'dockerode';
 import type { LoadResult as Load } from '../../lab/lab4/lab';
-import { failedChecks, runLabForTest, RUNTIMES, type LabRun } from './harness';
-
-
-/**
- * What this run left behind: containers of its roles, or processes in its roles'
- * process groups (each process-runtime role-runner leads one; strace, the
- * supervisor and every server generation are in it). Only this run's: other
- * lab runs may be going on at the same time.
- */
-async function leftBehind(run: LabRun): Promise<string[]> {
-  const roles = run.summary.roles;
-  assert.ok(roles.length >= 10, `roles recorded: ${JSON.stringify(roles)}`);
-  if (run.runtime === 'docker') {
-    const docker = new Docker();
-    const found = await Promise.all(roles.map((r) => docker.listContainers({ all: true, filters: { id: [r.id] } })));
-    return found.flat().map((c) => c.Names.join(','));
-  }
-  return roles.flatMap((r) => spawnSync('pgrep', ['-a', '-g', r.id], { encoding: 'utf8' }).stdout.trim().split('\n').filter(Boolean));
-}
+import { failedChecks, leftBehind, runLabForTest, RUNTIMES } from './harness';
 
 for (const runtime of RUNTIMES) {
   describe(`lab 4 (${runtime} runtime): keep the listener across a restart`, function () {
@@ -87,24 +67,3 @@ for (const runtime of RUNTIMES) {
     });
   });
 }
-
-describe('lab 4 (process runtime) --fault no-fd3: the successor starts without the listener', function () {
-  this.timeout(120_000);
-
-  it('fails the restart checks, and gen 1 keeps serving every connection', async function () {
-    const run = await runLabForTest(4, 'process', { fault: 'no-fd3' });
-    if (!run) return this.skip();
-    const failures = run.checks.filter((c) => c.status === 'fail').map((c) => c.name);
-    assert.deepEqual(failures, [
-      'B: graceful restart (fd 3): refused / reset',
-      'B: long-lived connection cut at the end of the drain',
-      "strace B: gen 2 exec'd with --graceful, listens on fd 3 without bind, SIGTERMs gen 1",
-    ]);
-    assert.match(
-      run.check('B (--fault no-fd3): gen 1 kept serving when its successor failed').measured,
-      /^gen 2 \(pid \d+\): cannot serve: adoptServer: fd 3 is .*not a listening stream socket; exiting \(my parent goes on serving\); gen 1 answered 800 of 800$/,
-    );
-    assert.match(run.check('B: graceful restart (fd 3): refused / reset').measured, /^0 refused, 0 reset of 800 new connections; answered: b-server\[\d+\] 800$/);
-    assert.deepEqual(await leftBehind(run), [], 'processes left behind');
-  });
-});

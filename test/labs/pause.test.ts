@@ -2,50 +2,15 @@
 // Enter into it. At the first pause the receiver is alive and the printed
 // commands work as printed; the lab goes on at Enter and passes.
 import { strict as assert } from 'node:assert';
-import { execFile, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { pausableTimeout, whilePaused } from '../../src/util/pause';
 import { labImageOrSkip } from '../helpers/docker';
+import { runPausedLab, sh, type PausedRun } from '../helpers/paused-lab';
 
-const ROOT = path.resolve(__dirname, '..', '..', '..');
-const CLI = path.join(ROOT, 'dist', 'src', 'cli', 'main.js');
-
-function sh(command: string): Promise<{ code: number; output: string }> {
-  return new Promise((resolve) => {
-    execFile('sh', ['-c', command], (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, output: stdout + stderr }));
-  });
-}
-
-// eslint-disable-next-line no-control-regex
-const plain = (text: string) => text.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '').replace(/\r/g, '');
-
-/**
- * Runs `fdlab lab <lab> --pause` in a pty (`script`); at each pause calls `atPause(n, text)` with the
- * pause's text, then types Enter. Resolves with the whole output, the pause count and the exit code.
- */
-async function runPaused(runtime: 'process' | 'docker', atPause: (n: number, pause: string, output: string) => Promise<void>, lab = '1') {
-  const child = spawn('script', ['-qfec', `${process.execPath} ${CLI} lab ${lab} --runtime ${runtime} --pause --quiet`, '/dev/null'], {
-    cwd: ROOT,
-    stdio: ['pipe', 'pipe', 'pipe'],
-    env: { ...process.env, FORCE_COLOR: '1' },
-  });
-  let output = '';
-  let pauses = 0;
-  const checked: Promise<void>[] = [];
-  child.stdout.on('data', (chunk: Buffer) => {
-    output += chunk.toString();
-    const text = plain(output);
-    const seen = text.split('press Enter to run this step').length - 1;
-    if (seen === pauses) return;
-    pauses = seen;
-    const pause = text.slice(text.lastIndexOf(' paused '));
-    const n = pauses;
-    checked.push(atPause(n, pause, text).finally(() => child.stdin.write('\r')));
-  });
-  const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
-  await Promise.all(checked);
-  return { text: plain(output), pauses, code };
+/** `fdlab lab <lab> --runtime <runtime> --pause --quiet` in a pty; `atPause` looks around at each pause. */
+function runPaused(runtime: 'process' | 'docker', atPause: (n: number, pause: string, output: string) => Promise<void>, lab = '1'): Promise<PausedRun> {
+  // As processes, the learner's default: this machine's network (lab 1 uses no TCP port).
+  return runPausedLab([lab, '--runtime', runtime, '--quiet'], atPause, runtime === 'process' ? { FDLAB_PROCESS_NETWORK: 'host' } : {});
 }
 
 /** The commands printed under one role in a pause. */

@@ -1,0 +1,56 @@
+// Runs `fdlab lab ... --pause` in a real terminal (`script` gives it a pty),
+// hands each pause's text to the caller, who looks around with the printed
+// commands, then types Enter. This is what a learner does at a pause.
+import { execFile, spawn } from 'node:child_process';
+import * as path from 'node:path';
+
+const ROOT = path.resolve(__dirname, '..', '..', '..');
+const CLI = path.join(ROOT, 'dist', 'src', 'cli', 'main.js');
+
+export function sh(command: string): Promise<{ code: number; output: string }> {
+  return new Promise((resolve) => {
+    execFile('sh', ['-c', command], (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, output: stdout + stderr }));
+  });
+}
+
+// eslint-disable-next-line no-control-regex
+export const plain = (text: string) => text.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '').replace(/\r/g, '');
+
+/** The commands a pause prints for its roles (indented under each role's name). */
+export const pauseCommands = (pause: string) => [...pause.matchAll(/^ {7}(\S.*)$/gm)].map((m) => m[1]);
+
+/** Each live role's pid at a pause, by role name. */
+export const pausePids = (pause: string) => new Map([...pause.matchAll(/^ {5}(\S+) pid (\d+)$/gm)].map((m) => [m[1], Number(m[2])]));
+
+export interface PausedRun {
+  code: number | null;
+  /** Everything the lab printed, without colours. */
+  text: string;
+  pauses: number;
+}
+
+/**
+ * `fdlab lab <args> --pause`; `atPause(n, pause, output)` runs at the n-th pause (1-based), with that
+ * pause's text and everything printed so far, before Enter is typed.
+ */
+export async function runPausedLab(args: string[], atPause: (n: number, pause: string, output: string) => Promise<void>, env: NodeJS.ProcessEnv = {}): Promise<PausedRun> {
+  const command = [process.execPath, CLI, 'lab', ...args, '--pause'].join(' ');
+  const lab = spawn('script', ['-qfec', command, '/dev/null'], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, FORCE_COLOR: '1', ...env } });
+  let output = '';
+  let pauses = 0;
+  const looked: Promise<void>[] = [];
+  lab.stdout.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+    const text = plain(output);
+    const seen = text.split('press Enter to run this step').length - 1;
+    if (seen === pauses) return;
+    pauses = seen;
+    const pause = text.slice(text.lastIndexOf(' paused '));
+    const n = pauses;
+    // A failed look still lets the lab go on, so the run ends and cleans up; the failure is rethrown below.
+    looked.push(atPause(n, pause, text).finally(() => lab.stdin.write('\r')));
+  });
+  const code = await new Promise<number | null>((resolve) => lab.once('close', resolve));
+  await Promise.all(looked);
+  return { code, text: plain(output), pauses };
+}
