@@ -1,14 +1,20 @@
-// fdlab as a library: the entry point loads none of the lab tool's modules,
-// and the packed tarball installs and passes an fd in an empty project on a
-// machine with no compiler (the prebuilt binary is used, nothing is built).
+// fdlab as a library: the workspace package packages/fdlab (the import
+// closure of src/index.ts) imports nothing of the lab tool, and its packed
+// tarball installs with only its own two dependencies into an empty project
+// on a machine with no compiler (the prebuilt binary is used, nothing is
+// built), where the README's library example runs.
 import { strict as assert } from 'node:assert';
 import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
+import { builtinModules } from 'node:module';
 import * as path from 'node:path';
 import { tempDir } from '../helpers/fds';
 import { collect } from '../helpers/process';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
+const LIBRARY = path.join(ROOT, 'packages', 'fdlab');
+/** All a library user installs: the package and its two dependencies. */
+const LIBRARY_CLOSURE = ['fdlab', 'node-addon-api', 'node-gyp-build'];
 /** The lab tool's dependencies: a server that only wants the library must not load them. */
 const LAB_TOOL_PACKAGES = ['dockerode', 'docker-modem', 'chalk', 'ora', 'commander', 'cli-table3', 'tar-stream', 'ssh2', '@grpc/grpc-js', 'protobufjs'];
 const LAB_TOOL_SOURCES = ['cli', 'labs', 'runtime', 'strace'].map((dir) => `${path.sep}dist${path.sep}src${path.sep}${dir}${path.sep}`);
@@ -20,6 +26,38 @@ function labToolModules(loaded: string[]): string[] {
   return loaded.filter(
     (file) => LAB_TOOL_PACKAGES.some((name) => file.includes(`${path.sep}node_modules${path.sep}${name}${path.sep}`)) || LAB_TOOL_SOURCES.some((dir) => file.includes(dir)),
   );
+}
+
+/** Every file under dir, relative to it. */
+function filesUnder(dir: string): string[] {
+  return (fs.readdirSync(dir, { recursive: true, withFileTypes: true }) as fs.Dirent[])
+    .filter((entry) => entry.isFile())
+    .map((entry) => path.relative(dir, path.join(entry.parentPath, entry.name)));
+}
+
+/**
+ * The module names a compiled file imports: require() and import() in both,
+ * and `import ... from` / `export ... from` statements in a .d.ts (CommonJS
+ * output has none, and a message text may say "from '...'").
+ */
+function importedNames(file: string): string[] {
+  const text = fs.readFileSync(file, 'utf8');
+  const calls = [...text.matchAll(/\b(?:require|import)\(\s*['"]([^'"]+)['"]\s*\)/g)].map((match) => match[1]);
+  const statements = file.endsWith('.d.ts') ? [...text.matchAll(/^(?:import|export)\s[^;]*?\bfrom\s+['"]([^'"]+)['"]/gm)].map((match) => match[1]) : [];
+  return [...calls, ...statements];
+}
+
+/** What one import reaches outside the library, or undefined when it stays inside (a file in dist, a builtin, a declared dependency). */
+function outsideImport(file: string, name: string, dependencies: string[]): string | undefined {
+  if (name.startsWith('.')) {
+    const target = path.resolve(path.dirname(file), name);
+    const inside = !path.relative(path.join(LIBRARY, 'dist'), target).startsWith('..');
+    const exists = ['', '.js', '.d.ts', '/index.js', '/index.d.ts'].some((ext) => fs.existsSync(target + ext));
+    return inside && exists ? undefined : `${name} (${exists ? 'outside dist/' : 'missing'})`;
+  }
+  if (name.startsWith('node:') || builtinModules.includes(name)) return undefined;
+  const pkg = name.startsWith('@') ? name.split('/').slice(0, 2).join('/') : name.split('/')[0];
+  return dependencies.includes(pkg) ? undefined : `${name} (not a dependency of packages/fdlab)`;
 }
 
 /** Compilers, linkers and make, native and cross: none of them may be reachable. */
@@ -94,25 +132,48 @@ const { FdChannel, FdChannelServer, describeFd, formatFd } = require('fdlab');
 `;
 
 describe('fdlab as a library', function () {
-  it("require('fdlab') loads none of the lab tool's modules", async () => {
-    const run = await collect(spawn(process.execPath, ['-e', LOADED(path.join(ROOT, 'dist', 'src', 'index.js'))], { stdio: ['ignore', 'pipe', 'pipe'] }));
+  it("require('fdlab') (the workspace package) loads only the library's own files and none of the lab tool's modules", async () => {
+    const run = await collect(spawn(process.execPath, ['-e', LOADED('fdlab')], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] }));
     assert.equal(run.code, 0, run.stderr);
     const loaded = run.stdout.trim().split('\n');
-    assert.ok(loaded.some((file) => file.endsWith(path.join('dist', 'src', 'handover', 'upgrader.js'))), 'the engine is loaded');
+    assert.ok(loaded.some((file) => file.endsWith(path.join('packages', 'fdlab', 'dist', 'src', 'handover', 'upgrader.js'))), 'the engine is loaded from packages/fdlab');
     assert.deepEqual(labToolModules(loaded), []);
+    const foreign = loaded.filter((file) => !file.startsWith(LIBRARY + path.sep) && !file.includes(`${path.sep}node_modules${path.sep}node-gyp-build${path.sep}`));
+    assert.deepEqual(foreign, [], 'every loaded file is the library or node-gyp-build');
+  });
+
+  it("the library's compiled files import nothing outside it (no lab tool package, no src/runtime, src/labs, src/cli, lab/)", () => {
+    const pkg = JSON.parse(fs.readFileSync(path.join(LIBRARY, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
+    const dependencies = Object.keys(pkg.dependencies).sort();
+    assert.deepEqual(dependencies, LIBRARY_CLOSURE.slice(1), 'packages/fdlab depends on node-addon-api and node-gyp-build only');
+    const dist = path.join(LIBRARY, 'dist');
+    const files = filesUnder(dist).filter((file) => file.endsWith('.js') || file.endsWith('.d.ts'));
+    assert.ok(files.includes(path.join('src', 'index.js')) && files.includes(path.join('src', 'native', 'binding.js')), `packages/fdlab/dist is built (found ${files.length} files)`);
+    for (const labDir of ['lab', 'test', 'examples', ...['cli', 'labs', 'runtime', 'strace', 'challenges'].map((dir) => path.join('src', dir))]) {
+      assert.ok(!files.some((file) => file.startsWith(labDir + path.sep)), `packages/fdlab/dist holds nothing under ${labDir}/`);
+    }
+    const outside = files.flatMap((file) =>
+      importedNames(path.join(dist, file)).flatMap((name) => outsideImport(path.join(dist, file), name, dependencies) ?? []).map((what) => `${file}: ${what}`),
+    );
+    assert.deepEqual(outside, []);
+    const imports = (suffix: string) => files.filter((file) => file.endsWith(suffix)).flatMap((file) => importedNames(path.join(dist, file)));
+    assert.ok(imports('.js').includes('node-gyp-build') && imports('.js').includes('./handover'), 'the scan sees the package and relative requires of the .js files');
+    assert.ok(imports('.d.ts').includes('./handover'), "the scan sees the .d.ts files' imports");
   });
 
   it('npm pack, then install into an empty project with no compiler on PATH, passes an fd through FdChannel', async function () {
     this.timeout(600_000);
     const dir = tempDir('fdlab-pack-');
     try {
-      // Packing runs prepare (tsc) and prepack (the prebuilt binaries) as `npm publish` would.
-      const packed = await collect(spawn('npm', ['pack', '--json', '--pack-destination', dir], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: cleanEnv({}) }));
+      // Packing runs prepack (the prebuilt binaries) and prepare (tsc) as `npm publish -w fdlab` would.
+      const packed = await collect(spawn('npm', ['pack', '-w', 'fdlab', '--json', '--pack-destination', dir], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: cleanEnv({}) }));
       assert.equal(packed.code, 0, packed.stderr);
       const [info] = JSON.parse(packed.stdout.slice(packed.stdout.indexOf('[\n'))) as Array<{ filename: string; size: number; unpackedSize: number; files: Array<{ path: string }> }>;
       const files = info.files.map((f) => f.path);
-      for (const unwanted of ['.ci/', '.vscode/', '.devcontainer/', 'test/', 'dist/test/', 'src/', 'build/']) {
-        assert.ok(!files.some((f) => f.startsWith(unwanted)), `the tarball ships nothing under ${unwanted}`);
+      const shipped = (f: string) => ['dist/src/', 'native/', 'prebuilds/'].some((dir) => f.startsWith(dir)) || ['binding.gyp', 'package.json'].includes(f);
+      assert.deepEqual(files.filter((f) => !shipped(f)), [], 'the tarball ships dist/src, native, prebuilds, binding.gyp and package.json only');
+      for (const unwanted of ['cli', 'labs', 'runtime', 'strace', 'challenges']) {
+        assert.ok(!files.some((f) => f.startsWith(`dist/src/${unwanted}/`)), `the tarball ships nothing under dist/src/${unwanted}/`);
       }
       for (const wanted of ['dist/src/index.js', 'dist/src/index.d.ts', 'prebuilds/linux-x64/node.napi.glibc.node', 'binding.gyp', 'native/fdpass.cc']) {
         assert.ok(files.includes(wanted), `the tarball ships ${wanted}`);
@@ -123,6 +184,8 @@ describe('fdlab as a library', function () {
       fs.mkdirSync(project);
       fs.writeFileSync(path.join(project, 'package.json'), JSON.stringify({ name: 'consumer', version: '1.0.0', private: true }));
       fs.writeFileSync(path.join(project, 'index.js'), CONSUMER);
+      // The README's example as the reader's compiler would emit it (this repository's tsc did).
+      fs.copyFileSync(path.join(ROOT, 'dist', 'examples', 'library.js'), path.join(project, 'library.js'));
       const { PATH, npmCli } = compilerFreePath(dir);
       const env = cleanEnv({ PATH });
       const compilers = await collect(spawn('/bin/sh', ['-c', 'for c in cc gcc g++ c++ make ld x86_64-linux-gnu-gcc; do command -v $c; done; true'], { env, stdio: ['ignore', 'pipe', 'pipe'] }));
@@ -130,8 +193,10 @@ describe('fdlab as a library', function () {
       assert.equal((await collect(spawn('/bin/sh', ['-c', 'command -v python3 sh'], { env, stdio: ['ignore', 'pipe', 'pipe'] }))).code, 0, 'the rest of the system is');
 
       const npm = (args: string[]) => collect(spawn(process.execPath, [npmCli, ...args], { cwd: project, env, stdio: ['ignore', 'pipe', 'pipe'] }));
+      const started = Date.now();
       const install = await npm(['install', '--no-audit', '--no-fund', '--prefer-offline', path.join(dir, info.filename)]);
       assert.equal(install.code, 0, `npm install of the tarball without a compiler:\n${install.stdout}\n${install.stderr}`);
+      console.log(`      npm install of the tarball (--prefer-offline): ${((Date.now() - started) / 1000).toFixed(1)} s`);
       assert.ok(!fs.existsSync(path.join(project, 'node_modules', 'fdlab', 'build')), 'nothing was compiled');
 
       const run = await collect(spawn(process.execPath, ['index.js'], { cwd: project, env, stdio: ['ignore', 'pipe', 'pipe'] }));
@@ -143,9 +208,16 @@ describe('fdlab as a library', function () {
       assert.ok(result.loaded.some((f) => f.endsWith(path.join('prebuilds', 'linux-x64', 'node.napi.glibc.node'))), 'the prebuilt binary was loaded');
       assert.deepEqual(labToolModules(result.loaded), []);
 
+      const example = await collect(spawn(process.execPath, ['library.js'], { cwd: project, env, stdio: ['ignore', 'pipe', 'pipe'] }));
+      assert.equal(example.code, 0, example.stderr);
+      assert.match(example.stdout, /^B received \d+<TCP:\[127\.0\.0\.1:\d+->127\.0\.0\.1:\d+\]> inode \d+$/m);
+      assert.match(example.stdout, /^client got: B \(pid \d+\) answers "hello"$/m);
+
       const ls = await npm(['ls', '--omit=dev', '--all', '--parseable']);
       const installed = ls.stdout.trim().split('\n').slice(1).map((p) => path.relative(path.join(project, 'node_modules'), p));
-      console.log(`      npm ls --omit=dev in the consumer: ${installed.length} packages: ${installed.join(', ')}`);
+      console.log(`      npm ls --omit=dev --all in the consumer: ${installed.length} packages: ${installed.join(', ')}`);
+      assert.equal(ls.code, 0, ls.stderr);
+      assert.deepEqual(installed.sort(), LIBRARY_CLOSURE, 'a library user installs fdlab, node-addon-api and node-gyp-build, nothing else');
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
