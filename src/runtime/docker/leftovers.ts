@@ -16,6 +16,13 @@ export interface Removed {
 
 type Labels = Record<string, string> | undefined;
 
+/**
+ * The label the Dev Containers CLI and VS Code put on every devcontainer. One
+ * built on the base image of scripts/devcontainer-check.sh inherits that
+ * image's `fdlab` label; it is the user's editor, never a lab's leftover.
+ */
+export const DEVCONTAINER_LABEL = 'devcontainer.metadata';
+
 export async function removeLeftovers(docker: Docker, options: { all?: boolean } = {}): Promise<Removed> {
   const filters = { label: [LABEL_KEY] };
   // Objects first, leases after: a lab creates its lease before anything
@@ -35,6 +42,7 @@ export async function removeLeftovers(docker: Docker, options: { all?: boolean }
     removed[kind].push(name);
   };
   for (const c of containers) {
+    if (c.Labels?.[DEVCONTAINER_LABEL] !== undefined) continue;
     const name = (c.Names[0] ?? c.Id).replace(/^\//, '');
     await sweep('containers', c.Labels, name, () => docker.getContainer(c.Id).remove({ force: true }));
   }
