@@ -128,7 +128,9 @@ fi
 step="devcontainer CLI"
 if [ "$("$cli" --version 2>/dev/null)" != "$CLI_VERSION" ]; then
   say "installing @devcontainers/cli@$CLI_VERSION into $CLI_PREFIX"
+  t="$(now)"
   npm install --prefix "$CLI_PREFIX" --no-save --no-audit --no-fund --loglevel=error "@devcontainers/cli@$CLI_VERSION" >/dev/null
+  timings+=("CLI installed $(since "$t") s")
 fi
 
 # ---- 3. devcontainer up on a copy of the checkout.
