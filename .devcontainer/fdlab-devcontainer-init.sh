@@ -18,8 +18,13 @@ setup() {
     gid="$(stat -c %g "$socket")"
     group="$(getent group "$gid" | cut -d: -f1)"
     if [ -z "$group" ]; then
+      # A restart after the host's socket changed gid: move the group made before.
       group=docker-host
-      groupadd --gid "$gid" "$group" || return 1
+      if getent group "$group" >/dev/null; then
+        groupmod --gid "$gid" "$group" || return 1
+      else
+        groupadd --gid "$gid" "$group" || return 1
+      fi
     fi
     usermod --append --groups "$group" "$user" || return 1
     echo "docker socket: $user joined group $group (gid $gid)"
