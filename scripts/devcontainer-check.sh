@@ -136,9 +136,14 @@ fi
 # ---- 3. devcontainer up on a copy of the checkout.
 step="devcontainer up"
 mkdir -p "$ws"
-(cd "$repo" && git ls-files -z --cached --others --exclude-standard \
-  | while IFS= read -r -d '' f; do [ ! -e "$f" ] || printf '%s\0' "$f"; done \
-  | tar --null -T - -cf -) | tar -C "$ws" -xf -
+if git -C "$repo" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+  (cd "$repo" && git ls-files -z --cached --others --exclude-standard \
+    | while IFS= read -r -d '' f; do [ ! -e "$f" ] || printf '%s\0' "$f"; done \
+    | tar --null -T - -cf -) | tar -C "$ws" -xf -
+else # a tree without git: everything but what an install makes
+  tar -C "$repo" --exclude=./node_modules --exclude=./build --exclude=./dist --exclude=./captures \
+    --exclude=./.devcontainer/host-ca.crt -cf - . | tar -C "$ws" -xf -
+fi
 chown -R "$WORKSPACE_UID:$WORKSPACE_UID" "$ws"
 t="$(now)"
 say "devcontainer up --workspace-folder $ws (base $image)"
