@@ -17,10 +17,15 @@ export interface Removed {
 type Labels = Record<string, string> | undefined;
 
 /**
- * The label the Dev Containers CLI and VS Code put on every devcontainer. One
- * built on the base image of scripts/devcontainer-check.sh inherits that
- * image's `fdlab` label; it is the user's editor, never a lab's leftover.
+ * Containers that carry the `fdlab` key but are no lab's objects, so `clean`
+ * leaves them alone: a container labels itself with its image's labels, and
+ * the base image of scripts/devcontainer-check.sh is labelled
+ * `fdlab=devcontainer-base`. Every container made from it (the steps of a
+ * devcontainer build, the devcontainer) inherits that; and a devcontainer
+ * (the Dev Containers CLI and VS Code put `devcontainer.metadata` on it) is the
+ * user's editor, whatever its `fdlab` value.
  */
+export const DEVCONTAINER_BASE = 'devcontainer-base';
 export const DEVCONTAINER_LABEL = 'devcontainer.metadata';
 
 export async function removeLeftovers(docker: Docker, options: { all?: boolean } = {}): Promise<Removed> {
@@ -42,7 +47,7 @@ export async function removeLeftovers(docker: Docker, options: { all?: boolean }
     removed[kind].push(name);
   };
   for (const c of containers) {
-    if (c.Labels?.[DEVCONTAINER_LABEL] !== undefined) continue;
+    if (c.Labels?.[DEVCONTAINER_LABEL] !== undefined || c.Labels?.[LABEL_KEY] === DEVCONTAINER_BASE) continue;
     const name = (c.Names[0] ?? c.Id).replace(/^\//, '');
     await sweep('containers', c.Labels, name, () => docker.getContainer(c.Id).remove({ force: true }));
   }
