@@ -74,6 +74,7 @@ cleanup() {
   # The CLI names its images vsc-<folder name>-<hash>[-uid]; the folder name is this run's.
   images="$(docker images --format '{{.Repository}}:{{.Tag}}' | grep "^vsc-fdlab-$run_id-" || true)"
   [ -z "$images" ] || docker rmi -f $images >/dev/null || true
+  docker rmi "$BASE_REPO:$run_id" >/dev/null 2>&1 || true
   rm -rf "$work"
   exit "$status"
 }
@@ -120,9 +121,17 @@ else
   build_base "$image" "$key"
   # Older recipes' images are this script's too; keep only the current one.
   docker images --filter label=fdlab=devcontainer-base --format '{{.Repository}}:{{.Tag}}' \
-    | grep -vx "$image" | xargs -r docker rmi >/dev/null 2>&1 || true
+    | grep "^$BASE_REPO:" | grep -v -e "^$image\$" -e ":check-" | xargs -r docker rmi >/dev/null 2>&1 || true
   timings+=("base image built $(since "$t") s")
 fi
+
+# Every container made from an image carries the image's labels, `fdlab` here
+# included, and `fdlab clean` removes containers labelled `fdlab` whose owner is
+# gone. For this run, the base image gets this process as owner, so a clean run
+# meanwhile (CI, another checkout) spares the build's step containers and the
+# devcontainer.
+run_image="$BASE_REPO:$run_id"
+printf 'FROM %s\nLABEL fdlab.owner=%s\n' "$image" "$(hostname):$$" | docker build -q -t "$run_image" - >/dev/null
 
 # ---- 2. The Dev Containers CLI, outside the repository.
 step="devcontainer CLI"
@@ -147,7 +156,7 @@ fi
 chown -R "$WORKSPACE_UID:$WORKSPACE_UID" "$ws"
 t="$(now)"
 say "devcontainer up --workspace-folder $ws (base $image)"
-if ! FDLAB_DEVCONTAINER_BASE_IMAGE="$image" "$cli" up --workspace-folder "$ws" --user-data-folder "$work/cli-data" \
+if ! FDLAB_DEVCONTAINER_BASE_IMAGE="$run_image" "$cli" up --workspace-folder "$ws" --user-data-folder "$work/cli-data" \
   "${id_labels[@]}" >"$work/up.json" 2>"$work/up.log"; then
   tail -n 40 "$work/up.log"
   fail "devcontainer up failed: $(tail -c 400 "$work/up.json")"
