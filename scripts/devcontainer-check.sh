@@ -71,6 +71,11 @@ cleanup() {
           [ "$(date -d "${created% [A-Z]*}" +%s 2>/dev/null || echo 0)" -lt "${started%.*}" ] || docker rm "$id" >/dev/null || true
         done
   done
+  # A build that failed leaves its steps' images untagged; they carry the base's labels too.
+  docker images --filter dangling=true --filter "label=fdlab.recipe=${key:-none}" --format '{{.ID}} {{.CreatedAt}}' \
+    | while read -r id created; do
+        [ "$(date -d "${created% [A-Z]*}" +%s 2>/dev/null || echo 0)" -lt "${started%.*}" ] || docker rmi "$id" >/dev/null 2>&1 || true
+      done
   # The CLI names its images vsc-<folder name>-<hash>[-uid]; the folder name is this run's.
   images="$(docker images --format '{{.Repository}}:{{.Tag}}' | grep "^vsc-fdlab-$run_id-" || true)"
   [ -z "$images" ] || docker rmi -f $images >/dev/null || true
@@ -131,7 +136,8 @@ fi
 # meanwhile (CI, another checkout) spares the build's step containers and the
 # devcontainer.
 run_image="$BASE_REPO:$run_id"
-printf 'FROM %s\nLABEL fdlab.owner=%s\n' "$image" "$(hostname):$$" | docker build -q -t "$run_image" - >/dev/null
+printf 'FROM %s\nLABEL fdlab.owner=%s\n' "$image" "$(hostname):$$" | docker build -q -t "$run_image" - >"$work/owner.log" 2>&1 \
+  || { cat "$work/owner.log"; fail "could not tag $image for this run"; }
 
 # ---- 2. The Dev Containers CLI, outside the repository.
 step="devcontainer CLI"
@@ -155,8 +161,10 @@ else # a tree without git: everything but what an install makes
 fi
 chown -R "$WORKSPACE_UID:$WORKSPACE_UID" "$ws"
 t="$(now)"
-say "devcontainer up --workspace-folder $ws (base $image)"
-if ! FDLAB_DEVCONTAINER_BASE_IMAGE="$run_image" "$cli" up --workspace-folder "$ws" --user-data-folder "$work/cli-data" \
+say "devcontainer up --workspace-folder $ws (base $run_image)"
+# TMPDIR: the CLI's scratch files (generated Dockerfiles) go where cleanup looks.
+mkdir -p "$work/tmp"
+if ! TMPDIR="$work/tmp" FDLAB_DEVCONTAINER_BASE_IMAGE="$run_image" "$cli" up --workspace-folder "$ws" --user-data-folder "$work/cli-data" \
   "${id_labels[@]}" >"$work/up.json" 2>"$work/up.log"; then
   tail -n 40 "$work/up.log"
   fail "devcontainer up failed: $(tail -c 400 "$work/up.json")"
@@ -165,7 +173,7 @@ grep -q '"outcome":"success"' "$work/up.json" || { tail -n 40 "$work/up.log"; fa
 timings+=("up $(since "$t") s")
 grep -Eo '(docker socket|host CA bundle): .*' "$work/up.log" | sort -u | sed 's/^/   /'
 
-inside() { "$cli" exec --workspace-folder "$ws" "${id_labels[@]}" "$@"; }
+inside() { TMPDIR="$work/tmp" "$cli" exec --workspace-folder "$ws" "${id_labels[@]}" "$@"; }
 
 # ---- 4. Inside, as the remote user.
 step="docker as the remote user"
