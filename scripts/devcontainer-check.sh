@@ -57,27 +57,31 @@ fail() { # reason
   exit 1
 }
 
+# A CreatedAt of docker ps/images ("2026-11-24 18:41:37 +0000 UTC") after this run began.
+made_this_run() { [ "$(date -d "${1% [A-Z]*}" +%s 2>/dev/null || echo 0)" -ge "${started%.*}" ]; }
+
 cleanup() {
   local status=$? ids images
   trap - EXIT INT TERM
-  ids="$(docker ps -aq --filter "label=fdlab.check=$run_id")"
+  set +e # remove all it can, whatever fails
+  ids="$(docker ps -aq --filter "label=fdlab.check=$run_id" 2>/dev/null)"
   [ -z "$ids" ] || docker rm -f $ids >/dev/null || true
   # docker build (classic builder, Docker 20.10) at times leaves an intermediate
   # container of a step behind; those of this run's build carry the base
   # image's labels and never run.
   for state in created exited; do
-    docker ps -a --filter "label=fdlab.recipe=${key:-none}" --filter "status=$state" --format '{{.ID}} {{.CreatedAt}}' \
+    docker ps -a --filter "label=fdlab.recipe=${key:-none}" --filter "status=$state" --format '{{.ID}} {{.CreatedAt}}' 2>/dev/null \
       | while read -r id created; do
-          [ "$(date -d "${created% [A-Z]*}" +%s 2>/dev/null || echo 0)" -lt "${started%.*}" ] || docker rm "$id" >/dev/null || true
+          ! made_this_run "$created" || docker rm "$id" >/dev/null
         done
   done
   # A build that failed leaves its steps' images untagged; they carry the base's labels too.
-  docker images --filter dangling=true --filter "label=fdlab.recipe=${key:-none}" --format '{{.ID}} {{.CreatedAt}}' \
+  docker images --filter dangling=true --filter "label=fdlab.recipe=${key:-none}" --format '{{.ID}} {{.CreatedAt}}' 2>/dev/null \
     | while read -r id created; do
-        [ "$(date -d "${created% [A-Z]*}" +%s 2>/dev/null || echo 0)" -lt "${started%.*}" ] || docker rmi "$id" >/dev/null 2>&1 || true
+        ! made_this_run "$created" || docker rmi "$id" >/dev/null 2>&1
       done
   # The CLI names its images vsc-<folder name>-<hash>[-uid]; the folder name is this run's.
-  images="$(docker images --format '{{.Repository}}:{{.Tag}}' | grep "^vsc-fdlab-$run_id-" || true)"
+  images="$(docker images --format '{{.Repository}}:{{.Tag}}' 2>/dev/null | grep "^vsc-fdlab-$run_id-" || true)"
   [ -z "$images" ] || docker rmi -f $images >/dev/null || true
   docker rmi "$BASE_REPO:$run_id" >/dev/null 2>&1 || true
   rm -rf "$work"
