@@ -81,16 +81,37 @@ describe('devcontainer and VS Code files', () => {
 
       const text = fs.readFileSync(dockerfile, 'utf8');
       const argDefault = text.match(/^ARG BASE_IMAGE=(\S+)$/m)?.[1];
-      assert.equal(argDefault, 'node:20-bookworm');
+      assert.equal(argDefault, 'node:24-bookworm');
       assert.match(text, /^FROM \$\{BASE_IMAGE\}$/m);
-      assert.equal(config.build.args.BASE_IMAGE, '${localEnv:FDLAB_DEVCONTAINER_BASE_IMAGE:node:20-bookworm}');
-      for (const pkg of ['build-essential', 'python3', 'strace', 'gdb', 'iproute2', 'busybox-static', 'docker.io']) {
+      assert.equal(config.build.args.BASE_IMAGE, '${localEnv:FDLAB_DEVCONTAINER_BASE_IMAGE:node:24-bookworm}');
+      for (const pkg of ['build-essential', 'python3', 'strace', 'gdb', 'iproute2', 'busybox-static', 'docker.io', 'util-linux', 'ca-certificates']) {
         assert.match(text, new RegExp(`\\s${pkg.replace('.', '\\.')}\\s`), `the Dockerfile installs ${pkg}`);
       }
       // launch.json's gdb configurations name this node.
       assert.match(text, /ln -s "\$node_bin" \/usr\/local\/bin\/node/);
-      // A Dockerfile that COPYs nothing needs no wider context than its folder.
-      assert.doesNotMatch(text, /^(COPY|ADD)\s/m);
+      // It copies only files of its own folder, so that folder is context enough.
+      const copied = [...text.matchAll(/^(?:COPY|ADD)\s+(\S+)/gm)].map((m) => m[1]);
+      assert.deepEqual(copied, ['fdlab-devcontainer-init.sh']);
+      for (const file of copied) {
+        assert.ok(fs.existsSync(path.join(dir, config.build.context, file)), file);
+        execFileSync('sh', ['-n', path.join(dir, config.build.context, file)]);
+      }
+      // node-gyp's nodedir not where npm 11 warns about it (npmrc, npm_config_nodedir).
+      assert.match(text, /^ENV npm_package_config_node_gyp_nodedir=\/usr\/local$/m);
+      assert.doesNotMatch(text, /^(?!#).*(npm_config_nodedir|nodedir=\$|globalconfig)/m);
+    });
+
+    it('runs as a non-root user that reaches the socket, trusts the host CA, and waits for the entrypoint', () => {
+      const config = documents.get('.devcontainer/devcontainer.json')!;
+      assert.equal(config.remoteUser, 'node');
+      assert.equal(config.overrideCommand, false, 'the image entrypoint (socket group, host CA) runs');
+      for (const command of [config.initializeCommand, config.onCreateCommand, config.postStartCommand]) {
+        const script = command.match(/^sh (\S+)/)?.[1];
+        assert.ok(script && fs.existsSync(path.join(ROOT, script)), `${command}: ${script} exists`);
+        execFileSync('sh', ['-n', path.join(ROOT, script)]);
+      }
+      assert.equal(config.containerEnv.FDLAB_HOST_CA, '${containerWorkspaceFolder}/.devcontainer/host-ca.crt');
+      assert.match(fs.readFileSync(path.join(ROOT, '.gitignore'), 'utf8'), /^\.devcontainer\/host-ca\.crt$/m);
     });
 
     it('talks to the host engine through its socket, with ptrace, and installs with the README command', () => {
@@ -112,7 +133,7 @@ describe('devcontainer and VS Code files', () => {
       const dir = path.join(ROOT, '.devcontainer', 'dind');
       assert.ok(fs.existsSync(path.join(dir, config.build.dockerfile)));
       assert.ok(config.runArgs.includes('--privileged'));
-      const script = config.postStartCommand.match(/^sh (\S+)$/)?.[1];
+      const script = config.postStartCommand.match(/&& sh (\S+)$/)?.[1];
       assert.ok(script && fs.existsSync(path.join(ROOT, script)), `postStartCommand runs ${script} from the workspace folder`);
       execFileSync('sh', ['-n', path.join(ROOT, script)]);
       assert.match(fs.readFileSync(path.join(ROOT, script), 'utf8'), /dockerd/);

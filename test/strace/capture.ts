@@ -1,6 +1,6 @@
 // Real strace captures of the pass-fds fixture, made as the lab runner makes
 // them: strace -f -tt -yy -s 128 -e trace=sendmsg,recvmsg -o FILE -- node ...
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { closeQuietly, socketpair } from '../../src';
@@ -22,8 +22,7 @@ async function run(command: string, args: string[], pass: number[] = []): Promis
   });
   if (result.code !== 0) {
     throw new Error(
-      `${command} ${args.join(' ')} exited ${result.code ?? result.signal} (strace needs ptrace: in Docker, --cap-add SYS_PTRACE; ` +
-        `unshare -n needs root or CAP_SYS_ADMIN):\n${result.stderr}`,
+      `${command} ${args.join(' ')} exited ${result.code ?? result.signal} (strace needs ptrace: in Docker, --cap-add SYS_PTRACE):\n${result.stderr}`,
     );
   }
   return result.stdout;
@@ -41,18 +40,34 @@ export async function captureOneRun(): Promise<{ capture: string; report: PassFd
 }
 
 /**
+ * How to give a process a new, empty network namespace here: `unshare -n`
+ * needs CAP_SYS_ADMIN (root on a host, not a devcontainer's user); `unshare -rn`
+ * makes a user namespace first, which an unprivileged user may do where the
+ * kernel and seccomp allow it. A string when neither works: the reason.
+ */
+export function netnsUnshare(): string[] | string {
+  const tried: string[] = [];
+  for (const flags of [['-n'], ['-rn']]) {
+    const probe = spawnSync('unshare', [...flags, 'true'], { encoding: 'utf8' });
+    if (probe.status === 0) return flags;
+    tried.push(`unshare ${flags.join(' ')}: ${probe.error?.message ?? probe.stderr.trim()}`);
+  }
+  return `no new network namespace here (${tried.join('; ')})`;
+}
+
+/**
  * Sender and receiver under their own strace, the receiver in a new, empty
  * network namespace (unshare -n), as in a --network none container: strace
  * cannot look up sockets made outside it, so its capture shows the received
  * TCP socket and the channel by inode only.
  */
-export async function captureTwoRoles(): Promise<{ sender: string; receiver: string; report: PassFdsReport }> {
+export async function captureTwoRoles(unshareFlags: string[]): Promise<{ sender: string; receiver: string; report: PassFdsReport }> {
   const dir = tempDir('fdlab-strace-test-');
   const [a, b] = socketpair('stream');
   try {
     const runs = [
       run('strace', traced(path.join(dir, 'sender.strace'), 'sender'), [a]),
-      run('unshare', ['-n', 'strace', ...traced(path.join(dir, 'receiver.strace'), 'receiver')], [b]),
+      run('unshare', [...unshareFlags, 'strace', ...traced(path.join(dir, 'receiver.strace'), 'receiver')], [b]),
     ];
     closeQuietly([a, b]); // the children hold their own copies
     const [stdout] = await Promise.all(runs);

@@ -16,6 +16,18 @@ export interface Removed {
 
 type Labels = Record<string, string> | undefined;
 
+/**
+ * Containers that carry the `fdlab` key but are no lab's objects, so `clean`
+ * leaves them alone: a container labels itself with its image's labels, and
+ * the base image of scripts/devcontainer-check.sh is labelled
+ * `fdlab=devcontainer-base`. Every container made from it (the steps of a
+ * devcontainer build, the devcontainer) inherits that; and a devcontainer
+ * (the Dev Containers CLI and VS Code put `devcontainer.metadata` on it) is the
+ * user's editor, whatever its `fdlab` value.
+ */
+export const DEVCONTAINER_BASE = 'devcontainer-base';
+export const DEVCONTAINER_LABEL = 'devcontainer.metadata';
+
 export async function removeLeftovers(docker: Docker, options: { all?: boolean } = {}): Promise<Removed> {
   const filters = { label: [LABEL_KEY] };
   // Objects first, leases after: a lab creates its lease before anything
@@ -35,6 +47,7 @@ export async function removeLeftovers(docker: Docker, options: { all?: boolean }
     removed[kind].push(name);
   };
   for (const c of containers) {
+    if (c.Labels?.[DEVCONTAINER_LABEL] !== undefined || c.Labels?.[LABEL_KEY] === DEVCONTAINER_BASE) continue;
     const name = (c.Names[0] ?? c.Id).replace(/^\//, '');
     await sweep('containers', c.Labels, name, () => docker.getContainer(c.Id).remove({ force: true }));
   }
