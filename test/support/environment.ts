@@ -2,11 +2,21 @@
 // must not try to pull its helper images (ryuk, alpine).
 process.env.TESTCONTAINERS_RYUK_DISABLED ??= 'true';
 process.env.TESTCONTAINERS_HOST_OVERRIDE ??= 'localhost';
-// Labs listen on fixed ports (from the seeds): as processes, each test's lab
-// gets a network namespace of its own, so no run meets another on them.
-process.env.FDLAB_PROCESS_NETWORK ??= 'private';
 
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+
+// Labs listen on fixed ports (from the seeds): as processes, each test's lab
+// gets a network namespace of its own, so no run meets another on them. That
+// needs CAP_SYS_ADMIN (root here and in CI; not a devcontainer's non-root user):
+// without it they share this machine's network, and say so.
+if (process.env.FDLAB_PROCESS_NETWORK === undefined) {
+  const probe = spawnSync('unshare', ['--net', 'true'], { encoding: 'utf8' });
+  process.env.FDLAB_PROCESS_NETWORK = probe.status === 0 ? 'private' : 'host';
+  if (probe.status !== 0) {
+    console.log(`(process-runtime labs share this machine's network: unshare --net failed: ${(probe.stderr || String(probe.error)).trim()})`);
+  }
+}
 
 /**
  * Processes of this run still running (zombies excluded): our descendants, and
