@@ -6,6 +6,7 @@ import { CHALLENGES, findChallenge } from '../challenges';
 import { runCheck } from '../challenges/run';
 import type { Challenge } from '../challenges/types';
 import { taskKey, Workspace, workspaceDir } from '../challenges/workspace';
+import { invokedAs } from './invoked-as';
 
 export interface ChallengeCommandOptions {
   dir?: string;
@@ -26,7 +27,7 @@ export async function runChallengeCommand(lab: number | undefined, id: string | 
     for (const c of CHALLENGES) {
       const task = progress.tasks[taskKey(c)];
       const status = task?.passedAt ? chalk.green('done') : task ? chalk.yellow(`started, ${task.checks} check(s), ${task.hintsShown}/${c.hints.length} hints`) : chalk.gray('not started');
-      console.log(`  fdlab challenge ${c.lab} ${c.id.padEnd(14)} ${c.title}  [${status}]`);
+      console.log(`  ${invokedAs()} challenge ${c.lab} ${c.id.padEnd(14)} ${c.title}  [${status}]`);
     }
     return 0;
   }
@@ -36,8 +37,8 @@ export async function runChallengeCommand(lab: number | undefined, id: string | 
   console.log(chalk.bold(`Lab ${challenge.lab}, challenge "${challenge.id}": ${challenge.title}\n`));
   console.log(challenge.goal);
   console.log(`\n${copied ? 'Your file' : 'Your file (kept as you left it; --reset starts it over)'}: ${shown(file)}`);
-  console.log(`Check it:  fdlab check ${challenge.lab} ${challenge.id}${flag}   (compiles your file and runs it for real)`);
-  console.log(`Stuck?     fdlab hint ${challenge.lab} ${challenge.id}${flag}    (${challenge.hints.length} hints, one at a time)`);
+  console.log(`Check it:  ${invokedAs()} check ${challenge.lab} ${challenge.id}${flag}   (compiles your file and runs it for real)`);
+  console.log(`Stuck?     ${invokedAs()} hint ${challenge.lab} ${challenge.id}${flag}    (${challenge.hints.length} hints, one at a time)`);
   return 0;
 }
 
@@ -55,7 +56,7 @@ export async function runCheckCommand(lab: number, id: string | undefined, optio
   if (report.passed) {
     console.log(chalk.green(`\nPASS: ${challenge.title}.`) + ` A solution to compare with: ${challenge.solution}`);
     const next = CHALLENGES.find((c) => !workspace.readProgress().tasks[taskKey(c)]?.passedAt);
-    if (next) console.log(`Next: fdlab challenge ${next.lab} ${next.id}${dirFlag(workspace, options)}`);
+    if (next) console.log(`Next: ${invokedAs()} challenge ${next.lab} ${next.id}${dirFlag(workspace, options)}`);
     return 0;
   }
   console.log(chalk.red(`\nNOT YET: ${report.problem}`));
@@ -64,7 +65,7 @@ export async function runCheckCommand(lab: number, id: string | undefined, optio
     console.log(chalk.gray(`\n${role}, last lines:`));
     for (const line of lines) console.log(chalk.gray(`  ${line}`));
   }
-  console.log(`\nA hint: fdlab hint ${challenge.lab} ${challenge.id}${dirFlag(workspace, options)}`);
+  console.log(`\nA hint: ${invokedAs()} hint ${challenge.lab} ${challenge.id}${dirFlag(workspace, options)}`);
   return 1;
 }
 

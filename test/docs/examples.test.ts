@@ -44,6 +44,14 @@ describe('docs that run (examples/)', function () {
     }
   });
 
+  it('one test file from a terminal (examples/one-test.sh) runs that file alone', async function () {
+    const result = await run('sh', ['examples/one-test.sh']);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /frame/i);
+    assert.match(result.stdout, /^ {2}\d+ passing/m);
+    assert.doesNotMatch(result.stdout, /hot-upgrade engine/, 'not the whole suite');
+  });
+
   it('the library snippet (examples/library.ts) hands a connection from A to B, closes every copy and exits', async function () {
     const result = await run(process.execPath, ['dist/examples/library.js']);
     assert.equal(result.code, 0, result.stderr);
