@@ -55,7 +55,9 @@ export async function runCheckCommand(lab: number, id: string | undefined, optio
   for (const line of report.measured) console.log(`  ${line}`);
   if (report.passed) {
     console.log(chalk.green(`\nPASS: ${challenge.title}.`) + ` A solution to compare with: ${challenge.solution}`);
-    const next = CHALLENGES.find((c) => !workspace.readProgress().tasks[taskKey(c)]?.passedAt);
+    // The rest of this lab first, then the first unfinished anywhere.
+    const unfinished = CHALLENGES.filter((c) => !workspace.readProgress().tasks[taskKey(c)]?.passedAt);
+    const next = unfinished.find((c) => c.lab === challenge.lab) ?? unfinished[0];
     if (next) console.log(`Next: ${invokedAs()} challenge ${next.lab} ${next.id}${dirFlag(workspace, options)}`);
     return 0;
   }
