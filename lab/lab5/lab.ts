@@ -28,7 +28,8 @@ interface ClientResult {
 function carriedSockets(before: FdSnapshot, after: FdSnapshot, serving: string): { ok: boolean; connections: number; measured: string } {
   const v1 = before.processes.find((p) => p.role === 'server-v1')?.fds ?? [];
   const now = after.processes.find((p) => p.role === serving)?.fds ?? [];
-  const listening = (s: FdSnapshot, fds: FdRef[]) => fds.find((f) => s.objects[f.object].label.endsWith('(listening)'));
+  // The service's listener, not an inspector's (--inspect listens on 9229/9230 in the same process).
+  const listening = (s: FdSnapshot, fds: FdRef[]) => fds.find((f) => s.objects[f.object].label.endsWith(`:${PORT} (listening)`));
   const [oldListener, newListener] = [listening(before, v1), listening(after, now)];
   const held = new Set(now.map((f) => f.object));
   const connections = v1.filter((f) => f !== oldListener && held.has(f.object)).length;

@@ -24,13 +24,15 @@ export async function selectRuntime(options: SelectOptions): Promise<LabRuntime>
   if (!['auto', 'docker', 'process'].includes(choice)) {
     throw new FdlabError('ERR_INVALID_ARG_VALUE', `--runtime must be auto, docker or process; got '${choice}'`);
   }
-  if (choice === 'process') return new ProcessRuntime({ lab: options.lab, reason: 'asked for with --runtime process', echoLogs: options.echoLogs });
+  // --inspect: a debugger on this machine must reach the roles' inspectors, so they share its network.
+  const network = options.inspectPorts?.length ? 'host' : undefined;
+  if (choice === 'process') return new ProcessRuntime({ lab: options.lab, reason: 'asked for with --runtime process', echoLogs: options.echoLogs, network });
 
   const docker = new Docker();
   const engine = await probeEngine(docker);
   if (!engine.ok) {
     if (choice === 'docker') throw new FdlabError('ERR_DOCKER_UNAVAILABLE', `--runtime docker: ${engine.detail}; ${ENGINE_FIX}`);
-    return new ProcessRuntime({ lab: options.lab, reason: `${engine.detail}; falling back to processes on this machine`, echoLogs: options.echoLogs });
+    return new ProcessRuntime({ lab: options.lab, reason: `${engine.detail}; falling back to processes on this machine`, echoLogs: options.echoLogs, network });
   }
   try {
     const image = await ensureLabImage(docker, { onProgress: options.onProgress });
@@ -49,6 +51,7 @@ export async function selectRuntime(options: SelectOptions): Promise<LabRuntime>
       lab: options.lab,
       reason: `${engine.detail}, but the lab image could not be built (${(error as Error).message}); falling back to processes`,
       echoLogs: options.echoLogs,
+      network,
     });
   }
 }

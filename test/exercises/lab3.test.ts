@@ -4,13 +4,14 @@
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { parseCapture } from '../../src/strace';
 import { runLabForTest } from '../labs/harness';
 import { patchedLab } from './patch';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
 
-/** sendmsg calls that carried fds, in one capture. */
-const handoversIn = (capture: string) => (capture.match(/sendmsg\(.*SCM_RIGHTS.* = \d+$/gm) ?? []).length;
+/** sendmsg calls that carried fds, in one capture (a call strace -f split in two counts once). */
+const handoversIn = (capture: string) => parseCapture(capture).filter((e) => e.syscall === 'sendmsg').length;
 
 describe('labs.md, lab 3: exercises and what breaks', function () {
   this.timeout(90_000);
