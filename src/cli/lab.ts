@@ -30,5 +30,7 @@ export async function runLabCommand(n: number, options: LabCommandOptions): Prom
     fault: options.fault,
     pause: options.pause,
   });
+  // --pause read Enter from stdin: a pipe that is still open would keep us running after the lab.
+  if (options.pause) process.stdin.destroy();
   return outcome.ok ? 0 : 1;
 }

@@ -58,8 +58,9 @@ export function fdPictureText(snapshot: FdSnapshot): string[] {
     lines.push(chalk.gray(`  ... ${rest.length} more object(s) like these (${counts.join(', ')}); all in fd-tables.json`));
   }
   for (const p of snapshot.processes) {
-    if (p.pid === null) lines.push(chalk.gray(`  ${p.role.padEnd(nameWidth)}  has exited: no fd table`));
+    if (p.pid === null) lines.push(chalk.gray(`  ${p.role.padEnd(nameWidth)}  ${snapshot.unseen ? 'not visible from here' : 'has exited'}: no fd table`));
     else if (p.fds.length === 0) lines.push(chalk.gray(`  ${p.role.padEnd(nameWidth)}  pid ${p.pid}: none of these fds`));
   }
+  if (snapshot.unseen) lines.push(chalk.yellow(`  ${snapshot.unseen}`));
   return lines;
 }

@@ -48,6 +48,8 @@ export interface FdSnapshot {
   at: string;
   processes: ProcessFds[];
   objects: Record<string, FdObject>;
+  /** Set when running roles' tables could not be read from here, and why. */
+  unseen?: string;
 }
 
 export interface FdTablesFile {
@@ -101,7 +103,16 @@ export async function takeFdSnapshot(key: string, title: string, roles: readonly
     }
     return { role: role.name, pid, fds };
   });
-  return { key, title, at: new Date().toISOString(), processes, objects };
+  const hidden = roles.filter((role) => role.exitCode === null && pids.get(role) === null).map((role) => role.name);
+  const unseen = hidden.length
+    ? `cannot read ${hidden.join(' and ')}'s fd table from here: this process does not see their pids (it runs in another pid namespace than the Docker engine's, as in a devcontainer or with Docker Desktop); to look, use docker exec -it <container> sh, then ls -l /proc/*/fd`
+    : undefined;
+  return { key, title, at: new Date().toISOString(), processes, objects, ...(unseen ? { unseen } : {}) };
+}
+
+/** Why some of these snapshots could not see the roles' fd tables, if they could not: their checks are skipped with it. */
+export function unseenIn(...snapshots: readonly FdSnapshot[]): string | undefined {
+  return snapshots.find((s) => s.unseen)?.unseen;
 }
 
 export function writeFdTables(dir: string, file: FdTablesFile): void {

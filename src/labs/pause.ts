@@ -17,7 +17,8 @@ export function lookCommands(ownNetwork: boolean, pid: number): string[] {
 let stdinEnded = false;
 
 function enter(): Promise<void> {
-  if (stdinEnded) return Promise.resolve();
+  // Input that ended while we were not listening (everything piped in at once) ends the pausing too.
+  if (stdinEnded || process.stdin.readableEnded) return Promise.resolve();
   return new Promise((resolve) => {
     const done = () => {
       process.stdin.off('data', done);
@@ -38,17 +39,24 @@ function enter(): Promise<void> {
 /** Prints the pause and waits for Enter; returns at once when no role is running. */
 export async function pauseBeforeStep(runtime: LabRuntime, roles: readonly Role[], out: (text: string) => void): Promise<void> {
   const alive: { role: Role; pid: number }[] = [];
+  const unseen: Role[] = []; // running, but their pids are not visible from here (a devcontainer)
   for (const role of roles) {
-    const pid = role.exitCode === null ? await role.hostPid().catch(() => null) : null;
+    if (role.exitCode !== null) continue;
+    const pid = await role.hostPid().catch(() => null);
     if (pid) alive.push({ role, pid });
+    else unseen.push(role);
   }
-  if (alive.length === 0) return;
+  if (alive.length === 0 && unseen.length === 0) return;
   const where = runtime.kind === 'docker' ? 'host pids (inside its container each has its own, smaller pid); run these on this machine' : 'run these in another terminal';
-  out(`   ${chalk.bgYellow.black(' paused ')} ${chalk.yellow(`before this step; the roles are alive (${where}):`)}\n`);
+  out(`   ${chalk.bgYellow.black(' paused ')} ${chalk.yellow(`before this step; the roles are alive${alive.length ? ` (${where})` : ''}:`)}\n`);
   for (const { role, pid } of alive) {
     out(`     ${chalk.bold(role.name)} ${chalk.gray(`pid ${pid}`)}\n`);
     for (const command of lookCommands(runtime.ownNetwork, pid)) out(`       ${chalk.green(command)}\n`);
     if (runtime.kind === 'docker') out(`       ${chalk.green(role.manualShellCommand())}\n`);
+  }
+  if (unseen.length) {
+    out(`   ${chalk.yellow("these roles run, but this process cannot see their pids (another pid namespace than the engine's: a devcontainer, Docker Desktop); look from inside each:")}\n`);
+    for (const role of unseen) out(`     ${chalk.bold(role.name)}\n       ${chalk.green(role.manualShellCommand())}   ${chalk.gray('then: ls -l /proc/*/fd; ss -atxnpe')}\n`);
   }
   out(`   ${chalk.gray('look at: which fd numbers each process has, and what they point at (socket:[inode], the file); the same inode in two processes is one open file description')}\n`);
   if (runtime.ownNetwork) {

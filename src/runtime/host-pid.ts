@@ -12,6 +12,15 @@ function isWrapper(pid: number): boolean {
   }
 }
 
+/**
+ * Whether this process can see a container's init by the pid the engine
+ * reports: not from another pid namespace (a devcontainer on the host's
+ * engine, Docker Desktop's VM), where that number is nobody's or someone else's.
+ */
+export function seesRoleProcess(pid: number): boolean {
+  return isWrapper(pid);
+}
+
 /** From the pid a runtime started (a container's init, the role runner), down to the role's program. */
 export function roleProgramPid(started: number): number {
   let pid = started;

@@ -1,4 +1,5 @@
 import { strict as assert } from 'node:assert';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { failedChecks, fdTables, runLabForTest, RUNTIMES } from './harness';
@@ -47,3 +48,40 @@ for (const runtime of RUNTIMES) {
     });
   });
 }
+
+// A devcontainer on the host's engine (or Docker Desktop) sees neither the
+// roles' pids nor their /proc: the lab must say so and still pass, and
+// --pause must point inside the containers instead. Reached for real: the
+// lab runs in a pid namespace of its own, as a devcontainer does.
+describe('lab 1 in Docker from another pid namespace (as in a devcontainer)', function () {
+  this.timeout(90_000);
+
+  it('skips the fd tables saying why, passes, and --pause points at docker exec', async function () {
+    const { labImageOrSkip } = await import('../helpers/docker');
+    if (!(await labImageOrSkip())) return this.skip();
+    const probe = spawnSync('unshare', ['-p', '-f', '--mount-proc', 'true']);
+    if (probe.status !== 0) {
+      if (process.env.FDLAB_REQUIRE_DOCKER === '1') assert.fail(`unshare -p -f --mount-proc failed: ${probe.stderr}`);
+      return this.skip();
+    }
+    const cli = path.resolve(__dirname, '..', '..', 'src', 'cli', 'main.js');
+    const lab = spawn('unshare', ['-p', '-f', '--mount-proc', '--kill-child', process.execPath, cli, 'lab', '1', '--runtime', 'docker', '--pause', '--quiet'], {
+      env: { ...process.env, FORCE_COLOR: '0' },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let output = '';
+    let pauses = 0;
+    lab.stdout.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+      const seen = output.split('press Enter to run this step').length - 1;
+      for (; pauses < seen; pauses++) lab.stdin.write('\n');
+    });
+    const code = await new Promise<number | null>((resolve) => lab.once('close', resolve));
+    assert.equal(code, 0, output);
+    assert.ok(pauses >= 2, `paused ${pauses} times:\n${output}`);
+    assert.match(output, /this process cannot see their pids .*look from inside each:\n +receiver\n +docker exec -it fdlab-\S+-receiver sh/);
+    assert.match(output, /not visible from here: no fd table/);
+    assert.match(output, /skip +│ fd tables from \/proc: two fds, one open/);
+    assert.match(output, /Lab passed: 6 passed, 0 failed, 1 skipped/);
+  });
+});

@@ -3,7 +3,7 @@ import type Docker from 'dockerode';
 import { Writable } from 'node:stream';
 import { FdlabError } from '../../errors';
 import { withDeadline } from '../../util/deadline';
-import { roleProgramPid } from '../host-pid';
+import { roleProgramPid, seesRoleProcess } from '../host-pid';
 import { RoleLog } from '../role-log';
 import type { ExecResult, Role, RoleExit } from '../types';
 
@@ -96,7 +96,7 @@ export class DockerRole implements Role {
   async hostPid(): Promise<number | null> {
     if (this.exitCode !== null) return null;
     const pid = (await this.container.inspect().catch(() => null))?.State?.Pid;
-    return pid ? roleProgramPid(pid) : null;
+    return pid && seesRoleProcess(pid) ? roleProgramPid(pid) : null;
   }
 
   manualShellCommand(): string {
