@@ -30,6 +30,18 @@ async function tmpTxtFds(pid: number): Promise<{ fd: number; target: string }[]>
   return [...listing.output.matchAll(/ (\d+) -> (\/tmp\/sender-private-\w+\/tmp\.txt)$/gm)].map((m) => ({ fd: Number(m[1]), target: m[2] }));
 }
 
+/**
+ * The fd numbers labs.md gives, for the Node running the test: Node opens fds
+ * of its own at start, and Node 24 opens more than Node 20. A Node labs.md does
+ * not cover fails here, so the docs get its numbers.
+ */
+function documented(byMajor: Record<number, number[]>): number[] {
+  const major = Number(process.versions.node.split('.')[0]);
+  const numbers = byMajor[major];
+  assert.ok(numbers, `labs.md gives no fd numbers for Node ${major} (it has Node ${Object.keys(byMajor).join(' and ')})`);
+  return numbers;
+}
+
 describe('labs.md, lab 1: exercises and what breaks', function () {
   this.timeout(60_000);
 
@@ -55,7 +67,7 @@ describe('labs.md, lab 1: exercises and what breaks', function () {
     assert.notEqual(sender[0].fd, receiver[0].fd, 'different numbers');
     assert.equal(sender[0].target, receiver[0].target, 'one file');
     assert.deepEqual(pos, ['0', '0'], 'nobody has read yet: offset 0 through both');
-    assert.deepEqual([sender[0].fd, receiver[0].fd], [17, 19], 'the numbers labs.md shows');
+    assert.deepEqual([sender[0].fd, receiver[0].fd], documented({ 20: [17, 19], 24: [20, 22] }), 'the numbers labs.md shows');
   });
 
   it('lab 1 exercise 2: three more open files in the receiver move its number by 3, not the sender\'s', async () => {
@@ -70,7 +82,7 @@ describe('labs.md, lab 1: exercises and what breaks', function () {
     assert.equal(senderAfter, senderBefore);
     // At least 3 higher: the receiver's three files take the lowest free slots, and Node's own fds take slots too.
     assert.ok(receiverAfter >= receiverBefore + 3, `receiver fd ${receiverBefore} -> ${receiverAfter}`);
-    assert.deepEqual([senderBefore, receiverBefore, receiverAfter], [17, 19, 23], 'the numbers labs.md gives');
+    assert.deepEqual([senderBefore, receiverBefore, receiverAfter], documented({ 20: [17, 19, 23], 24: [20, 22, 26] }), 'the numbers labs.md gives');
   });
 
   it('lab 1 exercise 3: a pread leaves the shared offset alone, so the sender reads "hello world"', async () => {

@@ -35,7 +35,8 @@ describe('labs.md, lab 2: exercises and what breaks', function () {
     // In the pod's namespace, where the client created it: owned now by the receiver, same inode.
     const owned = pod.find((l) => new RegExp(`^tcp\\s+ESTAB\\s+\\d+\\s+\\d+\\s+127\\.0\\.0\\.1:${clientPort}\\s`).test(l));
     assert.ok(owned, `the connection from port ${clientPort} in:\n${pod.join('\n')}`);
-    assert.match(owned, new RegExp(`users:\\(\\("node",pid=${receiver},fd=\\d+\\)\\) ino:${inode}\\b`));
+    // ss names the thread: "node" on Node 20, "MainThread" on Node 24.
+    assert.match(owned, new RegExp(`users:\\(\\("(?:node|MainThread)",pid=${receiver},fd=\\d+\\)\\) ino:${inode}\\b`));
     // The receiver's own namespace (--network none) has no TCP socket at all.
     assert.deepEqual(own, []);
   });
