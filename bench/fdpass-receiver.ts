@@ -8,7 +8,7 @@
 // over the IPC channel instead. Every mode reports { ready } once set up and
 // { fds } (the total it received and closed) when the sender is done.
 import type * as net from 'node:net';
-import { closeFds, FdChannel, recvFds, recvFdsInto, SCM_MAX_FD, setNonBlocking } from '../src';
+import { closeFds, FdChannel, recvFds, recvFdsInto, SCM_MAX_FD, setNonBlocking } from 'fdlab';
 
 export type ReceiverMode = 'typed' | 'objects' | 'channel' | 'node-core';
 

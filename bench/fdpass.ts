@@ -19,7 +19,7 @@ import { promisify } from 'node:util';
 import chalk from 'chalk';
 import Table from 'cli-table3';
 import ora from 'ora';
-import { close, FdChannel, SCM_MAX_FD, sendFds, socketpair } from '../src';
+import { close, FdChannel, SCM_MAX_FD, sendFds, socketpair } from 'fdlab';
 import { ACK_EVERY, CHANNEL_FD, type ReceiverMode, type ReceiverReport } from './fdpass-receiver';
 
 /** Every method runs once per round; the table keeps each method's best round. */

@@ -6,7 +6,7 @@
 //
 // No sockets: the decoder alone, fed slices as recvmsg would hand them over.
 import { performance } from 'node:perf_hooks';
-import { encodeMessage, FrameDecoder } from '../src/channel/frame';
+import { encodeMessage, FrameDecoder } from 'fdlab/wire';
 
 const ROUNDS = 5;
 

@@ -12,8 +12,8 @@
 import { spawn } from 'node:child_process';
 import * as net from 'node:net';
 import { parseArgs } from 'node:util';
-import { PingPongApp } from '../src/handover';
-import { removePidFile, writePidFile } from '../src/handover/pid-file';
+import { PingPongApp } from '../src/serve/ping-pong';
+import { removePidFile, writePidFile } from 'fdlab';
 
 export const LISTENER_FD_ENV = 'FDLAB_BENCH_LISTENER_FD';
 const INHERITED_FD = 3;

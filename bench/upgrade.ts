@@ -17,7 +17,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import Table from 'cli-table3';
-import { FdlabError } from '../src/errors';
+import { FdlabError } from 'fdlab';
 import { withDeadline } from '../src/util/deadline';
 import { renderChart } from './upgrade-chart';
 import type { ClientReport, Delay, Sample, StrategyResult, UpgradeResult } from './upgrade-types';

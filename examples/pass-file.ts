@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { describeFd, FdChannel, formatFd } from '../src';
+import { describeFd, FdChannel, formatFd } from 'fdlab';
 
 async function receiver(): Promise<void> {
   const channel = FdChannel.fromFd(3);

@@ -14,7 +14,7 @@ prebuilds="$(realpath -m "${1:-$root/packages/fdlab/prebuilds}")"
 command -v node-gyp >/dev/null || { echo "node-gyp is not on PATH: run this through 'npm run build:prebuilds'" >&2; exit 1; }
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-cp -r "$root/binding.gyp" "$root/native" "$work/"
+cp -r "$root/packages/fdlab/binding.gyp" "$root/packages/fdlab/native" "$work/"
 ln -s "$root/node_modules" "$work/node_modules"
 
 build() { # arch compiler-prefix

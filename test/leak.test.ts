@@ -1,6 +1,6 @@
 // No fd may leak on any path: count /proc/self/fd around 10,000 passes.
 import { strict as assert } from 'node:assert';
-import { close, closeQuietly, FdChannel, recvFds, sendFds, socketpair } from '../src';
+import { close, closeQuietly, FdChannel, recvFds, sendFds, socketpair } from 'fdlab';
 import { openFdCount, tempFile } from './helpers/fds';
 
 describe('fd accounting over 10,000 passes', () => {

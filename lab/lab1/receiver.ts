@@ -4,7 +4,7 @@
 // the file open, which `--pause` lets a learner look at.
 import { once } from 'node:events';
 import * as fs from 'node:fs';
-import { describeFd, FdChannelServer, formatFd } from '../../src';
+import { describeFd, FdChannelServer, formatFd } from 'fdlab';
 import { sharedPath } from '../../src/runtime/role-env';
 import { holdStill } from '../../src/runtime/hold-still';
 

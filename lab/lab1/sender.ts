@@ -3,7 +3,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { describeFd, FdChannel, formatFd } from '../../src';
+import { describeFd, FdChannel, formatFd } from 'fdlab';
 import { sharedPath } from '../../src/runtime/role-env';
 
 async function main(): Promise<void> {

@@ -1,7 +1,7 @@
 // Lab 2 unix_socket_client (seed 000): connects to the TCP server, says its
 // test message, hands the live socket over the channel and exits.
 import * as net from 'node:net';
-import { close, describeFd, detachSocket, FdChannel, formatFd } from '../../src';
+import { close, describeFd, detachSocket, FdChannel, formatFd } from 'fdlab';
 import { sharedPath } from '../../src/runtime/role-env';
 import { holdStill } from '../../src/runtime/hold-still';
 

@@ -2,7 +2,7 @@
 // channel and keeps writing on it, once a second, from a process that in
 // Docker mode has no network but lo.
 import * as os from 'node:os';
-import { adoptSocket, describeFd, FdChannelServer, formatFd } from '../../src';
+import { adoptSocket, describeFd, FdChannelServer, formatFd } from 'fdlab';
 import { sharedPath } from '../../src/runtime/role-env';
 import { holdStill } from '../../src/runtime/hold-still';
 

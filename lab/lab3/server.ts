@@ -18,7 +18,7 @@ import {
   sendFds,
   watchFd,
   type FdMessage,
-} from '../../src';
+} from 'fdlab';
 import { sharedPath } from '../../src/runtime/role-env';
 import { frame } from './protocol';
 

@@ -7,7 +7,7 @@
 import { spawn } from 'node:child_process';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { describeFd, fdOf, formatFd } from '../../src';
+import { describeFd, fdOf, formatFd } from 'fdlab';
 import { HOST } from './common';
 
 const port = Number(process.argv[2]);

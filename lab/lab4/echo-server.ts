@@ -9,7 +9,7 @@
 // successor serves on fd 3 (Go: net.FileListener; Node: listen({fd: 3})) and
 // sends SIGTERM to its parent, which stops accepting, drains and exits.
 import { spawn } from 'node:child_process';
-import { adoptServer, describeFd, fdOf, formatFd } from '../../src';
+import { adoptServer, describeFd, fdOf, formatFd } from 'fdlab';
 import { drain, echoServer, HOST, option } from './common';
 
 const port = Number(process.argv[2]);

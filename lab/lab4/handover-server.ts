@@ -7,7 +7,7 @@
 //   node handover-server.js new [--drain-ms N]          asks for the listener, serves on it
 //
 // The old one stops accepting only when the new one says it serves.
-import { adoptServer, describeFd, FdChannel, FdChannelServer, fdOf, formatFd } from '../../src';
+import { adoptServer, describeFd, FdChannel, FdChannelServer, fdOf, formatFd } from 'fdlab';
 import { sharedPath } from '../../src/runtime/role-env';
 import { drain, echoServer, HOST, option } from './common';
 

@@ -5,7 +5,7 @@
 //
 //   node inherited-child.js <port>
 import * as net from 'node:net';
-import { adoptServer, describeFd, formatFd } from '../../src';
+import { adoptServer, describeFd, formatFd } from 'fdlab';
 import { echoServer, HOST } from './common';
 
 const port = Number(process.argv[2]);

@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { FdlabError } from '../errors';
+import { FdlabError } from 'fdlab';
 import { PROJECT_ROOT } from './workspace';
 
 type TypeScript = typeof import('typescript');
@@ -41,7 +41,7 @@ export function compileLearnerFile(source: string, outDir: string): string {
     // The learner's folder may be anywhere: types and `fdlab` come from this project.
     typeRoots: [path.join(PROJECT_ROOT, 'node_modules', '@types')],
     types: ['node'],
-    paths: { fdlab: [path.join(PROJECT_ROOT, 'dist', 'src', 'index.d.ts')] },
+    paths: { fdlab: [path.join(PROJECT_ROOT, 'packages', 'fdlab', 'dist', 'index.d.ts')] },
   };
   fs.rmSync(stamp, { force: true });
   const program = ts.createProgram([source], options);

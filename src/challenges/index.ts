@@ -1,5 +1,5 @@
 // Every challenge, by lab. `fdlab challenge` lists them.
-import { FdlabError } from '../errors';
+import { FdlabError } from 'fdlab';
 import { lab1Challenges } from './lab1';
 import { lab2Challenges } from './lab2';
 import { lab3Challenges } from './lab3';

@@ -1,10 +1,10 @@
 // The learner's workspace: ./fdlab-challenges by default (--dir, or
 // FDLAB_CHALLENGES_DIR). It holds lab<n>/<task>/<file> (the learner's copy),
 // progress.json, .build/ (compiled files) and node_modules/fdlab, a link to
-// this project, so a learner's `import ... from 'fdlab'` resolves anywhere.
+// this project's library package, so a learner's `import ... from 'fdlab'` resolves anywhere.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { FdlabError } from '../errors';
+import { FdlabError } from 'fdlab';
 import type { Challenge } from './types';
 
 export const PROJECT_ROOT = path.resolve(__dirname, '..', '..', '..');
@@ -69,10 +69,11 @@ export class Workspace {
     const file = this.learnerFile(challenge);
     fs.mkdirSync(path.dirname(file), { recursive: true });
     const link = path.join(this.root, 'node_modules', 'fdlab');
-    if (!fs.existsSync(link)) {
+    const library = path.join(PROJECT_ROOT, 'packages', 'fdlab');
+    if (!fs.existsSync(link) || fs.realpathSync(link) !== fs.realpathSync(library)) {
       fs.mkdirSync(path.dirname(link), { recursive: true });
-      fs.rmSync(link, { force: true }); // a dangling link from a moved project
-      fs.symlinkSync(PROJECT_ROOT, link, 'dir');
+      fs.rmSync(link, { force: true }); // dangling (a moved project), or an older layout's link to the project root
+      fs.symlinkSync(library, link, 'dir');
     }
     const copied = reset || !fs.existsSync(file);
     if (copied) fs.copyFileSync(path.join(PROJECT_ROOT, challenge.start), file);

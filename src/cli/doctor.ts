@@ -25,7 +25,7 @@ function kernelAtLeast(major: number, minor: number): boolean {
 function checkNative(): Finding {
   try {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { socketpair, closeQuietly } = require('../index') as typeof import('../index');
+    const { socketpair, closeQuietly } = require('fdlab') as typeof import('fdlab');
     closeQuietly(socketpair());
     return { name: 'native module', ok: true, detail: 'build/Release/fdlab.node loads and makes a socketpair' };
   } catch (error) {

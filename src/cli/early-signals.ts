@@ -1,4 +1,4 @@
 // Imported first by the command line: see guardUpgradeSignal.
-import { guardUpgradeSignal } from '../handover/signal-guard';
+import { guardUpgradeSignal } from 'fdlab';
 
 guardUpgradeSignal((line) => console.log(`${new Date().toISOString().slice(11, 23)} [pid ${process.pid}] ${line}`));

@@ -1,6 +1,6 @@
 // `fdlab lab <n>`: run one lab and turn its verdict into an exit code.
 import { LABS } from '../../lab';
-import { FdlabError } from '../errors';
+import { FdlabError } from 'fdlab';
 import { runLab } from '../labs/runner';
 
 export interface LabCommandOptions {

@@ -5,10 +5,8 @@
 // The engine never exits the process: this command does, on 'upgraded'.
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { FdlabError } from '../errors';
-import { externalSuccessor, PingPongApp, spawnSuccessor, Upgrader } from '../handover';
-import { removePidFile } from '../handover/pid-file';
-import { generation } from '../handover/successor';
+import { externalSuccessor, FdlabError, generation, removePidFile, spawnSuccessor, Upgrader } from 'fdlab';
+import { PingPongApp } from '../serve/ping-pong';
 
 export interface ServeOptions {
   port: number;

@@ -2,7 +2,7 @@
 import chalk from 'chalk';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { FdlabError } from '../errors';
+import { FdlabError } from 'fdlab';
 import { readCaptures, writeTimeline } from '../strace';
 import { readFdTables } from '../labs/fd-snapshot';
 import { fdPictureText } from '../labs/fd-picture-text';

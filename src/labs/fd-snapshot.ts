@@ -5,7 +5,7 @@
 // src/strace/fd-picture-svg.ts.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { readFdTable, readSockets, type ProcFd, type ProcSocket } from '../fd/proc-table';
+import { readFdTable, readSockets, type ProcFd, type ProcSocket } from './proc-table';
 import type { Role } from '../runtime/types';
 
 export const FD_TABLES_FILE = 'fd-tables.json';

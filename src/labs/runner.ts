@@ -8,7 +8,7 @@ import { withRuntime } from '../runtime/cleanup';
 import { selectRuntime } from '../runtime/select';
 import type { LabRuntime, Role } from '../runtime/types';
 import { checksTable, verdict } from './checks';
-import { FdlabError } from '../errors';
+import { FdlabError } from 'fdlab';
 import { Guide } from './guide';
 import { pauseBeforeStep } from './pause';
 import { resolveSettings } from './settings';

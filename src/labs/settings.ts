@@ -1,7 +1,7 @@
 // A lab's settings and faults, checked before anything starts: a typo in
 // --fault or --set must be an error that lists what the lab accepts, not a
 // normal run that looks like the variant asked for.
-import { FdlabError } from '../errors';
+import { FdlabError } from 'fdlab';
 import type { LabDefinition, LabOptions } from './types';
 
 export interface ResolvedSettings {

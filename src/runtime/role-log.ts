@@ -2,7 +2,7 @@
 // role prefix, and searchable by waitForLine.
 import chalk from 'chalk';
 import { EventEmitter } from 'node:events';
-import { FdlabError } from '../errors';
+import { FdlabError } from 'fdlab';
 import { pausableTimeout } from '../util/pause';
 
 const COLOURS = [chalk.cyan, chalk.magenta, chalk.yellow, chalk.green, chalk.blue, chalk.redBright, chalk.cyanBright];

@@ -1,7 +1,7 @@
 // --runtime auto|docker|process: auto uses Docker when an engine answers and
 // the lab image can be had, else the process runtime, and says why.
 import Docker from 'dockerode';
-import { FdlabError } from '../errors';
+import { FdlabError } from 'fdlab';
 import { ENGINE_FIX, probeEngine } from './docker/engine';
 import { DockerRuntime } from './docker/docker-runtime';
 import { ensureLabImage } from './image/image-builder';

@@ -3,8 +3,8 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import fc from 'fast-check';
-import { closeQuietly, FdChannel, FdChannelServer, fdOf, sendFds, socketpair, type FdMessage } from '../../src';
-import { encodeMessage } from '../../src/channel/frame';
+import { closeQuietly, FdChannel, FdChannelServer, fdOf, sendFds, socketpair, type FdMessage } from 'fdlab';
+import { encodeMessage } from 'fdlab/wire';
 import { openFdCount, readSome, tempDir, tempFile, within } from '../helpers/fds';
 import { tcpConnection } from '../helpers/tcp';
 

@@ -5,8 +5,8 @@
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import fc from 'fast-check';
-import { closeQuietly, dup } from '../../src';
-import { encodeMessage, FDS_PER_FRAME, FrameDecoder, type DecodedMessage } from '../../src/channel/frame';
+import { closeQuietly, dup } from 'fdlab';
+import { encodeMessage, FDS_PER_FRAME, FrameDecoder, type DecodedMessage } from 'fdlab/wire';
 import { isOpen } from '../helpers/fds';
 
 const LIMITS = { maxMessageBytes: 1024, maxMessageFds: 2 * FDS_PER_FRAME };

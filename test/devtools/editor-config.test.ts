@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parse, printParseErrorCode, type ParseError } from 'jsonc-parser';
-import { NATIVE_BUILD_ENV } from '../../src/native/binding';
+import { NATIVE_BUILD_ENV } from 'fdlab';
 import { PROJECT_DIR } from '../../src/runtime/image/rootfs';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
@@ -257,7 +257,7 @@ describe('devcontainer and VS Code files', () => {
       const scripts = task.dependsOn.map((label: string) => (documents.get('.vscode/tasks.json')!.tasks as Json[]).find((t) => t.label === label)!.script);
       assert.deepEqual(scripts, ['build', 'build:native:debug']);
       assert.deepEqual(config.environment, [{ name: NATIVE_BUILD_ENV, value: 'Debug' }]);
-      const native = fs.readdirSync(path.join(ROOT, 'native')).filter((f) => f.endsWith('.cc')).map((f) => fs.readFileSync(path.join(ROOT, 'native', f), 'utf8')).join('\n');
+      const native = fs.readdirSync(path.join(ROOT, 'packages', 'fdlab', 'native')).filter((f) => f.endsWith('.cc')).map((f) => fs.readFileSync(path.join(ROOT, 'packages', 'fdlab', 'native', f), 'utf8')).join('\n');
       const breaks = (config.setupCommands as Json[]).map((c) => c.text.match(/^-break-insert -f fdlab::(\w+)$/)?.[1]).filter(Boolean);
       assert.deepEqual(breaks, ['SendFdsFrom', 'RecvFdsInto']);
       assert.match(native, /^namespace fdlab \{/m);

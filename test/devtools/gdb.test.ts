@@ -12,8 +12,9 @@ import { parse } from 'jsonc-parser';
 
 const run = promisify(execFile);
 const ROOT = path.resolve(__dirname, '..', '..', '..');
-const RELEASE = path.join(ROOT, 'build', 'Release', 'fdlab.node');
-const DEBUG = path.join(ROOT, 'build', 'Debug', 'fdlab.node');
+const LIBRARY = path.join(ROOT, 'packages', 'fdlab');
+const RELEASE = path.join(LIBRARY, 'build', 'Release', 'fdlab.node');
+const DEBUG = path.join(LIBRARY, 'build', 'Debug', 'fdlab.node');
 
 interface CppdbgConfig {
   name: string;
@@ -50,7 +51,7 @@ function sha256(file: string): string {
 function debugBuildStale(): boolean {
   if (!fs.existsSync(DEBUG)) return true;
   const built = fs.statSync(DEBUG).mtimeMs;
-  const sources = [path.join(ROOT, 'binding.gyp'), ...fs.readdirSync(path.join(ROOT, 'native')).map((f) => path.join(ROOT, 'native', f))];
+  const sources = [path.join(LIBRARY, 'binding.gyp'), ...fs.readdirSync(path.join(LIBRARY, 'native')).map((f) => path.join(LIBRARY, 'native', f))];
   return sources.some((file) => fs.statSync(file).mtimeMs > built);
 }
 
@@ -68,7 +69,7 @@ async function loadedAddon(build?: string): Promise<string> {
   const env = { ...process.env };
   delete env.FDLAB_NATIVE_BUILD;
   if (build !== undefined) env.FDLAB_NATIVE_BUILD = build;
-  const script = "require('./dist/src'); console.log(Object.keys(require.cache).find((f) => f.endsWith('fdlab.node')))";
+  const script = "require('fdlab'); console.log(Object.keys(require.cache).find((f) => f.endsWith('fdlab.node')))";
   const { stdout } = await run(process.execPath, ['-e', script], { cwd: ROOT, env });
   return stdout.trim();
 }

@@ -2,10 +2,9 @@
 import { strict as assert } from 'node:assert';
 import { once } from 'node:events';
 import * as net from 'node:net';
-import { FdChannel, PingPongApp, socketpair } from '../../src';
-import { encodeMessage, FRAME_HEADER_BYTES } from '../../src/channel/frame';
-import { sendFds } from '../../src/fd/transfer';
-import { closeQuietly } from '../../src/fd/fds';
+import { closeQuietly, FdChannel, sendFds, socketpair } from 'fdlab';
+import { encodeMessage, FRAME_HEADER_BYTES } from 'fdlab/wire';
+import { PingPongApp } from '../../src/serve/ping-pong';
 import { listeningOnAnyPort } from '../helpers/ports';
 
 /** Writes `writes` one by one on a fresh connection; resolves with all it got back and whether the server closed. */

@@ -6,7 +6,7 @@ import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
-import { close, FdlabError, fdOf, sendFds, socketpair } from '../../src';
+import { close, FdlabError, fdOf, sendFds, socketpair } from 'fdlab';
 import { labImageOrSkip } from '../helpers/docker';
 import { tempFile } from '../helpers/fds';
 import { pausePids, runPausedLab, sh } from '../helpers/paused-lab';

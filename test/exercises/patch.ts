@@ -3,7 +3,8 @@
 // exact text labs.md quotes, which must occur exactly once, so an exercise
 // that no longer matches the code fails here instead of silently testing
 // nothing. The copy is compiled with TypeScript, next to copies of the lab's
-// other files; imports that leave the lab's folder point at dist/.
+// other files; imports that leave the lab's folder point at dist/, and
+// 'fdlab' at the library package.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as ts from 'typescript';
@@ -25,9 +26,11 @@ export function applyEdits(source: string, edits: readonly Edit[], file: string)
   return text;
 }
 
-/** Import paths that leave `dir` (a folder under the project) made absolute, under dist/. */
+/** Import paths that leave `dir` (a folder under the project) made absolute, under dist/; 'fdlab' is the library package. */
 function importsToDist(source: string, dir: string): string {
-  return source.replace(/(from |import\(|require\()'(\.\.\/[^']+)'/g, (_, lead: string, spec: string) => `${lead}'${path.resolve(ROOT, 'dist', dir, spec)}'`);
+  return source
+    .replace(/(from |import\(|require\()'(\.\.\/[^']+)'/g, (_, lead: string, spec: string) => `${lead}'${path.resolve(ROOT, 'dist', dir, spec)}'`)
+    .replace(/(from |import\(|require\()'fdlab'/g, (_, lead: string) => `${lead}'${path.resolve(ROOT, 'packages', 'fdlab')}'`);
 }
 
 /**

@@ -15,7 +15,7 @@ import {
   sendFds,
   socketpair,
   takeFdFromProcess,
-} from '../../src';
+} from 'fdlab';
 import { readSome, tempFile, until, within } from '../helpers/fds';
 import { collect, FIXTURES, startFixture } from '../helpers/process';
 import { tcpConnection } from '../helpers/tcp';

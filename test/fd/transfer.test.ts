@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
-import { close, closeQuietly, fdOf, recvFd, recvFds, SCM_MAX_FD, sendFd, sendFds, socketpair } from '../../src';
+import { close, closeQuietly, fdOf, recvFd, recvFds, SCM_MAX_FD, sendFd, sendFds, socketpair } from 'fdlab';
 import { openFdCount, readSome, tempFile } from '../helpers/fds';
 import { runFixture } from '../helpers/process';
 import { tcpConnection } from '../helpers/tcp';

@@ -9,8 +9,8 @@ import {
   SCM_MAX_FD,
   sendFds,
   socketpair,
-} from '../../src';
-import { tryRecvFdsInto, trySendFdsOverUnixSocket } from '../../src/fd/transfer';
+} from 'fdlab';
+import { tryRecvFdsInto, trySendFdsOverUnixSocket } from 'fdlab/wire';
 import { isOpen, openFdCount, tempFile } from '../helpers/fds';
 
 type Coded = Error & { code: string };

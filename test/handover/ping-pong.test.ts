@@ -1,7 +1,7 @@
 // The demo app takes a session from another process only if it is one: a
 // version that sends anything else must not crash the one that serves.
 import { strict as assert } from 'node:assert';
-import { PingPongApp, type PingSession } from '../../src/handover';
+import { PingPongApp, type PingSession } from '../../src/serve/ping-pong';
 import { within } from '../helpers/fds';
 import { tcpConnection } from '../helpers/tcp';
 

@@ -8,7 +8,7 @@
 import { strict as assert } from 'node:assert';
 import { once } from 'node:events';
 import * as net from 'node:net';
-import { PingPongApp } from '../../src/handover';
+import { PingPongApp } from '../../src/serve/ping-pong';
 import { Pinger } from '../helpers/pinger';
 
 describe('the Pinger test client', () => {

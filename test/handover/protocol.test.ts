@@ -4,8 +4,8 @@
 // error, never a message with missing fields.
 import { strict as assert } from 'node:assert';
 import fc from 'fast-check';
-import { FdlabError } from '../../src';
-import { BATCH_FDS, decode, encode, type ConnectionEntry, type FromNew, type FromOld } from '../../src/handover/protocol';
+import { FdlabError } from 'fdlab';
+import { BATCH_FDS, decode, encode, type ConnectionEntry, type FromNew, type FromOld } from 'fdlab/wire';
 
 const count = fc.nat({ max: 1_000_000 });
 const text = fc.string({ maxLength: 64 });

@@ -6,7 +6,7 @@ import { strict as assert } from 'node:assert';
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
-import { fdOf, queuedBytes } from '../../src';
+import { fdOf, queuedBytes } from 'fdlab';
 import { tempDir, until } from '../helpers/fds';
 import { Pinger } from '../helpers/pinger';
 import { soleServer, startServe, stopServing } from '../helpers/serve';

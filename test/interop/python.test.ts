@@ -2,7 +2,7 @@ import { strict as assert } from 'node:assert';
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { closeQuietly, recvFds, sendFds, setNonBlocking, socketpair } from '../../src';
+import { closeQuietly, recvFds, sendFds, setNonBlocking, socketpair } from 'fdlab';
 import { openFdCount, readSome, tempFile } from '../helpers/fds';
 import { collect } from '../helpers/process';
 

@@ -4,7 +4,7 @@ import { strict as assert } from 'node:assert';
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { closeQuietly, FdChannel } from '../../src';
+import { closeQuietly, FdChannel } from 'fdlab';
 import { freePort } from '../helpers/ports';
 import { collect } from '../helpers/process';
 import { tempDir, until } from '../helpers/fds';

@@ -36,7 +36,7 @@ describe('lab image under testcontainers', function () {
 
   it('runs strace -f -yy on the native module and shows SCM_RIGHTS with the decorated fd', async () => {
     const script =
-      "const f=require('/opt/fdlab');const fs=require('fs');fs.writeFileSync('/tmp/x','x');" +
+      "const f=require('fdlab');const fs=require('fs');fs.writeFileSync('/tmp/x','x');" +
       "const fd=fs.openSync('/tmp/x','r');const [a,b]=f.socketpair();f.sendFds(a,[fd],'boy');f.closeQuietly(f.recvFds(b).fds)";
     const run = await container!.exec(['strace', '-f', '-yy', '-e', 'trace=sendmsg,recvmsg', 'node', '-e', script]);
     assert.equal(run.exitCode, 0, run.output);

@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import * as net from 'node:net';
-import { adoptServer, adoptSocket, close, detachSocket, dup, FdChannel, fdOf, queuedBytes } from '../../src';
+import { adoptServer, adoptSocket, close, detachSocket, dup, FdChannel, fdOf, queuedBytes } from 'fdlab';
 import { openFdCount, tempFile, until, within } from '../helpers/fds';
 import { startFixture } from '../helpers/process';
 import { tcpConnection } from '../helpers/tcp';

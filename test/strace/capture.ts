@@ -3,7 +3,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { closeQuietly, socketpair } from '../../src';
+import { closeQuietly, socketpair } from 'fdlab';
 import type { PassFdsReport } from '../fixtures/strace/pass-fds';
 import { tempDir } from '../helpers/fds';
 import { collect, FIXTURES } from '../helpers/process';

@@ -4,7 +4,7 @@
 // ends it. Each write's outcome is logged: "ok", or the error the kernel gave.
 import { once } from 'node:events';
 import * as path from 'node:path';
-import { adoptSocket, describeFd, FdChannelServer, formatFd } from '../../index';
+import { adoptSocket, describeFd, FdChannelServer, formatFd } from 'fdlab';
 
 const LINES = 3;
 

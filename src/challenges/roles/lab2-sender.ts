@@ -7,7 +7,7 @@
 import { once } from 'node:events';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { describeFd, detachSocket, FdChannel, formatFd } from '../../index';
+import { describeFd, detachSocket, FdChannel, formatFd } from 'fdlab';
 
 async function main(): Promise<void> {
   const socket = net.connect(Number(process.argv[2]), '127.0.0.1');

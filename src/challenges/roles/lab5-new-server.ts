@@ -3,7 +3,8 @@
 // message each: the fd, and as data the bytes to serve first. A message with
 // no fd and the data "done" ends the handover. It then serves ping/pong.
 import * as path from 'node:path';
-import { adoptSocket, FdChannelServer, PingPongApp } from '../../index';
+import { adoptSocket, FdChannelServer } from 'fdlab';
+import { PingPongApp } from '../../serve/ping-pong';
 
 async function main(): Promise<void> {
   const server = await FdChannelServer.listen(path.join(process.env.FDLAB_SHARED ?? '.', 'handover.sock'));

@@ -7,7 +7,7 @@
 // A message "done" without fds ends the handover.
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { adoptSocket, FdChannelServer } from '../../index';
+import { adoptSocket, FdChannelServer } from 'fdlab';
 
 function session(data: Buffer): { answered: number; unread: Buffer } {
   if (data[0] !== '{'.charCodeAt(0)) return { answered: 0, unread: data };

@@ -1,7 +1,7 @@
 // One lab role running in a container: logs, signals, exec, exit.
 import type Docker from 'dockerode';
 import { Writable } from 'node:stream';
-import { FdlabError } from '../../errors';
+import { FdlabError } from 'fdlab';
 import { withDeadline } from '../../util/deadline';
 import { roleProgramPid, seesRoleProcess } from '../host-pid';
 import { RoleLog } from '../role-log';

@@ -8,7 +8,7 @@
 // needs inspector ports, the holder is created on a bridge network of the
 // run's own, without outbound NAT, and publishes each port on 127.0.0.1 only.
 import Docker from 'dockerode';
-import { FdlabError } from '../../errors';
+import { FdlabError } from 'fdlab';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';

@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type Docker from 'dockerode';
 import * as tar from 'tar-stream';
-import { FdlabError } from '../../errors';
+import { FdlabError } from 'fdlab';
 import { collectRootfs, PROJECT_DIR, type RootfsEntry } from './rootfs';
 
 export const LAB_IMAGE_REPO = 'fdlab-lab';

@@ -4,7 +4,7 @@
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { FdlabError } from '../../errors';
+import { FdlabError } from 'fdlab';
 
 export const PROJECT_DIR = '/opt/fdlab';
 export const INSTALL_HINT = 'apt-get install -y busybox-static strace iproute2';
@@ -188,25 +188,26 @@ function addTree(rootfs: Rootfs, root: string, hostDir: string, natives: string[
   }
 }
 
-/** The addon this machine loads: build/Release, or the prebuilt one an installed package ships. */
+/** The addon this machine loads: the library package's build/Release, or the prebuilt one it ships. */
 function nativeAddon(root: string): string {
+  const library = path.join(root, 'packages', 'fdlab');
   try {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    return (require('node-gyp-build') as { resolve(dir: string): string }).resolve(root);
+    return (require('node-gyp-build') as { resolve(dir: string): string }).resolve(library);
   } catch {
-    throw new FdlabError('ERR_FDLAB_NATIVE_MISSING', `fdlab's native module (${path.join(root, 'build', 'Release', 'fdlab.node')}) is not built. Run 'npm install' in ${root}.`);
+    throw new FdlabError('ERR_FDLAB_NATIVE_MISSING', `fdlab's native module (${path.join(library, 'build', 'Release', 'fdlab.node')}) is not built. Run 'npm install' in ${root}.`);
   }
 }
 
 function addProject(rootfs: Rootfs, root: string): void {
   const addon = nativeAddon(root);
   const dist = path.join(root, 'dist');
-  if (!fs.existsSync(path.join(dist, 'src', 'index.js'))) {
-    throw new FdlabError('ERR_FDLAB_NOT_BUILT', `fdlab is not compiled (${dist}/src/index.js is missing). Run 'npm run build' in ${root}.`);
+  if (!fs.existsSync(path.join(dist, 'src', 'cli', 'main.js')) || !fs.existsSync(path.join(root, 'packages', 'fdlab', 'dist', 'index.js'))) {
+    throw new FdlabError('ERR_FDLAB_NOT_BUILT', `fdlab is not compiled (${dist}/src/cli/main.js or packages/fdlab/dist/index.js is missing). Run 'npm run build' in ${root}.`);
   }
+  // The addon itself travels inside the library package (node_modules/fdlab, below).
   const natives = [addon];
   rootfs.projectFile(posix.join(PROJECT_DIR, 'package.json'), path.join(root, 'package.json'));
-  rootfs.projectFile(posix.join(PROJECT_DIR, 'build/Release/fdlab.node'), addon);
   // Tests run on the host; only the roles they start in containers go in, so
   // other test edits do not force a rebuild.
   addTree(rootfs, root, dist, natives, new Set([path.join(dist, 'test')]));

@@ -10,7 +10,7 @@
 // (same pid, so the role runner's process group and pid lookups still hold).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { FdlabError } from '../../errors';
+import { FdlabError } from 'fdlab';
 import { withDeadline } from '../../util/deadline';
 
 /** How to pick the process runtime's network: FDLAB_PROCESS_NETWORK=private|host. */

@@ -8,7 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { FdlabError } from '../../errors';
+import { FdlabError } from 'fdlab';
 import { withDeadline } from '../../util/deadline';
 import { roleProgramPid } from '../host-pid';
 import { RoleLog } from '../role-log';

@@ -19,16 +19,18 @@ export { FdChannel, type FdMessage, type FdChannelOptions } from './channel/fd-c
 export { FdChannelServer, type ListenOptions } from './channel/channel-server';
 export { detachSocket, fdOf, type DetachedSocket, type DetachOptions } from './socket/detach';
 export { adoptSocket, adoptServer, type AdoptSocketOptions } from './socket/adopt';
+export { writePidFile, removePidFile } from './handover/pid-file';
+export { NATIVE_BUILD_ENV } from './native/binding';
 export {
   Upgrader,
-  PingPongApp,
   spawnSuccessor,
   externalSuccessor,
   UPGRADE_SOCKET_ENV,
   guardUpgradeSignal,
+  generation,
+  type Log,
   type UpgraderOptions,
   type UpgradeResult,
   type HandoverApp,
   type ServedConnection,
-  type PingSession,
 } from './handover';

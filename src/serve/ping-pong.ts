@@ -3,7 +3,7 @@
 // split across writes still gets its pong. The session travels on upgrade.
 import type * as net from 'node:net';
 import { randomBytes } from 'node:crypto';
-import type { HandoverApp, Log, ServedConnection } from './types';
+import type { HandoverApp, Log, ServedConnection } from 'fdlab';
 
 export interface PingSession {
   id: string;

@@ -61,7 +61,8 @@ export interface RawBinding {
 export const NATIVE_BUILD_ENV = 'FDLAB_NATIVE_BUILD';
 
 function load(): RawBinding {
-  const root = path.resolve(__dirname, '..', '..', '..');
+  // dist/native/binding.js -> the package (where build/ and prebuilds/ are).
+  const root = path.resolve(__dirname, '..', '..');
   const build = process.env[NATIVE_BUILD_ENV];
   if (build) {
     // node-gyp-build always prefers build/Release: a debugger session that
