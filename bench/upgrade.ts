@@ -17,7 +17,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import Table from 'cli-table3';
-import { FdlabError } from 'fdlab';
+import { LabError } from '../src/lab-error';
 import { withDeadline } from '../src/util/deadline';
 import { renderChart } from './upgrade-chart';
 import type { ClientReport, Delay, Sample, StrategyResult, UpgradeResult } from './upgrade-types';
@@ -55,7 +55,7 @@ const USAGE = `usage: npm run bench:upgrade -- --connections N [--upgrades K] [-
   [--steady-ms MS (3000)] [--after-ms MS (3000)] [--rate PINGS_PER_S (1)] [--out DIR (bench/results)]`;
 
 function badArg(message: string): never {
-  throw new FdlabError('ERR_INVALID_ARG_VALUE', `${message}\n${USAGE}`);
+  throw new LabError('ERR_INVALID_ARG_VALUE', `${message}\n${USAGE}`);
 }
 
 function integer(name: string, raw: string, min: number, max: number): number {
@@ -85,10 +85,10 @@ export function parseOptions(argv: string[]): BenchOptions {
       },
     }));
   } catch (error) {
-    throw new FdlabError((error as { code?: string }).code ?? 'ERR_INVALID_ARG_VALUE', `${(error as Error).message}\n${USAGE}`);
+    throw new LabError((error as { code?: string }).code ?? 'ERR_INVALID_ARG_VALUE', `${(error as Error).message}\n${USAGE}`);
   }
   if (values.connections === undefined) badArg('--connections is required');
-  if (values.runtime === 'docker') throw new FdlabError('ERR_UNSUPPORTED_RUNTIME', '--runtime docker is not implemented yet; use --runtime process');
+  if (values.runtime === 'docker') throw new LabError('ERR_UNSUPPORTED_RUNTIME', '--runtime docker is not implemented yet; use --runtime process');
   if (values.runtime !== 'process') badArg(`--runtime must be 'process', not '${values.runtime}'`);
   const strategies = values.strategies.split(',').map((s) => s.trim());
   for (const s of strategies) if (!(STRATEGIES as readonly string[]).includes(s)) badArg(`unknown strategy '${s}' (known: ${STRATEGIES.join(', ')})`);
@@ -117,7 +117,7 @@ async function until<T>(ms: number, what: string, probe: () => T | undefined | f
   for (;;) {
     const value = probe();
     if (value !== undefined && value !== false) return value;
-    if (Date.now() >= deadline) throw new FdlabError('ERR_BENCH_TIMEOUT', `timed out after ${ms} ms waiting for ${what}`);
+    if (Date.now() >= deadline) throw new LabError('ERR_BENCH_TIMEOUT', `timed out after ${ms} ms waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, POLL_MS));
   }
 }
@@ -215,7 +215,7 @@ class ServerLog {
         this.waiters.push(look);
       };
       look();
-    }), ms, () => new FdlabError('ERR_BENCH_TIMEOUT', `timed out after ${ms} ms waiting for ${what}; last server lines:\n${this.lines.slice(-8).map((l) => l.text).join('\n')}`));
+    }), ms, () => new LabError('ERR_BENCH_TIMEOUT', `timed out after ${ms} ms waiting for ${what}; last server lines:\n${this.lines.slice(-8).map((l) => l.text).join('\n')}`));
   }
 }
 
@@ -250,11 +250,11 @@ class LoadClient {
         for (let index = from; index < this.stderrLines.length; index++) {
           if (this.stderrLines[index].text.startsWith(word)) return resolve({ at: this.stderrLines[index].at, index });
         }
-        if (this.child.exitCode !== null) return reject(new FdlabError('ERR_BENCH_CLIENT', `the load client exited ${this.child.exitCode}: ${this.stderrText()}`));
+        if (this.child.exitCode !== null) return reject(new LabError('ERR_BENCH_CLIENT', `the load client exited ${this.child.exitCode}: ${this.stderrText()}`));
         this.waiters.push(look);
       };
       look();
-    }), ms, () => new FdlabError('ERR_BENCH_TIMEOUT', `timed out after ${ms} ms waiting for the load client's ${word}: ${this.stderrText()}`));
+    }), ms, () => new LabError('ERR_BENCH_TIMEOUT', `timed out after ${ms} ms waiting for the load client's ${word}: ${this.stderrText()}`));
   }
 
   get stderrCount(): number {
@@ -271,9 +271,9 @@ class LoadClient {
 
   async stop(ms: number): Promise<ClientReport> {
     this.child.stdin!.end('stop\n');
-    const code = await withDeadline(this.exited, ms, () => new FdlabError('ERR_BENCH_TIMEOUT', `the load client did not report within ${ms} ms`));
+    const code = await withDeadline(this.exited, ms, () => new LabError('ERR_BENCH_TIMEOUT', `the load client did not report within ${ms} ms`));
     const line = this.stdout.trim().split('\n').pop() ?? '';
-    if (code !== 0 || !line.startsWith('{')) throw new FdlabError('ERR_BENCH_CLIENT', `the load client exited ${code}: ${this.stderrText()}`);
+    if (code !== 0 || !line.startsWith('{')) throw new LabError('ERR_BENCH_CLIENT', `the load client exited ${code}: ${this.stderrText()}`);
     return JSON.parse(line) as ClientReport;
   }
 }
@@ -536,7 +536,7 @@ async function main(): Promise<void> {
   try {
     options = parseOptions(process.argv.slice(2));
   } catch (error) {
-    const e = error as FdlabError;
+    const e = error as LabError;
     process.stderr.write(`error ${e.code}: ${e.message}\n`);
     process.exit(2);
   }
@@ -555,7 +555,7 @@ async function main(): Promise<void> {
     console.log(headroomLine(results));
     console.log(`results: ${path.relative(process.cwd(), json)}, ${path.relative(process.cwd(), svg)}`);
   } catch (error) {
-    const e = error as FdlabError;
+    const e = error as LabError;
     process.stderr.write(`error ${e.code ?? 'ERR_BENCH'}: ${e.message}\n`);
     process.exitCode = 1;
   }

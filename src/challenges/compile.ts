@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { FdlabError } from 'fdlab';
+import { LabError } from '../lab-error';
 import { PROJECT_ROOT } from './workspace';
 
 type TypeScript = typeof import('typescript');
@@ -14,7 +14,7 @@ function loadTypeScript(): TypeScript {
   try {
     return require('typescript') as TypeScript;
   } catch (error) {
-    throw new FdlabError('ERR_CHALLENGE_NO_TYPESCRIPT', 'challenges compile your file with the TypeScript compiler, which is not installed here: run `npm install` in the fdlab folder (typescript is a dev dependency)', { cause: error });
+    throw new LabError('ERR_CHALLENGE_NO_TYPESCRIPT', 'challenges compile your file with the TypeScript compiler, which is not installed here: run `npm install` in the fdlab folder (typescript is a dev dependency)', { cause: error });
   }
 }
 
@@ -54,7 +54,7 @@ export function compileLearnerFile(source: string, outDir: string): string {
       getCurrentDirectory: () => process.cwd(),
       getNewLine: () => '\n',
     });
-    throw new FdlabError('ERR_CHALLENGE_COMPILE', `${path.relative(process.cwd(), source) || source} does not compile; fix it and check again:\n${text.trimEnd()}`);
+    throw new LabError('ERR_CHALLENGE_COMPILE', `${path.relative(process.cwd(), source) || source} does not compile; fix it and check again:\n${text.trimEnd()}`);
   }
   fs.writeFileSync(stamp, hash);
   return output;

@@ -1,5 +1,5 @@
 // Every challenge, by lab. `fdlab challenge` lists them.
-import { FdlabError } from 'fdlab';
+import { LabError } from '../lab-error';
 import { lab1Challenges } from './lab1';
 import { lab2Challenges } from './lab2';
 import { lab3Challenges } from './lab3';
@@ -15,12 +15,12 @@ export function findChallenge(lab: number, id: string | undefined, progress: Pro
   const ofLab = CHALLENGES.filter((c) => c.lab === lab);
   if (ofLab.length === 0) {
     const labs = [...new Set(CHALLENGES.map((c) => c.lab))].join(', ');
-    throw new FdlabError('ERR_NO_SUCH_CHALLENGE', `lab ${lab} has no challenges; labs with challenges: ${labs} (\`fdlab challenge\` lists them)`);
+    throw new LabError('ERR_NO_SUCH_CHALLENGE', `lab ${lab} has no challenges; labs with challenges: ${labs} (\`fdlab challenge\` lists them)`);
   }
   const wanted = id ?? progress.current[`lab${lab}`] ?? ofLab[0].id;
   const found = ofLab.find((c) => c.id === wanted);
   if (!found) {
-    throw new FdlabError('ERR_NO_SUCH_CHALLENGE', `lab ${lab} has no challenge "${wanted}"; it has: ${ofLab.map((c) => c.id).join(', ')}`);
+    throw new LabError('ERR_NO_SUCH_CHALLENGE', `lab ${lab} has no challenge "${wanted}"; it has: ${ofLab.map((c) => c.id).join(', ')}`);
   }
   return found;
 }

@@ -4,7 +4,7 @@
 // this project's library package, so a learner's `import ... from 'fdlab'` resolves anywhere.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { FdlabError } from 'fdlab';
+import { LabError } from '../lab-error';
 import type { Challenge } from './types';
 
 export const PROJECT_ROOT = path.resolve(__dirname, '..', '..', '..');
@@ -50,7 +50,7 @@ export class Workspace {
       return { current: parsed.current ?? {}, tasks: parsed.tasks ?? {} };
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { current: {}, tasks: {} };
-      throw new FdlabError('ERR_CHALLENGE_PROGRESS', `${this.progressFile} is not valid JSON (${(error as Error).message}); fix or delete it (deleting forgets which hints you saw)`);
+      throw new LabError('ERR_CHALLENGE_PROGRESS', `${this.progressFile} is not valid JSON (${(error as Error).message}); fix or delete it (deleting forgets which hints you saw)`);
     }
   }
 
@@ -88,7 +88,7 @@ export class Workspace {
   requireFile(challenge: Challenge): string {
     const file = this.learnerFile(challenge);
     if (!fs.existsSync(file)) {
-      throw new FdlabError('ERR_CHALLENGE_NOT_STARTED', `${file} does not exist: run \`fdlab challenge ${challenge.lab} ${challenge.id}${this.root === workspaceDir() ? '' : ` --dir ${this.root}`}\` first`);
+      throw new LabError('ERR_CHALLENGE_NOT_STARTED', `${file} does not exist: run \`fdlab challenge ${challenge.lab} ${challenge.id}${this.root === workspaceDir() ? '' : ` --dir ${this.root}`}\` first`);
     }
     return file;
   }

@@ -1,6 +1,6 @@
 // `fdlab lab <n>`: run one lab and turn its verdict into an exit code.
 import { LABS } from '../../lab';
-import { FdlabError } from 'fdlab';
+import { LabError } from '../lab-error';
 import { runLab } from '../labs/runner';
 
 export interface LabCommandOptions {
@@ -18,7 +18,7 @@ export interface LabCommandOptions {
 export async function runLabCommand(n: number, options: LabCommandOptions): Promise<number> {
   const lab = LABS.get(n);
   if (!lab) {
-    throw new FdlabError('ERR_NO_SUCH_LAB', `there is no lab ${n}; available: ${[...LABS.keys()].join(', ')} (see labs.md)`);
+    throw new LabError('ERR_NO_SUCH_LAB', `there is no lab ${n}; available: ${[...LABS.keys()].join(', ')} (see labs.md)`);
   }
   const outcome = await runLab(lab, {
     runtime: options.runtime,

@@ -5,7 +5,8 @@
 // The engine never exits the process: this command does, on 'upgraded'.
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { externalSuccessor, FdlabError, generation, removePidFile, spawnSuccessor, Upgrader } from 'fdlab';
+import { externalSuccessor, generation, removePidFile, spawnSuccessor, Upgrader } from 'fdlab';
+import { LabError } from '../lab-error';
 import { PingPongApp } from '../serve/ping-pong';
 
 export interface ServeOptions {
@@ -30,7 +31,7 @@ export async function runServe(options: ServeOptions): Promise<void> {
   const pidFile = path.resolve(options.pidFile);
   if (options.port === 0 && !options.stateDir) {
     // The default state dir is named after the port: with port 0 every server would share one.
-    throw new FdlabError('ERR_INVALID_ARG_VALUE', 'with --port 0, give a --state-dir too (the default one is named after the port)');
+    throw new LabError('ERR_INVALID_ARG_VALUE', 'with --port 0, give a --state-dir too (the default one is named after the port)');
   }
   const upgrader = await Upgrader.start({
     app: new PingPongApp(log),
@@ -45,7 +46,7 @@ export async function runServe(options: ServeOptions): Promise<void> {
     log,
   }).catch((error: Error & { code?: string }) => {
     if (error.code === 'EADDRINUSE') {
-      throw new FdlabError('EADDRINUSE', `127.0.0.1:${options.port} is already in use (another fdlab serve? \`cat ${pidFile}\`); pick another --port`);
+      throw new LabError('EADDRINUSE', `127.0.0.1:${options.port} is already in use (another fdlab serve? \`cat ${pidFile}\`); pick another --port`);
     }
     throw error;
   });

@@ -2,16 +2,16 @@
 import chalk from 'chalk';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { FdlabError } from 'fdlab';
+import { LabError } from '../lab-error';
 import { readCaptures, writeTimeline } from '../strace';
 import { readFdTables } from '../labs/fd-snapshot';
 import { fdPictureText } from '../labs/fd-picture-text';
 import { fdPicturesHtml } from '../labs/fd-picture-svg';
 
 export function runTimeline(dir: string, options: { width?: number }): number {
-  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new FdlabError('ERR_NO_CAPTURES', `${dir} is not a directory`);
+  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new LabError('ERR_NO_CAPTURES', `${dir} is not a directory`);
   if (readCaptures(dir).length === 0) {
-    throw new FdlabError('ERR_NO_CAPTURES', `no strace captures in ${dir} (*.strace, or files from strace -f -tt -yy -o FILE)`);
+    throw new LabError('ERR_NO_CAPTURES', `no strace captures in ${dir} (*.strace, or files from strace -f -tt -yy -o FILE)`);
   }
   // A lab's capture dir also holds the fd tables it read at its key step.
   const snapshots = readFdTables(dir);

@@ -8,7 +8,7 @@ import { withRuntime } from '../runtime/cleanup';
 import { selectRuntime } from '../runtime/select';
 import type { LabRuntime, Role } from '../runtime/types';
 import { checksTable, verdict } from './checks';
-import { FdlabError } from 'fdlab';
+import { LabError } from '../lab-error';
 import { Guide } from './guide';
 import { pauseBeforeStep } from './pause';
 import { resolveSettings } from './settings';
@@ -85,7 +85,7 @@ export async function runLab(lab: LabDefinition, options: LabOptions): Promise<L
       return snapshot;
     },
     setting: <T extends number | string = number>(key: string) => {
-      if (!(key in settings.values)) throw new FdlabError('ERR_UNKNOWN_SETTING', `lab ${lab.number} reads a setting it does not declare: ${key}`);
+      if (!(key in settings.values)) throw new LabError('ERR_UNKNOWN_SETTING', `lab ${lab.number} reads a setting it does not declare: ${key}`);
       return settings.values[key] as T;
     },
     fault: settings.fault,

@@ -2,7 +2,7 @@
 // role prefix, and searchable by waitForLine.
 import chalk from 'chalk';
 import { EventEmitter } from 'node:events';
-import { FdlabError } from 'fdlab';
+import { LabError } from '../lab-error';
 import { pausableTimeout } from '../util/pause';
 
 const COLOURS = [chalk.cyan, chalk.magenta, chalk.yellow, chalk.green, chalk.blue, chalk.redBright, chalk.cyanBright];
@@ -55,7 +55,7 @@ export class RoleLog extends EventEmitter {
     const found = this.lines.slice(fromLine).find(matches);
     if (found !== undefined) return Promise.resolve(found);
     const tail = () => this.lines.slice(-5).map((l) => `    ${l}`).join('\n');
-    const exitedError = () => new FdlabError('ERR_ROLE_EXITED', `${this.role} exited without printing a line matching ${pattern}; its last lines:\n${tail()}`);
+    const exitedError = () => new LabError('ERR_ROLE_EXITED', `${this.role} exited without printing a line matching ${pattern}; its last lines:\n${tail()}`);
     if (this.ended) return Promise.reject(exitedError());
     return new Promise((resolve, reject) => {
       const done = () => {
@@ -66,7 +66,7 @@ export class RoleLog extends EventEmitter {
       // Paused time (--pause) does not count.
       const timer = pausableTimeout(() => {
         done();
-        reject(new FdlabError('ERR_ROLE_TIMEOUT', `${this.role}: no line matching ${pattern} within ${timeoutMs} ms; last lines:\n${tail()}`));
+        reject(new LabError('ERR_ROLE_TIMEOUT', `${this.role}: no line matching ${pattern} within ${timeoutMs} ms; last lines:\n${tail()}`));
       }, timeoutMs);
       const onLine = (line: string) => {
         if (!matches(line)) return;

@@ -1,7 +1,7 @@
 // --runtime auto|docker|process: auto uses Docker when an engine answers and
 // the lab image can be had, else the process runtime, and says why.
 import Docker from 'dockerode';
-import { FdlabError } from 'fdlab';
+import { LabError } from '../lab-error';
 import { ENGINE_FIX, probeEngine } from './docker/engine';
 import { DockerRuntime } from './docker/docker-runtime';
 import { ensureLabImage } from './image/image-builder';
@@ -22,7 +22,7 @@ export interface SelectOptions {
 export async function selectRuntime(options: SelectOptions): Promise<LabRuntime> {
   const choice = options.runtime ?? 'auto';
   if (!['auto', 'docker', 'process'].includes(choice)) {
-    throw new FdlabError('ERR_INVALID_ARG_VALUE', `--runtime must be auto, docker or process; got '${choice}'`);
+    throw new LabError('ERR_INVALID_ARG_VALUE', `--runtime must be auto, docker or process; got '${choice}'`);
   }
   // --inspect: a debugger on this machine must reach the roles' inspectors, so they share its network.
   const network = options.inspectPorts?.length ? 'host' : undefined;
@@ -31,7 +31,7 @@ export async function selectRuntime(options: SelectOptions): Promise<LabRuntime>
   const docker = new Docker();
   const engine = await probeEngine(docker);
   if (!engine.ok) {
-    if (choice === 'docker') throw new FdlabError('ERR_DOCKER_UNAVAILABLE', `--runtime docker: ${engine.detail}; ${ENGINE_FIX}`);
+    if (choice === 'docker') throw new LabError('ERR_DOCKER_UNAVAILABLE', `--runtime docker: ${engine.detail}; ${ENGINE_FIX}`);
     return new ProcessRuntime({ lab: options.lab, reason: `${engine.detail}; falling back to processes on this machine`, echoLogs: options.echoLogs, network });
   }
   try {

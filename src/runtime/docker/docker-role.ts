@@ -1,7 +1,7 @@
 // One lab role running in a container: logs, signals, exec, exit.
 import type Docker from 'dockerode';
 import { Writable } from 'node:stream';
-import { FdlabError } from 'fdlab';
+import { LabError } from '../../lab-error';
 import { withDeadline } from '../../util/deadline';
 import { roleProgramPid, seesRoleProcess } from '../host-pid';
 import { RoleLog } from '../role-log';
@@ -62,7 +62,7 @@ export class DockerRole implements Role {
     try {
       await this.container.kill({ signal });
     } catch (error) {
-      throw new FdlabError('ERR_ROLE_EXITED', `${this.name}: cannot send ${signal}: ${(error as Error).message}`, { cause: error });
+      throw new LabError('ERR_ROLE_EXITED', `${this.name}: cannot send ${signal}: ${(error as Error).message}`, { cause: error });
     }
   }
 
@@ -83,9 +83,9 @@ export class DockerRole implements Role {
   }
 
   wait(timeoutMs?: number): Promise<RoleExit> {
-    if (!this.exited) return Promise.reject(new FdlabError('ERR_ROLE_NOT_STARTED', `${this.name} was never started`));
+    if (!this.exited) return Promise.reject(new LabError('ERR_ROLE_NOT_STARTED', `${this.name} was never started`));
     if (timeoutMs === undefined) return this.exited;
-    return withDeadline(this.exited, timeoutMs, () => new FdlabError('ERR_ROLE_TIMEOUT', `${this.name} did not exit within ${timeoutMs} ms`));
+    return withDeadline(this.exited, timeoutMs, () => new LabError('ERR_ROLE_TIMEOUT', `${this.name} did not exit within ${timeoutMs} ms`));
   }
 
   manualSignalCommand(signal: NodeJS.Signals): string {

@@ -8,7 +8,7 @@
 // needs inspector ports, the holder is created on a bridge network of the
 // run's own, without outbound NAT, and publishes each port on 127.0.0.1 only.
 import Docker from 'dockerode';
-import { FdlabError } from 'fdlab';
+import { LabError } from '../../lab-error';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -64,7 +64,7 @@ export class DockerRuntime implements LabRuntime {
     this.inspectPorts = [...new Set(options.inspectPorts ?? [])];
     for (const port of this.inspectPorts) {
       if (!Number.isInteger(port) || port < 1 || port > 65535) {
-        throw new FdlabError('ERR_INVALID_ARG_VALUE', `inspector port must be an integer from 1 to 65535; got ${port}`);
+        throw new LabError('ERR_INVALID_ARG_VALUE', `inspector port must be an integer from 1 to 65535; got ${port}`);
       }
     }
   }
@@ -102,7 +102,7 @@ export class DockerRuntime implements LabRuntime {
     } catch (error) {
       const message = (error as Error).message;
       if (this.inspectPorts.length > 0 && /port is already allocated|address already in use/i.test(message)) {
-        throw new FdlabError(
+        throw new LabError(
           'ERR_INSPECT_PORT_BUSY',
           `an inspector port (${this.inspectPorts.map(inspectorEndpoint).join(', ')}) is already taken on the Docker host; ` +
             `stop whatever listens there (another debugged node, a kept lab: fdlab clean) and try again. Engine said: ${message.trim()}`,
@@ -148,10 +148,10 @@ export class DockerRuntime implements LabRuntime {
     if (!this.holder) throw new Error('DockerRuntime.start() must run before startRole()');
     if (spec.inspectPort !== undefined) {
       if (spec.network === 'none') {
-        throw new FdlabError('ERR_INSPECT_PORT_NOT_PUBLISHED', `role ${spec.name} has network 'none': no debugger can reach an inspector in it`);
+        throw new LabError('ERR_INSPECT_PORT_NOT_PUBLISHED', `role ${spec.name} has network 'none': no debugger can reach an inspector in it`);
       }
       if (!this.inspectPorts.includes(spec.inspectPort)) {
-        throw new FdlabError(
+        throw new LabError(
           'ERR_INSPECT_PORT_NOT_PUBLISHED',
           `role ${spec.name} asks for inspector port ${spec.inspectPort}, but this pod publishes ` +
             `${this.inspectPorts.length ? this.inspectPorts.join(', ') : 'none'}. A pod publishes ports only when it is created: ` +

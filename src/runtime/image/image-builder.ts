@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type Docker from 'dockerode';
 import * as tar from 'tar-stream';
-import { FdlabError } from 'fdlab';
+import { LabError } from '../../lab-error';
 import { collectRootfs, PROJECT_DIR, type RootfsEntry } from './rootfs';
 
 export const LAB_IMAGE_REPO = 'fdlab-lab';
@@ -117,7 +117,7 @@ async function inspectImage(docker: Docker, tag: string): Promise<{ Id: string; 
     return await docker.getImage(tag).inspect();
   } catch (error) {
     if (statusCode(error) === 404) return undefined;
-    throw new FdlabError('ERR_FDLAB_DOCKER_UNAVAILABLE', `The Docker engine did not answer: ${(error as Error).message}`, { cause: error });
+    throw new LabError('ERR_FDLAB_DOCKER_UNAVAILABLE', `The Docker engine did not answer: ${(error as Error).message}`, { cause: error });
   }
 }
 
@@ -159,11 +159,11 @@ export async function ensureLabImage(docker: Docker, options: EnsureLabImageOpti
     try {
       await importTar(docker, entries, hash, progress);
     } catch (error) {
-      if (error instanceof FdlabError) throw error;
-      throw new FdlabError('ERR_FDLAB_IMAGE_IMPORT', `docker import of ${tag} failed: ${(error as Error).message}`, { cause: error });
+      if (error instanceof LabError) throw error;
+      throw new LabError('ERR_FDLAB_IMAGE_IMPORT', `docker import of ${tag} failed: ${(error as Error).message}`, { cause: error });
     }
     image = await inspectImage(docker, tag);
-    if (!image) throw new FdlabError('ERR_FDLAB_IMAGE_IMPORT', `docker import finished but ${tag} does not exist`);
+    if (!image) throw new LabError('ERR_FDLAB_IMAGE_IMPORT', `docker import finished but ${tag} does not exist`);
   }
   await docker.getImage(tag).tag({ repo: LAB_IMAGE_REPO, tag: 'latest' });
   if (built) await pruneOldImages(docker, image.Id);

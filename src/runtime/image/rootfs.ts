@@ -4,7 +4,7 @@
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { FdlabError } from 'fdlab';
+import { LabError } from '../../lab-error';
 
 export const PROJECT_DIR = '/opt/fdlab';
 export const INSTALL_HINT = 'apt-get install -y busybox-static strace iproute2';
@@ -59,7 +59,7 @@ class Rootfs {
    * loader finds libraries exactly where `ldd` saw them. Returns the real path.
    */
   hostPath(hostPath: string, depth = 0): string {
-    if (depth > 40) throw new FdlabError('ERR_FDLAB_IMAGE_SYMLINK_LOOP', `Too many symlinks resolving ${hostPath}`);
+    if (depth > 40) throw new LabError('ERR_FDLAB_IMAGE_SYMLINK_LOOP', `Too many symlinks resolving ${hostPath}`);
     const parts = hostPath.split('/').filter(Boolean);
     let current = '/';
     for (let i = 0; i < parts.length; i++) {
@@ -112,7 +112,7 @@ function findTool(name: string): string {
       // not in this directory
     }
   }
-  throw new FdlabError('ERR_FDLAB_IMAGE_TOOL_MISSING',
+  throw new LabError('ERR_FDLAB_IMAGE_TOOL_MISSING',
     `'${name}' was not found on this machine; the offline lab image copies it from here. Install it: ${INSTALL_HINT}`);
 }
 
@@ -124,11 +124,11 @@ export function sharedLibraries(file: string): string[] {
   } catch (error) {
     const { stdout = '', stderr = '' } = error as { stdout?: string; stderr?: string };
     if (/not a dynamic executable/.test(stdout + stderr)) return [];
-    throw new FdlabError('ERR_FDLAB_IMAGE_LDD', `ldd ${file} failed: ${(stderr || (error as Error).message).trim()}`);
+    throw new LabError('ERR_FDLAB_IMAGE_LDD', `ldd ${file} failed: ${(stderr || (error as Error).message).trim()}`);
   }
   const missing = output.split('\n').filter((line) => line.includes('=> not found'));
   if (missing.length > 0) {
-    throw new FdlabError('ERR_FDLAB_IMAGE_LDD', `${file} needs libraries this machine lacks: ${missing.map((l) => l.trim()).join(', ')}`);
+    throw new LabError('ERR_FDLAB_IMAGE_LDD', `${file} needs libraries this machine lacks: ${missing.map((l) => l.trim()).join(', ')}`);
   }
   // Lines look like "libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x...)" or "/lib64/ld-linux-x86-64.so.2 (0x...)".
   return [...output.matchAll(/^\s*(?:\S+ => )?(\/\S+) \(0x[0-9a-f]+\)$/gm)].map((match) => match[1]);
@@ -158,7 +158,7 @@ function productionPackages(root: string): string[] {
       dir = path.dirname(dir);
     }
     if (!optional) {
-      throw new FdlabError('ERR_FDLAB_NOT_INSTALLED', `Dependency '${name}' (needed from ${fromDir}) is not installed. Run 'npm install' in ${root}.`);
+      throw new LabError('ERR_FDLAB_NOT_INSTALLED', `Dependency '${name}' (needed from ${fromDir}) is not installed. Run 'npm install' in ${root}.`);
     }
   };
   const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
@@ -195,7 +195,7 @@ function nativeAddon(root: string): string {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     return (require('node-gyp-build') as { resolve(dir: string): string }).resolve(library);
   } catch {
-    throw new FdlabError('ERR_FDLAB_NATIVE_MISSING', `fdlab's native module (${path.join(library, 'build', 'Release', 'fdlab.node')}) is not built. Run 'npm install' in ${root}.`);
+    throw new LabError('ERR_FDLAB_NATIVE_MISSING', `fdlab's native module (${path.join(library, 'build', 'Release', 'fdlab.node')}) is not built. Run 'npm install' in ${root}.`);
   }
 }
 
@@ -203,7 +203,7 @@ function addProject(rootfs: Rootfs, root: string): void {
   const addon = nativeAddon(root);
   const dist = path.join(root, 'dist');
   if (!fs.existsSync(path.join(dist, 'src', 'cli', 'main.js')) || !fs.existsSync(path.join(root, 'packages', 'fdlab', 'dist', 'index.js'))) {
-    throw new FdlabError('ERR_FDLAB_NOT_BUILT', `fdlab is not compiled (${dist}/src/cli/main.js or packages/fdlab/dist/index.js is missing). Run 'npm run build' in ${root}.`);
+    throw new LabError('ERR_FDLAB_NOT_BUILT', `fdlab is not compiled (${dist}/src/cli/main.js or packages/fdlab/dist/index.js is missing). Run 'npm run build' in ${root}.`);
   }
   // The addon itself travels inside the library package (node_modules/fdlab, below).
   const natives = [addon];

@@ -10,7 +10,7 @@
 // (same pid, so the role runner's process group and pid lookups still hold).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { FdlabError } from 'fdlab';
+import { LabError } from '../../lab-error';
 import { withDeadline } from '../../util/deadline';
 
 /** How to pick the process runtime's network: FDLAB_PROCESS_NETWORK=private|host. */
@@ -24,7 +24,7 @@ const NETNS_FIX =
 export function processNetworkFromEnv(env: NodeJS.ProcessEnv = process.env): ProcessNetwork {
   const value = env.FDLAB_PROCESS_NETWORK ?? 'host';
   if (value !== 'host' && value !== 'private') {
-    throw new FdlabError('ERR_INVALID_ARG_VALUE', `FDLAB_PROCESS_NETWORK must be host or private; got '${value}'`);
+    throw new LabError('ERR_INVALID_ARG_VALUE', `FDLAB_PROCESS_NETWORK must be host or private; got '${value}'`);
   }
   return value;
 }
@@ -48,7 +48,7 @@ export class NetworkNamespace {
     });
     let stderr = '';
     holder.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-    const failed = (why: string) => new FdlabError('ERR_NETNS_UNAVAILABLE', `cannot make a private network namespace: ${why}; ${NETNS_FIX}`);
+    const failed = (why: string) => new LabError('ERR_NETNS_UNAVAILABLE', `cannot make a private network namespace: ${why}; ${NETNS_FIX}`);
     try {
       await withDeadline(
         new Promise<void>((resolve, reject) => {

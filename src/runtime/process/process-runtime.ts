@@ -8,7 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { FdlabError } from 'fdlab';
+import { LabError } from '../../lab-error';
 import { withDeadline } from '../../util/deadline';
 import { roleProgramPid } from '../host-pid';
 import { RoleLog } from '../role-log';
@@ -58,7 +58,7 @@ class ProcessRole implements Role {
 
   async signal(signal: NodeJS.Signals): Promise<void> {
     if (this.child.exitCode !== null || this.child.signalCode !== null) {
-      throw new FdlabError('ERR_ROLE_EXITED', `${this.name} has already exited; cannot send ${signal}`);
+      throw new LabError('ERR_ROLE_EXITED', `${this.name} has already exited; cannot send ${signal}`);
     }
     this.child.kill(signal);
   }
@@ -78,7 +78,7 @@ class ProcessRole implements Role {
 
   wait(timeoutMs?: number): Promise<RoleExit> {
     if (timeoutMs === undefined) return this.exited;
-    return withDeadline(this.exited, timeoutMs, () => new FdlabError('ERR_ROLE_TIMEOUT', `${this.name} did not exit within ${timeoutMs} ms`));
+    return withDeadline(this.exited, timeoutMs, () => new LabError('ERR_ROLE_TIMEOUT', `${this.name} did not exit within ${timeoutMs} ms`));
   }
 
   manualSignalCommand(signal: NodeJS.Signals): string {
