@@ -5,8 +5,9 @@
 // The engine never exits the process: this command does, on 'upgraded'.
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { externalSuccessor, generation, removePidFile, spawnSuccessor, Upgrader } from 'fdlab';
+import { externalSuccessor, fromEnvironment, removePidFile, spawnSuccessor, Upgrader, type StartSuccessor } from 'fdlab';
 import { LabError } from '../lab-error';
+import { faultHooks, HOOK_ENV } from './fault-hooks';
 import { PingPongApp } from '../serve/ping-pong';
 
 export interface ServeOptions {
@@ -25,9 +26,20 @@ function clock(): string {
 }
 
 export async function runServe(options: ServeOptions): Promise<void> {
-  const gen = generation();
-  const tag = gen > 1 ? `${options.version} gen ${gen}` : options.version;
+  // The edge: what spawnSuccessor (or lab 5's new container) told this process.
+  const { takeOver, generation } = fromEnvironment();
+  const tag = generation > 1 ? `${options.version} gen ${generation}` : options.version;
   const log = (line: string) => console.log(`${clock()} [${tag} pid ${process.pid}] ${line}`);
+  // Fault hooks: 'old:' ones act here if we started fresh, 'new:' ones if we
+  // take over. One setting given to the first process reaches both sides of
+  // one upgrade and no more: the first successor inherits it, nobody after.
+  const onState = faultHooks(process.env[HOOK_ENV], takeOver ? 'new' : 'old', log);
+  if (takeOver) delete process.env[HOOK_ENV];
+  const spawnOnce: StartSuccessor = (request) => {
+    const successor = spawnSuccessor(request);
+    delete process.env[HOOK_ENV]; // after a rollback the next try is clean
+    return successor;
+  };
   const pidFile = path.resolve(options.pidFile);
   if (options.port === 0 && !options.stateDir) {
     // The default state dir is named after the port: with port 0 every server would share one.
@@ -39,7 +51,9 @@ export async function runServe(options: ServeOptions): Promise<void> {
     pidFile,
     stateDir: path.resolve(options.stateDir ?? path.join(os.tmpdir(), `fdlab-serve-${options.port}`)),
     version: options.version,
-    startSuccessor: options.successor === 'external' ? externalSuccessor : spawnSuccessor,
+    startSuccessor: options.successor === 'external' ? externalSuccessor : spawnOnce,
+    takeOver,
+    onState,
     timeoutMs: options.upgradeTimeout,
     standbyMs: options.standby,
     signals: true,

@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { closeFds, externalSuccessor, FdChannel, FdChannelServer, fdOf, socketpair, UPGRADE_SOCKET_ENV, Upgrader } from 'fdlab';
+import { closeFds, externalSuccessor, FdChannel, FdChannelServer, fdOf, socketpair, Upgrader } from 'fdlab';
 import { PingPongApp } from '../../src/serve/ping-pong';
 import { encode, type UpgradeMessage } from 'fdlab/wire';
 import { openFdCount, tempDir, tempFile, until } from '../helpers/fds';
@@ -16,22 +16,23 @@ import { Pinger } from '../helpers/pinger';
 import { collect } from '../helpers/process';
 import { listeningOnAnyPort } from '../helpers/ports';
 
-function startOld(lines: string[], extra: { timeoutMs?: number; expectedPeerUid?: number } = {}) {
-  return Upgrader.start({ app: new PingPongApp(), port: 0, stateDir: tempDir(), startSuccessor: externalSuccessor, standbyMs: 300, log: (line) => lines.push(line), ...extra });
+/** The old version's state dir, by the old version it belongs to. */
+const stateDirs = new WeakMap<Upgrader<unknown>, string>();
+
+async function startOld(lines: string[], extra: { timeoutMs?: number; expectedPeerUid?: number } = {}) {
+  const stateDir = tempDir();
+  const old = await Upgrader.start({ app: new PingPongApp(), port: 0, stateDir, startSuccessor: externalSuccessor, standbyMs: 300, log: (line) => lines.push(line), ...extra });
+  stateDirs.set(old, stateDir);
+  return old;
 }
 
 function stateDirOf(old: Upgrader<unknown>): string {
-  return (old as unknown as { options: { stateDir: string } }).options.stateDir;
+  return stateDirs.get(old)!;
 }
 
-/** A successor in this process: what `fdlab serve` does when FDLAB_UPGRADE_SOCKET is set. */
-async function startNew(socketPath: string, lines: string[], extra: { expectedPeerUid?: number; timeoutMs?: number } = {}) {
-  process.env[UPGRADE_SOCKET_ENV] = socketPath;
-  try {
-    return await Upgrader.start({ app: new PingPongApp(), port: 0, stateDir: tempDir(), log: (line) => lines.push(`new: ${line}`), ...extra });
-  } finally {
-    delete process.env[UPGRADE_SOCKET_ENV];
-  }
+/** A successor in this process: what `fdlab serve` does when fromEnvironment() names an upgrade socket. */
+function startNew(socketPath: string, lines: string[], extra: { expectedPeerUid?: number; timeoutMs?: number } = {}) {
+  return Upgrader.start({ app: new PingPongApp(), port: 0, stateDir: tempDir(), takeOver: { socket: socketPath }, log: (line) => lines.push(`new: ${line}`), ...extra });
 }
 
 const send = (channel: FdChannel, message: UpgradeMessage, fds: number[] = [], bytes?: Buffer) => channel.send({ data: encode(message, bytes), fds });

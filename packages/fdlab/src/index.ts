@@ -1,6 +1,6 @@
 // fdlab's public API: pass fds between processes (SCM_RIGHTS), frame them
 // into messages, and move live sockets in and out of Node.
-export { FdlabError, isErrorWithCode } from './errors';
+export { ERRORS, FdlabError, isErrorWithCode, type ErrorInfo, type FdlabErrorCode } from './errors';
 export { SCM_MAX_FD, sendFd, recvFd, sendFds, recvFds, recvFdsInto, type ReceivedFds, type RecvFdsOptions } from './fd/transfer';
 export { socketpair, dup, close, closeFds, closeQuietly, setNonBlocking, takeFdFromProcess, type SocketPairType } from './fd/fds';
 export {
@@ -18,16 +18,31 @@ export { watchFd, type FdWatcher } from './fd/watch';
 export { FdChannel, type FdMessage, type FdChannelOptions } from './channel/fd-channel';
 export { FdChannelServer, type ListenOptions } from './channel/channel-server';
 export { detachSocket, fdOf, type DetachedSocket, type DetachOptions } from './socket/detach';
+export { trackWrites } from './socket/write-tracker';
 export { adoptSocket, adoptServer, type AdoptSocketOptions } from './socket/adopt';
 export { writePidFile, removePidFile } from './handover/pid-file';
-export { NATIVE_BUILD_ENV } from './native/binding';
+export {
+  fromEnvironment,
+  spawnSuccessor,
+  UPGRADE_SOCKET_ENV,
+  UPGRADE_TOKEN_ENV,
+  GENERATION_ENV,
+  NATIVE_BUILD_ENV,
+  type FromEnvironment,
+  type TakeOver,
+} from './environment';
 export {
   Upgrader,
-  spawnSuccessor,
   externalSuccessor,
-  UPGRADE_SOCKET_ENV,
   guardUpgradeSignal,
-  generation,
+  OLD_STATES,
+  NEW_STATES,
+  type OldState,
+  type NewState,
+  type OnState,
+  type StartSuccessor,
+  type Successor,
+  type SuccessorRequest,
   type Log,
   type UpgraderOptions,
   type UpgradeResult,

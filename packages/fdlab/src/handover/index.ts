@@ -2,8 +2,8 @@
 // their state) to a new version, with a commit, a standby and rollback.
 // docs/handover.md has the protocol's state tables.
 export { Upgrader, HEARTBEAT_MS, type UpgraderOptions, type UpgradeResult } from './upgrader';
-export { spawnSuccessor, externalSuccessor, UPGRADE_SOCKET_ENV, UPGRADE_TOKEN_ENV, generation, type StartSuccessor, type Successor, type SuccessorRequest } from './successor';
+export { externalSuccessor, type StartSuccessor, type Successor, type SuccessorRequest } from './successor';
 export { guardUpgradeSignal } from './signal-guard';
-export { HOOK_ENV, OLD_STATES, NEW_STATES, type OldState, type NewState } from './states';
+export { OLD_STATES, NEW_STATES, type OldState, type NewState, type OnState } from './states';
 export type { HandOffResult, Timings } from './hand-off';
 export type { HandoverApp, ServedConnection, Log } from './types';

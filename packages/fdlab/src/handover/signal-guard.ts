@@ -7,7 +7,7 @@
 // successor says hello only after this line has run.)
 let guard: (() => void) | null = null;
 
-export function guardUpgradeSignal(log: (line: string) => void = (line) => console.log(line)): void {
+export function guardUpgradeSignal(log: (line: string) => void = () => {}): void {
   if (guard) return;
   guard = () => log('SIGUSR2 ignored: this version is not serving yet (starting, or taking over)');
   process.on('SIGUSR2', guard);

@@ -47,46 +47,20 @@ export type NewState = keyof typeof NEW_STATES;
 
 type Table = Record<string, { next: readonly string[] }>;
 
-/** What a test (or a curious learner) can make a side do on entering a state. */
-export type HookAction = 'stop' | 'kill' | 'usr2';
-
-export const HOOK_ENV = 'FDLAB_HANDOVER_HOOK';
-
-/**
- * FDLAB_HANDOVER_HOOK="new:acked=stop,old:standby=kill": on entering that
- * state, SIGSTOP or SIGKILL this very process, or send it a burst of SIGUSR2.
- * Tests use it to reach a state deterministically instead of sleeping. Each
- * hook acts once, in one process: 'old:' ones in the process that started
- * fresh, 'new:' ones in its first successor.
- */
-export function parseHooks(spec: string | undefined): Map<string, HookAction> {
-  const hooks = new Map<string, HookAction>();
-  for (const item of (spec ?? '').split(',').map((s) => s.trim()).filter(Boolean)) {
-    const match = item.match(/^(old|new):([a-z-]+)=(stop|kill|usr2)$/);
-    const table: Table = match?.[1] === 'old' ? OLD_STATES : NEW_STATES;
-    if (!match || !Object.hasOwn(table, match[2])) {
-      throw new FdlabError('ERR_HANDOVER_HOOK', `${HOOK_ENV}: '${item}' is not side:state=stop|kill|usr2 with a state from docs/handover.md`);
-    }
-    hooks.set(`${match[1]}:${match[2]}`, match[3] as HookAction);
-  }
-  return hooks;
-}
+/** Called on every change of state of either side (fault injection in tests, metrics, a learner's trace). */
+export type OnState = (side: 'old' | 'new', state: OldState | NewState) => void;
 
 export class StateMachine<S extends string> {
   private current: S;
-  private readonly hooks: Map<string, HookAction>;
 
-  /** `withHooks`: whether FDLAB_HANDOVER_HOOK applies to this side in this process (see upgrader.ts). */
   constructor(
     private readonly side: 'old' | 'new',
     private readonly table: Table,
     initial: S,
     private readonly log: (line: string) => void,
-    withHooks = true,
+    private readonly onState?: OnState,
   ) {
     this.current = initial;
-    const hooks = parseHooks(process.env[HOOK_ENV]); // parsed either way: a typo is an error, not a silent no-op
-    this.hooks = withHooks ? hooks : new Map();
   }
 
   get state(): S {
@@ -98,11 +72,12 @@ export class StateMachine<S extends string> {
       throw new FdlabError('ERR_HANDOVER_STATE', `handover (${this.side}): no transition from '${this.current}' to '${next}'`);
     }
     this.current = next;
-    const action = this.hooks.get(`${this.side}:${next}`);
-    if (!action) return;
-    this.hooks.delete(`${this.side}:${next}`); // once: the next upgrade runs clean
-    this.log(`hook: ${this.side}:${next}=${action}`);
-    if (action === 'usr2') for (let i = 0; i < 5; i++) process.kill(process.pid, 'SIGUSR2');
-    else process.kill(process.pid, action === 'stop' ? 'SIGSTOP' : 'SIGKILL');
+    if (!this.onState) return;
+    try {
+      this.onState(this.side, next as unknown as OldState | NewState);
+    } catch (error) {
+      // The app's callback must not break an upgrade half way: said, and ignored.
+      this.log(`onState('${this.side}', '${next}') threw: ${(error as Error).message}`);
+    }
   }
 }

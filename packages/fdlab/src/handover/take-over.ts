@@ -17,11 +17,12 @@ import { nextMessage } from './peer';
 import { encode, MAX_UPGRADE_MESSAGE, type FromOld } from './protocol';
 import { readTokenFile } from './state-dir';
 import type { NewState, StateMachine } from './states';
-import { UPGRADE_TOKEN_ENV } from './successor';
 import type { Log } from './types';
 
 export interface TakeOverOptions {
   upgradeSocket: string;
+  /** The one-time token for the hello; without it, the token file beside the socket (externalSuccessor). */
+  token?: string;
   version: string;
   timeoutMs: number;
   /** The old side must run as this uid (default: ours). */
@@ -96,8 +97,7 @@ export async function takeOver<S>(options: TakeOverOptions): Promise<TakenOver<S
     channel.close();
     throw new FdlabError('ERR_UPGRADE_UNTRUSTED', `the process on ${options.upgradeSocket} runs as uid ${old.uid}, not ${options.expectedPeerUid}: not taking anything from it`);
   }
-  const token = process.env[UPGRADE_TOKEN_ENV] ?? readTokenFile(options.upgradeSocket) ?? '';
-  delete process.env[UPGRADE_TOKEN_ENV]; // one-time: our own successor gets its own
+  const token = options.token ?? readTokenFile(options.upgradeSocket) ?? '';
 
   let listenerFd = -1;
   const arrivals = new Arrivals<S>();

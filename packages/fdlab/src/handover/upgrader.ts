@@ -1,5 +1,5 @@
 // The life cycle of an upgradable server:
-//   start()     listen fresh, or (FDLAB_UPGRADE_SOCKET set) take over from the old version
+//   start()     listen fresh, or (options.takeOver) take over from the old version
 //   upgrade()   hand everything to a new version: rolled back before the commit,
 //               taken back if the new version dies during the standby; always settles
 //   handleSignals()  opt in: SIGUSR2 calls upgrade()
@@ -15,9 +15,10 @@ import { handOff, type HandOffResult } from './hand-off';
 import { writePidFile } from './pid-file';
 import { decode, encode } from './protocol';
 import { releaseUpgradeSignalGuard } from './signal-guard';
-import { HOOK_ENV, NEW_STATES, OLD_STATES, StateMachine, type NewState, type OldState } from './states';
+import { NEW_STATES, OLD_STATES, StateMachine, type NewState, type OldState, type OnState } from './states';
 import { ensureStateDir } from './state-dir';
-import { spawnSuccessor, UPGRADE_SOCKET_ENV, type StartSuccessor } from './successor';
+import { spawnSuccessor, type TakeOver } from '../environment';
+import type { StartSuccessor } from './successor';
 import { holdSocket } from '../socket/hold';
 import type { Arrivals } from './arrivals';
 import { certainlyDead, takeOver, type Incoming, type TakenOver } from './take-over';
@@ -44,6 +45,15 @@ export interface UpgraderOptions<S> {
   expectedPeerUid?: number;
   /** Handle SIGUSR2 from start() on (ignored with a log line until serving). Default false. */
   signals?: boolean;
+  /**
+   * Take over from a running old version instead of listening: where its
+   * upgrade socket is (and the token, if we were given one). A process
+   * started by spawnSuccessor gets this from fromEnvironment().
+   */
+  takeOver?: TakeOver;
+  /** Called on every change of state of either side of an upgrade (tests inject faults with it; metrics). */
+  onState?: OnState;
+  /** Where the engine's log lines go (one line per step of an upgrade). Default: nowhere. */
   log?: Log;
 }
 
@@ -84,13 +94,8 @@ export class Upgrader<S> extends EventEmitter {
 
   private constructor(private readonly options: UpgraderOptions<S>) {
     super();
-    this.log = options.log ?? ((line) => console.log(line));
-    // Fault hooks (FDLAB_HANDOVER_HOOK): 'old:' ones act in the process that
-    // started fresh, 'new:' ones in a process that takes over. So one setting
-    // given to the first process reaches both sides of one upgrade, and no more
-    // (spawnSuccessor passes it to the first successor only).
-    const takesOver = Boolean(process.env[UPGRADE_SOCKET_ENV]);
-    this.oldMachine = new StateMachine<OldState>('old', OLD_STATES, 'serving', this.log, !takesOver);
+    this.log = options.log ?? (() => {});
+    this.oldMachine = new StateMachine<OldState>('old', OLD_STATES, 'serving', this.log, options.onState);
     if ((options.heartbeatTimeoutMs ?? 1500) < MIN_HEARTBEAT_TIMEOUT_MS) {
       throw new FdlabError('ERR_INVALID_ARG_VALUE', `heartbeatTimeoutMs must be at least ${MIN_HEARTBEAT_TIMEOUT_MS} (the heartbeat comes every ${HEARTBEAT_MS} ms)`);
     }
@@ -191,13 +196,12 @@ export class Upgrader<S> extends EventEmitter {
   }
 
   private async begin(): Promise<void> {
-    const upgradeSocket = process.env[UPGRADE_SOCKET_ENV];
-    if (upgradeSocket) {
-      delete process.env[UPGRADE_SOCKET_ENV]; // our own successor must get its own
-      const machine = new StateMachine<NewState>('new', NEW_STATES, 'connecting', this.log);
-      delete process.env[HOOK_ENV]; // used up here: our own successors get none
+    const from = this.options.takeOver;
+    if (from) {
+      const machine = new StateMachine<NewState>('new', NEW_STATES, 'connecting', this.log, this.options.onState);
       const taken = await takeOver<S>({
-        upgradeSocket,
+        upgradeSocket: from.socket,
+        token: from.token,
         version: this.options.version ?? 'unknown',
         timeoutMs: this.options.timeoutMs ?? 10_000,
         expectedPeerUid: this.options.expectedPeerUid ?? process.getuid!(),

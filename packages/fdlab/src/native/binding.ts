@@ -1,6 +1,8 @@
 // Typed declaration of the raw C++ binding (native/*.cc). Nothing here adds
 // behaviour: src/fd, src/channel and src/socket build the real API on top.
 import * as path from 'node:path';
+import { codedError } from '../errors';
+import { NATIVE_BUILD_ENV, nativeBuildFromEnvironment } from '../environment';
 
 export interface RawAddress {
   address?: string;
@@ -57,18 +59,16 @@ export interface RawBinding {
   Poller: new (fd: number, callback: (error: Error | null, readable: boolean, writable: boolean) => void) => RawPoller;
 }
 
-/** FDLAB_NATIVE_BUILD=Debug loads build/Debug even where build/Release exists (gdb sessions). */
-export const NATIVE_BUILD_ENV = 'FDLAB_NATIVE_BUILD';
 
 function load(): RawBinding {
   // dist/native/binding.js -> the package (where build/ and prebuilds/ are).
   const root = path.resolve(__dirname, '..', '..');
-  const build = process.env[NATIVE_BUILD_ENV];
+  const build = nativeBuildFromEnvironment();
   if (build) {
     // node-gyp-build always prefers build/Release: a debugger session that
     // wants the -O0 -g3 build must name it (npm run build:native:debug).
     if (build !== 'Debug' && build !== 'Release') {
-      throw Object.assign(new Error(`${NATIVE_BUILD_ENV} must be Debug or Release; got '${build}'`), { code: 'ERR_INVALID_ARG_VALUE' });
+      throw codedError(Error, 'ERR_INVALID_ARG_VALUE', `${NATIVE_BUILD_ENV} must be Debug or Release; got '${build}'`);
     }
     const file = path.join(root, 'build', build, 'fdlab.node');
     try {
@@ -76,11 +76,12 @@ function load(): RawBinding {
       return require(file) as RawBinding;
     } catch (cause) {
       const script = build === 'Debug' ? 'npm run build:native:debug' : 'npm run build:native';
-      const error = new Error(
+      throw codedError(
+        Error,
+        'ERR_FDLAB_NATIVE_MISSING',
         `${NATIVE_BUILD_ENV}=${build}, but ${file} cannot be loaded (${(cause as Error).message.split('\n')[0]}). Run '${script}' in ${root}.`,
+        { cause },
       );
-      Object.assign(error, { code: 'ERR_FDLAB_NATIVE_MISSING', cause });
-      throw error;
     }
   }
   try {
@@ -88,12 +89,13 @@ function load(): RawBinding {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     return require('node-gyp-build')(root) as RawBinding;
   } catch (cause) {
-    const error = new Error(
+    throw codedError(
+      Error,
+      'ERR_FDLAB_NATIVE_MISSING',
       `fdlab's native module is not built (${(cause as Error).message.split('\n')[0]}). ` +
         `Run 'npm install' (or 'npm run build:native') in ${root}; it needs python3, make and g++.`,
+      { cause },
     );
-    Object.assign(error, { code: 'ERR_FDLAB_NATIVE_MISSING', cause });
-    throw error;
   }
 }
 

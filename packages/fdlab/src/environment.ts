@@ -1,0 +1,83 @@
+// The edge: the one place in the library that reads the process's
+// environment (a test fails if another file does). A server started by
+// spawnSuccessor learns from it where the old version waits; the engine
+// itself takes that as arguments (Upgrader.start's `takeOver`), so tests and
+// supervisors pass them directly. And which native build a debugger wants.
+import { spawn } from 'node:child_process';
+import type { StartSuccessor } from './handover/successor';
+
+export const UPGRADE_SOCKET_ENV = 'FDLAB_UPGRADE_SOCKET';
+export const UPGRADE_TOKEN_ENV = 'FDLAB_UPGRADE_TOKEN';
+/** Which generation a process is: 1 for the first, +1 per upgrade (for the logs). */
+export const GENERATION_ENV = 'FDLAB_GENERATION';
+
+export interface TakeOver {
+  /** The old version's upgrade socket. */
+  socket: string;
+  /** The one-time token for the hello; without it, read from the 0600 token file beside the socket (externalSuccessor). */
+  token?: string;
+}
+
+export interface FromEnvironment {
+  /** Set when this process was started to take over (pass it to Upgrader.start). */
+  takeOver?: TakeOver;
+  /** 1 for a process started fresh, +1 per upgrade. */
+  generation: number;
+}
+
+/**
+ * What a process started by spawnSuccessor (or by a supervisor that sets
+ * FDLAB_UPGRADE_SOCKET) was told. Reads, never writes: spawnSuccessor gives
+ * each successor its own values, so nothing needs clearing.
+ */
+export function fromEnvironment(env: NodeJS.ProcessEnv = process.env): FromEnvironment {
+  const socket = env[UPGRADE_SOCKET_ENV];
+  const generation = Number(env[GENERATION_ENV] ?? 1);
+  return {
+    takeOver: socket ? { socket, token: env[UPGRADE_TOKEN_ENV] || undefined } : undefined,
+    generation: Number.isInteger(generation) && generation >= 1 ? generation : 1,
+  };
+}
+
+/**
+ * Runs this process's own command line again, detached, with the upgrade
+ * socket, a one-time token and the next generation in its environment (the
+ * rest of the environment as it is now). The new process calls
+ * fromEnvironment() and passes `takeOver` to Upgrader.start.
+ */
+export const spawnSuccessor: StartSuccessor = ({ socketPath, token, log }) => {
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    [UPGRADE_SOCKET_ENV]: socketPath,
+    [UPGRADE_TOKEN_ENV]: token,
+    [GENERATION_ENV]: String(fromEnvironment().generation + 1),
+  };
+  const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
+    detached: true, // its own session: it outlives us
+    stdio: ['ignore', 'inherit', 'inherit'],
+    env,
+  });
+  child.unref();
+  const exited = new Promise<number | null>((resolve, reject) => {
+    child.once('exit', (code, signal) => resolve(code ?? (signal ? 128 : null)));
+    // Spawning failed (EMFILE, EAGAIN, ENOMEM): no successor; the upgrade rolls back saying why.
+    child.once('error', (error) => reject(error));
+  });
+  exited.catch(() => {}); // observed by the upgrade; never an unhandled rejection
+  log(`started the successor: pid ${child.pid ?? '(spawn failed)'}`);
+  return {
+    pid: child.pid,
+    exited,
+    kill: () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    },
+  };
+};
+
+/** FDLAB_NATIVE_BUILD=Debug loads build/Debug even where build/Release exists (gdb sessions). */
+export const NATIVE_BUILD_ENV = 'FDLAB_NATIVE_BUILD';
+
+/** The native build a debugger session asked for, if any (read once, when the addon loads). */
+export function nativeBuildFromEnvironment(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  return env[NATIVE_BUILD_ENV] || undefined;
+}

@@ -1,0 +1,42 @@
+// FDLAB_HANDOVER_HOOK="new:acked=stop,old:standby=kill": on entering that
+// state of an upgrade, `fdlab serve` SIGSTOPs or SIGKILLs itself, or sends
+// itself a burst of SIGUSR2. Tests (and a curious learner) use it to reach a
+// state deterministically instead of sleeping. The library only reports
+// states (Upgrader.start's onState); the signalling lives here, in the CLI.
+// Each hook acts once, in one process: 'old:' ones in the process that
+// started fresh, 'new:' ones in its first successor.
+import { NEW_STATES, OLD_STATES, type OnState } from 'fdlab';
+import { LabError } from '../lab-error';
+
+export const HOOK_ENV = 'FDLAB_HANDOVER_HOOK';
+
+/** What the process does to itself on entering the named state. */
+export type HookAction = 'stop' | 'kill' | 'usr2';
+
+/** Parses the setting: a typo is an error (code ERR_HANDOVER_HOOK), never a silent no-op. */
+export function parseHooks(spec: string | undefined): Map<string, HookAction> {
+  const hooks = new Map<string, HookAction>();
+  for (const item of (spec ?? '').split(',').map((s) => s.trim()).filter(Boolean)) {
+    const match = item.match(/^(old|new):([a-z-]+)=(stop|kill|usr2)$/);
+    const table: object = match?.[1] === 'old' ? OLD_STATES : NEW_STATES;
+    if (!match || !Object.hasOwn(table, match[2])) {
+      throw new LabError('ERR_HANDOVER_HOOK', `${HOOK_ENV}: '${item}' is not side:state=stop|kill|usr2 with a state from docs/handover.md`);
+    }
+    hooks.set(`${match[1]}:${match[2]}`, match[3] as HookAction);
+  }
+  return hooks;
+}
+
+/** An onState for Upgrader.start that acts on `side`'s hooks only, each once. */
+export function faultHooks(spec: string | undefined, side: 'old' | 'new', log: (line: string) => void): OnState {
+  const hooks = parseHooks(spec);
+  return (at, state) => {
+    const key = `${at}:${state}`;
+    const action = at === side ? hooks.get(key) : undefined;
+    if (!action) return;
+    hooks.delete(key); // once: the next upgrade runs clean
+    log(`hook: ${key}=${action}`);
+    if (action === 'usr2') for (let i = 0; i < 5; i++) process.kill(process.pid, 'SIGUSR2');
+    else process.kill(process.pid, action === 'stop' ? 'SIGSTOP' : 'SIGKILL');
+  };
+}
