@@ -1,13 +1,187 @@
 // fdlab's own failures carry a `code`, like Node's system errors, so callers
 // can branch on err.code whether the kernel or fdlab refused.
-export class FdlabError extends Error {
-  readonly code: string;
+//
+// ERRORS is the one list of every code fdlab itself raises (in TypeScript or
+// in native/*.cc) or reports as an upgrade result's `code`: what it means and
+// what to do about it. FdlabError only takes a code from it, so a new code
+// must be declared (and documented: test/library/errors.test.ts renders this
+// table into packages/fdlab/README.md). Syscall errors from the kernel pass
+// through with their errno name as `code` ('EBADF', 'EAGAIN', 'EMFILE', ...),
+// plus `errno` and `syscall`; those are not listed here.
 
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
+/** One entry of ERRORS: what the code means, and what the user should do. */
+export interface ErrorInfo {
+  readonly meaning: string;
+  readonly action: string;
+}
+
+export const ERRORS = {
+  // ---- arguments (Node's own codes, same meaning)
+  ERR_INVALID_ARG_TYPE: {
+    meaning: 'an argument has the wrong type (not an fd number, Buffer, Int32Array, callback, net.Socket, ...)',
+    action: 'pass what the message names; fds are non-negative integers',
+  },
+  ERR_INVALID_ARG_VALUE: {
+    meaning: 'an argument or setting has a value fdlab does not accept (socketpair type, FDLAB_NATIVE_BUILD, heartbeatTimeoutMs)',
+    action: 'use one of the values the message lists',
+  },
+  ERR_OUT_OF_RANGE: {
+    meaning: 'a number is out of range: more than 253 fds (SCM_MAX_FD) in one message, an empty data buffer, or maxData/maxFds outside their limits',
+    action: 'split the batch (or use FdChannel, which splits and rejoins it); send at least one data byte',
+  },
+  // ---- loading
+  ERR_FDLAB_NATIVE_MISSING: {
+    meaning: "fdlab's native module (fdlab.node) is not built for this platform, or FDLAB_NATIVE_BUILD names a build that is not there",
+    action: "run 'npm install' or 'npm run build:native' in the fdlab package (needs python3, make and g++)",
+  },
+  // ---- passing fds
+  ERR_CHANNEL_NOT_UNIX: {
+    meaning: 'sendFds was given a channel that is not a Unix domain socket; the kernel would send the bytes and silently drop the fds',
+    action: 'pass fds over an AF_UNIX socket, e.g. socketpair() or FdChannel',
+  },
+  ERR_FD_CTRUNC: {
+    meaning: 'control data was truncated: the peer sent more fds than maxFds, or this process hit its fd limit; the fds that arrived were closed',
+    action: 'raise maxFds, or the fd limit (ulimit -n); the lost fds must be sent again',
+  },
+  ERR_NO_FD: {
+    meaning: 'recvFd got a message without an fd, or fdOf was given a socket or server with no open fd',
+    action: 'check that the peer sends an fd with each message; call fdOf only on a connected socket or a listening server',
+  },
+  ERR_FD_WRONG_KIND: {
+    meaning: 'adoptSocket/adoptServer got an fd that is not a stream socket in the state asked for (listening or connected)',
+    action: 'adopt listeners with adoptServer and connections with adoptSocket; check the fd with describeFd',
+  },
+  ERR_POLLER_CLOSED: {
+    meaning: 'want() was called on an FdWatcher after close()',
+    action: 'make a new watchFd() watcher instead of reusing a closed one',
+  },
+  // ---- FdChannel
+  ERR_CHANNEL_CLOSED: {
+    meaning: 'the channel (or channel server) is closed, or the peer closed it before a message or fd arrived',
+    action: 'stop using it; connect again if the work should go on',
+  },
+  ERR_CHANNEL_NOT_UNIX_STREAM: {
+    meaning: 'FdChannel was given an fd that is not a connected Unix stream socket',
+    action: 'use FdChannel.connect, FdChannel.pair, or a connected AF_UNIX SOCK_STREAM fd',
+  },
+  ERR_CHANNEL_GARBLED: {
+    meaning: 'the peer does not speak FdChannel framing (bad header or flags, or fds that no frame claims); the channel closes with every fd it held',
+    action: 'make sure both ends use FdChannel and nothing else writes to the socket',
+  },
+  ERR_CHANNEL_OVERSIZED: {
+    meaning: 'a message is larger than maxMessageBytes or carries more than maxMessageFds; the channel closes',
+    action: 'raise maxMessageBytes/maxMessageFds on the receiving side, or send smaller messages',
+  },
+  ERR_CHANNEL_TRUNCATED: {
+    meaning: 'the peer closed the channel in the middle of a message; the partial message and its fds are dropped',
+    action: 'treat it as the peer crashing; see why it exited',
+  },
+  ERR_PATH_NOT_SOCKET: {
+    meaning: 'the path to listen on (a channel server or the upgrade socket) exists and is not a socket',
+    action: 'remove that file or pick another path',
+  },
+  EADDRINUSE: {
+    meaning: 'FdChannelServer.listen: a live process already listens on the socket path (fdlab raises it, with syscall bind)',
+    action: 'stop the other process or pick another path; a stale socket file is removed for you',
+  },
+  EPIPE: {
+    meaning: 'FdChannel.send after the peer closed the channel (also raised by the kernel, with syscall sendmsg)',
+    action: 'stop sending; the peer is gone',
+  },
+  // ---- moving sockets out of Node
+  ERR_SOCKET_NOT_DETACHABLE: {
+    meaning: 'detachSocket got a socket with no open fd (destroyed or still connecting) or one with setEncoding() called',
+    action: 'detach only connected sockets, and read Buffers (no setEncoding) from sockets you may detach',
+  },
+  ERR_SOCKET_WRITES_UNTRACKED: {
+    meaning: 'libuv holds part of a write and trackWrites() was not called on the socket, so the unsent bytes cannot travel',
+    action: 'call trackWrites(socket) as soon as you have the socket; or use detachSocket, which waits for the write',
+  },
+  ERR_DETACH_FLUSH_TIMEOUT: {
+    meaning: 'detachSocket waited flushTimeoutMs for an untracked write to reach the kernel, and the peer did not read; the socket is left working',
+    action: 'call trackWrites(socket) when you get the socket so unsent bytes travel with it, or raise flushTimeoutMs',
+  },
+  // ---- hot upgrade (Upgrader)
+  ERR_STATE_DIR: {
+    meaning: 'the state dir cannot be created',
+    action: 'check the stateDir path and its parent directory permissions',
+  },
+  ERR_STATE_DIR_UNSAFE: {
+    meaning: 'the state dir is not a directory we own with mode 0700 (a symlink, another uid, or open to others); fdlab never repairs it',
+    action: 'remove it or pick another stateDir; fdlab creates it with mode 0700',
+  },
+  ERR_SOCKET_PATH_TOO_LONG: {
+    meaning: 'the upgrade socket path in the state dir is longer than a Unix socket path can hold',
+    action: 'use a shorter stateDir',
+  },
+  ERR_PID_FILE: {
+    meaning: 'the pid file cannot be written; the server stopped serving',
+    action: 'check the pidFile path and its directory permissions',
+  },
+  ERR_HANDOVER_STATE: {
+    meaning: 'the handover state machine was asked for a transition it does not have',
+    action: 'a bug in fdlab: report it with the log',
+  },
+  ERR_UPGRADE_UNTRUSTED: {
+    meaning: 'the process on the upgrade socket runs as another uid than expectedPeerUid; nothing is taken from it',
+    action: 'run the new version as the same user, or set expectedPeerUid',
+  },
+  ERR_UPGRADE_TIMEOUT: {
+    meaning: 'the upgrade did not finish within timeoutMs',
+    action: 'see both logs for the step that stalled; raise timeoutMs for very many connections',
+  },
+  ERR_UPGRADE_GARBLED: {
+    meaning: 'the other version sent an unexpected or malformed upgrade message (wrong type, count, fds or session)',
+    action: 'run compatible versions of fdlab on both sides; see both logs',
+  },
+  ERR_UPGRADE_ABORTED: {
+    meaning: 'the old version aborted the upgrade (its reason is in the message); it keeps serving',
+    action: "see the old version's log, fix the cause, and upgrade again",
+  },
+  ERR_UPGRADE_REFUSED: {
+    meaning: 'the old version refused the new one (wrong uid, pid or token, or no valid hello)',
+    action: 'start the new version through the old one (SIGUSR2 or upgrade()), not by hand',
+  },
+  ERR_SUCCESSOR_EXITED: {
+    meaning: 'the new version exited before the commit; the old version keeps serving',
+    action: "see the successor's log for why it exited",
+  },
+  ERR_UPGRADE: {
+    meaning: "an upgrade result's code when a step failed without a code of its own; the reason says what failed",
+    action: 'read the reason and the log; the old version keeps serving',
+  },
+  ERR_UPGRADE_INTERNAL: {
+    meaning: "an upgrade result's code when upgrade() itself failed unexpectedly; whatever still serves is kept",
+    action: 'a bug in fdlab: report it with the log (it has the stack)',
+  },
+} as const satisfies Record<string, ErrorInfo>;
+
+/** Every code fdlab raises itself; see ERRORS for what each means. */
+export type FdlabErrorCode = keyof typeof ERRORS;
+
+export class FdlabError extends Error {
+  readonly code: FdlabErrorCode;
+
+  constructor(code: FdlabErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = 'FdlabError';
     this.code = code;
   }
+}
+
+/**
+ * A TypeError, RangeError or plain Error (not an FdlabError) carrying one of
+ * fdlab's codes, for failures Node itself would report with that class.
+ */
+export function codedError<E extends Error>(
+  Kind: new (message: string) => E,
+  code: FdlabErrorCode,
+  message: string,
+  options?: { cause?: unknown },
+): E & { code: FdlabErrorCode } {
+  const error = Object.assign(new Kind(message), { code });
+  if (options && 'cause' in options) Object.assign(error, { cause: options.cause });
+  return error;
 }
 
 export function isErrorWithCode(error: unknown, code?: string): error is Error & { code: string } {

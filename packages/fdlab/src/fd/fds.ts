@@ -1,17 +1,12 @@
 // fd housekeeping: pairs, copies, closing, flags, and taking an fd from
 // another process without its help.
+import { codedError } from '../errors';
 import { binding } from '../native/binding';
 
 export type SocketPairType = 'stream' | 'dgram' | 'seqpacket';
 
-/** @internal A TypeError or RangeError carrying a Node-style err.code. */
-export function codedError<E extends Error>(
-  Kind: new (message: string) => E,
-  code: string,
-  message: string,
-): E & { code: string } {
-  return Object.assign(new Kind(message), { code });
-}
+/** @internal A TypeError or RangeError carrying a Node-style err.code (one of ERRORS). */
+export { codedError };
 
 /** Whether `value` can be an fd number (not whether one is open). */
 function isFd(value: unknown): value is number {

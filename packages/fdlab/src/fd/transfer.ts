@@ -154,8 +154,7 @@ export function sendFd(channelFd: number, fdToSend: number): void {
 export function recvFd(channelFd: number): number {
   const { data, fds } = recvFds(channelFd, { maxData: 1, maxFds: 1 });
   if (fds.length === 1) return fds[0];
-  const error = new Error(
-    data.length === 0 ? 'recvFd: the peer closed the channel before sending an fd' : 'recvFd: a message arrived with no fd',
-  );
-  throw Object.assign(error, { code: data.length === 0 ? 'ERR_CHANNEL_CLOSED' : 'ERR_NO_FD' });
+  throw data.length === 0
+    ? codedError(Error, 'ERR_CHANNEL_CLOSED', 'recvFd: the peer closed the channel before sending an fd')
+    : codedError(Error, 'ERR_NO_FD', 'recvFd: a message arrived with no fd');
 }
