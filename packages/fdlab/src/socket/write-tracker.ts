@@ -45,6 +45,13 @@ function writevBytes(chunks: unknown[], allBuffers: boolean): Buffer {
  * Starts remembering what `socket` hands to libuv, so that detachSocket can
  * take unsent bytes along instead of waiting for them. Cheap: the bytes are
  * only turned into a Buffer if a detach asks for them. Idempotent.
+ *
+ * Call it as soon as you have a socket you may later detach (first thing in
+ * the server's 'connection' handler, before any write): without it,
+ * detachSocket must wait for a write libuv still holds (ERR_DETACH_FLUSH_TIMEOUT
+ * when the peer does not read) and detachSocketNow refuses
+ * (ERR_SOCKET_WRITES_UNTRACKED). Sockets from adoptSocket and the ones the
+ * Upgrader serves are tracked already.
  */
 export function trackWrites(socket: net.Socket): void {
   const handle = handleOf(socket);
