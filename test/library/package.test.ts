@@ -1,5 +1,5 @@
-// fdlab as a library: the workspace package packages/fdlab (the import
-// closure of src/index.ts) imports nothing of the lab tool, and its packed
+// fdlab as a library: the workspace package packages/fdlab (its own src/,
+// compiled to its dist/) imports nothing of the lab tool, and its packed
 // tarball installs with only its own two dependencies into an empty project
 // on a machine with no compiler (the prebuilt binary is used, nothing is
 // built), where the README's library example runs.
@@ -17,7 +17,7 @@ const LIBRARY = path.join(ROOT, 'packages', 'fdlab');
 const LIBRARY_CLOSURE = ['fdlab', 'node-addon-api', 'node-gyp-build'];
 /** The lab tool's dependencies: a server that only wants the library must not load them. */
 const LAB_TOOL_PACKAGES = ['dockerode', 'docker-modem', 'chalk', 'ora', 'commander', 'cli-table3', 'tar-stream', 'ssh2', '@grpc/grpc-js', 'protobufjs'];
-const LAB_TOOL_SOURCES = ['cli', 'labs', 'runtime', 'strace'].map((dir) => `${path.sep}dist${path.sep}src${path.sep}${dir}${path.sep}`);
+const LAB_TOOL_SOURCES = ['cli', 'labs', 'runtime', 'strace', 'challenges', 'serve'].map((dir) => `${path.sep}dist${path.sep}src${path.sep}${dir}${path.sep}`);
 
 /** Prints the absolute paths of every module loaded by require(entry), one per line. */
 const LOADED = (entry: string) => `require(${JSON.stringify(entry)}); console.log(Object.keys(require.cache).join('\\n'));`;
@@ -136,7 +136,7 @@ describe('fdlab as a library', function () {
     const run = await collect(spawn(process.execPath, ['-e', LOADED('fdlab')], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] }));
     assert.equal(run.code, 0, run.stderr);
     const loaded = run.stdout.trim().split('\n');
-    assert.ok(loaded.some((file) => file.endsWith(path.join('packages', 'fdlab', 'dist', 'src', 'handover', 'upgrader.js'))), 'the engine is loaded from packages/fdlab');
+    assert.ok(loaded.some((file) => file.endsWith(path.join('packages', 'fdlab', 'dist', 'handover', 'upgrader.js'))), 'the engine is loaded from packages/fdlab');
     assert.deepEqual(labToolModules(loaded), []);
     const foreign = loaded.filter((file) => !file.startsWith(LIBRARY + path.sep) && !file.includes(`${path.sep}node_modules${path.sep}node-gyp-build${path.sep}`));
     assert.deepEqual(foreign, [], 'every loaded file is the library or node-gyp-build');
@@ -148,8 +148,8 @@ describe('fdlab as a library', function () {
     assert.deepEqual(dependencies, LIBRARY_CLOSURE.slice(1), 'packages/fdlab depends on node-addon-api and node-gyp-build only');
     const dist = path.join(LIBRARY, 'dist');
     const files = filesUnder(dist).filter((file) => file.endsWith('.js') || file.endsWith('.d.ts'));
-    assert.ok(files.includes(path.join('src', 'index.js')) && files.includes(path.join('src', 'native', 'binding.js')), `packages/fdlab/dist is built (found ${files.length} files)`);
-    for (const labDir of ['lab', 'test', 'examples', ...['cli', 'labs', 'runtime', 'strace', 'challenges'].map((dir) => path.join('src', dir))]) {
+    assert.ok(files.includes('index.js') && files.includes(path.join('native', 'binding.js')) && files.includes('wire.js'), `packages/fdlab/dist is built (found ${files.length} files)`);
+    for (const labDir of ['src', 'lab', 'test', 'examples', 'cli', 'labs', 'runtime', 'strace', 'challenges', 'serve']) {
       assert.ok(!files.some((file) => file.startsWith(labDir + path.sep)), `packages/fdlab/dist holds nothing under ${labDir}/`);
     }
     const outside = files.flatMap((file) =>
@@ -170,12 +170,13 @@ describe('fdlab as a library', function () {
       assert.equal(packed.code, 0, packed.stderr);
       const [info] = JSON.parse(packed.stdout.slice(packed.stdout.indexOf('[\n'))) as Array<{ filename: string; size: number; unpackedSize: number; files: Array<{ path: string }> }>;
       const files = info.files.map((f) => f.path);
-      const shipped = (f: string) => ['dist/src/', 'native/', 'prebuilds/'].some((dir) => f.startsWith(dir)) || ['binding.gyp', 'package.json'].includes(f);
-      assert.deepEqual(files.filter((f) => !shipped(f)), [], 'the tarball ships dist/src, native, prebuilds, binding.gyp and package.json only');
-      for (const unwanted of ['cli', 'labs', 'runtime', 'strace', 'challenges']) {
-        assert.ok(!files.some((f) => f.startsWith(`dist/src/${unwanted}/`)), `the tarball ships nothing under dist/src/${unwanted}/`);
+      const shipped = (f: string) => ['dist/', 'native/', 'prebuilds/'].some((dir) => f.startsWith(dir)) || ['binding.gyp', 'package.json', 'README.md'].includes(f);
+      assert.deepEqual(files.filter((f) => !shipped(f)), [], 'the tarball ships dist, native, prebuilds, binding.gyp, package.json and README.md only');
+      assert.deepEqual(files.filter((f) => f.endsWith('.map') || f.endsWith('.tsbuildinfo')), [], 'no source maps or build info (their sources are not shipped)');
+      for (const unwanted of ['src', 'cli', 'labs', 'runtime', 'strace', 'challenges', 'serve']) {
+        assert.ok(!files.some((f) => f.startsWith(`dist/${unwanted}/`)), `the tarball ships nothing under dist/${unwanted}/`);
       }
-      for (const wanted of ['dist/src/index.js', 'dist/src/index.d.ts', 'prebuilds/linux-x64/node.napi.glibc.node', 'binding.gyp', 'native/fdpass.cc']) {
+      for (const wanted of ['dist/index.js', 'dist/index.d.ts', 'dist/wire.js', 'dist/testing/index.js', 'README.md', 'prebuilds/linux-x64/node.napi.glibc.node', 'binding.gyp', 'native/fdpass.cc']) {
         assert.ok(files.includes(wanted), `the tarball ships ${wanted}`);
       }
       console.log(`      tarball ${info.filename}: ${info.size} bytes packed, ${info.unpackedSize} unpacked, ${files.length} files`);
