@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { LabError } from '../lab-error';
-import { PROJECT_ROOT } from './workspace';
+import { projectPath } from '../project';
 
 type TypeScript = typeof import('typescript');
 
@@ -39,9 +39,9 @@ export function compileLearnerFile(source: string, outDir: string): string {
     outDir,
     rootDir: path.dirname(source),
     // The learner's folder may be anywhere: types and `fdlab` come from this project.
-    typeRoots: [path.join(PROJECT_ROOT, 'node_modules', '@types')],
+    typeRoots: [projectPath('node_modules', '@types')],
     types: ['node'],
-    paths: { fdlab: [path.join(PROJECT_ROOT, 'packages', 'fdlab', 'dist', 'index.d.ts')] },
+    paths: { fdlab: [projectPath('packages', 'fdlab', 'dist', 'index.d.ts')] },
   };
   fs.rmSync(stamp, { force: true });
   const program = ts.createProgram([source], options);

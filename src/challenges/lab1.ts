@@ -1,11 +1,11 @@
 // Lab 1's challenges: the learner's receiver runs beside lab 1's own sender,
 // traced, and strace says what it really read through the passed fd.
-import * as path from 'node:path';
+import { compiledPath } from '../project';
 import { firstOf } from './run';
 import type { Challenge, ChallengeContext, CheckOutcome } from './types';
-import { PROJECT_ROOT } from './workspace';
 
-const SENDER = path.join(PROJECT_ROOT, 'dist', 'lab', 'lab1', 'sender.js');
+/** Lab 1's own sender, as the lab runs it. */
+const SENDER = compiledPath('lab/lab1/sender.ts');
 
 interface FileRead {
   call: 'read' | 'pread64';

@@ -2,13 +2,14 @@
 // check's own TCP peer says what really arrived and when the end of stream
 // (FIN) came; strace says who called shutdown().
 import * as path from 'node:path';
+import { roleScripts } from '../project';
 import { syscallLines } from '../strace';
 import { firstOf } from './run';
 import { TcpPeer, type PeerConnection } from './tcp-peer';
 import type { Challenge, ChallengeContext, CheckOutcome } from './types';
-import { PROJECT_ROOT } from './workspace';
 
-const ROLES = path.join(PROJECT_ROOT, 'dist', 'src', 'challenges', 'roles');
+/** The shipped roles beside this module (roles/, compiled: dist/src/challenges/roles). */
+const roleScript = roleScripts(path.join(__dirname, 'roles'), ['lab2-receiver', 'lab2-sender']);
 const RECEIVER_LINES = 3;
 const FIN_WAIT_MS = 3000;
 
@@ -60,7 +61,7 @@ const handOff: Challenge = {
   ],
   check: (ctx) =>
     withPeer(async (peer) => {
-      const { receiver, ready } = await waitForReceiver(ctx, path.join(ROLES, 'lab2-receiver.js'));
+      const { receiver, ready } = await waitForReceiver(ctx, roleScript('lab2-receiver'));
       if (!ready) return { passed: false, measured: [], problem: 'the receiver did not start (its log is below)' };
       const sender = await ctx.startRole('sender', ctx.script, { args: [String(peer.port)], traced: ['shutdown'] });
       const senderExit = await firstOf([sender.wait()], 15_000);
@@ -112,7 +113,7 @@ const endForAll: Challenge = {
     withPeer(async (peer) => {
       const { receiver, ready } = await waitForReceiver(ctx, ctx.script, ['shutdown']);
       if (!ready) return { passed: false, measured: [], problem: 'your receiver must print "receiver: waiting for the connection ..." and listen on $FDLAB_SHARED/migrate.sock (its log is below)' };
-      const sender = await ctx.startRole('sender', path.join(ROLES, 'lab2-sender.js'), { args: [String(peer.port)] });
+      const sender = await ctx.startRole('sender', roleScript('lab2-sender'), { args: [String(peer.port)] });
       await firstOf([sender.waitForLine(/^sender: handed over/, 15_000)], 15_000);
       const exited = await firstOf([receiver.wait()], 10_000);
       const [connection] = peer.connections;

@@ -3,13 +3,15 @@
 // pings in flight on every connection; every ping must get its pong, and in
 // carry-state the pongs' numbers must go on where they were.
 import * as path from 'node:path';
+import { roleScripts } from '../project';
 import { allUntil, Pinger, SessionPinger } from './pingers';
 import { firstOf } from './run';
 import type { Challenge, ChallengeContext, CheckOutcome } from './types';
-import { PROJECT_ROOT } from './workspace';
 
-const NEW_SERVER = path.join(PROJECT_ROOT, 'dist', 'src', 'challenges', 'roles', 'lab5-new-server.js');
-const SESSION_SERVER = path.join(PROJECT_ROOT, 'dist', 'src', 'challenges', 'roles', 'lab5-session-server.js');
+/** The shipped roles beside this module (roles/, compiled: dist/src/challenges/roles). */
+const roleScript = roleScripts(path.join(__dirname, 'roles'), ['lab5-new-server', 'lab5-session-server']);
+const NEW_SERVER = roleScript('lab5-new-server');
+const SESSION_SERVER = roleScript('lab5-session-server');
 const CONNECTIONS = 20;
 const IN_FLIGHT = 4;
 const PONGS_BEFORE = 20;

@@ -5,9 +5,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { LabError } from '../lab-error';
+import { projectPath } from '../project';
 import type { Challenge } from './types';
-
-export const PROJECT_ROOT = path.resolve(__dirname, '..', '..', '..');
 
 export interface TaskProgress {
   startedAt: string;
@@ -69,14 +68,14 @@ export class Workspace {
     const file = this.learnerFile(challenge);
     fs.mkdirSync(path.dirname(file), { recursive: true });
     const link = path.join(this.root, 'node_modules', 'fdlab');
-    const library = path.join(PROJECT_ROOT, 'packages', 'fdlab');
+    const library = projectPath('packages', 'fdlab');
     if (!fs.existsSync(link) || fs.realpathSync(link) !== fs.realpathSync(library)) {
       fs.mkdirSync(path.dirname(link), { recursive: true });
       fs.rmSync(link, { force: true }); // dangling (a moved project), or an older layout's link to the project root
       fs.symlinkSync(library, link, 'dir');
     }
     const copied = reset || !fs.existsSync(file);
-    if (copied) fs.copyFileSync(path.join(PROJECT_ROOT, challenge.start), file);
+    if (copied) fs.copyFileSync(projectPath(challenge.start), file);
     this.updateProgress((progress) => {
       progress.current[`lab${challenge.lab}`] = challenge.id;
       progress.tasks[taskKey(challenge)] ??= { startedAt: new Date().toISOString(), hintsShown: 0, checks: 0 };

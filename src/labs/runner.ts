@@ -9,6 +9,7 @@ import { selectRuntime } from '../runtime/select';
 import type { LabRuntime, Role } from '../runtime/types';
 import { checksTable, verdict } from './checks';
 import { LabError } from '../lab-error';
+import { projectRoot } from '../project';
 import { Guide } from './guide';
 import { pauseBeforeStep } from './pause';
 import { resolveSettings } from './settings';
@@ -18,8 +19,6 @@ import { fdPictureText } from './fd-picture-text';
 import { fdPicturesHtml } from './fd-picture-svg';
 import { writeTimeline } from '../strace';
 import type { CheckResult, LabContext, LabDefinition, LabOptions } from './types';
-
-export const PROJECT_ROOT = path.resolve(__dirname, '..', '..', '..');
 
 const SCM_LINES_SHOWN = 8;
 
@@ -46,7 +45,7 @@ export async function runLab(lab: LabDefinition, options: LabOptions): Promise<L
   if (options.inspect && !lab.inspectPorts?.length) guide.line(chalk.yellow(`--inspect: lab ${lab.number} starts no role with an inspector; ignored`));
   if (settings.fault) guide.line(chalk.yellow(`--fault ${settings.fault}: ${lab.faults?.[settings.fault]}`));
 
-  const capturesDir = path.join(options.capturesRoot ?? PROJECT_ROOT, 'captures', name);
+  const capturesDir = path.join(options.capturesRoot ?? projectRoot(), 'captures', name);
   fs.rmSync(capturesDir, { recursive: true, force: true });
   fs.mkdirSync(capturesDir, { recursive: true });
 

@@ -2,8 +2,8 @@
 import * as path from 'node:path';
 import type { RoleSpec } from './types';
 
-/** Path of the role runner, relative to the project root (where dist/ is). */
-export const ROLE_RUNNER = 'dist/src/runtime/role-runner.js';
+/** The compiled role runner, beside this module (absolute, on this machine; pathInImage() maps it into the image). */
+export const ROLE_RUNNER = path.join(__dirname, 'role-runner.js');
 
 export function captureFileName(role: string): string {
   return `${role}.strace`;

@@ -15,7 +15,6 @@ if (!script) {
   console.error('usage: role-runner <script> [args...]');
   process.exit(2);
 }
-const projectRoot = path.resolve(__dirname, '..', '..', '..');
 const nodeArgs = ['--enable-source-maps'];
 const inspectPort = process.env.FDLAB_INSPECT_PORT;
 if (inspectPort) {
@@ -26,7 +25,8 @@ if (inspectPort) {
   const flag = process.env.FDLAB_INSPECT_BRK === '1' ? '--inspect-brk' : '--inspect';
   nodeArgs.push(`${flag}=${host}:${inspectPort}`);
 }
-nodeArgs.push(path.resolve(projectRoot, script), ...args);
+// The runtimes hand over an absolute path (a relative one is from the cwd, the project root in both).
+nodeArgs.push(path.resolve(script), ...args);
 
 const traceList = process.env.FDLAB_STRACE;
 const traceOut = process.env.FDLAB_STRACE_OUT;

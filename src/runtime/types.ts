@@ -14,7 +14,12 @@ export interface StraceSpec {
 export interface RoleSpec {
   /** Short name, used as the log prefix, container name suffix and capture file name. */
   name: string;
-  /** A script under dist/ (e.g. 'dist/lab/lab1/sender.js'), run with node, and its arguments. */
+  /**
+   * The compiled script to run with node: an absolute path on this machine, as
+   * roleScripts() (src/project.ts) names it from the lab's own folder (a path
+   * relative to the project root is taken as such). The Docker runtime runs the
+   * same file in the image's copy of the project, so it must be inside the project.
+   */
   script: string;
   args?: string[];
   env?: Record<string, string>;

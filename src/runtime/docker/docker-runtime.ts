@@ -9,6 +9,7 @@
 // run's own, without outbound NAT, and publishes each port on 127.0.0.1 only.
 import Docker from 'dockerode';
 import { LabError } from '../../lab-error';
+import { pathInImage, PROJECT_DIR_IN_IMAGE } from '../../project';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -160,12 +161,18 @@ export class DockerRuntime implements LabRuntime {
       }
     }
     const name = `fdlab-${this.run}-${spec.name}`;
+    let script: string;
+    try {
+      script = pathInImage(spec.script);
+    } catch (error) {
+      throw new LabError('ERR_SCRIPT_NOT_IN_IMAGE', `role ${spec.name}: ${(error as Error).message}`, { cause: error });
+    }
     const env = roleEnvironment(spec, this.options.lab, this.sharedDir, this.kind);
     const container = await this.docker.createContainer({
       name,
       Image: this.options.image,
-      Cmd: ['node', ROLE_RUNNER, spec.script, ...(spec.args ?? [])],
-      WorkingDir: '/opt/fdlab',
+      Cmd: ['node', pathInImage(ROLE_RUNNER), script, ...(spec.args ?? [])],
+      WorkingDir: PROJECT_DIR_IN_IMAGE,
       Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
       Labels: labels(this.options.lab, this.run, spec.name),
       HostConfig: {

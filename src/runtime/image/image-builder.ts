@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import type Docker from 'dockerode';
 import * as tar from 'tar-stream';
 import { LabError } from '../../lab-error';
+import { projectRoot } from '../../project';
 import { collectRootfs, PROJECT_DIR, type RootfsEntry } from './rootfs';
 
 export const LAB_IMAGE_REPO = 'fdlab-lab';
@@ -22,9 +23,6 @@ const CHANGES = [
 
 // Bump when how files are packed changes but no packed file does.
 const FORMAT_VERSION = '1';
-
-// dist/src/runtime/image -> project root.
-const PROJECT_ROOT = path.resolve(__dirname, '..', '..', '..', '..');
 
 export interface EnsureLabImageOptions {
   onProgress?: (message: string) => void;
@@ -148,7 +146,7 @@ export async function ensureLabImage(docker: Docker, options: EnsureLabImageOpti
   const progress = options.onProgress ?? ((): void => undefined);
 
   progress('collecting files');
-  const entries = collectRootfs(PROJECT_ROOT);
+  const entries = collectRootfs(projectRoot());
   const hash = fingerprint(entries);
   const tag = `${LAB_IMAGE_REPO}:${hash}`;
 

@@ -5,8 +5,9 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { LabError } from '../../lab-error';
+import { PROJECT_DIR_IN_IMAGE } from '../../project';
 
-export const PROJECT_DIR = '/opt/fdlab';
+export const PROJECT_DIR = PROJECT_DIR_IN_IMAGE;
 export const INSTALL_HINT = 'apt-get install -y busybox-static strace iproute2';
 
 export type RootfsEntry =

@@ -9,14 +9,13 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { LabError } from '../../lab-error';
+import { projectRoot, resolveScript } from '../../project';
 import { withDeadline } from '../../util/deadline';
 import { roleProgramPid } from '../host-pid';
 import { RoleLog } from '../role-log';
 import { ROLE_RUNNER, roleEnvironment } from '../role-env';
 import { NetworkNamespace, processNetworkFromEnv, type ProcessNetwork } from './netns';
 import type { ExecResult, LabRuntime, Role, RoleExit, RoleSpec } from '../types';
-
-const PROJECT_ROOT = path.resolve(__dirname, '..', '..', '..', '..');
 
 export interface ProcessRuntimeOptions {
   lab: string;
@@ -147,9 +146,9 @@ export class ProcessRuntime implements LabRuntime {
       ...roleEnvironment(spec, this.options.lab, this.sharedDir, this.kind),
       FDLAB_EXIT_WITH_PARENT: '1',
     };
-    const [command, ...args] = [...this.networkPrefix(spec), process.execPath, path.join(PROJECT_ROOT, ROLE_RUNNER), spec.script, ...(spec.args ?? [])];
+    const [command, ...args] = [...this.networkPrefix(spec), process.execPath, ROLE_RUNNER, resolveScript(spec.script), ...(spec.args ?? [])];
     const child = spawn(command, args, {
-      cwd: PROJECT_ROOT,
+      cwd: projectRoot(),
       env,
       stdio: ['pipe', 'pipe', 'pipe'], // stdin stays open until we exit: see role-runner
       detached: true, // its own process group, so cleanup reaches strace and the role too
