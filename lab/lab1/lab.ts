@@ -2,6 +2,7 @@
 import type { LabDefinition } from '../../src/labs/types';
 import { unseenIn, type FdSnapshot } from '../../src/labs/fd-snapshot';
 import { HOLD_STILL } from '../../src/runtime/hold-still';
+import { roleScripts } from '../../src/project';
 
 /** Both roles hold one fd on tmp.txt, one inode; each fd's fdinfo pos before and after the receiver's read. */
 function sharedFile(before: FdSnapshot, after: FdSnapshot): { ok: boolean; measured: string } {
@@ -14,7 +15,8 @@ function sharedFile(before: FdSnapshot, after: FdSnapshot): { ok: boolean; measu
   return { ok, measured: `sender fd ${s0.fd}, receiver fd ${r0.fd}, inode ${inode}; pos ${s0.pos}/${r0.pos} before, ${s1.pos}/${r1.pos} after` };
 }
 
-const ROLES = 'dist/lab/lab1';
+/** The role scripts beside this file (compiled: dist/lab/lab1/<name>.js). */
+const roleScript = roleScripts(__dirname, ['receiver', 'sender']);
 
 export const lab1: LabDefinition = {
   number: 1,
@@ -29,7 +31,7 @@ export const lab1: LabDefinition = {
       'Start the receiver',
       `It listens on a Unix socket in the shared ${inContainers ? 'volume /run/fdlab' : 'directory'} and waits for a message carrying an fd.`,
     );
-    const receiver = await lab.startRole({ name: 'receiver', script: `${ROLES}/receiver.js`, env: HOLD_STILL, traced: true });
+    const receiver = await lab.startRole({ name: 'receiver', script: roleScript('receiver'), env: HOLD_STILL, traced: true });
     await receiver.waitForLine('listening on');
 
     await lab.step(
@@ -38,7 +40,7 @@ export const lab1: LabDefinition = {
         'in the receiver that points at the same open file description: same file, same offset, same flags.',
       [receiver.manualShellCommand(), 'ls -l /proc/<pid>/fd   (in each role: the numbers differ, the target is the same)'],
     );
-    const sender = await lab.startRole({ name: 'sender', script: `${ROLES}/sender.js`, traced: true });
+    const sender = await lab.startRole({ name: 'sender', script: roleScript('sender'), traced: true });
 
     const sent = await sender.waitForLine(/^sent fd \d+ inode \d+/);
     const received = await receiver.waitForLine(/^received fd \d+ inode \d+/);

@@ -4,8 +4,10 @@ import { formatPair } from '../../src/strace';
 import { unseenIn, type FdSnapshot } from '../../src/labs/fd-snapshot';
 import { HOLD_STILL } from '../../src/runtime/hold-still';
 import { describeObject } from '../../src/labs/fd-picture-text';
+import { roleScripts } from '../../src/project';
 
-const ROLES = 'dist/lab/lab2';
+/** The role scripts beside this file (compiled: dist/lab/lab2/<name>.js). */
+const roleScript = roleScripts(__dirname, ['tcp-server', 'unix-socket-client', 'unix-socket-server']);
 const PORT = 9999;
 
 /** "127.0.0.1:35634 wrote:" -> "127.0.0.1:35634" */
@@ -38,7 +40,7 @@ export const lab2: LabDefinition = {
     const docker = lab.runtime.kind === 'docker';
 
     await lab.step('Start the TCP server on 127.0.0.1:9999', 'It prints every message with the peer address and port it came from (seed 000\'s tcp_server.py).');
-    const server = await lab.startRole({ name: 'tcp-server', script: `${ROLES}/tcp-server.js`, args: [String(PORT)] });
+    const server = await lab.startRole({ name: 'tcp-server', script: roleScript('tcp-server'), args: [String(PORT)] });
     await server.waitForLine('listening on');
 
     await lab.step(
@@ -50,7 +52,7 @@ export const lab2: LabDefinition = {
     );
     const receiver = await lab.startRole({
       name: 'unix-socket-server',
-      script: `${ROLES}/unix-socket-server.js`,
+      script: roleScript('unix-socket-server'),
       args: [String(count)],
       network: 'none',
       env: HOLD_STILL,
@@ -66,7 +68,7 @@ export const lab2: LabDefinition = {
         ? "nsenter -t <tcp-server's host pid> -n ss -tnpe   (the pod's namespace, where the socket lives; --pause prints the pid)"
         : 'ss -tnpe | grep 9999'],
     );
-    const client = await lab.startRole({ name: 'unix-socket-client', script: `${ROLES}/unix-socket-client.js`, args: [String(PORT)], env: HOLD_STILL, traced: true });
+    const client = await lab.startRole({ name: 'unix-socket-client', script: roleScript('unix-socket-client'), args: [String(PORT)], env: HOLD_STILL, traced: true });
     // Both ends hold still at the key moments, so the tables are read from the live processes.
     const tcp = { sockets: ['tcp'] as const };
     await client.waitForLine('holding: fd');

@@ -1,9 +1,11 @@
 // Lab 3: hand the connection over after every request (seed 001).
 import type { LabContext, LabDefinition } from '../../src/labs/types';
 import type { Role } from '../../src/runtime/types';
+import { roleScripts } from '../../src/project';
 import { PORTS } from './protocol';
 
-const ROLES = 'dist/lab/lab3';
+/** The role scripts beside this file (compiled: dist/lab/lab3/<name>.js). */
+const roleScript = roleScripts(__dirname, ['server', 'stream-client', 'unary-client']);
 
 interface UnaryResult {
   connections: number;
@@ -33,7 +35,7 @@ async function startServers(lab: LabContext, suffix: string, traced: boolean): P
     PORTS.map((port, i) =>
       lab.startRole({
         name: `server-${port}${suffix}`,
-        script: `${ROLES}/server.js`,
+        script: roleScript('server'),
         args: [String(port), String(PORTS[1 - i]), ...reads],
         traced,
         echo: false, // one line per request: counted, not scrolled
@@ -92,7 +94,7 @@ export const lab3: LabDefinition = {
         'instead of 2.3 s) and write 145 MB of captures, so the full load below runs untraced.',
       ['ss -tnp state established "( sport = :7100 or sport = :7101 )"   (the owner of the connection keeps changing)'],
     );
-    const demo = await lab.startRole({ name: 'demo-client', script: `${ROLES}/unary-client.js`, args: ['1', '6'] });
+    const demo = await lab.startRole({ name: 'demo-client', script: roleScript('unary-client'), args: ['1', '6'] });
     await demo.waitForLine(/^RESULT /, 15_000);
     await demo.wait(10_000);
     await stopServers(traced);
@@ -103,7 +105,7 @@ export const lab3: LabDefinition = {
         'was served by the process that had just received the connection.',
     );
     const servers = await startServers(lab, '-load', false);
-    const unaryRole = await lab.startRole({ name: 'unary-client', script: `${ROLES}/unary-client.js`, args: [String(connections), String(perConnection)] });
+    const unaryRole = await lab.startRole({ name: 'unary-client', script: roleScript('unary-client'), args: [String(connections), String(perConnection)] });
     const total = connections * perConnection;
     const progress = lab.progress('requests', total);
     const ticker = setInterval(() => progress.tick(servers.reduce((sum, s) => sum + requestLines(s), 0)), 100);
@@ -120,7 +122,7 @@ export const lab3: LabDefinition = {
         : 'The server reads exactly one request; the rest waits in the kernel receive queue, and that queue moves with\n' +
           'the fd. So every server sees exactly one request per turn, and the replies alternate strictly.',
     );
-    const streamRole = await lab.startRole({ name: 'stream-client', script: `${ROLES}/stream-client.js`, args: [String(streamCount), '10000'] });
+    const streamRole = await lab.startRole({ name: 'stream-client', script: roleScript('stream-client'), args: [String(streamCount), '10000'] });
     const stream = resultOf<StreamResult>(await streamRole.waitForLine(/^RESULT /, 20_000));
     await stopServers(servers);
 

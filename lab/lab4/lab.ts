@@ -8,9 +8,11 @@
 import type { LabContext, LabDefinition } from '../../src/labs/types';
 import type { Role } from '../../src/runtime/types';
 import { formatPair, syscallLines, type SyscallLine } from '../../src/strace';
+import { roleScripts } from '../../src/project';
 import { PORTS, sleep } from './common';
 
-const ROLES = 'dist/lab/lab4';
+/** The role scripts beside this file (compiled: dist/lab/lab4/<name>.js). */
+const roleScript = roleScripts(__dirname, ['activator', 'echo-server', 'handover-server', 'load-client', 'long-client', 'stranger', 'supervisor', 'time-wait']);
 
 export interface LoadResult {
   port: number;
@@ -76,7 +78,7 @@ function loadSettings(lab: LabContext): LoadSettings {
 }
 
 async function startLoad(lab: LabContext, name: string, port: number, load: LoadSettings): Promise<Role> {
-  const role = await lab.startRole({ name, script: `${ROLES}/load-client.js`, args: [String(port), String(load.rate), String(load.durationMs), String(load.max)] });
+  const role = await lab.startRole({ name, script: roleScript('load-client'), args: [String(port), String(load.rate), String(load.durationMs), String(load.max)] });
   await role.waitForLine(/^load: started/, 15_000);
   return role;
 }
@@ -131,9 +133,9 @@ async function partR(lab: LabContext): Promise<void> {
       'one could listen. It cannot: it is no child of the old one, so its only way to the port is a socket of its own,\n' +
       "and bind() refuses it with EADDRINUSE while the old listening socket lives (seed 003's inet_bind).",
   );
-  const old = await lab.startRole({ name: 'r-old', script: `${ROLES}/echo-server.js`, args: [String(port)], traced: true });
+  const old = await lab.startRole({ name: 'r-old', script: roleScript('echo-server'), args: [String(port)], traced: true });
   await old.waitForLine(/\(gen 1\): serving/, 15_000);
-  const fresh = await lab.startRole({ name: 'r-new', script: `${ROLES}/echo-server.js`, args: [String(port)], env: { LAB4_GENERATION: '2' }, traced: true });
+  const fresh = await lab.startRole({ name: 'r-new', script: roleScript('echo-server'), args: [String(port)], env: { LAB4_GENERATION: '2' }, traced: true });
   const freshExit = await fresh.wait(15_000);
   const failure = fresh.lines.find((l) => /cannot serve/.test(l)) ?? 'no "cannot serve" line';
   const oldExit = await stop(old);
@@ -150,7 +152,7 @@ async function partR(lab: LabContext): Promise<void> {
       'still conflicts with the TIME_WAIT sockets on the port. libuv sets SO_REUSEADDR on every Node listener, so the\n' +
       'same script runs twice under strace: once as it is, once with strace turning setsockopt() into a no-op.',
   );
-  const waiter = await lab.startRole({ name: 'r-time-wait', script: `${ROLES}/time-wait.js` });
+  const waiter = await lab.startRole({ name: 'r-time-wait', script: roleScript('time-wait') });
   const timeWait = resultOf<TimeWaitResult>(await waiter.waitForLine(/^RESULT /, 20_000));
   const waiterExit = await waiter.wait(10_000);
   const injected = timeWait.withoutReuse.strace.some((l) => /SO_REUSEADDR.*\(INJECTED\)/.test(l));
@@ -175,7 +177,7 @@ async function partA(lab: LabContext): Promise<void> {
       "spawn's 4th stdio entry puts it at fd 3. To show that being a child is not what matters, the child first\n" +
       'creates a socket of its own and binds it: EADDRINUSE, like anyone else. Then it listens on fd 3.',
   );
-  const parent = await lab.startRole({ name: 'a-parent', script: `${ROLES}/activator.js`, args: [String(port)], traced: true });
+  const parent = await lab.startRole({ name: 'a-parent', script: roleScript('activator'), args: [String(port)], traced: true });
   const child = resultOf<ChildResult>(await parent.waitForLine(/^RESULT /, 15_000));
 
   await lab.step(
@@ -186,7 +188,7 @@ async function partA(lab: LabContext): Promise<void> {
       'processes: the listener is held by the child alone now, and nobody can bind the port again while it lives.',
     [lab.runtime.kind === 'docker' ? `${parent.manualShellCommand()}, then: ss -ltnp 'sport = :${port}'   (one listener, owned by the child)` : `ss -ltnp 'sport = :${port}'`],
   );
-  const strangerRole = await lab.startRole({ name: 'a-stranger', script: `${ROLES}/stranger.js`, args: [String(port)], traced: true });
+  const strangerRole = await lab.startRole({ name: 'a-stranger', script: roleScript('stranger'), args: [String(port)], traced: true });
   const stranger = resultOf<StrangerResult>(await strangerRole.waitForLine(/^RESULT /, 15_000));
   await strangerRole.wait(10_000);
   const parentExit = await stop(parent);
@@ -220,7 +222,7 @@ async function partB(lab: LabContext, load: LoadSettings): Promise<void> {
   );
   const server = await lab.startRole({
     name: 'b-server',
-    script: `${ROLES}/supervisor.js`,
+    script: roleScript('supervisor'),
     args: ['--', 'echo-server.js', String(port), '--drain-ms', String(drainMs)],
     env: fault ? { LAB4_FAULT: 'no-fd3' } : {},
     traced: true,
@@ -232,7 +234,7 @@ async function partB(lab: LabContext, load: LoadSettings): Promise<void> {
     `The long-lived client writes a line every 250 ms on one connection. The load opens ${load.rate} new connections\n` +
       `a second for ${load.durationMs / 1000} s (at most ${load.max}); each writes one line and waits for its echo.`,
   );
-  const long = await lab.startRole({ name: 'b-long', script: `${ROLES}/long-client.js`, args: [String(port), '250'] });
+  const long = await lab.startRole({ name: 'b-long', script: roleScript('long-client'), args: [String(port), '250'] });
   await long.waitForLine(/first echo/, 15_000);
   const loadRole = await startLoad(lab, 'b-load', port, load);
   await sleep(load.restartAtMs);
@@ -312,7 +314,7 @@ async function naive(lab: LabContext, load: LoadSettings): Promise<void> {
   );
   const server = await lab.startRole({
     name: 'n-server',
-    script: `${ROLES}/supervisor.js`,
+    script: roleScript('supervisor'),
     args: ['--restart-gap-ms', String(gapMs), '--', 'echo-server.js', String(port), '--drain-ms', '2000'],
     traced: true,
   });
@@ -344,7 +346,7 @@ async function partC(lab: LabContext, load: LoadSettings): Promise<void> {
       'restart) keep their listeners across restarts, including into a new container: no parent and child, just a\n' +
       'Unix socket both can reach.',
   );
-  const old = await lab.startRole({ name: 'c-old', script: `${ROLES}/handover-server.js`, args: ['old', String(port)], traced: true });
+  const old = await lab.startRole({ name: 'c-old', script: roleScript('handover-server'), args: ['old', String(port)], traced: true });
   await old.waitForLine(/offering my listener/, 15_000);
   const loadRole = await startLoad(lab, 'c-load', port, load);
   await sleep(load.restartAtMs);
@@ -356,7 +358,7 @@ async function partC(lab: LabContext, load: LoadSettings): Promise<void> {
       'then stops accepting, drains and exits.',
     [lab.runtime.kind === 'docker' ? `${old.manualShellCommand()}, then: ls -l ${lab.runtime.sharedDir}` : `ls -l ${lab.runtime.sharedDir}`],
   );
-  const successor = await lab.startRole({ name: 'c-new', script: `${ROLES}/handover-server.js`, args: ['new'], traced: true });
+  const successor = await lab.startRole({ name: 'c-new', script: roleScript('handover-server'), args: ['new'], traced: true });
   await successor.waitForLine(/serving on the received fd/, 15_000);
   const oldExit = (await old.wait(15_000)).exitCode;
   const result = resultOf<LoadResult>(await loadRole.waitForLine(/^RESULT /, load.durationMs + 15_000));

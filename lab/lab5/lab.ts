@@ -3,11 +3,14 @@
 import type { LabDefinition } from '../../src/labs/types';
 import type { Role } from '../../src/runtime/types';
 import { unseenIn, type FdRef, type FdSnapshot } from '../../src/labs/fd-snapshot';
+import { cliPath, roleScripts } from '../../src/project';
 
 const PORT = 7000;
 /** v1's upgrade deadline under --pause: an hour for the learner at the pause before "Start v2". */
 const PAUSED_UPGRADE_TIMEOUT_MS = 60 * 60_000;
-const CLI = 'dist/src/cli/main.js';
+/** v1 and v2 are the lab tool's own `fdlab serve`; the client is the role script beside this file. */
+const CLI = cliPath();
+const roleScript = roleScripts(__dirname, ['client']);
 
 interface ClientResult {
   connections: number;
@@ -84,7 +87,7 @@ export const lab5: LabDefinition = {
       `Start the client: ${connections} long-lived connections, a ping every 100 ms each`,
       'It also opens a fresh connection every 100 ms, to see whether the listener keeps accepting.',
     );
-    const client = await lab.startRole({ name: 'client', script: 'dist/lab/lab5/client.js', args: [String(PORT), String(connections)] });
+    const client = await lab.startRole({ name: 'client', script: roleScript('client'), args: [String(PORT), String(connections)] });
     await client.waitForLine(/^all \d+ connections open/);
     await sleep(1500);
 

@@ -9,9 +9,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as ts from 'typescript';
 import type { LabDefinition } from '../../src/labs/types';
+import { compiledPath, projectPath, resolveScript } from '../../src/project';
 import { tempDir } from '../helpers/fds';
-
-const ROOT = path.resolve(__dirname, '..', '..', '..');
 
 /** [text to find, text to put instead] */
 export type Edit = [string, string];
@@ -29,8 +28,8 @@ export function applyEdits(source: string, edits: readonly Edit[], file: string)
 /** Import paths that leave `dir` (a folder under the project) made absolute, under dist/; 'fdlab' is the library package. */
 function importsToDist(source: string, dir: string): string {
   return source
-    .replace(/(from |import\(|require\()'(\.\.\/[^']+)'/g, (_, lead: string, spec: string) => `${lead}'${path.resolve(ROOT, 'dist', dir, spec)}'`)
-    .replace(/(from |import\(|require\()'fdlab'/g, (_, lead: string) => `${lead}'${path.resolve(ROOT, 'packages', 'fdlab')}'`);
+    .replace(/(from |import\(|require\()'(\.\.\/[^']+)'/g, (_, lead: string, spec: string) => `${lead}'${path.resolve(compiledPath(dir), spec)}'`)
+    .replace(/(from |import\(|require\()'fdlab'/g, (_, lead: string) => `${lead}'${projectPath('packages', 'fdlab')}'`);
 }
 
 /**
@@ -39,10 +38,10 @@ function importsToDist(source: string, dir: string): string {
  */
 export function patchedCopy(dir: string, edits: Record<string, readonly Edit[]>): string {
   const out = tempDir('fdlab-exercise-');
-  const sources = fs.readdirSync(path.join(ROOT, dir)).filter((f) => f.endsWith('.ts'));
+  const sources = fs.readdirSync(projectPath(dir)).filter((f) => f.endsWith('.ts'));
   for (const name of Object.keys(edits)) if (!sources.includes(name)) throw new Error(`${dir} has no ${name}`);
   for (const name of sources) {
-    const original = fs.readFileSync(path.join(ROOT, dir, name), 'utf8');
+    const original = fs.readFileSync(projectPath(dir, name), 'utf8');
     const edited = importsToDist(applyEdits(original, edits[name] ?? [], `${dir}/${name}`), dir);
     const { outputText, diagnostics } = ts.transpileModule(edited, {
       fileName: name,
@@ -55,16 +54,20 @@ export function patchedCopy(dir: string, edits: Record<string, readonly Edit[]>)
   return out;
 }
 
-/** The lab as it runs its roles, but each role script of `dir` taken from the compiled copy in `copy`. */
+/**
+ * The lab as it runs its roles, but each role script of `dir` (compiled: dist/<dir>/<name>.js)
+ * taken from the compiled copy in `copy`. A lab defined by the copy's own lab.js names its roles
+ * from the copy already (roleScripts(__dirname, ...)); this covers a definition loaded from dist/.
+ */
 export function withRolesFrom(lab: LabDefinition, dir: string, copy: string): LabDefinition {
-  const prefix = `dist/${dir}/`;
+  const compiled = compiledPath(dir) + path.sep;
+  const fromCopy = (script: string) => {
+    const file = resolveScript(script);
+    return file.startsWith(compiled) ? path.join(copy, file.slice(compiled.length)) : script;
+  };
   return {
     ...lab,
-    run: (ctx) =>
-      lab.run({
-        ...ctx,
-        startRole: (spec) => ctx.startRole(spec.script.startsWith(prefix) ? { ...spec, script: path.join(copy, spec.script.slice(prefix.length)) } : spec),
-      }),
+    run: (ctx) => lab.run({ ...ctx, startRole: (spec) => ctx.startRole({ ...spec, script: fromCopy(spec.script) }) }),
   };
 }
 

@@ -10,9 +10,10 @@ import { NetworkNamespace, processNetworkFromEnv } from '../../src/runtime/proce
 import { ProcessRuntime } from '../../src/runtime/process/process-runtime';
 import { until, within } from '../helpers/fds';
 import { collect, processAlive as alive } from '../helpers/process';
+import { compiledPath } from '../../src/project';
 
-const NETNS_JS = path.resolve(__dirname, '..', '..', 'src', 'runtime', 'process', 'netns.js');
-const SERVER = 'dist/test/fixtures/roles/tcp-echo-server.js';
+const NETNS_JS = compiledPath('src/runtime/process/netns.ts');
+const SERVER = compiledPath('test/fixtures/roles/tcp-echo-server.ts');
 
 
 /** A node process that makes a namespace and says the holder's pid (or the error's code), then waits. */

@@ -9,13 +9,15 @@ import { ProcessRuntime } from '../../src/runtime/process/process-runtime';
 import type { LabRuntime, RoleSpec } from '../../src/runtime/types';
 import { tempDir } from '../helpers/fds';
 import { labImageOrSkip, leftovers } from '../helpers/docker';
+import { compiledPath } from '../../src/project';
 
-const ROLES = 'dist/test/fixtures/roles';
+/** The compiled test roles (dist/test/fixtures/roles), in the lab image too. */
+const ROLES = compiledPath('test/fixtures/roles');
 const TRACE = { syscalls: ['sendmsg', 'recvmsg', 'connect'] };
 
 const role = (name: string, script: string, extra: Partial<RoleSpec> = {}): RoleSpec => ({
   name,
-  script: `${ROLES}/${script}.js`,
+  script: path.join(ROLES, `${script}.js`),
   ...extra,
 });
 
