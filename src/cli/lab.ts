@@ -1,6 +1,6 @@
 // `fdlab lab <n>`: run one lab and turn its verdict into an exit code.
-import { LABS } from '../../lab';
 import { LabError } from '../lab-error';
+import { loadLabs } from '../labs/registry';
 import { runLab } from '../labs/runner';
 
 export interface LabCommandOptions {
@@ -16,6 +16,7 @@ export interface LabCommandOptions {
 }
 
 export async function runLabCommand(n: number, options: LabCommandOptions): Promise<number> {
+  const LABS = loadLabs();
   const lab = LABS.get(n);
   if (!lab) {
     throw new LabError('ERR_NO_SUCH_LAB', `there is no lab ${n}; available: ${[...LABS.keys()].join(', ')} (see labs.md)`);

@@ -71,6 +71,15 @@ export interface LabContext {
 
 export type LabRoleSpec = Omit<RoleSpec, 'strace'> & { traced?: boolean };
 
+/**
+ * What lab/index.ts exports: every lab, by number. src/ never imports lab/
+ * (lab/ is built on src/); the CLI loads the registry at run time from its
+ * compiled path (src/labs/registry.ts), and this interface types it.
+ */
+export interface LabRegistry {
+  readonly LABS: ReadonlyMap<number, LabDefinition>;
+}
+
 export interface LabDefinition {
   number: number;
   title: string;
