@@ -8,9 +8,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { CHALLENGES } from '../../src/challenges';
 import { collect } from '../helpers/process';
+import { cliPath, projectRoot } from '../../src/project';
 
-const ROOT = path.resolve(__dirname, '..', '..', '..');
-const CLI = path.join(ROOT, 'dist', 'src', 'cli', 'main.js');
+const ROOT = projectRoot();
+const CLI = cliPath();
 
 /** What the starting state's failed check must say (the problem, not the fix). */
 const STARTING_PROBLEM: Record<string, RegExp> = {

@@ -7,8 +7,9 @@ import * as path from 'node:path';
 import { parseCapture } from '../../src/strace';
 import { runLabForTest } from '../labs/harness';
 import { patchedLab } from './patch';
+import { projectRoot } from '../../src/project';
 
-const ROOT = path.resolve(__dirname, '..', '..', '..');
+const ROOT = projectRoot();
 
 /** sendmsg calls that carried fds, in one capture (a call strace -f split in two counts once). */
 const handoversIn = (capture: string) => parseCapture(capture).filter((e) => e.syscall === 'sendmsg').length;

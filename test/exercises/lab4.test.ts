@@ -9,8 +9,9 @@ import { tempDir } from '../helpers/fds';
 import { sh } from '../helpers/paused-lab';
 import { leftBehind, runLabForTest, type LabRun } from '../labs/harness';
 import { applyEdits, patchedLab } from './patch';
+import { projectRoot } from '../../src/project';
 
-const ROOT = path.resolve(__dirname, '..', '..', '..');
+const ROOT = projectRoot();
 const GRACEFUL = 'B: graceful restart (fd 3): refused / reset';
 const LONG = 'B: long-lived connection cut at the end of the drain';
 

@@ -9,10 +9,12 @@ import { Cdp, listTargets, type CallFrame } from '../helpers/cdp';
 import { tempDir } from '../helpers/fds';
 import { collect } from '../helpers/process';
 import { runLabForTest } from '../labs/harness';
+import { cliPath, projectPath, projectRoot } from '../../src/project';
 
-const ROOT = path.resolve(__dirname, '..', '..', '..');
-const CLI = path.join(ROOT, 'dist', 'src', 'cli', 'main.js');
-const TAKE_OVER = path.join(ROOT, 'dist', 'src', 'handover', 'take-over.js');
+const ROOT = projectRoot();
+const CLI = cliPath();
+/** The library's compiled take-over, as v2 (fdlab serve) loads it. */
+const TAKE_OVER = projectPath('packages', 'fdlab', 'dist', 'handover', 'take-over.js');
 const ADOPT_COPIES = 'arrivals.takeCopies(message.copies, fds);';
 const V2_INSPECTOR = 9230; // the lab's own port for v2 (--inspect)
 

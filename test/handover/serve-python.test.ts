@@ -2,13 +2,12 @@
 // server, sees 0 lost pongs over 5 upgrades in a row of `fdlab serve`.
 import { strict as assert } from 'node:assert';
 import { spawn } from 'node:child_process';
-import * as path from 'node:path';
 import { tempDir } from '../helpers/fds';
 import { collect } from '../helpers/process';
 import { soleServer, startServe, stopServing } from '../helpers/serve';
+import { projectPath } from '../../src/project';
 
-const ROOT = path.resolve(__dirname, '..', '..', '..');
-const CLIENT = path.join(ROOT, 'test', 'interop', 'ping_client.py');
+const CLIENT = projectPath('test', 'interop', 'ping_client.py');
 
 describe('fdlab serve under a Python asyncio client', function () {
   this.timeout(90_000);

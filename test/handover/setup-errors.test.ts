@@ -11,8 +11,9 @@ import { tempDir, until } from '../helpers/fds';
 import { Pinger } from '../helpers/pinger';
 import { collect } from '../helpers/process';
 import { soleServer, startServe, stopServing, type Serving } from '../helpers/serve';
+import { cliPath } from '../../src/project';
 
-const CLI = path.resolve(__dirname, '..', '..', 'src', 'cli', 'main.js');
+const CLI = cliPath();
 
 /**
  * A RLIMIT_NOFILE that leaves `pid` no fd to open: the kernel gives the

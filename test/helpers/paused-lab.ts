@@ -2,10 +2,10 @@
 // hands each pause's text to the caller, who looks around with the printed
 // commands, then types Enter. This is what a learner does at a pause.
 import { execFile, spawn } from 'node:child_process';
-import * as path from 'node:path';
+import { cliPath, projectRoot } from '../../src/project';
 
-const ROOT = path.resolve(__dirname, '..', '..', '..');
-const CLI = path.join(ROOT, 'dist', 'src', 'cli', 'main.js');
+const ROOT = projectRoot();
+const CLI = cliPath();
 
 export function sh(command: string): Promise<{ code: number; output: string }> {
   return new Promise((resolve) => {

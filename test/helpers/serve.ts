@@ -5,8 +5,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { until } from './fds';
+import { cliPath } from '../../src/project';
 
-const CLI = path.resolve(__dirname, '..', '..', 'src', 'cli', 'main.js');
+const CLI = cliPath();
 
 export interface Serving {
   child: ChildProcess;

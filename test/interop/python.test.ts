@@ -1,13 +1,13 @@
 import { strict as assert } from 'node:assert';
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { closeQuietly, recvFds, sendFds, setNonBlocking, socketpair } from 'fdlab';
 import { openFdCount, readSome, tempFile } from '../helpers/fds';
 import { collect } from '../helpers/process';
+import { projectPath } from '../../src/project';
 
 // The script is not compiled: it lives beside the sources.
-const SCRIPT = path.resolve(__dirname, '..', '..', '..', 'test', 'interop', 'py_fds.py');
+const SCRIPT = projectPath('test', 'interop', 'py_fds.py');
 
 async function python(mode: string, pass: number[]): Promise<Record<string, unknown>> {
   const child = spawn('python3', [SCRIPT, mode], { stdio: ['ignore', 'pipe', 'pipe', ...pass] });

@@ -3,6 +3,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { failedChecks, fdTables, runLabForTest, RUNTIMES } from './harness';
+import { cliPath } from '../../src/project';
 
 for (const runtime of RUNTIMES) {
   describe(`lab 1 (${runtime} runtime): one open file, two processes`, function () {
@@ -64,7 +65,7 @@ describe('lab 1 in Docker from another pid namespace (as in a devcontainer)', fu
       if (process.env.FDLAB_REQUIRE_DOCKER === '1') assert.fail(`unshare -p -f --mount-proc failed: ${probe.stderr}`);
       return this.skip();
     }
-    const cli = path.resolve(__dirname, '..', '..', 'src', 'cli', 'main.js');
+    const cli = cliPath();
     const lab = spawn('unshare', ['-p', '-f', '--mount-proc', '--kill-child', process.execPath, cli, 'lab', '1', '--runtime', 'docker', '--pause', '--quiet'], {
       env: { ...process.env, FORCE_COLOR: '0' },
       stdio: ['pipe', 'pipe', 'pipe'],

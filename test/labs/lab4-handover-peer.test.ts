@@ -8,8 +8,9 @@ import { closeQuietly, FdChannel } from 'fdlab';
 import { freePort } from '../helpers/ports';
 import { collect } from '../helpers/process';
 import { tempDir, until } from '../helpers/fds';
+import { compiledPath } from '../../src/project';
 
-const SERVER = path.resolve(__dirname, '..', '..', 'lab', 'lab4', 'handover-server.js');
+const SERVER = compiledPath('lab/lab4/handover-server.ts');
 
 describe('lab 4 part C: who may ask for the listener', function () {
   this.timeout(20_000);

@@ -9,8 +9,9 @@ import { removeLeftovers } from '../../src/runtime/docker/leftovers';
 import { labImageOrSkip, leftovers } from '../helpers/docker';
 import { until, within } from '../helpers/fds';
 import { FIXTURES, collect, processAlive, startFixture } from '../helpers/process';
+import { cliPath } from '../../src/project';
 
-const CLI = path.resolve(__dirname, '..', '..', 'src', 'cli', 'main.js');
+const CLI = cliPath();
 
 interface Ready {
   run: string;

@@ -12,6 +12,7 @@ import { objectOrder } from '../../src/labs/fd-picture-text';
 import { OBJECTS_DRAWN } from '../../src/labs/fd-picture-svg';
 import { failedChecks, runLabForTest } from '../labs/harness';
 import { tempDir } from '../helpers/fds';
+import { cliPath } from '../../src/project';
 
 const BROWSER_SERVICES = /^\S+ (?:https?:\/\/)?[\w.-]*\.(?:google\.com|googleapis\.com|gvt1\.com|gstatic\.com)[:/]/;
 const CHROMIUM = ['chromium', 'chromium-browser'].find((name) => spawnSync('which', [name]).status === 0);
@@ -98,7 +99,7 @@ describe('lab 5 timeline.html in headless chromium', function () {
     // `fdlab timeline <dir>` draws the saved fd tables again, in the terminal and in the page it rewrites.
     const before = fs.readFileSync(html, 'utf8');
     fs.rmSync(html);
-    const again = spawnSync(process.execPath, [path.resolve(__dirname, '..', '..', 'src', 'cli', 'main.js'), 'timeline', run.capturesDir], { encoding: 'utf8' });
+    const again = spawnSync(process.execPath, [cliPath(), 'timeline', run.capturesDir], { encoding: 'utf8' });
     assert.equal(again.status, 0, again.stderr);
     assert.match(again.stdout, /fd tables before the handover[\s\S]*server-v1 +pid \d+ +fd +\d+ ───▶ TCP 127\.0\.0\.1:7000 \(listening\)  inode \d+/);
     assert.match(again.stdout, /fd tables after the handover[\s\S]*server-v2 +pid \d+ +fd +\d+ ───▶ TCP 127\.0\.0\.1:7000 \(listening\)/);

@@ -6,8 +6,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { buildTimeline, readCaptures, syscallLines, timelineText, type Timeline } from '../../src/strace';
 import type { PassFdsReport } from '../fixtures/strace/pass-fds';
+import { projectPath } from '../../src/project';
 
-const CAPTURES = path.resolve(__dirname, '..', '..', '..', 'test', 'fixtures', 'strace', 'captures');
+const CAPTURES = projectPath('test', 'fixtures', 'strace', 'captures');
 
 function load(name: string): Timeline {
   return buildTimeline(readCaptures(path.join(CAPTURES, name)));
