@@ -3,7 +3,6 @@
 // everything packed, so an unchanged project costs one inspect, not a build.
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import type Docker from 'dockerode';
 import * as tar from 'tar-stream';
 import { LabError } from '../../lab-error';
