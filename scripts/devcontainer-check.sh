@@ -160,7 +160,7 @@ if git -C "$repo" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
     | while IFS= read -r -d '' f; do [ ! -e "$f" ] || printf '%s\0' "$f"; done \
     | tar --null -T - -cf -) | tar -C "$ws" -xf -
 else # a tree without git: everything but what an install makes
-  tar -C "$repo" --exclude=./node_modules --exclude=./build --exclude=./dist --exclude=./captures \
+  tar -C "$repo" --exclude=./node_modules --exclude=./packages/fdlab/build --exclude=./packages/fdlab/dist --exclude=./dist --exclude=./captures \
     --exclude=./.devcontainer/host-ca.crt -cf - . | tar -C "$ws" -xf -
 fi
 chown -R "$WORKSPACE_UID:$WORKSPACE_UID" "$ws"
@@ -205,8 +205,8 @@ case "$counts" in
 esac
 
 step="workspace ownership"
-made="$(find "$ws/node_modules" "$ws/build" "$ws/dist" -maxdepth 0 2>/dev/null | wc -l)"
-[ "$made" -eq 3 ] || fail "postCreateCommand left no node_modules, build and dist in the workspace"
+made="$(find "$ws/node_modules" "$ws/packages/fdlab/build" "$ws/packages/fdlab/dist" "$ws/dist" -maxdepth 0 2>/dev/null | wc -l)"
+[ "$made" -eq 4 ] || fail "postCreateCommand left no node_modules, packages/fdlab/build, packages/fdlab/dist and dist in the workspace"
 others="$(find "$ws" ! -uid "$WORKSPACE_UID" ! -path "$ws/.devcontainer/host-ca.crt" | head -n 5)"
 [ -z "$others" ] || fail "files in the workspace not owned by uid $WORKSPACE_UID: $others"
 say "every file the container made in the workspace ($(find "$ws" -newer "$ws/package.json" | wc -l) of them) belongs to uid $WORKSPACE_UID"
