@@ -154,6 +154,15 @@ export const ERRORS = {
     meaning: "an upgrade result's code when upgrade() itself failed unexpectedly; whatever still serves is kept",
     action: 'a bug in fdlab: report it with the log (it has the stack)',
   },
+  // ---- fdlab/testing (startUpgradePair)
+  ERR_PAIR_UPGRADE_FAILED: {
+    meaning: "an upgrade pair's upgrade() did not end in 'upgraded' (rolled back, taken back, ignored or failed); err.result is the old version's result, err.cause the next version's start error if it had one",
+    action: "read the message and pair.logs (both versions' log lines); the version that serves is still pair.current",
+  },
+  ERR_PAIR_CLOSED: {
+    meaning: 'upgrade() was called on an upgrade pair after close()',
+    action: 'start a new pair with startUpgradePair',
+  },
 } as const satisfies Record<string, ErrorInfo>;
 
 /** Every code fdlab raises itself; see ERRORS for what each means. */
