@@ -101,6 +101,10 @@ export const ERRORS = {
     meaning: 'detachSocket waited flushTimeoutMs for an untracked write to reach the kernel, and the peer did not read; the socket is left working',
     action: 'call trackWrites(socket) when you get the socket so unsent bytes travel with it, or raise flushTimeoutMs',
   },
+  ERR_NODE_INTERNALS: {
+    meaning: "this Node's net.Socket lacks an internal that moving sockets relies on (_handle.readStop, writeQueueSize, _readableState, ...); the message names what is missing and the Node version",
+    action: 'run fdlab on a Node it supports (20, 22 or 24), or an fdlab release that supports this Node; Upgrader.start, detachSocket and adoptSocket refuse until then',
+  },
   // ---- hot upgrade (Upgrader)
   ERR_STATE_DIR: {
     meaning: 'the state dir cannot be created',

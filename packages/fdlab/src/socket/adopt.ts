@@ -5,6 +5,7 @@ import { FdlabError } from '../errors';
 import { describeFd, type FdDescription } from '../fd/inspect';
 import { binding } from '../native/binding';
 import type { WriteEnd } from './detach';
+import { checkNodeInternals } from './internals';
 import { trackWrites } from './write-tracker';
 
 export interface AdoptSocketOptions {
@@ -51,6 +52,7 @@ export function requireStreamSockets(fds: readonly number[], listening: boolean,
 
 /** Wraps a connected TCP or Unix stream socket fd; the socket now owns the fd. */
 export function adoptSocket(fd: number, options: AdoptSocketOptions = {}): net.Socket {
+  checkNodeInternals();
   requireStreamSocket(fd, false, 'adoptSocket');
   return wrapSocket(fd, options);
 }

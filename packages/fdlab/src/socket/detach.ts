@@ -12,6 +12,7 @@
 import * as net from 'node:net';
 import { FdlabError } from '../errors';
 import { dup } from '../fd/fds';
+import { checkNodeInternals, handleOf as handleBehind, readEnded, stopReading, writeEnding, type StreamHandle } from './internals';
 import { unsentBytes } from './write-tracker';
 
 /** Where the app's writing side stood: still open, end() called with bytes pending, or the FIN sent. */
@@ -37,26 +38,12 @@ export interface DetachOptions {
   flushTimeoutMs?: number;
 }
 
-export interface StreamHandle {
-  fd: number;
-  reading: boolean;
-  writeQueueSize?: number;
-  readStart(): number;
-  readStop(): number;
-}
-
-export type InternalSocket = net.Socket & {
-  _handle: StreamHandle | null;
-  _read: (size: number) => void;
-  _readableState: { ended: boolean };
-  _writableState: { ending: boolean; finished: boolean };
-};
-
 function handleOf(socket: net.Socket): StreamHandle {
   if (!(socket instanceof net.Socket)) {
     throw new FdlabError('ERR_INVALID_ARG_TYPE', 'detachSocket needs a net.Socket');
   }
-  const handle = (socket as InternalSocket)._handle;
+  checkNodeInternals();
+  const handle = handleBehind(socket);
   if (socket.destroyed || !handle || typeof handle.fd !== 'number' || handle.fd < 0) {
     throw new FdlabError(
       'ERR_SOCKET_NOT_DETACHABLE',
@@ -110,7 +97,7 @@ export function silence(socket: net.Socket): void {
 }
 
 /** Drains Node's readable buffer without letting the stream restart reading or emit to the app. */
-function takeUnread(socket: InternalSocket): Buffer {
+function takeUnread(socket: net.Socket): Buffer {
   silence(socket);
   const chunks: Buffer[] = [];
   let chunk: Buffer | null;
@@ -118,25 +105,10 @@ function takeUnread(socket: InternalSocket): Buffer {
   return chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
 }
 
-/** Stops reading at the handle (pause() would not), so that nothing restarts it; returns the undo. */
-export function stopReading(socket: InternalSocket, handle: StreamHandle): () => void {
-  const wasReading = handle.reading;
-  handle.reading = false;
-  handle.readStop();
-  socket._read = () => {}; // read() in takeUnread must not start the handle again
-  return () => {
-    delete (socket as Partial<InternalSocket>)._read; // back to net.Socket.prototype._read
-    if (wasReading && socket._handle) {
-      socket._handle.reading = true;
-      socket._handle.readStart();
-    }
-  };
-}
-
 /** The synchronous part: the socket is gone from Node once this returns. */
-function take(socket: InternalSocket, handle: StreamHandle, unsent: Buffer): DetachedSocket {
-  const ended = socket.readableEnded || socket._readableState.ended;
-  const state = socket._writableState;
+function take(socket: net.Socket, handle: StreamHandle, unsent: Buffer): DetachedSocket {
+  const ended = readEnded(socket);
+  const state = writeEnding(socket);
   const writeEnd: WriteEnd = state.finished ? 'ended' : state.ending ? 'ending' : 'open';
   const fd = dup(handle.fd); // may throw EMFILE: nothing has been changed yet
   const unread = takeUnread(socket);
@@ -158,7 +130,6 @@ function take(socket: InternalSocket, handle: StreamHandle, unsent: Buffer): Det
  */
 export function detachSocketNow(socket: net.Socket): DetachedSocket {
   const handle = handleOf(socket);
-  const internal = socket as InternalSocket;
   const unsent = unsentBytes(socket);
   if (unsent === null) {
     throw new FdlabError(
@@ -166,9 +137,9 @@ export function detachSocketNow(socket: net.Socket): DetachedSocket {
       'detachSocketNow: libuv holds part of a write and trackWrites() was not called on this socket; use detachSocket(), which waits for it',
     );
   }
-  const resume = stopReading(internal, handle);
+  const resume = stopReading(socket, handle);
   try {
-    return take(internal, handle, unsent);
+    return take(socket, handle, unsent);
   } catch (error) {
     resume();
     throw error;
@@ -183,12 +154,11 @@ export function detachSocketNow(socket: net.Socket): DetachedSocket {
 export async function detachSocket(socket: net.Socket, options: DetachOptions = {}): Promise<DetachedSocket> {
   const handle = handleOf(socket);
   if (unsentBytes(socket) !== null) return detachSocketNow(socket);
-  const internal = socket as InternalSocket;
-  const resume = stopReading(internal, handle);
+  const resume = stopReading(socket, handle);
   try {
     await flushWrites(socket, options.flushTimeoutMs ?? 5000);
     const still = handleOf(socket); // still open after the wait?
-    return take(internal, still, unsentBytes(socket) ?? Buffer.alloc(0));
+    return take(socket, still, unsentBytes(socket) ?? Buffer.alloc(0));
   } catch (error) {
     resume();
     throw error;
@@ -197,7 +167,7 @@ export async function detachSocket(socket: net.Socket, options: DetachOptions = 
 
 /** The fd behind a socket or a listening server, still owned by it (for sending a copy). */
 export function fdOf(target: net.Socket | net.Server): number {
-  const handle = (target as unknown as { _handle: { fd?: number } | null })._handle;
+  const handle = handleBehind(target);
   if (!handle || typeof handle.fd !== 'number' || handle.fd < 0) {
     throw new FdlabError('ERR_NO_FD', 'fdOf: this socket or server has no open fd (not listening, closed, or Windows-style handle)');
   }

@@ -8,7 +8,8 @@
 // bytes read but not consumed, no write short of the kernel, no end() under
 // way, no FIN read. Those are detached instead (their bytes must travel).
 import type * as net from 'node:net';
-import { silence, stopReading, type InternalSocket, type StreamHandle } from './detach';
+import { silence } from './detach';
+import { handleOf, readEnded, startReading, stopReading, writeQueueSize } from './internals';
 
 export interface HeldSocket {
   readonly socket: net.Socket;
@@ -20,16 +21,15 @@ export interface HeldSocket {
 
 /** Stops `socket` reading and writing, or returns null when that would not be exact (detach it instead). */
 export function holdSocket(socket: net.Socket): HeldSocket | null {
-  const internal = socket as InternalSocket;
-  const handle = internal._handle as (StreamHandle & { writeQueueSize?: number }) | null;
+  const handle = handleOf(socket);
   if (
     socket.destroyed || !handle || typeof handle.fd !== 'number' || handle.fd < 0 ||
-    socket.readableLength > 0 || socket.writableLength > 0 || (handle.writeQueueSize ?? 0) > 0 ||
-    socket.writableEnded || internal._readableState.ended || socket.readableEncoding !== null
+    socket.readableLength > 0 || socket.writableLength > 0 || writeQueueSize(socket) > 0 ||
+    socket.writableEnded || readEnded(socket) || socket.readableEncoding !== null
   ) {
     return null;
   }
-  const restartReading = stopReading(internal, handle);
+  const restartReading = stopReading(socket, handle);
   // A write the app makes now must not reach the peer while the other process
   // serves it: corked, it waits in Node (sent on resume, dropped on drop).
   socket.cork();
@@ -38,10 +38,7 @@ export function holdSocket(socket: net.Socket): HeldSocket | null {
     resume: () => {
       restartReading();
       // A socket that never read yet (a handover's fresh wrap) reads once the app listens.
-      if (!handle.reading && socket.readableFlowing && !socket.destroyed) {
-        handle.reading = true;
-        handle.readStart();
-      }
+      if (!handle.reading && socket.readableFlowing && !socket.destroyed) startReading(handle);
       socket.uncork();
     },
     drop: () => {

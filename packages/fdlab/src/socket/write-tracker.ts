@@ -8,13 +8,9 @@
 // was last handed to the handle: its tail plus the stream's buffer is exactly
 // what has not reached the kernel, and it can travel with the connection.
 import type * as net from 'node:net';
+import { handleOf, writableBuffer, writeQueueSize } from './internals';
 
 type WriteMethod = (req: unknown, data: unknown, ...rest: unknown[]) => number;
-
-interface WritableHandle {
-  writeQueueSize: number;
-  [method: string]: unknown;
-}
 
 /** The string encodings Node's stream_base dispatches to their own handle methods. */
 const STRING_WRITES: Record<string, BufferEncoding> = {
@@ -25,10 +21,6 @@ const STRING_WRITES: Record<string, BufferEncoding> = {
 };
 
 const lastWrite = new WeakMap<net.Socket, () => Buffer>();
-
-function handleOf(socket: net.Socket): WritableHandle | null {
-  return (socket as unknown as { _handle: WritableHandle | null })._handle;
-}
 
 /** writev's chunks: all Buffers, or [chunk, encoding, chunk, encoding, ...]. */
 function writevBytes(chunks: unknown[], allBuffers: boolean): Buffer {
@@ -79,15 +71,13 @@ export function isTracked(socket: net.Socket): boolean {
  * null when libuv holds part of a write and the socket was not tracked.
  */
 export function unsentBytes(socket: net.Socket): Buffer | null {
-  const handle = handleOf(socket);
-  const inLibuv = handle?.writeQueueSize ?? 0;
+  const inLibuv = writeQueueSize(socket);
   const parts: Buffer[] = [];
   if (inLibuv > 0) {
     const data = lastWrite.get(socket)?.();
     if (!data || data.length < inLibuv) return null;
     parts.push(data.subarray(data.length - inLibuv));
   }
-  const buffered = (socket as unknown as { writableBuffer?: Array<{ chunk: Buffer | string; encoding: BufferEncoding }> }).writableBuffer ?? [];
-  for (const { chunk, encoding } of buffered) parts.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk, encoding));
+  for (const { chunk, encoding } of writableBuffer(socket)) parts.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk, encoding));
   return parts.length === 1 ? Buffer.from(parts[0]) : Buffer.concat(parts);
 }
