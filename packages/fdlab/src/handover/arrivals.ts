@@ -9,17 +9,25 @@
 // detached with their own fds (those with bytes in flight) just before it.
 import * as fs from 'node:fs';
 import type * as net from 'node:net';
-import { FdlabError } from '../errors';
 import { closeQuietly } from '../fd/fds';
 import { requireStreamSockets, wrapSocket } from '../socket/adopt';
-import { fdOf } from '../socket/detach';
-import type { ConnectionEntry, SwitchEntry } from './protocol';
-import type { Incoming } from './take-over';
+import { fdOf, type WriteEnd } from '../socket/detach';
+import type { HeldSocket } from '../socket/hold';
+import { garbled, type ConnectionEntry, type SwitchEntry } from './protocol';
 
 const EMPTY = Buffer.alloc(0);
 
-function garbled(what: string): FdlabError {
-  return new FdlabError('ERR_UPGRADE_GARBLED', `upgrade socket: ${what}`);
+/** A connection the new version received, in the order both sides number them. */
+export interface Incoming<S> {
+  /** A socket on the received fd that does not read until the app listens. */
+  socket: net.Socket;
+  session: S;
+  pending: Buffer;
+  /** Written first, at the commit (before it the old side still owns the connection). */
+  unsent: Buffer;
+  writeEnd: WriteEnd;
+  /** Set once the app serves it, held still until the commit (see Upgrader.prepare). */
+  hold?: HeldSocket;
 }
 
 export class Arrivals<S> {

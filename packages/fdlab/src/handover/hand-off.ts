@@ -9,18 +9,20 @@ import type { FdChannel } from '../channel';
 import { FdlabError } from '../errors';
 import { closeQuietly, dup } from '../fd/fds';
 import { fdOf } from '../socket/detach';
-import { holdGroup, serveAgain, type DetachedConnection, type Held, type HeldGroup } from './held';
-import { acceptSuccessor, deadlineError, nextMessage } from './peer';
-import { BATCH_BYTES, BATCH_FDS, encode } from './protocol';
-import { Standby, type StandbyOutcome } from './standby';
+import { holdGroup, type DetachedConnection, type Held, type HeldGroup } from './held';
+import { acceptSuccessor, deadlineError, isHangUp, nextMessage } from './peer';
+import { BATCH_BYTES, BATCH_FDS, encode, garbled, type FromNew } from './protocol';
+import { Standby } from './standby';
 import { listenUpgradeSocket, upgradeSocketPath } from './state-dir';
 import type { OldState, StateMachine } from './states';
 import type { StartSuccessor, Successor } from './successor';
 import type { Log, ServedConnection } from './types';
 
-export interface HandOffState<S> {
+/** What the Upgrader serves when the upgrade starts: read here, never written. */
+export interface Serving<S> {
+  /** Closed here once the first group stops (we accept nothing from then on). */
   server: net.Server;
-  connections: Set<ServedConnection<S>>;
+  connections: ReadonlySet<ServedConnection<S>>;
 }
 
 export interface HandOffOptions<S> {
@@ -32,9 +34,6 @@ export interface HandOffOptions<S> {
   heartbeatTimeoutMs: number;
   log: Log;
   machine: StateMachine<OldState>;
-  /** Builds the net.Server to serve on again after a rollback. */
-  newServer: () => net.Server;
-  serve: (socket: net.Socket, session?: S, pending?: Buffer) => void;
 }
 
 export interface Timings {
@@ -52,6 +51,16 @@ export interface Timings {
   restMs: number;
 }
 
+/**
+ * How an upgrade ended, and what the Upgrader serves now: after 'upgraded'
+ * none of `held` (all released); after a rollback that had stopped serving, or
+ * a take-back, everything in `held` again (serveAgain).
+ */
+export type HandOffEnd<S> =
+  | { outcome: 'upgraded'; successorPid: number; connections: number; timings: Timings; held: Held<S> }
+  | { outcome: 'rolled-back'; reason: string; code: string; held: Held<S> | null }
+  | { outcome: 'taken-back'; reason: string; successorPid: number; held: Held<S> };
+
 export type HandOffResult =
   | { outcome: 'upgraded'; successorPid: number; connections: number; timings: Timings }
   | { outcome: 'rolled-back'; reason: string; code: string }
@@ -61,7 +70,7 @@ export type HandOffResult =
 function explain(error: unknown): { reason: string; code: string } {
   const code = (error as { code?: string }).code ?? 'ERR_UPGRADE';
   const message = (error as Error).message ?? String(error);
-  if (['ERR_CHANNEL_CLOSED', 'EPIPE', 'ECONNRESET', 'ERR_CHANNEL_TRUNCATED'].includes(code)) {
+  if (isHangUp(error)) {
     return { code, reason: `the successor hung up before the commit (did it crash? see its log) [${code}]` };
   }
   if (code === 'EMFILE' || code === 'ENFILE') {
@@ -136,6 +145,12 @@ function sendGroup<S>(channel: FdChannel, group: HeldGroup<S>): Promise<void> {
   return Promise.all(sent).then(() => {});
 }
 
+/** 'ready' or 'ack' (and nothing else) from the successor. */
+function expect<T extends FromNew['type']>(message: FromNew, type: T): Extract<FromNew, { type: T }> {
+  if (message.type !== type) throw garbled(`expected '${type}', got '${message.type}'${message.type === 'refuse' ? `: ${message.reason}` : ''}`);
+  return message as Extract<FromNew, { type: T }>;
+}
+
 /** Copy numbers in groups of GROUP: each group is stopped and switched on its own. */
 function groupsOf(count: number): number[][] {
   const groups: number[][] = [];
@@ -150,159 +165,216 @@ function groupsOf(count: number): number[][] {
  */
 const GROUP = 256;
 
-export async function handOff<S>(state: HandOffState<S>, options: HandOffOptions<S>): Promise<HandOffResult> {
-  const { log, machine } = options;
-  const started = Date.now();
-  const deadline = started + options.timeoutMs;
-  const socketPath = upgradeSocketPath(options.stateDir);
-  let upgradeSocket: Awaited<ReturnType<typeof listenUpgradeSocket>> | undefined;
-  let successor: Successor | undefined;
-  let channel: FdChannel | undefined;
-  let held: Held<S> | undefined;
+/** Hands everything the Upgrader serves to a new version. Always settles, never throws on the new version's account. */
+export function handOff<S>(serving: Serving<S>, options: HandOffOptions<S>): Promise<HandOffEnd<S>> {
+  return new HandingOff(serving, options).run();
+}
+
+/** One upgrade, old side: its steps, each a state of OLD_STATES. */
+class HandingOff<S> {
+  private readonly started = Date.now();
+  private readonly deadline: number;
+  private readonly socketPath: string;
+  private upgradeSocket: Awaited<ReturnType<typeof listenUpgradeSocket>> | undefined;
+  private successor: Successor | undefined;
+  private channel: FdChannel | undefined;
+  private held: Held<S> | undefined;
   /** Whether we stopped accepting and reading (a rollback then has to serve again). */
-  let stopped = false;
-  let committed: { successorPid: number; timings: Timings } | undefined;
-  let copies: ServedConnection<S>[] = [];
-  let groups: number[][] = [];
-
-  // One deadline and one "the successor died" for every wait below; both are
+  private stopped = false;
+  private copies: ServedConnection<S>[] = [];
+  private groups: number[][] = [];
+  /** When each step ended (the timings). */
+  private readonly at = { hello: 0, copied: 0, held: 0, sent: 0, committed: 0 };
+  private successorPid = 0;
+  // One deadline and one "the successor died" for every wait before the commit; both are
   // observed here so that neither can become an unhandled rejection.
-  let timer: NodeJS.Timeout | undefined;
-  const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(deadlineError(`(${options.timeoutMs} ms, --upgrade-timeout) in state '${machine.state}'`)), options.timeoutMs);
-  });
-  expired.catch(() => {});
-  let died: Promise<never> | undefined;
-  const race = <T>(work: Promise<T>) => Promise.race(died ? [work, expired, died] : [work, expired]);
+  private timer: NodeJS.Timeout | undefined;
+  private readonly expired: Promise<never>;
+  private died: Promise<never> | undefined;
 
-  machine.to('starting-successor');
-  try {
-    upgradeSocket = await race(listenUpgradeSocket(options.stateDir));
-    upgradeSocket.server.on('error', (error: Error) => log(`upgrade socket: ${error.message}`));
-    log(`upgrade: listening on ${socketPath} (mode 0600, in a 0700 dir)`);
+  constructor(private readonly serving: Serving<S>, private readonly options: HandOffOptions<S>) {
+    this.deadline = this.started + options.timeoutMs;
+    this.socketPath = upgradeSocketPath(options.stateDir);
+    this.expired = new Promise<never>((_, reject) => {
+      this.timer = setTimeout(() => reject(deadlineError(`(${options.timeoutMs} ms, --upgrade-timeout) in state '${options.machine.state}'`)), options.timeoutMs);
+    });
+    this.expired.catch(() => {});
+  }
+
+  async run(): Promise<HandOffEnd<S>> {
+    this.options.machine.to('starting-successor');
+    try {
+      await this.meetSuccessor();
+      await this.sendCopies();
+      await this.switchFirstGroup();
+      await this.commit();
+    } catch (error) {
+      return this.rollBack(error);
+    }
+    return this.standBy();
+  }
+
+  /** A wait before the commit: bounded by the deadline, cut short if the successor dies. */
+  private race<T>(work: Promise<T>): Promise<T> {
+    return Promise.race(this.died ? [work, this.expired, this.died] : [work, this.expired]);
+  }
+
+  /** starting-successor: the upgrade socket, the successor, its hello (uid, pid, token checked). */
+  private async meetSuccessor(): Promise<void> {
+    const { options, socketPath } = this;
+    const upgradeSocket = (this.upgradeSocket = await this.race(listenUpgradeSocket(options.stateDir)));
+    upgradeSocket.server.on('error', (error: Error) => options.log(`upgrade socket: ${error.message}`));
+    options.log(`upgrade: listening on ${socketPath} (mode 0600, in a 0700 dir)`);
     const token = randomBytes(16).toString('hex');
-    successor = options.startSuccessor({ socketPath, stateDir: options.stateDir, token, log });
-    died = successor.exited?.then((code) => {
+    const successor = (this.successor = options.startSuccessor({ socketPath, stateDir: options.stateDir, token, log: options.log }));
+    this.died = successor.exited?.then((code) => {
       throw new FdlabError('ERR_SUCCESSOR_EXITED', `the successor exited (code ${code}) before the commit; see its log`);
     });
-    died?.catch(() => {});
-
-    const accepted = await race(acceptSuccessor(upgradeSocket.server, { uid: options.expectedPeerUid, pid: successor.pid, token }, deadline, log, died));
-    channel = accepted.channel;
+    this.died?.catch(() => {});
+    const expected = { uid: options.expectedPeerUid, pid: successor.pid, token };
+    const accepted = await this.race(acceptSuccessor(upgradeSocket.server, expected, this.deadline, options.log, this.died));
+    this.channel = accepted.channel;
     await upgradeSocket.close(); // nobody else can connect now
-    upgradeSocket = undefined;
-    const helloAt = Date.now();
-    log(`successor pid ${accepted.hello.pid} (${accepted.hello.version}) said hello after ${helloAt - started} ms; handing over`);
+    this.upgradeSocket = undefined;
+    this.at.hello = Date.now();
+    options.log(`successor pid ${accepted.hello.pid} (${accepted.hello.version}) said hello after ${this.at.hello - this.started} ms; handing over`);
+  }
 
-    // Copies first, while we still serve; nothing is lost if anything fails here.
-    machine.to('sending-copies');
-    copies = [...state.connections].filter((c) => !c.socket.destroyed);
-    held = { listenerFd: dup(fdOf(state.server)), connections: [] };
-    const copyBatches = await race(sendCopies(channel, held.listenerFd, copies, Math.max(0, deadline - Date.now())));
-    log(`sent the listener and copies of ${copies.length} connections in ${copyBatches} batch(es) while serving`);
+  /** sending-copies: while we still serve, so nothing is lost if anything fails here; then 'ready'. */
+  private async sendCopies(): Promise<void> {
+    const { options, serving } = this;
+    const channel = this.channel!;
+    options.machine.to('sending-copies');
+    this.copies = [...serving.connections].filter((c) => !c.socket.destroyed);
+    this.held = { listenerFd: dup(fdOf(serving.server)), connections: [] };
+    const batches = await this.race(sendCopies(channel, this.held.listenerFd, this.copies, Math.max(0, this.deadline - Date.now())));
+    options.log(`sent the listener and copies of ${this.copies.length} connections in ${batches} batch(es) while serving`);
     // Sent is not taken: wait (still serving) until the new version has wrapped every copy.
-    const { message: ready } = await race(nextMessage(channel, 'new', deadline, 'while the successor took the copies'));
-    if (ready.type !== 'ready') throw new FdlabError('ERR_UPGRADE_GARBLED', `expected 'ready', got '${ready.type}'${ready.type === 'refuse' ? `: ${ready.reason}` : ''}`);
-    const copiedAt = Date.now();
+    const { message } = await this.race(nextMessage(channel, 'new', this.deadline, 'while the successor took the copies'));
+    expect(message, 'ready');
+    this.at.copied = Date.now();
+  }
 
-    // From here on we accept nothing; each group reads nothing from its stop until the new version serves it.
-    machine.to('transferring');
-    state.server.close();
-    stopped = true;
-    const copied = new Set(copies);
-    const extra = () => [...state.connections].filter((c) => !copied.has(c)); // accepted while the copies went out
-    groups = groupsOf(copies.length);
-    const first = holdGroup(copies, groups[0], groups.length === 1 ? extra() : [], state.connections, held);
+  /** Connections accepted while the copies went out: the new version has no copy of them. */
+  private extra(): ServedConnection<S>[] {
+    const copied = new Set(this.copies);
+    return [...this.serving.connections].filter((c) => !copied.has(c));
+  }
+
+  /** transferring: from here on we accept nothing; the first group reads nothing until the new version serves it. */
+  private async switchFirstGroup(): Promise<void> {
+    this.options.machine.to('transferring');
+    this.serving.server.close();
+    this.stopped = true;
+    this.groups = groupsOf(this.copies.length);
+    const first = holdGroup(this.copies, this.groups[0], this.groups.length === 1 ? this.extra() : [], this.serving.connections, this.held!);
     if (first.failed) throw first.failed;
-    const heldAt = Date.now();
-    await race(sendGroup(channel, first));
-    const sentAt = Date.now();
+    this.at.held = Date.now();
+    await this.race(sendGroup(this.channel!, first));
+    this.at.sent = Date.now();
+  }
 
-    machine.to('awaiting-ack');
-    const { message: ack } = await race(nextMessage(channel, 'new', deadline, 'while waiting for the ack'));
-    if (ack.type !== 'ack') throw new FdlabError('ERR_UPGRADE_GARBLED', `expected 'ack', got '${ack.type}'${ack.type === 'refuse' ? `: ${ack.reason}` : ''}`);
-    if (ack.connections !== held.connections.length) {
-      throw new FdlabError('ERR_UPGRADE_GARBLED', `the successor acknowledged ${ack.connections} connections, we sent ${held.connections.length}`);
-    }
+  /** awaiting-ack: the ack of the first group, then the commit, whatever the clock says by then. */
+  private async commit(): Promise<void> {
+    const { options } = this;
+    const channel = this.channel!;
+    const held = this.held!;
+    options.machine.to('awaiting-ack');
+    const { message } = await this.race(nextMessage(channel, 'new', this.deadline, 'while waiting for the ack'));
+    const ack = expect(message, 'ack');
+    if (ack.connections !== held.connections.length) throw garbled(`the successor acknowledged ${ack.connections} connections, we sent ${held.connections.length}`);
     // The commit point: once the ack is in, we commit whatever the clock says.
-    clearTimeout(timer);
+    clearTimeout(this.timer);
     await channel.send({ data: encode({ type: 'commit' }) });
-    const committedAt = Date.now();
-    const timings: Timings = {
-      startMs: helloAt - started,
-      copyMs: copiedAt - helloAt,
-      gapMs: committedAt - copiedAt,
-      holdMs: heldAt - copiedAt,
-      sendMs: sentAt - heldAt,
-      ackMs: committedAt - sentAt,
-      restMs: 0,
+    this.at.committed = Date.now();
+    this.successorPid = ack.pid;
+    const t = this.timings();
+    options.log(`committed: pid ${ack.pid} serves the first ${held.connections.length} connections (gap ${t.gapMs} ms: hold ${t.holdMs}, send ${t.sendMs}, ack ${t.ackMs}; copies sent in ${t.copyMs} ms while serving)`);
+  }
+
+  private timings(restMs = 0): Timings {
+    const { started, at } = this;
+    return {
+      startMs: at.hello - started,
+      copyMs: at.copied - at.hello,
+      gapMs: at.committed - at.copied,
+      holdMs: at.held - at.copied,
+      sendMs: at.sent - at.held,
+      ackMs: at.committed - at.sent,
+      restMs,
     };
-    log(`committed: pid ${ack.pid} serves the first ${held.connections.length} connections (gap ${timings.gapMs} ms: hold ${timings.holdMs}, send ${timings.sendMs}, ack ${timings.ackMs}; copies sent in ${timings.copyMs} ms while serving)`);
-    committed = { successorPid: ack.pid, timings };
-  } catch (error) {
-    clearTimeout(timer);
+  }
+
+  /** Before the commit: abort, make sure a successor we started is gone, and give back what we stopped. */
+  private async rollBack(error: unknown): Promise<HandOffEnd<S>> {
+    const { options, channel, held } = this;
+    clearTimeout(this.timer);
     const { reason, code } = explain(error);
-    log(`upgrade failed in state '${machine.state}': ${reason}; rolling back`);
+    options.log(`upgrade failed in state '${options.machine.state}': ${reason}; rolling back`);
     // Abort first (an external successor reads it), then make sure a successor we started is gone.
     if (channel && !channel.closed) channel.send({ data: encode({ type: 'abort', reason }) }).catch(() => {});
-    successor?.kill();
+    this.successor?.kill();
     channel?.close();
-    await upgradeSocket?.close().catch(() => {});
-    machine.to('rolled-back');
-    if (held && stopped) state.server = await serveAgain(held, options.newServer, options.serve, state.connections);
-    else if (held) closeQuietly([held.listenerFd]); // we never stopped: our copy of the listener is all there is to undo
-    log(`rolled back: serving ${state.connections.size} connections again`);
-    return { outcome: 'rolled-back', reason, code };
+    await this.upgradeSocket?.close().catch(() => {});
+    options.machine.to('rolled-back');
+    if (held && !this.stopped) closeQuietly([held.listenerFd]); // we never stopped: our copy of the listener is all there is to undo
+    return { outcome: 'rolled-back', reason, code, held: this.stopped ? held! : null };
   }
 
-  // Committed: the successor serves. Nothing below can roll back any more:
-  // whatever fails from here on, we take everything back (we hold it all).
-  const { successorPid, timings } = committed!;
-  machine.to('standby');
-  const standby = new Standby({ channel: channel!, held: held!, successor: successor!, graceMs: options.standbyMs, heartbeatTimeoutMs: options.heartbeatTimeoutMs, log });
-  const watching = standby.run();
-  standby.noteSwitched(held!.connections.length); // the first group: acknowledged before the commit
-  const restStarted = Date.now();
-  const copied = new Set(copies);
-  const heldAfter: number[] = [held!.connections.length]; // connections held through each group
-  // A new version that heartbeats but takes no group would hold the rest up forever: each wait is bounded.
-  const progress = async <T>(work: Promise<T>, what: string): Promise<boolean> => {
+  /** standby: the other groups, 'done', the grace period; released (upgraded) or everything taken back. */
+  private async standBy(): Promise<HandOffEnd<S>> {
+    const { options } = this;
+    const held = this.held!;
+    options.machine.to('standby');
+    const standby = new Standby({ channel: this.channel!, held, successor: this.successor!, graceMs: options.standbyMs, heartbeatTimeoutMs: options.heartbeatTimeoutMs, log: options.log });
+    standby.noteSwitched(held.connections.length); // the first group: acknowledged before the commit
+    const restStarted = Date.now();
+    await this.switchRest(standby);
+    const handed = held.connections.length;
+    const timings = this.timings();
+    if (!standby.isOver()) {
+      await this.channel!.send({ data: encode({ type: 'done', connections: handed, batches: this.groups.length }) }).catch(() => {});
+      timings.restMs = Date.now() - restStarted;
+      options.log(`switched all ${handed} connections in ${this.groups.length} group(s) (${timings.restMs} ms after the commit)`);
+      standby.beginGrace();
+    }
+    const outcome = await standby.settled;
+    if (outcome.released) {
+      options.machine.to('handed-over');
+      return { outcome: 'upgraded', successorPid: this.successorPid, connections: handed, timings, held };
+    }
+    options.machine.to('taken-back');
+    return { outcome: 'taken-back', reason: outcome.reason, successorPid: this.successorPid, held };
+  }
+
+  /**
+   * After the commit, the groups after the first, one in flight: each is held
+   * once the new version serves the one before, so a connection waits for its
+   * own group only. Nothing rolls back any more: a failure takes everything back.
+   */
+  private async switchRest(standby: Standby<S>): Promise<void> {
+    const held = this.held!;
+    const { groups } = this;
+    const heldAfter: number[] = [held.connections.length]; // connections held through each group
+    for (let g = 1; g < groups.length && !standby.isOver(); g++) {
+      if (!(await this.progress(standby, standby.whenSwitched(heldAfter[g - 1]), `took no group after group ${g}`))) return;
+      const group = holdGroup(this.copies, groups[g], g === groups.length - 1 ? this.extra() : [], this.serving.connections, held);
+      if (group.failed) return standby.takeBack(`could not be given group ${g + 1} (${explain(group.failed).reason})`);
+      heldAfter.push(held.connections.length);
+      const sending = sendGroup(this.channel!, group);
+      sending.catch(() => {}); // the channel closed: the standby sees why
+      if (!(await this.progress(standby, sending, `read no group ${g + 1}`))) return;
+    }
+  }
+
+  /** A new version that heartbeats but takes no group would hold the rest up forever: each wait is bounded. */
+  private async progress(standby: Standby<S>, work: Promise<unknown>, what: string): Promise<boolean> {
+    const { heartbeatTimeoutMs } = this.options;
     let timer: NodeJS.Timeout | undefined;
-    const stalled = new Promise<'stalled'>((resolve) => (timer = setTimeout(() => resolve('stalled'), options.heartbeatTimeoutMs)));
+    const stalled = new Promise<'stalled'>((resolve) => (timer = setTimeout(() => resolve('stalled'), heartbeatTimeoutMs)));
     const outcome = await Promise.race([work.then(() => 'done' as const, () => 'done' as const), stalled]);
     clearTimeout(timer);
-    if (outcome === 'stalled' && !standby.over) standby.takeBack(`${what} within ${options.heartbeatTimeoutMs} ms`);
-    return !standby.over;
-  };
-  for (let g = 1; g < groups.length && !standby.over; g++) {
-    // One group in flight: hold this one once the new version serves the last one, so that a
-    // connection waits for its own group only, never behind another in a queue.
-    if (!(await progress(standby.whenSwitched(heldAfter[g - 1]), `took no group after group ${g}`))) break;
-    const extra = g === groups.length - 1 ? [...state.connections].filter((c) => !copied.has(c)) : [];
-    const group = holdGroup(copies, groups[g], extra, state.connections, held!);
-    if (group.failed) {
-      standby.takeBack(`could not be given group ${g + 1} (${explain(group.failed).reason})`);
-      break;
-    }
-    heldAfter.push(held!.connections.length);
-    const sending = sendGroup(channel!, group);
-    sending.catch(() => {}); // the channel closed: the standby sees why
-    if (!(await progress(sending, `read no group ${g + 1}`))) break;
+    if (outcome === 'stalled' && !standby.isOver()) standby.takeBack(`${what} within ${heartbeatTimeoutMs} ms`);
+    return !standby.isOver();
   }
-  const handed = held!.connections.length;
-  if (!standby.over) {
-    await channel!.send({ data: encode({ type: 'done', connections: held!.connections.length, batches: groups.length }) }).catch(() => {});
-    timings.restMs = Date.now() - restStarted;
-    log(`switched all ${held!.connections.length} connections in ${groups.length} group(s) (${timings.restMs} ms after the commit)`);
-    standby.beginGrace();
-  }
-  const outcome: StandbyOutcome = await watching;
-  if (outcome.released) {
-    machine.to('handed-over');
-    return { outcome: 'upgraded', successorPid, connections: handed, timings };
-  }
-  machine.to('taken-back');
-  state.server = await serveAgain(held!, options.newServer, options.serve, state.connections);
-  log(`took everything back: serving ${state.connections.size} connections again (${outcome.reason})`);
-  return { outcome: 'taken-back', reason: outcome.reason, successorPid, connections: state.connections.size };
 }

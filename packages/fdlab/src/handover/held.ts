@@ -16,6 +16,8 @@ import type { ServedConnection } from './types';
 
 export interface DetachedConnection<S> {
   kind: 'detached';
+  /** The app's connection it was: its socket is gone (destroyed silently), so the app no longer serves it. */
+  connection: ServedConnection<S>;
   fd: number;
   /** The copy of it the new version has (sent while we served), which this replaces. */
   copy?: number;
@@ -69,7 +71,7 @@ export function holdGroup<S>(
   copies: readonly ServedConnection<S>[],
   group: readonly number[],
   extra: readonly ServedConnection<S>[],
-  connections: Set<ServedConnection<S>>,
+  connections: ReadonlySet<ServedConnection<S>>,
   held: Held<S>,
 ): HeldGroup<S> {
   const result: HeldGroup<S> = { still: [], detached: [], dropped: [], failed: null };
@@ -86,7 +88,6 @@ export function holdGroup<S>(
       continue;
     }
     const { session, pending } = connection.snapshot();
-    connections.delete(connection);
     result.still.push({ kind: 'still', connection, hold, session, pending, copy });
   }
   held.connections.push(...result.still);
@@ -98,9 +99,8 @@ export function holdGroup<S>(
     try {
       const { session, pending } = connection.snapshot();
       const { fd, unread, unsent, ended, writeEnd } = detachSocketNow(connection.socket);
-      connections.delete(connection);
       const detached: DetachedConnection<S> = {
-        kind: 'detached', fd, copy, session, unread: pending.length ? Buffer.concat([pending, unread]) : unread, unsent, peerEnded: ended, writeEnd,
+        kind: 'detached', connection, fd, copy, session, unread: pending.length ? Buffer.concat([pending, unread]) : unread, unsent, peerEnded: ended, writeEnd,
       };
       result.detached.push(detached);
       held.connections.push(detached);
@@ -112,25 +112,29 @@ export function holdGroup<S>(
   return result;
 }
 
-/** Serves everything held again, here: after a rollback or a take-back. */
+/**
+ * Serves everything held again, here: after a rollback or a take-back. The
+ * still ones read again (the app never stopped serving them); the detached
+ * ones are served as new sockets on their fds. Returns the listener, and the
+ * app's connections that are gone (detached, or closed by the new version).
+ */
 export async function serveAgain<S>(
   held: Held<S>,
   newServer: () => net.Server,
   serve: (socket: net.Socket, session?: S, pending?: Buffer) => void,
-  connections: Set<ServedConnection<S>>,
-): Promise<net.Server> {
+): Promise<{ server: net.Server; gone: ServedConnection<S>[] }> {
   const server = await adoptServer(held.listenerFd, newServer());
+  const gone: ServedConnection<S>[] = [];
   for (const c of held.connections) {
-    if (c.closed) continue;
-    if (c.kind === 'still') {
-      connections.add(c.connection);
+    if (c.kind === 'still' && !c.closed) {
       c.hold.resume();
-    } else {
-      serve(wrapSocket(c.fd, { unsent: c.unsent, writeEnd: c.writeEnd }), c.session, c.unread);
+      continue;
     }
+    gone.push(c.connection);
+    if (c.kind === 'detached' && !c.closed) serve(wrapSocket(c.fd, { unsent: c.unsent, writeEnd: c.writeEnd }), c.session, c.unread);
   }
   held.connections = [];
-  return server;
+  return { server, gone };
 }
 
 /** Lets go of one connection: no FIN goes out, the new version has the same connection. */
@@ -141,9 +145,8 @@ export function letGo<S>(connection: HeldConnection<S>): void {
   else closeQuietly([connection.fd]);
 }
 
-/** Lets go of everything held (the new version has its own copies). */
+/** Lets go of everything held (the new version has its own copies); each stays listed, closed. */
 export function release<S>(held: Held<S>): void {
   closeQuietly([held.listenerFd]);
   for (const connection of held.connections) letGo(connection);
-  held.connections = [];
 }

@@ -1,8 +1,10 @@
 // Reading the upgrade socket: the next message of an expected type within the
 // upgrade's deadline, and the choice of the one peer that may take over.
 import { timingSafeEqual } from 'node:crypto';
+import * as fs from 'node:fs';
+import { setTimeout as delay } from 'node:timers/promises';
 import type { FdChannel, FdChannelServer } from '../channel';
-import { FdlabError } from '../errors';
+import { FdlabError, isErrorWithCode } from '../errors';
 import { closeQuietly } from '../fd/fds';
 import { withDeadline } from '../util/deadline';
 import { decode, encode, type Decoded, type FromNew, type FromOld } from './protocol';
@@ -16,6 +18,46 @@ export interface Received<M> extends Decoded<M> {
 
 /** How long a connecting peer has to say hello before it is dropped (it never delays the real one). */
 export const HELLO_TIMEOUT_MS = 2000;
+
+/**
+ * The errors that mean the other side hung up (closed its end, died, or
+ * reset the connection) rather than said something wrong: the one list both
+ * sides branch on.
+ */
+const HANG_UPS = ['ERR_CHANNEL_CLOSED', 'ERR_CHANNEL_TRUNCATED', 'ECONNRESET', 'EPIPE'];
+
+export function isHangUp(error: unknown): boolean {
+  return HANG_UPS.some((code) => isErrorWithCode(error, code));
+}
+
+/** Whether `pid` has exited: gone from /proc, or a zombie nobody reaped yet. */
+function exited(pid: number): boolean {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return /^[ZX]/.test(stat.slice(stat.lastIndexOf(')') + 2));
+  } catch (error) {
+    return isErrorWithCode(error, 'ENOENT');
+  }
+}
+
+const DEATH_WAIT_MS = 1000;
+
+/**
+ * Whether the old side is certainly gone. Its end of the channel closes while
+ * the kernel tears the process down, a moment before it shows as exited, so
+ * look for up to DEATH_WAIT_MS. Only knowable when its pid is visible to us:
+ * from another pid namespace SO_PEERCRED says 0, and a hang-up could as well
+ * be a rollback whose abort never reached us, so we must not serve.
+ */
+export async function certainlyDead(pid: number): Promise<boolean> {
+  if (pid <= 0) return false;
+  const until = Date.now() + DEATH_WAIT_MS;
+  while (!exited(pid)) {
+    if (Date.now() >= until) return false;
+    await delay(10);
+  }
+  return true;
+}
 
 export function deadlineError(what: string): FdlabError {
   return new FdlabError('ERR_UPGRADE_TIMEOUT', `the upgrade deadline passed ${what}`);

@@ -77,7 +77,8 @@ export function encode(message: UpgradeMessage, bytes?: Buffer): Buffer {
   return bytes && bytes.length > 0 ? Buffer.concat([prefix, header, bytes]) : Buffer.concat([prefix, header]);
 }
 
-const garbled = (what: string) => new FdlabError('ERR_UPGRADE_GARBLED', `upgrade socket: ${what}`);
+/** The one way to say the other side broke the protocol. */
+export const garbled = (what: string): FdlabError => new FdlabError('ERR_UPGRADE_GARBLED', `upgrade socket: ${what}`);
 
 const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
 const isText = (v: unknown): v is string => typeof v === 'string' && v.length <= MAX_TEXT;

@@ -37,13 +37,28 @@ export class Standby<S> {
   private lastHeard = Date.now();
   /** Messages heard from the new version so far. */
   private messages = 0;
-  private finish: (outcome: StandbyOutcome) => void = () => {};
   private graceTimer?: NodeJS.Timeout;
-  /** Settled: released or taken back. */
-  over = false;
+  private readonly timers: NodeJS.Timeout[] = [];
+  /** Set once, when the standby settles: released or taken back. */
+  private outcome: StandbyOutcome | null = null;
+  private settle: (outcome: StandbyOutcome) => void = () => {};
+  /** Settles once: released (the grace period passed with the new version answering) or taken back. */
+  readonly settled: Promise<StandbyOutcome>;
   /** How many connections the new version says it serves (its 'switched' after each group). */
   private switched = 0;
   private readonly switchWaiters: { count: number; resolve: () => void }[] = [];
+
+  /** Starts watching the new version at once (the commit was sent). */
+  constructor(private readonly options: StandbyOptions<S>) {
+    this.settled = new Promise((resolve) => (this.settle = resolve));
+    this.listen();
+    this.timers.push(setTimeout(() => this.watch(), options.heartbeatTimeoutMs / 4));
+  }
+
+  /** Whether the standby has settled (released or taken back). */
+  isOver(): boolean {
+    return this.outcome !== null;
+  }
 
   /** The new version serves this many (its ack of the first group says so). */
   noteSwitched(count: number): void {
@@ -53,25 +68,23 @@ export class Standby<S> {
 
   /** Resolves once the new version serves `count` connections, or the standby is over. */
   whenSwitched(count: number): Promise<void> {
-    if (this.switched >= count || this.over) return Promise.resolve();
+    if (this.switched >= count || this.isOver()) return Promise.resolve();
     return new Promise((resolve) => this.switchWaiters.push({ count, resolve }));
   }
 
   private wakeSwitchWaiters(): void {
     for (let i = this.switchWaiters.length - 1; i >= 0; i--) {
       const waiter = this.switchWaiters[i];
-      if (this.over || this.switched >= waiter.count) {
+      if (this.isOver() || this.switched >= waiter.count) {
         this.switchWaiters.splice(i, 1);
         waiter.resolve();
       }
     }
   }
 
-  constructor(private readonly options: StandbyOptions<S>) {}
-
   /** The rest has been sent: let go of everything once graceMs pass without trouble (0: now). */
   beginGrace(): void {
-    if (this.over) return;
+    if (this.isOver()) return;
     const { graceMs, held, log } = this.options;
     if (graceMs === 0) {
       this.finish({ released: true }); // no standby asked for: nothing to watch
@@ -106,76 +119,71 @@ export class Standby<S> {
     this.finish({ released: false, reason });
   }
 
-  /** Watches the new version from the commit on; settles on release or take-back. */
-  run(): Promise<StandbyOutcome> {
-    const { channel, held, successor, graceMs, heartbeatTimeoutMs, log } = this.options;
-    return new Promise<StandbyOutcome>((resolve) => {
-      let done = false;
-      const timers: NodeJS.Timeout[] = [];
-      const finish = (this.finish = (outcome: StandbyOutcome) => {
-        if (done) return;
-        done = true;
-        this.over = true;
-        this.wakeSwitchWaiters();
-        timers.forEach(clearTimeout);
-        clearTimeout(this.graceTimer);
-        channel.removeAllListeners('message');
-        if (outcome.released) {
-          channel.send({ data: encode({ type: 'release' }) }).catch(() => {}).finally(() => channel.close());
-          const count = held.connections.length;
-          release(held);
-          log(graceMs > 0 ? `standby over: released our copies of ${count} connections after ${graceMs} ms` : `released our copies of ${count} connections (no standby)`);
-        } else {
-          log(`the new version ${outcome.reason}: killing it and taking everything back`);
-          successor.kill();
-          channel.close();
-        }
-        resolve(outcome);
-      });
+  /** The new version's messages, its hang-up, its exit. */
+  private listen(): void {
+    const { channel, successor } = this.options;
+    channel.on('message', ({ data, fds }) => this.heard(data, fds));
+    channel.once('close', () => this.finish({ released: false, reason: 'closed the upgrade channel (it died)' }));
+    successor.exited?.then((code) => this.finish({ released: false, reason: `exited (code ${code})` }));
+  }
 
-      channel.on('message', ({ data, fds }) => {
-        closeQuietly(fds); // the new version has no fds to send us
-        let message;
-        try {
-          message = decode(data, fds.length, 'new').message;
-        } catch (error) {
-          finish({ released: false, reason: `sent garbage during the standby (${(error as Error).message})` });
-          return;
-        }
-        this.lastHeard = Date.now();
-        this.messages += 1;
-        if (message.type === 'alive') {
-          for (const index of message.closed) {
-            const connection = held.connections[index];
-            if (connection) letGo(connection); // so the client sees the close now, not at the end of the standby
-          }
-        } else if (message.type === 'serving') {
-          log('the new version serves');
-        } else if (message.type === 'switched') {
-          this.switched = message.connections;
-          this.wakeSwitchWaiters();
-        } else {
-          finish({ released: false, reason: `sent '${message.type}' during the standby` });
-        }
-      });
-      channel.once('close', () => finish({ released: false, reason: 'closed the upgrade channel (it died)' }));
-      successor.exited?.then((code) => finish({ released: false, reason: `exited (code ${code})` }));
+  private heard(data: Buffer, fds: number[]): void {
+    closeQuietly(fds); // the new version has no fds to send us
+    let message;
+    try {
+      message = decode(data, fds.length, 'new').message;
+    } catch (error) {
+      return this.finish({ released: false, reason: `sent garbage during the standby (${(error as Error).message})` });
+    }
+    this.lastHeard = Date.now();
+    this.messages += 1;
+    if (message.type === 'alive') {
+      for (const index of message.closed) {
+        const connection = this.options.held.connections[index];
+        if (connection) letGo(connection); // so the client sees the close now, not at the end of the standby
+      }
+    } else if (message.type === 'serving') {
+      this.options.log('the new version serves');
+    } else if (message.type === 'switched') {
+      this.noteSwitched(message.connections);
+    } else {
+      this.finish({ released: false, reason: `sent '${message.type}' during the standby` });
+    }
+  }
 
-      const watch = () => {
-        if (done) return;
-        if (Date.now() - this.lastHeard <= heartbeatTimeoutMs) {
-          timers.push(setTimeout(watch, heartbeatTimeoutMs / 4));
-          return;
-        }
-        timers.push(setTimeout(() => {
-          if (Date.now() - this.lastHeard > heartbeatTimeoutMs) {
-            finish({ released: false, reason: `stopped answering (nothing for ${Date.now() - this.lastHeard} ms)` });
-          } else {
-            watch();
-          }
-        }, RECHECK_MS));
-      };
-      timers.push(setTimeout(watch, heartbeatTimeoutMs / 4));
-    });
+  /** Silence longer than heartbeatTimeoutMs, looked at twice (RECHECK_MS apart), takes everything back. */
+  private watch(): void {
+    if (this.isOver()) return;
+    const { heartbeatTimeoutMs } = this.options;
+    const silent = () => Date.now() - this.lastHeard > heartbeatTimeoutMs;
+    if (!silent()) {
+      this.timers.push(setTimeout(() => this.watch(), heartbeatTimeoutMs / 4));
+      return;
+    }
+    this.timers.push(setTimeout(() => {
+      if (silent()) this.finish({ released: false, reason: `stopped answering (nothing for ${Date.now() - this.lastHeard} ms)` });
+      else this.watch();
+    }, RECHECK_MS));
+  }
+
+  private finish(outcome: StandbyOutcome): void {
+    if (this.outcome) return;
+    this.outcome = outcome;
+    const { channel, held, successor, graceMs, log } = this.options;
+    this.wakeSwitchWaiters();
+    this.timers.forEach(clearTimeout);
+    clearTimeout(this.graceTimer);
+    channel.removeAllListeners('message');
+    if (outcome.released) {
+      channel.send({ data: encode({ type: 'release' }) }).catch(() => {}).finally(() => channel.close());
+      const count = held.connections.length;
+      release(held);
+      log(graceMs > 0 ? `standby over: released our copies of ${count} connections after ${graceMs} ms` : `released our copies of ${count} connections (no standby)`);
+    } else {
+      log(`the new version ${outcome.reason}: killing it and taking everything back`);
+      successor.kill();
+      channel.close();
+    }
+    this.settle(outcome);
   }
 }

@@ -3,23 +3,18 @@
 // listener and every connection as they arrive (each checked, each wrapped in
 // a socket that does not read yet), acknowledge, and serve only at the commit.
 // Until then the old version owns everything, so failing here loses nothing.
-import * as fs from 'node:fs';
-import type * as net from 'node:net';
-import { setTimeout as delay } from 'node:timers/promises';
 import { FdChannel } from '../channel';
-import { FdlabError, isErrorWithCode } from '../errors';
+import { FdlabError } from '../errors';
 import { closeQuietly } from '../fd/fds';
 import { requireStreamSocket } from '../socket/adopt';
-import { Arrivals } from './arrivals';
-import type { HeldSocket } from '../socket/hold';
-import type { WriteEnd } from '../socket/detach';
-import { nextMessage } from './peer';
-import { encode, MAX_UPGRADE_MESSAGE, type FromOld } from './protocol';
+import { Arrivals, type Incoming } from './arrivals';
+import { certainlyDead, isHangUp, nextMessage, type Received } from './peer';
+import { encode, garbled, MAX_UPGRADE_MESSAGE, type FromOld } from './protocol';
 import { readTokenFile } from './state-dir';
 import type { NewState, StateMachine } from './states';
 import type { Log } from './types';
 
-export interface TakeOverOptions {
+export interface TakeOverOptions<S> {
   upgradeSocket: string;
   /** The one-time token for the hello; without it, the token file beside the socket (externalSuccessor). */
   token?: string;
@@ -33,19 +28,7 @@ export interface TakeOverOptions {
    * Called with everything received, just before the ack: the app may serve
    * the connections now, so that the commit only has to let them read.
    */
-  prepare?: (incoming: Incoming<unknown>[]) => void;
-}
-
-export interface Incoming<S> {
-  /** A socket on the received fd that does not read until the app listens. */
-  socket: net.Socket;
-  session: S;
-  pending: Buffer;
-  /** Written first, at the commit (before it the old side still owns the connection). */
-  unsent: Buffer;
-  writeEnd: WriteEnd;
-  /** Set once the app serves it, held still until the commit (see Upgrader.prepare). */
-  hold?: HeldSocket;
+  prepare?: (incoming: Incoming<S>[]) => void;
 }
 
 export interface TakenOver<S> {
@@ -57,147 +40,156 @@ export interface TakenOver<S> {
   channel: FdChannel | null;
 }
 
-/** Whether `pid` has exited: gone from /proc, or a zombie nobody reaped yet. */
-function exited(pid: number): boolean {
+/** Takes over from the old version on `upgradeSocket`: resolves at the commit (or orphaned), rejects (coded) otherwise. */
+export async function takeOver<S>(options: TakeOverOptions<S>): Promise<TakenOver<S>> {
+  let channel: FdChannel;
   try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return /^[ZX]/.test(stat.slice(stat.lastIndexOf(')') + 2));
+    channel = await connect(options);
   } catch (error) {
-    return isErrorWithCode(error, 'ENOENT');
+    options.machine.to('failed');
+    throw error;
   }
+  return new Taking<S>(options, channel).run();
 }
 
-/**
- * Whether the old side is certainly gone. Its end of the channel closes while
- * the kernel tears the process down, a moment before it shows as exited, so
- * look for up to DEATH_WAIT_MS. Only knowable when its pid is visible to us:
- * from another pid namespace SO_PEERCRED says 0, and a hang-up could as well
- * be a rollback whose abort never reached us, so we must not serve.
- */
-export async function certainlyDead(pid: number): Promise<boolean> {
-  if (pid <= 0) return false;
-  const until = Date.now() + DEATH_WAIT_MS;
-  while (!exited(pid)) {
-    if (Date.now() >= until) return false;
-    await delay(10);
-  }
-  return true;
-}
-
-const DEATH_WAIT_MS = 1000;
-
-const isHangUp = (error: unknown) => ['ERR_CHANNEL_CLOSED', 'ERR_CHANNEL_TRUNCATED', 'ECONNRESET', 'EPIPE'].some((code) => isErrorWithCode(error, code));
-
-export async function takeOver<S>(options: TakeOverOptions): Promise<TakenOver<S>> {
-  const { log, machine } = options;
-  let deadline = Date.now() + options.timeoutMs;
+/** Connects, and refuses an old side running as another uid. */
+async function connect<S>(options: TakeOverOptions<S>): Promise<FdChannel> {
   const channel = await FdChannel.connect(options.upgradeSocket, { waitMs: Math.min(options.timeoutMs, 5000), maxMessageBytes: MAX_UPGRADE_MESSAGE });
   const old = channel.peer();
   if (old.uid !== options.expectedPeerUid) {
     channel.close();
     throw new FdlabError('ERR_UPGRADE_UNTRUSTED', `the process on ${options.upgradeSocket} runs as uid ${old.uid}, not ${options.expectedPeerUid}: not taking anything from it`);
   }
-  const token = options.token ?? readTokenFile(options.upgradeSocket) ?? '';
+  return channel;
+}
 
-  let listenerFd = -1;
-  const arrivals = new Arrivals<S>();
-  const dropAll = () => {
-    closeQuietly(listenerFd >= 0 ? [listenerFd] : []);
-    arrivals.dropAll();
-  };
-  const orphaned = (why: string): TakenOver<S> => {
-    machine.to('orphaned');
-    // Copies whose state never came are served as fresh connections: better than closing them.
-    arrivals.unswitched();
-    log(`the old version vanished ${why}: serving the listener and the ${arrivals.taken.length} connections it had sent`);
-    return { listenerFd, arrivals, oldPid: old.pid, channel: null };
-  };
+/** One taking over, connected: its steps, each a state of NEW_STATES. */
+class Taking<S> {
+  private readonly arrivals = new Arrivals<S>();
+  private readonly oldPid: number;
+  private listenerFd = -1;
+  private deadline: number;
 
-  try {
-    machine.to('hello-sent');
+  constructor(private readonly options: TakeOverOptions<S>, private readonly channel: FdChannel) {
+    this.oldPid = channel.peer().pid;
+    this.deadline = Date.now() + options.timeoutMs;
+  }
+
+  async run(): Promise<TakenOver<S>> {
+    try {
+      await this.hello();
+      const orphaned = await this.receive();
+      if (orphaned) return orphaned;
+      return await this.ackAndAwaitCommit();
+    } catch (error) {
+      this.fail(error);
+      throw error;
+    }
+  }
+
+  /** hello-sent: our pid, version and token; the listener comes back. */
+  private async hello(): Promise<void> {
+    const { options, channel } = this;
+    options.machine.to('hello-sent');
+    const token = options.token ?? readTokenFile(options.upgradeSocket) ?? '';
     await channel.send({ data: encode({ type: 'hello', pid: process.pid, version: options.version, token }) });
-    const first = await nextMessage(channel, 'old', deadline, 'while waiting for the listener');
+    const first = await nextMessage(channel, 'old', this.deadline, 'while waiting for the listener');
     if (first.message.type !== 'listener') throw refusal(first.message, 'listener');
-    listenerFd = first.fds[0];
-    requireStreamSocket(listenerFd, true, 'the listener');
+    this.listenerFd = first.fds[0];
+    requireStreamSocket(this.listenerFd, true, 'the listener');
     // The old side's deadline governs; allow for the clocks' start difference.
-    deadline = Date.now() + first.message.remainingMs + 1000;
-    machine.to('receiving');
+    this.deadline = Date.now() + first.message.remainingMs + 1000;
+  }
 
+  /** receiving: copies, ready, then the first group; resolves at its switch (or orphaned). */
+  private async receive(): Promise<TakenOver<S> | null> {
+    this.options.machine.to('receiving');
     for (;;) {
-      let received;
+      let received: Received<FromOld>;
       try {
-        received = await nextMessage(channel, 'old', deadline, 'while receiving connections');
+        received = await nextMessage(this.channel, 'old', this.deadline, 'while receiving connections');
       } catch (error) {
         // Mid-transfer the old side may have batches it never wrote: serve only if it is certainly dead.
-        if (isHangUp(error) && (await certainlyDead(old.pid))) return orphaned('in the middle of the transfer');
-        throw error;
+        return this.orphanedIfDead(error, 'in the middle of the transfer');
       }
-      const { message, fds, bytes } = received;
-      if (message.type === 'copies') {
-        arrivals.takeCopies(message.copies, fds);
-        continue;
+      const step = await this.take(received);
+      if (step !== 'more') return step;
+    }
+  }
+
+  /** One message while receiving: 'more' to go on, null at the first switch, or orphaned. */
+  private async take({ message, fds, bytes }: Received<FromOld>): Promise<'more' | TakenOver<S> | null> {
+    const { arrivals } = this;
+    if (message.type === 'copies') {
+      arrivals.takeCopies(message.copies, fds);
+    } else if (message.type === 'copies-end') {
+      if (message.copies !== arrivals.copiesLeft) throw garbled(`'copies-end' says ${message.copies} copies, ${arrivals.copiesLeft} came`);
+      // Every copy is wrapped: the old version may stop serving now (it waits for this, still serving).
+      try {
+        await this.channel.send({ data: encode({ type: 'ready', copies: arrivals.copiesLeft }) });
+      } catch (error) {
+        return this.orphanedIfDead(error, 'as we took its copies');
       }
-      if (message.type === 'copies-end') {
-        if (message.copies !== arrivals.copiesLeft) throw garbled(`'copies-end' says ${message.copies} copies, ${arrivals.copiesLeft} came`);
-        // Every copy is wrapped: the old version may stop serving now (it waits for this, still serving).
-        try {
-          await channel.send({ data: encode({ type: 'ready', copies: arrivals.copiesLeft }) });
-        } catch (error) {
-          if (isHangUp(error) && (await certainlyDead(old.pid))) return orphaned('as we took its copies');
-          throw error;
-        }
-        continue;
-      }
-      if (message.type === 'connections') {
-        arrivals.takeDetached(message.entries, fds, bytes);
-        continue;
-      }
-      if (message.type === 'switch') {
-        arrivals.applySwitch(message, bytes); // the first group: the commit follows our ack
-        break;
-      }
+    } else if (message.type === 'connections') {
+      arrivals.takeDetached(message.entries, fds, bytes);
+    } else if (message.type === 'switch') {
+      arrivals.applySwitch(message, bytes); // the first group: the commit follows our ack
+      return null;
+    } else {
       closeQuietly(fds);
       throw refusal(message, 'copies, connections or switch');
     }
+    return 'more';
+  }
 
-    options.prepare?.(arrivals.taken as Incoming<unknown>[]);
-    machine.to('acked');
-    let verdict;
+  /** acked: the app serves the first group (held still); our ack; the commit. */
+  private async ackAndAwaitCommit(): Promise<TakenOver<S>> {
+    const { options, channel, arrivals } = this;
+    options.prepare?.(arrivals.taken);
+    options.machine.to('acked');
+    let verdict: Received<FromOld>;
     try {
       await channel.send({ data: encode({ type: 'ack', pid: process.pid, connections: arrivals.taken.length }) });
-      verdict = await nextMessage(channel, 'old', deadline, 'while waiting for the commit');
+      verdict = await nextMessage(channel, 'old', this.deadline, 'while waiting for the commit');
     } catch (error) {
       // We hold everything; the old side hung up before its commit. If it died, we are all
       // there is: serve. If it lives, it rolled back (its abort lost): serving too would
       // put two readers on every connection.
-      if (isHangUp(error) && (await certainlyDead(old.pid))) return orphaned('after sending everything, before its commit');
-      throw error;
+      return this.orphanedIfDead(error, 'after sending everything, before its commit');
     }
     if (verdict.message.type !== 'commit') throw refusal(verdict.message, 'commit');
-    machine.to('serving-standby');
-    const from = old.pid === 0 ? 'the old version (in another pid namespace: SO_PEERCRED says pid 0)' : `pid ${old.pid}`;
-    log(`took over the listener and the first ${arrivals.taken.length} connections from ${from}`);
-    return { listenerFd, arrivals, oldPid: old.pid, channel };
-  } catch (error) {
-    if (machine.state !== 'failed') machine.to('failed');
-    const reason = (error as Error).message;
+    options.machine.to('serving-standby');
+    const from = this.oldPid === 0 ? 'the old version (in another pid namespace: SO_PEERCRED says pid 0)' : `pid ${this.oldPid}`;
+    options.log(`took over the listener and the first ${arrivals.taken.length} connections from ${from}`);
+    return { listenerFd: this.listenerFd, arrivals, oldPid: this.oldPid, channel };
+  }
+
+  /** A hang-up from an old side that certainly died: we serve what we have. Anything else is rethrown. */
+  private async orphanedIfDead(error: unknown, when: string): Promise<TakenOver<S>> {
+    if (!isHangUp(error) || !(await certainlyDead(this.oldPid))) throw error;
+    this.options.machine.to('orphaned');
+    // Copies whose state never came are served as fresh connections: better than closing them.
+    this.arrivals.unswitched();
+    this.options.log(`the old version vanished ${when}: serving the listener and the ${this.arrivals.taken.length} connections it had sent`);
+    return { listenerFd: this.listenerFd, arrivals: this.arrivals, oldPid: this.oldPid, channel: null };
+  }
+
+  /** failed: tell the old side why (unless it hung up), and close every copy we made. */
+  private fail(error: unknown): void {
+    const { options, channel } = this;
+    if (options.machine.can('failed')) options.machine.to('failed');
     if (!isHangUp(error) && !channel.closed) {
-      channel.send({ data: encode({ type: 'refuse', reason }) }).catch(() => {}).finally(() => channel.close());
+      channel.send({ data: encode({ type: 'refuse', reason: (error as Error).message }) }).catch(() => {}).finally(() => channel.close());
     } else {
       channel.close();
     }
-    dropAll();
-    throw error;
+    closeQuietly(this.listenerFd >= 0 ? [this.listenerFd] : []);
+    this.arrivals.dropAll();
   }
-}
-
-function garbled(what: string): FdlabError {
-  return new FdlabError('ERR_UPGRADE_GARBLED', `upgrade socket: ${what}`);
 }
 
 function refusal(message: FromOld, expected: string): FdlabError {
   if (message.type === 'abort') return new FdlabError('ERR_UPGRADE_ABORTED', `the old version aborted the upgrade: ${message.reason}`);
   if (message.type === 'refuse') return new FdlabError('ERR_UPGRADE_REFUSED', `the old version refused us: ${message.reason}`);
-  return new FdlabError('ERR_UPGRADE_GARBLED', `expected '${expected}', got '${message.type}'`);
+  return garbled(`expected '${expected}', got '${message.type}'`);
 }

@@ -6,23 +6,25 @@
 // The library never exits the process: the app listens for 'upgraded' and decides.
 import { EventEmitter } from 'node:events';
 import * as net from 'node:net';
-import type { FdChannel } from '../channel';
 import { FdlabError } from '../errors';
-import { closeQuietly } from '../fd/fds';
 import { adoptServer } from '../socket/adopt';
-import { trackWrites } from '../socket/write-tracker';
-import { handOff, type HandOffResult } from './hand-off';
-import { writePidFile } from './pid-file';
-import { decode, encode } from './protocol';
-import { releaseUpgradeSignalGuard } from './signal-guard';
-import { NEW_STATES, OLD_STATES, StateMachine, type NewState, type OldState, type OnState } from './states';
-import { ensureStateDir } from './state-dir';
-import { spawnSuccessor, type TakeOver } from '../environment';
-import type { StartSuccessor } from './successor';
 import { holdSocket } from '../socket/hold';
-import type { Arrivals } from './arrivals';
-import { certainlyDead, takeOver, type Incoming, type TakenOver } from './take-over';
+import { checkNodeInternals } from '../socket/internals';
+import { trackWrites } from '../socket/write-tracker';
+import { spawnSuccessor, type TakeOver } from '../environment';
+import type { Incoming } from './arrivals';
+import { handOff, type HandOffEnd, type HandOffResult } from './hand-off';
+import { serveAgain, type Held } from './held';
+import { writePidFile } from './pid-file';
+import { HEARTBEAT_MS, Predecessor } from './predecessor';
+import { releaseUpgradeSignalGuard } from './signal-guard';
+import { NEW_STATES, OLD_STATES, StateMachine, statusOf, type NewState, type OldState, type OnState, type Status } from './states';
+import { ensureStateDir } from './state-dir';
+import type { StartSuccessor } from './successor';
+import { takeOver } from './take-over';
 import type { HandoverApp, Log, ServedConnection } from './types';
+
+export { HEARTBEAT_MS } from './predecessor';
 
 export interface UpgraderOptions<S> {
   app: HandoverApp<S>;
@@ -59,11 +61,7 @@ export interface UpgraderOptions<S> {
 
 export type UpgradeResult = HandOffResult | { outcome: 'ignored'; reason: string } | { outcome: 'failed'; reason: string; code: string };
 
-/** How often the new version tells a standing-by old version it is alive. */
-export const HEARTBEAT_MS = 200;
 const MIN_HEARTBEAT_TIMEOUT_MS = 3 * HEARTBEAT_MS;
-
-type Status = 'starting' | 'serving' | 'upgrading' | 'predecessor-standing-by' | 'handed-over' | 'closed';
 
 export interface Upgrader<S> {
   on(event: 'upgraded', listener: (result: Extract<HandOffResult, { outcome: 'upgraded' }>) => void): this;
@@ -75,27 +73,35 @@ export interface Upgrader<S> {
 }
 
 export class Upgrader<S> extends EventEmitter {
-  /** Listens (or takes over) and writes the pid file. Throws (coded) on what can be refused at start. */
+  /**
+   * Listens (or takes over) and writes the pid file. Throws (coded) on what
+   * can be refused at start, ERR_NODE_INTERNALS first: a Node whose socket
+   * internals differ could never upgrade.
+   */
   static async start<S>(options: UpgraderOptions<S>): Promise<Upgrader<S>> {
+    checkNodeInternals();
     const upgrader = new Upgrader(options);
     await upgrader.begin();
     return upgrader;
   }
 
-  server!: net.Server;
-  readonly connections = new Set<ServedConnection<S>>();
-  private current: Status = 'starting';
+  private listener!: net.Server;
+  private readonly served = new Set<ServedConnection<S>>();
   private readonly log: Log;
-  private readonly oldMachine: StateMachine<OldState>;
-  private signalsOn = false;
+  /** This server's life (OLD_STATES): status is read from it. */
+  private readonly machine: StateMachine<OldState>;
+  /** Only when started with takeOver: the taking over (NEW_STATES). */
+  private taking: StateMachine<NewState> | null = null;
+  /** While the old version stands by (taking: 'serving-standby'). */
+  private predecessor: Predecessor<S> | null = null;
+  /** The upgrade under way, if any: close() lets it settle first. */
+  private inFlight: Promise<UpgradeResult> | null = null;
   private readonly onUsr2 = () => void this.upgrade();
-  /** While the old version stands by: which of the adopted connections we closed since the last heartbeat. */
-  private predecessor: { channel: FdChannel; timer: NodeJS.Timeout; closed: number[]; arrivals: Arrivals<S>; oldPid: number } | null = null;
 
   private constructor(private readonly options: UpgraderOptions<S>) {
     super();
     this.log = options.log ?? (() => {});
-    this.oldMachine = new StateMachine<OldState>('old', OLD_STATES, 'serving', this.log, options.onState);
+    this.machine = new StateMachine<OldState>('old', OLD_STATES, 'starting', this.log, options.onState);
     if ((options.heartbeatTimeoutMs ?? 1500) < MIN_HEARTBEAT_TIMEOUT_MS) {
       throw new FdlabError('ERR_INVALID_ARG_VALUE', `heartbeatTimeoutMs must be at least ${MIN_HEARTBEAT_TIMEOUT_MS} (the heartbeat comes every ${HEARTBEAT_MS} ms)`);
     }
@@ -103,33 +109,42 @@ export class Upgrader<S> extends EventEmitter {
     if (options.signals) this.handleSignals();
   }
 
+  /** Where this server stands, read from its state machines (docs/handover.md). */
   get status(): Status {
-    return this.current;
+    return statusOf(this.machine.state, this.taking?.state);
+  }
+
+  /** The listener we serve on (a new one after a rollback or a take-back). */
+  get server(): net.Server {
+    return this.listener;
+  }
+
+  /** The connections the app serves here. */
+  get connections(): ReadonlySet<ServedConnection<S>> {
+    return this.served;
   }
 
   /** The port we serve on (useful with port 0). */
   get port(): number {
-    return (this.server.address() as net.AddressInfo).port;
+    return (this.listener.address() as net.AddressInfo).port;
   }
 
   stats(): string {
-    const described = this.options.app.describe?.([...this.connections]) ?? '';
-    return `stats: pid ${process.pid}, ${this.connections.size} connections${described ? `, ${described}` : ''}`;
+    const described = this.options.app.describe?.([...this.served]) ?? '';
+    return `stats: pid ${process.pid}, ${this.served.size} connections${described ? `, ${described}` : ''}`;
   }
 
   /** SIGUSR2 calls upgrade(). The app still decides what to do with the result. */
   handleSignals(): this {
-    if (!this.signalsOn) {
+    if (!process.listeners('SIGUSR2').includes(this.onUsr2)) {
       process.on('SIGUSR2', this.onUsr2);
-      this.signalsOn = true;
       releaseUpgradeSignalGuard();
     }
     return this;
   }
 
   stopHandlingSignals(): this {
-    if (this.signalsOn) process.off('SIGUSR2', this.onUsr2);
-    this.signalsOn = false;
+    process.off('SIGUSR2', this.onUsr2);
     return this;
   }
 
@@ -140,20 +155,35 @@ export class Upgrader<S> extends EventEmitter {
    * (the new version died or stalled in the standby; we serve again),
    * 'ignored' (not now: starting, or an upgrade in progress).
    */
-  async upgrade(): Promise<UpgradeResult> {
-    if (this.current !== 'serving') {
-      const reason = this.current === 'predecessor-standing-by'
+  upgrade(): Promise<UpgradeResult> {
+    if (this.machine.state !== 'serving') {
+      const reason = this.status === 'predecessor-standing-by'
         ? 'the previous version still stands by; upgrade again once it has released us'
-        : `not serving (${this.current})`;
+        : `not serving (${this.status})`;
       this.log(`SIGUSR2 ignored: ${reason}`);
-      return { outcome: 'ignored', reason };
+      return Promise.resolve({ outcome: 'ignored', reason });
     }
-    this.current = 'upgrading';
-    const upgradeStarted = Date.now();
-    this.log(`upgrade: handing over ${this.connections.size} connections`);
-    let result: HandOffResult;
+    const upgrading = this.handOver().finally(() => (this.inFlight = null));
+    this.inFlight = upgrading;
+    return upgrading;
+  }
+
+  /** Stops listening and serving (tests, shutdown); connections are closed. An upgrade under way settles first. */
+  async close(): Promise<void> {
+    this.stopHandlingSignals();
+    await this.inFlight;
+    this.predecessor?.end();
+    if (this.machine.can('closed')) this.machine.to('closed');
+    for (const connection of this.served) connection.socket.destroy();
+    await new Promise<void>((resolve) => (this.listener?.listening ? this.listener.close(() => resolve()) : resolve()));
+  }
+
+  private async handOver(): Promise<UpgradeResult> {
+    const started = Date.now();
+    this.log(`upgrade: handing over ${this.served.size} connections`);
+    let end: HandOffEnd<S>;
     try {
-      result = await handOff(this, {
+      end = await handOff({ server: this.listener, connections: this.served }, {
         stateDir: this.options.stateDir,
         startSuccessor: this.options.startSuccessor ?? spawnSuccessor,
         expectedPeerUid: this.options.expectedPeerUid ?? process.getuid!(),
@@ -161,76 +191,132 @@ export class Upgrader<S> extends EventEmitter {
         standbyMs: this.options.standbyMs ?? 5000,
         heartbeatTimeoutMs: this.options.heartbeatTimeoutMs ?? 1500,
         log: this.log,
-        machine: this.oldMachine,
-        newServer: () => this.newServer(),
-        serve: (socket, session, pending) => this.serve(socket, session, pending),
+        machine: this.machine,
       });
     } catch (error) {
-      // Only a bug gets here (handOff settles its own failures): say so, and keep whatever still serves.
-      const code = (error as { code?: string }).code ?? 'ERR_UPGRADE_INTERNAL';
-      this.log(`upgrade: internal error: ${(error as Error).stack ?? error}`);
-      this.current = this.server?.listening ? 'serving' : 'closed';
-      return { outcome: 'failed', reason: (error as Error).message, code };
+      return this.internalError(error);
     }
-    if (result.outcome === 'upgraded') {
-      this.current = 'handed-over';
-      this.stopHandlingSignals();
-      const t = result.timings;
-      this.log(`upgraded ${result.connections} connections: gap ${t.gapMs} ms (hold ${t.holdMs}, send ${t.sendMs}, ack ${t.ackMs}), copies ${t.copyMs} ms while serving, handover ${Date.now() - upgradeStarted} ms; successor pid ${result.successorPid}`);
-    } else {
-      this.current = 'serving';
-      this.oldMachine.to('serving');
-      if (result.outcome === 'taken-back') this.writePidFile();
-    }
-    this.emit(result.outcome, result);
+    const result = await this.apply(end, started);
+    if (result.outcome !== 'failed') this.emit(result.outcome, result);
     return result;
   }
 
-  /** Stops listening and serving (tests, shutdown); connections are closed. */
-  async close(): Promise<void> {
-    this.stopHandlingSignals();
-    this.endPredecessorLink();
-    this.current = 'closed';
-    for (const connection of this.connections) connection.socket.destroy();
-    await new Promise<void>((resolve) => (this.server?.listening ? this.server.close(() => resolve()) : resolve()));
+  /** What an upgrade's end means here: nothing more to serve, or everything held served again. */
+  private async apply(end: HandOffEnd<S>, started: number): Promise<UpgradeResult> {
+    if (end.outcome === 'upgraded') {
+      const { held, ...result } = end;
+      for (const c of held.connections) this.served.delete(c.connection);
+      this.stopHandlingSignals();
+      const t = result.timings;
+      this.log(`upgraded ${result.connections} connections: gap ${t.gapMs} ms (hold ${t.holdMs}, send ${t.sendMs}, ack ${t.ackMs}), copies ${t.copyMs} ms while serving, handover ${Date.now() - started} ms; successor pid ${result.successorPid}`);
+      return result;
+    }
+    if (end.held) {
+      const failed = await this.serveAgain(end.held);
+      if (failed) return failed;
+    }
+    if (end.outcome === 'rolled-back') {
+      this.log(`rolled back: serving ${this.served.size} connections again`);
+      this.machine.to('serving');
+      return { outcome: 'rolled-back', reason: end.reason, code: end.code };
+    }
+    this.log(`took everything back: serving ${this.served.size} connections again (${end.reason})`);
+    this.machine.to('serving');
+    this.writePidFile();
+    return { outcome: 'taken-back', reason: end.reason, successorPid: end.successorPid, connections: this.served.size };
+  }
+
+  /** The listener and every held connection, here again; if even that fails, we are closed. */
+  private async serveAgain(held: Held<S>): Promise<UpgradeResult | null> {
+    try {
+      const { server, gone } = await serveAgain(held, () => this.newServer(), (socket, session, pending) => this.serve(socket, session, pending));
+      this.listener = server;
+      for (const connection of gone) this.served.delete(connection);
+      return null;
+    } catch (error) {
+      const code = (error as { code?: string }).code ?? 'ERR_UPGRADE';
+      this.log(`cannot serve again after the upgrade failed: ${(error as Error).message}; closing`);
+      this.machine.to('closed');
+      for (const connection of this.served) connection.socket.destroy();
+      return { outcome: 'failed', reason: `cannot serve again: ${(error as Error).message}`, code };
+    }
+  }
+
+  /** Only a bug gets here (handOff settles its own failures): say so, and keep whatever still serves. */
+  private internalError(error: unknown): UpgradeResult {
+    const code = (error as { code?: string }).code ?? 'ERR_UPGRADE_INTERNAL';
+    this.log(`upgrade: internal error in state '${this.machine.state}': ${(error as Error).stack ?? error}`);
+    if (this.listener.listening && this.machine.can('rolled-back')) {
+      this.machine.to('rolled-back'); // nothing was stopped yet: we still serve
+      this.machine.to('serving');
+    }
+    return { outcome: 'failed', reason: (error as Error).message, code };
   }
 
   private async begin(): Promise<void> {
-    const from = this.options.takeOver;
-    if (from) {
-      const machine = new StateMachine<NewState>('new', NEW_STATES, 'connecting', this.log, this.options.onState);
-      const taken = await takeOver<S>({
-        upgradeSocket: from.socket,
-        token: from.token,
-        version: this.options.version ?? 'unknown',
-        timeoutMs: this.options.timeoutMs ?? 10_000,
-        expectedPeerUid: this.options.expectedPeerUid ?? process.getuid!(),
-        log: this.log,
-        machine,
-        prepare: (incoming) => this.prepare(incoming as Incoming<S>[], 0),
-      });
-      await this.serveTaken(taken);
-      machine.to('serving');
-    } else {
-      this.server = this.newServer();
-      await new Promise<void>((resolve, reject) => {
-        this.server.once('error', reject);
-        this.server.listen(this.options.port, this.options.host ?? '127.0.0.1', () => {
-          this.server.off('error', reject);
-          resolve();
-        });
-      });
-    }
     try {
-      this.writePidFile();
+      if (this.options.takeOver) await this.takeOverFrom(this.options.takeOver);
+      else await this.listen();
     } catch (error) {
-      // Serving with no pid file would leave nobody able to upgrade or stop us by it.
-      this.server.close();
-      for (const connection of this.connections) connection.socket.destroy();
-      throw new FdlabError('ERR_PID_FILE', `cannot write the pid file ${this.options.pidFile}: ${(error as Error).message}; stopped serving`, { cause: error });
+      this.machine.to('closed');
+      throw error;
     }
-    if (this.current === 'starting') this.current = 'serving';
+    // Taking over with the old version standing by: serving alone only once it released us.
+    if (this.machine.state === 'starting' && this.taking?.state !== 'serving-standby') this.machine.to('serving');
     this.log(`serving on ${this.options.host ?? '127.0.0.1'}:${this.port} as pid ${process.pid} (${this.options.version ?? 'unknown'}); ${this.stats()}`);
+  }
+
+  private async listen(): Promise<void> {
+    const server = (this.listener = this.newServer());
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.options.port, this.options.host ?? '127.0.0.1', () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    this.writePidFileOrStop();
+  }
+
+  /** NEW_STATES, from connecting to the commit (or orphaned); then we serve what arrived. */
+  private async takeOverFrom(from: TakeOver): Promise<void> {
+    const taking = (this.taking = new StateMachine<NewState>('new', NEW_STATES, 'connecting', this.log, this.options.onState));
+    const taken = await takeOver<S>({
+      upgradeSocket: from.socket,
+      token: from.token,
+      version: this.options.version ?? 'unknown',
+      timeoutMs: this.options.timeoutMs ?? 10_000,
+      expectedPeerUid: this.options.expectedPeerUid ?? process.getuid!(),
+      log: this.log,
+      machine: taking,
+      prepare: (incoming) => this.prepare(incoming, 0),
+    });
+    // At the commit (or orphaned): what we hold reads; the old version streams the other groups.
+    this.listener = await adoptServer(taken.listenerFd, this.newServer());
+    this.startServing(taken.arrivals.taken, 0);
+    try {
+      this.writePidFileOrStop();
+    } catch (error) {
+      taken.channel?.close(); // the old version takes everything back
+      throw error;
+    }
+    if (!taken.channel) return taking.to('serving'); // orphaned: nobody stands by
+    this.predecessor = new Predecessor<S>({
+      channel: taken.channel,
+      arrivals: taken.arrivals,
+      oldPid: taken.oldPid,
+      start: (incoming, first) => this.startServing(incoming, first),
+      ended: () => this.servingAlone(),
+      log: this.log,
+    });
+  }
+
+  /** The old version released us or is gone: NEW_STATES' serving, and this server's own life goes on. */
+  private servingAlone(): void {
+    this.predecessor = null;
+    this.taking!.to('serving');
+    if (this.machine.state === 'starting') this.machine.to('serving');
+    this.emit('released');
   }
 
   /**
@@ -240,19 +326,19 @@ export class Upgrader<S> extends EventEmitter {
    * sockets are destroyed: our copies only, the old version has its own.
    * `first`: the number both sides give the first of them (alive.closed).
    */
-  private prepare(incoming: Incoming<S>[], first = 0): void {
+  private prepare(incoming: Incoming<S>[], first: number): void {
     incoming.forEach((c, i) => {
       if (c.hold) return;
       const hold = holdSocket(c.socket);
       if (hold) c.hold = hold; // a fresh wrap can always be held; if not, it reads as soon as it is served
       if (c.unsent.length > 0) c.socket.write(c.unsent);
       this.serve(c.socket, c.session, c.pending);
-      c.socket.once('close', () => this.predecessor?.closed.push(first + i));
+      c.socket.once('close', () => this.predecessor?.noteClosed(first + i));
     });
   }
 
   /** Serves a group that is ours (committed): it reads, its corked writes go out, a pending end() is done. */
-  private start(incoming: Incoming<S>[], first: number): void {
+  private startServing(incoming: Incoming<S>[], first: number): void {
     this.prepare(incoming, first); // orphaned mid-transfer, or a group switched after the commit
     for (const c of incoming) {
       c.hold?.resume();
@@ -260,92 +346,15 @@ export class Upgrader<S> extends EventEmitter {
     }
   }
 
-  /** At the commit (or orphaned): what we hold reads; the old version streams the other groups. */
-  private async serveTaken(taken: TakenOver<S>): Promise<void> {
-    this.server = await adoptServer(taken.listenerFd, this.newServer());
-    this.start(taken.arrivals.taken, 0);
-    if (!taken.channel) return; // orphaned: nobody stands by
-    const channel = taken.channel;
-    this.current = 'predecessor-standing-by';
-    this.predecessor = { channel, closed: [], arrivals: taken.arrivals, oldPid: taken.oldPid, timer: setInterval(() => this.heartbeat(), HEARTBEAT_MS) };
-    // Listen first: what it sent before it went (the other groups, done, release) still counts.
-    // The channel closes only once those are read, so 'close' is the one sign that it is gone;
-    // a failed send is not (the channel keeps reading what is queued).
-    channel.on('message', (message: { data: Buffer; fds: number[] }) => this.fromPredecessor(message));
-    channel.once('close', () => void this.predecessorGone('is gone'));
-    // It may have died before we listened: the channel saw its hang-up already.
-    if (channel.closed) void this.predecessorGone('is gone');
-    channel.send({ data: encode({ type: 'serving' }) }).catch(() => {});
-  }
-
-  /** After the commit: the other groups, 'done', then 'release' at the end of its standby. */
-  private fromPredecessor({ data, fds }: { data: Buffer; fds: number[] }): void {
-    const link = this.predecessor;
-    if (!link) return closeQuietly(fds);
+  /** Serving with no pid file would leave nobody able to upgrade or stop us by it. */
+  private writePidFileOrStop(): void {
     try {
-      const { message, bytes } = decode(data, fds.length, 'old');
-      if (message.type === 'connections') {
-        link.arrivals.takeDetached(message.entries, fds, bytes);
-      } else if (message.type === 'switch') {
-        const first = link.arrivals.taken.length;
-        this.start(link.arrivals.applySwitch(message, bytes), first);
-        // The old version paces its groups by this: a group waits only for itself, not in a queue.
-        link.channel.send({ data: encode({ type: 'switched', connections: link.arrivals.taken.length }) }).catch(() => {});
-      } else if (message.type === 'done') {
-        link.arrivals.checkDone(message.connections);
-        this.log(`took over all ${link.arrivals.taken.length} connections`);
-      } else if (message.type === 'release') {
-        this.log('the old version released its copies: serving alone');
-        this.endPredecessorLink();
-        // A release before every copy was switched breaks the protocol: those stay the old version's.
-        if (link.arrivals.unswitchedCount > 0) this.log(`letting go of our copies of ${link.arrivals.dropUnswitched()} connections it released unswitched`);
-      } else {
-        closeQuietly(fds);
-        void this.predecessorGone(`sent '${message.type}' after the commit`);
-      }
+      this.writePidFile();
     } catch (error) {
-      closeQuietly(fds);
-      void this.predecessorGone(`sent something wrong after the commit (${(error as Error).message})`);
+      this.listener.close();
+      for (const connection of this.served) connection.socket.destroy();
+      throw new FdlabError('ERR_PID_FILE', `cannot write the pid file ${this.options.pidFile}: ${(error as Error).message}; stopped serving`, { cause: error });
     }
-  }
-
-  /**
-   * The link to the old version ended before 'release'. Groups it never
-   * switched: if it certainly died, they are ours (served as fresh
-   * connections: their state died with it); if it lives, it took them back,
-   * and we let go of our copies.
-   */
-  private async predecessorGone(why: string): Promise<void> {
-    const link = this.predecessor;
-    if (!link) return;
-    this.log(`the old version ${why}: serving alone`);
-    this.endPredecessorLink();
-    if (link.arrivals.unswitchedCount === 0) return;
-    if (await certainlyDead(link.oldPid)) {
-      const first = link.arrivals.taken.length;
-      const fresh = link.arrivals.unswitched();
-      this.start(fresh, first);
-      this.log(`serving the ${fresh.length} connections it had not switched yet (their sessions died with it)`);
-    } else {
-      this.log(`letting go of our copies of ${link.arrivals.dropUnswitched()} connections it never switched: it still has them`);
-    }
-  }
-
-  private heartbeat(): void {
-    const link = this.predecessor;
-    if (!link) return;
-    const closed = link.closed.splice(0);
-    link.channel.send({ data: encode({ type: 'alive', closed }) }).catch(() => {}); // 'close' says when it is gone
-  }
-
-  private endPredecessorLink(): void {
-    const link = this.predecessor;
-    if (!link) return;
-    this.predecessor = null;
-    clearInterval(link.timer);
-    link.channel.close();
-    if (this.current === 'predecessor-standing-by') this.current = 'serving';
-    this.emit('released');
   }
 
   private writePidFile(): void {
@@ -362,7 +371,7 @@ export class Upgrader<S> extends EventEmitter {
   private serve(socket: net.Socket, session?: S, pending?: Buffer): void {
     trackWrites(socket);
     const connection = this.options.app.serve(socket, session, pending);
-    this.connections.add(connection);
-    socket.once('close', () => this.connections.delete(connection));
+    this.served.add(connection);
+    socket.once('close', () => this.served.delete(connection));
   }
 }
