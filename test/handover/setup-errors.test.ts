@@ -61,7 +61,7 @@ describe('hot-upgrade engine: setup errors', function () {
     const deep = path.join(tempDir(), 'd'.repeat(100));
     const run = await serveFails(deep);
     assert.equal(run.code, 1);
-    assert.match(run.stderr, /the upgrade socket path .* is \d+ bytes; a Unix socket path holds at most 107: use a shorter --state-dir \[ERR_SOCKET_PATH_TOO_LONG\]/);
+    assert.match(run.stderr, /the upgrade socket path .* is \d+ bytes; a Unix socket path holds at most 107: use a shorter stateDir \(fdlab serve: --state-dir\) \[ERR_SOCKET_PATH_TOO_LONG\]/);
   });
 
   it("refuses at start a state dir that is someone else's, open to others, or a symlink, and leaves it as it was", async () => {
@@ -75,7 +75,7 @@ describe('hot-upgrade engine: setup errors', function () {
       const run = await serveFails(dir);
       assert.equal(run.code, 1, run.stderr);
       assert.match(run.stderr, problem);
-      assert.match(run.stderr, /remove it or pick another --state-dir .*\[ERR_STATE_DIR_UNSAFE\]/);
+      assert.match(run.stderr, /remove it or pick another stateDir \(fdlab serve: --state-dir; .*\[ERR_STATE_DIR_UNSAFE\]/);
     }
     assert.equal(fs.statSync(foreign).uid, 12345, 'never repaired: someone may have made it on purpose');
     assert.equal(fs.statSync(open).mode & 0o777, 0o755);

@@ -77,7 +77,7 @@ function explain(error: unknown): { reason: string; code: string } {
     return { code, reason: `out of file descriptors (${message}); raise the limit (ulimit -n) and upgrade again` };
   }
   if (code === 'EACCES' || code === 'ENOENT' || code === 'ENOTDIR') {
-    return { code, reason: `the upgrade socket could not be created: ${message}; check the --state-dir` };
+    return { code, reason: `the upgrade socket could not be created: ${message}; check stateDir (fdlab serve: --state-dir)` };
   }
   return { code, reason: message };
 }
@@ -196,7 +196,7 @@ class HandingOff<S> {
     this.deadline = this.started + options.timeoutMs;
     this.socketPath = upgradeSocketPath(options.stateDir);
     this.expired = new Promise<never>((_, reject) => {
-      this.timer = setTimeout(() => reject(deadlineError(`(${options.timeoutMs} ms, --upgrade-timeout) in state '${options.machine.state}'`)), options.timeoutMs);
+      this.timer = setTimeout(() => reject(deadlineError(`(${options.timeoutMs} ms: timeoutMs, fdlab serve --upgrade-timeout) in state '${options.machine.state}'`)), options.timeoutMs);
     });
     this.expired.catch(() => {});
   }

@@ -22,7 +22,7 @@ export function checkSocketPath(socketPath: string): void {
   if (bytes > MAX_SOCKET_PATH) {
     throw new FdlabError(
       'ERR_SOCKET_PATH_TOO_LONG',
-      `the upgrade socket path ${socketPath} is ${bytes} bytes; a Unix socket path holds at most ${MAX_SOCKET_PATH}: use a shorter --state-dir`,
+      `the upgrade socket path ${socketPath} is ${bytes} bytes; a Unix socket path holds at most ${MAX_SOCKET_PATH}: use a shorter stateDir (fdlab serve: --state-dir)`,
     );
   }
 }
@@ -56,7 +56,7 @@ export function ensureStateDir(stateDir: string): void {
   if (problem) {
     throw new FdlabError(
       'ERR_STATE_DIR_UNSAFE',
-      `the state dir ${stateDir} ${problem}; remove it or pick another --state-dir (fdlab creates it with mode 0700)`,
+      `the state dir ${stateDir} ${problem}; remove it or pick another stateDir (fdlab serve: --state-dir; fdlab creates it with mode 0700)`,
     );
   }
 }

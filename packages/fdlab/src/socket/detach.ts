@@ -134,7 +134,7 @@ export function detachSocketNow(socket: net.Socket): DetachedSocket {
   if (unsent === null) {
     throw new FdlabError(
       'ERR_SOCKET_WRITES_UNTRACKED',
-      'detachSocketNow: libuv holds part of a write and trackWrites() was not called on this socket; use detachSocket(), which waits for it',
+      'detaching a socket: libuv holds part of a write and trackWrites() was not called on this socket; use detachSocket(), which waits for it',
     );
   }
   const resume = stopReading(socket, handle);
