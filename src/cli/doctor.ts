@@ -5,6 +5,7 @@ import Docker from 'dockerode';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
+import * as path from 'node:path';
 import { ENGINE_FIX, probeEngine } from '../runtime/docker/engine';
 import { LAB_IMAGE_LATEST } from '../runtime/image/image-builder';
 
@@ -27,7 +28,9 @@ function checkNative(): Finding {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { socketpair, closeQuietly } = require('fdlab') as typeof import('fdlab');
     closeQuietly(socketpair());
-    return { name: 'native module', ok: true, detail: 'build/Release/fdlab.node loads and makes a socketpair' };
+    // The file node-gyp-build chose (packages/fdlab/build/Release, or a prebuilt one).
+    const addon = Object.keys(require.cache).find((file) => file.endsWith('.node')) ?? 'fdlab.node';
+    return { name: 'native module', ok: true, detail: `${path.relative(process.cwd(), addon) || addon} loads and makes a socketpair` };
   } catch (error) {
     return { name: 'native module', ok: false, detail: (error as Error).message.split('\n')[0], fix: 'npm install (needs python3, make, g++)' };
   }

@@ -13,6 +13,9 @@ export const HOOK_ENV = 'FDLAB_HANDOVER_HOOK';
 /** What the process does to itself on entering the named state. */
 export type HookAction = 'stop' | 'kill' | 'usr2';
 
+/** The state each side starts in: never entered, so a hook on it could never act. */
+const INITIAL = new Set(['old:starting', 'new:connecting']);
+
 /** Parses the setting: a typo is an error (code ERR_HANDOVER_HOOK), never a silent no-op. */
 export function parseHooks(spec: string | undefined): Map<string, HookAction> {
   const hooks = new Map<string, HookAction>();
@@ -22,16 +25,28 @@ export function parseHooks(spec: string | undefined): Map<string, HookAction> {
     if (!match || !Object.hasOwn(table, match[2])) {
       throw new LabError('ERR_HANDOVER_HOOK', `${HOOK_ENV}: '${item}' is not side:state=stop|kill|usr2 with a state from docs/handover.md`);
     }
+    if (INITIAL.has(`${match[1]}:${match[2]}`)) {
+      throw new LabError('ERR_HANDOVER_HOOK', `${HOOK_ENV}: '${item}' names the state ${match[1] === 'old' ? 'a server' : 'a successor'} starts in, which is never entered; hook the next one`);
+    }
     hooks.set(`${match[1]}:${match[2]}`, match[3] as HookAction);
   }
   return hooks;
 }
 
-/** An onState for Upgrader.start that acts on `side`'s hooks only, each once. */
+/**
+ * An onState for Upgrader.start that acts on `side`'s hooks only, each once.
+ * 'old:serving' means a return to serving (after a rollback or a take-back),
+ * as it always has: the first 'serving', at start-up, does not count.
+ */
 export function faultHooks(spec: string | undefined, side: 'old' | 'new', log: (line: string) => void): OnState {
   const hooks = parseHooks(spec);
+  let started = false;
   return (at, state) => {
     const key = `${at}:${state}`;
+    if (key === 'old:serving' && !started) {
+      started = true;
+      return;
+    }
     const action = at === side ? hooks.get(key) : undefined;
     if (!action) return;
     hooks.delete(key); // once: the next upgrade runs clean

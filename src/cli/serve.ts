@@ -5,7 +5,7 @@
 // The engine never exits the process: this command does, on 'upgraded'.
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { externalSuccessor, fromEnvironment, removePidFile, spawnSuccessor, Upgrader, type StartSuccessor } from 'fdlab';
+import { externalSuccessor, fromEnvironment, removePidFile, spawnSuccessor, Upgrader, UPGRADE_SOCKET_ENV, UPGRADE_TOKEN_ENV, type StartSuccessor } from 'fdlab';
 import { LabError } from '../lab-error';
 import { faultHooks, HOOK_ENV } from './fault-hooks';
 import { PingPongApp } from '../serve/ping-pong';
@@ -28,6 +28,10 @@ function clock(): string {
 export async function runServe(options: ServeOptions): Promise<void> {
   // The edge: what spawnSuccessor (or lab 5's new container) told this process.
   const { takeOver, generation } = fromEnvironment();
+  // Used up: a child this process starts (other than its own successor, which
+  // spawnSuccessor gives fresh values) must not think it is taking over.
+  delete process.env[UPGRADE_SOCKET_ENV];
+  delete process.env[UPGRADE_TOKEN_ENV];
   const tag = generation > 1 ? `${options.version} gen ${generation}` : options.version;
   const log = (line: string) => console.log(`${clock()} [${tag} pid ${process.pid}] ${line}`);
   // Fault hooks: 'old:' ones act here if we started fresh, 'new:' ones if we
