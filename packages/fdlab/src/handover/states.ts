@@ -70,7 +70,7 @@ export function statusOf(old: OldState, taking: NewState | undefined): Status {
 type Table = Record<string, { next: readonly string[] }>;
 
 /** Called on every change of state of either side (fault injection in tests, metrics, a learner's trace). */
-export type OnState = (side: 'old' | 'new', state: OldState | NewState) => void;
+export type OnState = (side: 'old' | 'new', state: OldState | NewState) => void | Promise<unknown>;
 
 export class StateMachine<S extends string> {
   private current: S;
@@ -100,11 +100,16 @@ export class StateMachine<S extends string> {
     }
     this.current = next;
     if (!this.onState) return;
+    const said = (error: unknown) => this.log(`onState('${this.side}', '${next}') threw: ${(error as Error)?.message ?? String(error)}`);
     try {
-      this.onState(this.side, next as unknown as OldState | NewState);
+      const result: unknown = this.onState(this.side, next as unknown as OldState | NewState);
+      // An async callback (a metrics hook) rejects instead of throwing: the same, or it would crash the process.
+      if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<unknown>).then === 'function') {
+        Promise.resolve(result as PromiseLike<unknown>).catch(said);
+      }
     } catch (error) {
       // The app's callback must not break an upgrade half way: said, and ignored.
-      this.log(`onState('${this.side}', '${next}') threw: ${(error as Error).message}`);
+      said(error);
     }
   }
 }
