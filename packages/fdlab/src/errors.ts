@@ -122,6 +122,10 @@ export const ERRORS = {
     meaning: 'the pid file cannot be written; the server stopped serving',
     action: 'check the pidFile path and its directory permissions',
   },
+  ERR_APP_SNAPSHOT: {
+    meaning: "the app's snapshot() threw or did not return { session, pending: Buffer } while its connections were handed over; the upgrade rolled back (or, after the commit, everything was taken back)",
+    action: 'fix the app: snapshot() returns { session, pending } with pending a Buffer (Buffer.alloc(0) if nothing is pending); the message says what was wrong',
+  },
   ERR_HANDOVER_STATE: {
     meaning: 'the handover state machine was asked for a transition it does not have',
     action: 'a bug in fdlab: report it with the log',

@@ -8,6 +8,7 @@
 // flight inside Node is detached instead (detachSocketNow): a dup of its fd
 // plus those bytes, which travel to the new version.
 import type * as net from 'node:net';
+import { FdlabError } from '../errors';
 import { closeQuietly } from '../fd/fds';
 import { adoptServer, wrapSocket } from '../socket/adopt';
 import { detachSocketNow, type WriteEnd } from '../socket/detach';
@@ -87,17 +88,25 @@ export function holdGroup<S>(
       toDetach.push({ connection, copy });
       continue;
     }
-    const { session, pending } = connection.snapshot();
-    result.still.push({ kind: 'still', connection, hold, session, pending, copy });
+    let snapshot: { session: S; pending: Buffer };
+    try {
+      snapshot = snapshotOf(connection);
+    } catch (error) {
+      hold.resume(); // never held: it reads again; the ones held before it are in `held`, served again by a rollback
+      result.failed = error as Error;
+      break;
+    }
+    result.still.push({ kind: 'still', connection, hold, session: snapshot.session, pending: snapshot.pending, copy });
   }
   held.connections.push(...result.still);
+  if (result.failed) return result;
   for (const { connection, copy } of toDetach) {
     if (connection.socket.destroyed) {
       if (copy !== undefined) result.dropped.push(copy);
       continue;
     }
     try {
-      const { session, pending } = connection.snapshot();
+      const { session, pending } = snapshotOf(connection);
       const { fd, unread, unsent, ended, writeEnd } = detachSocketNow(connection.socket);
       const detached: DetachedConnection<S> = {
         kind: 'detached', connection, fd, copy, session, unread: pending.length ? Buffer.concat([pending, unread]) : unread, unsent, peerEnded: ended, writeEnd,
@@ -110,6 +119,32 @@ export function holdGroup<S>(
     }
   }
   return result;
+}
+
+/**
+ * The app's snapshot() of a connection, checked: it must return
+ * { session, pending: Buffer }. Anything else (or a throw) is the app's bug,
+ * said with ERR_APP_SNAPSHOT: the upgrade rolls back (or, after the commit,
+ * takes everything back) instead of sending garbage or stalling.
+ */
+export function snapshotOf<S>(connection: ServedConnection<S>): { session: S; pending: Buffer } {
+  let snapshot: unknown;
+  try {
+    snapshot = connection.snapshot();
+  } catch (error) {
+    throw new FdlabError('ERR_APP_SNAPSHOT', `the app's snapshot() threw: ${(error as Error)?.message ?? String(error)}`, { cause: error });
+  }
+  if (snapshot === null || typeof snapshot !== 'object') {
+    throw new FdlabError('ERR_APP_SNAPSHOT', `the app's snapshot() must return { session, pending: Buffer }, got ${snapshot === null ? 'null' : typeof snapshot}`);
+  }
+  const { session, pending } = snapshot as { session?: unknown; pending?: unknown };
+  if (!Buffer.isBuffer(pending)) {
+    throw new FdlabError('ERR_APP_SNAPSHOT', `the app's snapshot() must return { session, pending: Buffer }: pending is ${pending === null ? 'null' : typeof pending === 'object' ? 'not a Buffer' : typeof pending} (Buffer.alloc(0) if nothing is pending)`);
+  }
+  if (!('session' in (snapshot as object))) {
+    throw new FdlabError('ERR_APP_SNAPSHOT', `the app's snapshot() must return { session, pending: Buffer }: it has no session`);
+  }
+  return { session: session as S, pending };
 }
 
 /**
