@@ -19,8 +19,8 @@ export interface PredecessorOptions<S> {
   oldPid: number;
   /** Serves a group that is ours now; `first` is the number both sides give its first connection. */
   start: (incoming: Incoming<S>[], first: number) => void;
-  /** The link is over (released, or the old version is gone): called once. */
-  ended: () => void;
+  /** The link is over: released, or the old version is gone (false), or we closed (true). Called once. */
+  ended: (closedHere: boolean) => void;
   log: Log;
 }
 
@@ -48,13 +48,13 @@ export class Predecessor<S> {
     if (!this.over) this.closed.push(index);
   }
 
-  /** Ends the link (released, gone, or we close): once. */
-  end(): void {
+  /** Ends the link (released, gone, or we close: `closedHere`): once. */
+  end(closedHere = false): void {
     if (this.over) return;
     this.over = true;
     clearInterval(this.timer);
     this.options.channel.close();
-    this.options.ended();
+    this.options.ended(closedHere);
   }
 
   /** After the commit: the other groups, 'done', then 'release' at the end of its standby. */

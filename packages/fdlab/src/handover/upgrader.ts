@@ -17,7 +17,7 @@ import { handOff, type HandOffEnd, type HandOffResult } from './hand-off';
 import { serveAgain, type Held } from './held';
 import { writePidFile } from './pid-file';
 import { HEARTBEAT_MS, Predecessor } from './predecessor';
-import { releaseUpgradeSignalGuard } from './signal-guard';
+import { releaseUpgradeSignalGuard, restoreUpgradeSignalGuard } from './signal-guard';
 import { NEW_STATES, OLD_STATES, StateMachine, statusOf, type NewState, type OldState, type OnState, type Status } from './states';
 import { ensureStateDir } from './state-dir';
 import type { StartSuccessor } from './successor';
@@ -96,6 +96,15 @@ export class Upgrader<S> extends EventEmitter {
   private predecessor: Predecessor<S> | null = null;
   /** The upgrade under way, if any: close() lets it settle first. */
   private inFlight: Promise<UpgradeResult> | null = null;
+  /** Set first thing in close(): no upgrade starts from then on. */
+  private closing = false;
+  /** The port we served on last: still known once the listener is handed over or closed. */
+  private lastPort = 0;
+  /** Whether handleSignals() released the guard (guardUpgradeSignal): a failed start puts it back. */
+  private releasedGuard = false;
+  /** Until start() resolves: a 'released' then waits until the caller can listen for it. */
+  private beginning = true;
+  private releasedEarly = false;
   private readonly onUsr2 = () => void this.upgrade();
 
   private constructor(private readonly options: UpgraderOptions<S>) {
@@ -124,9 +133,15 @@ export class Upgrader<S> extends EventEmitter {
     return this.served;
   }
 
-  /** The port we serve on (useful with port 0). */
+  /** The port we serve on (useful with port 0); after 'upgraded' or close(), the one we served on. */
   get port(): number {
-    return (this.listener.address() as net.AddressInfo).port;
+    this.rememberPort();
+    return this.lastPort;
+  }
+
+  private rememberPort(): void {
+    const address = this.listener?.address();
+    if (address !== null && typeof address === 'object') this.lastPort = address.port;
   }
 
   stats(): string {
@@ -138,7 +153,7 @@ export class Upgrader<S> extends EventEmitter {
   handleSignals(): this {
     if (!process.listeners('SIGUSR2').includes(this.onUsr2)) {
       process.on('SIGUSR2', this.onUsr2);
-      releaseUpgradeSignalGuard();
+      if (releaseUpgradeSignalGuard()) this.releasedGuard = true;
     }
     return this;
   }
@@ -153,9 +168,13 @@ export class Upgrader<S> extends EventEmitter {
    * 'upgraded' (the new version serves; the standby is over), 'rolled-back'
    * (it failed before the commit; we serve everything again), 'taken-back'
    * (the new version died or stalled in the standby; we serve again),
-   * 'ignored' (not now: starting, or an upgrade in progress).
+   * 'ignored' (not now: starting, an upgrade in progress, or closing).
    */
   upgrade(): Promise<UpgradeResult> {
+    if (this.closing) {
+      this.log('upgrade ignored: closing');
+      return Promise.resolve({ outcome: 'ignored', reason: 'closing' });
+    }
     if (this.machine.state !== 'serving') {
       const reason = this.status === 'predecessor-standing-by'
         ? 'the previous version still stands by; upgrade again once it has released us'
@@ -163,19 +182,52 @@ export class Upgrader<S> extends EventEmitter {
       this.log(`SIGUSR2 ignored: ${reason}`);
       return Promise.resolve({ outcome: 'ignored', reason });
     }
-    const upgrading = this.handOver().finally(() => (this.inFlight = null));
+    const upgrading: Promise<UpgradeResult> = this.handOver().finally(() => {
+      if (this.inFlight === upgrading) this.inFlight = null; // not one started since (from a 'rolled-back' listener)
+    });
     this.inFlight = upgrading;
     return upgrading;
   }
 
-  /** Stops listening and serving (tests, shutdown); connections are closed. An upgrade under way settles first. */
+  /**
+   * Stops listening and serving (tests, shutdown); connections are closed.
+   * From the first line on, upgrade() is ignored ('closing'); an upgrade under
+   * way settles first (and any started before close() from its listeners).
+   * The listener is closed, then every connection, whatever failed before;
+   * a failure is thrown once everything is closed. Status ends 'closed'.
+   */
   async close(): Promise<void> {
+    this.closing = true;
     this.stopHandlingSignals();
-    await this.inFlight;
-    this.predecessor?.end();
-    if (this.machine.can('closed')) this.machine.to('closed');
-    for (const connection of this.served) connection.socket.destroy();
-    await new Promise<void>((resolve) => (this.listener?.listening ? this.listener.close(() => resolve()) : resolve()));
+    while (this.inFlight) await this.inFlight.catch(() => {});
+    const failures: unknown[] = [];
+    try {
+      this.predecessor?.end(true);
+      if (this.machine.can('closed')) this.machine.to('closed');
+    } catch (error) {
+      failures.push(error);
+    } finally {
+      const listenerClosed = this.closeListener();
+      for (const connection of [...this.served]) {
+        try {
+          connection.socket.destroy();
+        } catch (error) {
+          this.log(`close: destroying a connection failed: ${(error as Error)?.message ?? error}`);
+          failures.push(error);
+        }
+      }
+      this.served.clear();
+      await listenerClosed;
+    }
+    if (failures.length === 1) throw failures[0];
+    if (failures.length > 1) throw new AggregateError(failures, `close: ${failures.length} failures (the listener and every connection are closed)`);
+  }
+
+  private closeListener(): Promise<void> {
+    const listener = this.listener;
+    if (!listener?.listening) return Promise.resolve();
+    this.rememberPort(); // the port stays readable once closed
+    return new Promise<void>((resolve) => listener.close(() => resolve()));
   }
 
   private async handOver(): Promise<UpgradeResult> {
@@ -258,12 +310,20 @@ export class Upgrader<S> extends EventEmitter {
       if (this.options.takeOver) await this.takeOverFrom(this.options.takeOver);
       else await this.listen();
     } catch (error) {
+      // Nothing serves: no SIGUSR2 handler of ours stays, and the guard it replaced is back.
+      this.stopHandlingSignals();
+      if (this.releasedGuard) restoreUpgradeSignalGuard();
+      this.releasedGuard = false;
+      this.beginning = false;
       this.machine.to('closed');
       throw error;
     }
     // Taking over with the old version standing by: serving alone only once it released us.
     if (this.machine.state === 'starting' && this.taking?.state !== 'serving-standby') this.machine.to('serving');
     this.log(`serving on ${this.options.host ?? '127.0.0.1'}:${this.port} as pid ${process.pid} (${this.options.version ?? 'unknown'}); ${this.stats()}`);
+    this.beginning = false;
+    // Released (or the old version gone) before start() resolved: said once the caller can listen.
+    if (this.releasedEarly) setImmediate(() => this.emit('released'));
   }
 
   private async listen(): Promise<void> {
@@ -301,22 +361,34 @@ export class Upgrader<S> extends EventEmitter {
       throw error;
     }
     if (!taken.channel) return taking.to('serving'); // orphaned: nobody stands by
-    this.predecessor = new Predecessor<S>({
+    let over = false;
+    const predecessor = new Predecessor<S>({
       channel: taken.channel,
       arrivals: taken.arrivals,
       oldPid: taken.oldPid,
       start: (incoming, first) => this.startServing(incoming, first),
-      ended: () => this.servingAlone(),
+      ended: (closedHere) => {
+        over = true;
+        this.servingAlone(closedHere);
+      },
       log: this.log,
     });
+    // Its channel may have closed already (the old version died at the commit): then it ended in its constructor.
+    if (!over) this.predecessor = predecessor;
   }
 
-  /** The old version released us or is gone: NEW_STATES' serving, and this server's own life goes on. */
-  private servingAlone(): void {
+  /**
+   * The old version released us or is gone: NEW_STATES' serving, and this
+   * server's own life goes on ('released'). Or we close (`closedHere`): no
+   * 'released', close() ends our life.
+   */
+  private servingAlone(closedHere: boolean): void {
     this.predecessor = null;
     this.taking!.to('serving');
+    if (closedHere) return;
     if (this.machine.state === 'starting') this.machine.to('serving');
-    this.emit('released');
+    if (this.beginning) this.releasedEarly = true;
+    else this.emit('released');
   }
 
   /**
@@ -327,14 +399,16 @@ export class Upgrader<S> extends EventEmitter {
    * `first`: the number both sides give the first of them (alive.closed).
    */
   private prepare(incoming: Incoming<S>[], first: number): void {
+    let refused = 0;
     incoming.forEach((c, i) => {
       if (c.hold) return;
       const hold = holdSocket(c.socket);
       if (hold) c.hold = hold; // a fresh wrap can always be held; if not, it reads as soon as it is served
       if (c.unsent.length > 0) c.socket.write(c.unsent);
-      this.serve(c.socket, c.session, c.pending);
       c.socket.once('close', () => this.predecessor?.noteClosed(first + i));
+      if (!this.serve(c.socket, c.session, c.pending)) refused++;
     });
+    if (refused > 0) this.log(`the app's serve() returned no usable connection for ${refused} of ${incoming.length} adopted connections: closed them`);
   }
 
   /** Serves a group that is ours (committed): it reads, its corked writes go out, a pending end() is done. */
@@ -368,10 +442,32 @@ export class Upgrader<S> extends EventEmitter {
     return server;
   }
 
-  private serve(socket: net.Socket, session?: S, pending?: Buffer): void {
+  /**
+   * The app serves a socket. What it returns is checked before it is kept: a
+   * connection that is not { socket, snapshot() } for this socket could never
+   * be closed or handed over, so the socket is destroyed and said (false).
+   */
+  private serve(socket: net.Socket, session?: S, pending?: Buffer): boolean {
     trackWrites(socket);
-    const connection = this.options.app.serve(socket, session, pending);
-    this.served.add(connection);
-    socket.once('close', () => this.served.delete(connection));
+    const connection: unknown = this.options.app.serve(socket, session, pending);
+    const wrong = wrongConnection(connection, socket);
+    if (wrong) {
+      this.log(`the app's serve() ${wrong}; it must return { socket, snapshot() } for the socket it was given: closed that connection`);
+      socket.destroy();
+      return false;
+    }
+    const served = connection as ServedConnection<S>;
+    this.served.add(served);
+    socket.once('close', () => this.served.delete(served));
+    return true;
   }
+}
+
+/** What is wrong with what the app's serve() returned for `socket`, or null. */
+function wrongConnection(connection: unknown, socket: net.Socket): string | null {
+  if (connection === null || typeof connection !== 'object') return `returned ${connection === null ? 'null' : typeof connection}`;
+  const { socket: its, snapshot } = connection as Partial<ServedConnection<unknown>>;
+  if (its !== socket) return its === undefined ? 'returned an object without socket' : 'returned a connection for another socket';
+  if (typeof snapshot !== 'function') return 'returned a connection without snapshot()';
+  return null;
 }
