@@ -133,16 +133,24 @@ export class UpgradePair<S> {
   /**
    * Closes every version still open and removes the state dir. Waits for an
    * upgrade in progress to settle first. Safe to call more than once, and
-   * after a failure.
+   * after a failure. Every version is closed even if one fails; then the
+   * failure is thrown (the first one's own error, or an AggregateError of all).
    */
   close(): Promise<void> {
     this.closing ??= (async () => {
       await this.inFlight?.catch(() => {});
+      const failures: unknown[] = [];
+      const failed = (what: string) => (error: unknown) => {
+        this.note(`${what} failed: ${(error as Error)?.message ?? error}`);
+        failures.push(error);
+      };
       for (const upgrader of [...this.made].reverse()) {
-        if (!this.handedOver.has(upgrader)) await upgrader.close().catch((error: Error) => this.note(`closing a version failed: ${error.message}`));
+        if (!this.handedOver.has(upgrader)) await upgrader.close().catch(failed('closing a version'));
       }
-      await Promise.all(this.closings);
+      for (const closing of this.closings) await closing.catch(failed('closing a version the engine stopped'));
       fs.rmSync(this.stateDir, { recursive: true, force: true });
+      if (failures.length === 1) throw failures[0];
+      if (failures.length > 1) throw new AggregateError(failures, `closing the pair: ${failures.length} failures (every version was closed; pair.logs has them)`);
     })();
     return this.closing;
   }
