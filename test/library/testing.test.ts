@@ -322,6 +322,89 @@ describe('fdlab/testing: an app upgraded in one process (startUpgradePair)', fun
     await until(5000, () => `timers back to ${timersBefore} (now ${activeTimers()})`, () => activeTimers() <= timersBefore);
   });
 
+  it("rolls back with ERR_APP_SNAPSHOT, naming what was wrong, when the app's snapshot() throws or returns no { session, pending: Buffer }; v1 serves on", async () => {
+    const broken: [string, (count: number, unread: Buffer) => unknown, RegExp][] = [
+      ['no pending', (count) => ({ session: { count } }), /snapshot\(\) must return \{ session, pending: Buffer \}: pending is undefined/],
+      ['pending a string', (count, unread) => ({ session: { count }, pending: unread.toString() }), /pending is string/],
+      ['no session', (_count, unread) => ({ pending: unread }), /it has no session/],
+      ['undefined', () => undefined, /must return \{ session, pending: Buffer \}, got undefined/],
+      ['a throw', () => {
+        throw new Error('snapshot exploded');
+      }, /the app's snapshot\(\) threw: snapshot exploded/],
+    ];
+    for (const [what, snapshot, reason] of broken) {
+      class Broken extends Counter {
+        override serve(...args: Parameters<Counter['serve']>): ServedConnection<Count> {
+          const [socket] = args;
+          const served = super.serve(...args);
+          return { socket, snapshot: () => snapshot(served.snapshot().session.count, served.snapshot().pending) as { session: Count; pending: Buffer } };
+        }
+      }
+      const pair = await start<Count>({ app: (generation) => (generation === 1 ? new Broken('v1') : new Counter(`v${generation}`)) });
+      const client = await connect(pair.port);
+      assert.equal(await client.send('a\n'), 'v1 #1: a');
+      await assert.rejects(pair.upgrade(), (error: UpgradeFailedError) => {
+        assert.equal(error.code, 'ERR_PAIR_UPGRADE_FAILED', what);
+        assert.equal(error.result.outcome, 'rolled-back', what);
+        assert.equal((error.result as { code: string }).code, 'ERR_APP_SNAPSHOT', what);
+        assert.match((error.result as { reason: string }).reason, reason, what);
+        return true;
+      });
+      assert.equal(pair.generation, 1, what);
+      assert.equal(await client.send('b\n'), 'v1 #2: b', `${what}: v1 serves on, reading again`);
+      assert.equal(client.closed, false, what);
+    }
+  });
+
+  it("a next version whose serve() returns no connection: the adopted connections it refused are closed and counted in its log, and close() closes everything", async () => {
+    const pair = await start<Count>({
+      app: (generation) => (generation === 1 ? new Counter('v1') : ({ serve: (socket: net.Socket) => (socket.on('error', () => {}), undefined) } as unknown as HandoverApp<Count>)),
+    });
+    const port = pair.port;
+    const client = await connect(port);
+    assert.equal(await client.send('a\n'), 'v1 #1: a');
+    await pair.upgrade();
+    await until(5000, () => `the client is closed:\n${pair.logs.join('\n')}`, () => client.closed);
+    assert.ok(pair.logs.includes("v2: the app's serve() returned no usable connection for 1 of 1 adopted connections: closed them"), pair.logs.join('\n'));
+    assert.equal(pair.current.connections.size, 0);
+    await pair.close();
+    const refused = await new Promise<string>((resolve) => {
+      const probe = net.connect(port, '127.0.0.1');
+      probe.once('connect', () => (probe.destroy(), resolve('connected')));
+      probe.once('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
+    });
+    assert.equal(refused, 'ECONNREFUSED', 'the listener is closed');
+  });
+
+  it("close() closes every version even when one's close fails, then rethrows that failure", async () => {
+    class FailingDestroy extends Counter {
+      override serve(...args: Parameters<Counter['serve']>): ServedConnection<Count> {
+        const [socket] = args;
+        const destroy = socket.destroy.bind(socket);
+        socket.destroy = (error?: Error) => {
+          destroy(error);
+          throw new Error('destroy hook failed');
+        };
+        return super.serve(...args);
+      }
+    }
+    const pair = await startUpgradePair<Count>({ app: () => new FailingDestroy('v1') }); // not in pairs: its close() rejects
+    const port = pair.port;
+    const client = await connect(port);
+    assert.equal(await client.send('a\n'), 'v1 #1: a');
+    await assert.rejects(pair.close(), /destroy hook failed/);
+    await until(5000, 'the client is closed', () => client.closed);
+    assert.ok(!fs.existsSync(pair.stateDir), 'the state dir is removed');
+    assert.ok(pair.logs.some((line) => line.startsWith('v1: close: destroying a connection failed: destroy hook failed')), pair.logs.join('\n'));
+    assert.ok(pair.logs.includes('pair: closing a version failed: destroy hook failed'), pair.logs.join('\n'));
+    const refused = await new Promise<string>((resolve) => {
+      const probe = net.connect(port, '127.0.0.1');
+      probe.once('connect', () => (probe.destroy(), resolve('connected')));
+      probe.once('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
+    });
+    assert.equal(refused, 'ECONNREFUSED', 'the listener is closed');
+  });
+
   it('refuses bad options with a code, and leaves no state dir when the first version cannot start', async () => {
     const dirsBefore = testingDirs();
     const bad: [unknown, string, RegExp][] = [
