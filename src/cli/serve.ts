@@ -7,6 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { externalSuccessor, fromEnvironment, removePidFile, spawnSuccessor, Upgrader, UPGRADE_SOCKET_ENV, UPGRADE_TOKEN_ENV, type StartSuccessor } from 'fdlab';
 import { LabError } from '../lab-error';
+import { bestEffortOutput, writeLine } from './early-signals';
 import { faultHooks, HOOK_ENV } from './fault-hooks';
 import { PingPongApp } from '../serve/ping-pong';
 
@@ -33,7 +34,9 @@ export async function runServe(options: ServeOptions): Promise<void> {
   delete process.env[UPGRADE_SOCKET_ENV];
   delete process.env[UPGRADE_TOKEN_ENV];
   const tag = generation > 1 ? `${options.version} gen ${generation}` : options.version;
-  const log = (line: string) => console.log(`${clock()} [${tag} pid ${process.pid}] ${line}`);
+  // Best-effort: a dead log pipe (EPIPE) must not stop the service (early-signals.ts).
+  bestEffortOutput();
+  const log = (line: string) => writeLine(process.stdout, `${clock()} [${tag} pid ${process.pid}] ${line}`);
   // Fault hooks: 'old:' ones act here if we started fresh, 'new:' ones if we
   // take over. One setting given to the first process reaches both sides of
   // one upgrade and no more: the first successor inherits it, nobody after.

@@ -91,3 +91,26 @@ export async function stopServing(serving: Serving): Promise<void> {
   }
   await until(5000, `the server tree in ${serving.dir} to be gone`, () => processesUsing(serving.dir).length === 0, 20);
 }
+
+/**
+ * The log shipper dies: the test closes its read ends of the server's stdout
+ * and stderr pipes, so the server's next write (and every successor's, which
+ * inherit them) gets EPIPE. log() says nothing new from then on.
+ */
+export function closeLogPipes(serving: Serving): void {
+  serving.child.stdout!.destroy();
+  serving.child.stderr!.destroy();
+}
+
+/** How the first generation ended: its exit code, or the signal that killed it. */
+export function exitOf(serving: Serving): Promise<number | NodeJS.Signals> {
+  const { child } = serving;
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode ?? child.signalCode!);
+  return new Promise((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal!)));
+}
+
+/** The process's state letter from /proc (R, S, T for stopped, Z). */
+export function processState(pid: number): string {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+}
