@@ -71,20 +71,53 @@ export async function runServe(options: ServeOptions): Promise<void> {
     }
     throw error;
   });
+  // A stop request (stop() below), once made: which signal made it.
+  let stopping: NodeJS.Signals | null = null;
   upgrader.on('upgraded', () => {
+    if (stopping) log(`${stopping} during the upgrade: it went through; exiting, the new version serves`);
     log(`handed over; exiting; ${upgrader.stats()}`);
     process.exit(0);
   });
-  upgrader.on('rolled-back', () => log(upgrader.stats()));
-  upgrader.on('taken-back', () => log(upgrader.stats()));
+  upgrader.on('rolled-back', () => {
+    log(upgrader.stats());
+    if (stopping) log(`the upgrade rolled back: stopping now (${stopping})`);
+  });
+  upgrader.on('taken-back', () => {
+    log(upgrader.stats());
+    if (stopping) log(`took everything back: stopping now (${stopping})`);
+  });
   // Stats on SIGWINCH: its default action is to do nothing, so a stray one
   // harms no process (SIGUSR1 would start Node's inspector).
   process.on('SIGWINCH', () => log(upgrader.stats()));
-  process.once('SIGTERM', () => {
-    log(`SIGTERM: stopping; ${upgrader.stats()}`);
-    void upgrader.close().then(() => {
+  // SIGINT (Ctrl-C), SIGHUP (a reload-style signal, a closed terminal) and
+  // SIGTERM all mean one thing: stop (docs/handover.md, "Operator signals").
+  // Serving: close the listener and every connection, remove the pid file,
+  // exit 0. During an upgrade the stop waits until it settles (close() lets
+  // it): upgraded, we exit as always and the new version serves; rolled back
+  // or taken back, we stop then. Their default action killed the old version
+  // mid-upgrade, and with it every connection and the successor's take-over.
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      log(`${signal}: already stopping (${stopping})${upgrader.status === 'upgrading' ? ', once the upgrade settles' : ''}`);
+      return;
+    }
+    stopping = signal;
+    // close() stops handling SIGUSR2: its default action must not kill us while an upgrade settles.
+    process.on('SIGUSR2', () => log(`SIGUSR2 ignored: stopping (${signal})`));
+    const status = upgrader.status;
+    if (status === 'upgrading') log(`${signal} during the upgrade: stopping once it settles`);
+    else if (status === 'predecessor-standing-by') log(`${signal} while the previous version stands by: stopping; it takes back what it holds`);
+    else log(`${signal}: stopping; ${upgrader.stats()}`);
+    void upgrader.close().then(
+      () => 0,
+      (error: Error) => {
+        log(`stopping (${signal}): ${error.message}`);
+        return 1;
+      },
+    ).then((code) => {
       removePidFile(pidFile); // unless a successor rewrote it
-      process.exit(0);
+      process.exit(code);
     });
-  });
+  };
+  for (const signal of ['SIGINT', 'SIGHUP', 'SIGTERM'] as const) process.on(signal, () => stop(signal));
 }
