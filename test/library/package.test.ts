@@ -164,6 +164,10 @@ describe('fdlab as a library', function () {
   it('npm pack, then install into an empty project with no compiler on PATH, passes an fd through FdChannel', async function () {
     this.timeout(600_000);
     const dir = tempDir('fdlab-pack-');
+    // npm pack makes packages/fdlab/prebuilds (prepack); one left behind would make the next
+    // npm install in this checkout load it instead of compiling build/Release.
+    const prebuilds = path.join(LIBRARY, 'prebuilds');
+    const hadPrebuilds = fs.existsSync(prebuilds);
     try {
       // Packing runs prepack (the prebuilt binaries) and prepare (tsc) as `npm publish -w fdlab` would.
       const packed = await collect(spawn('npm', ['pack', '-w', 'fdlab', '--json', '--pack-destination', dir], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: cleanEnv({}) }));
@@ -221,6 +225,7 @@ describe('fdlab as a library', function () {
       assert.deepEqual(installed.sort(), LIBRARY_CLOSURE, 'a library user installs fdlab, node-addon-api and node-gyp-build, nothing else');
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
+      if (!hadPrebuilds) fs.rmSync(prebuilds, { recursive: true, force: true });
     }
   });
 });
