@@ -1,5 +1,7 @@
 // fdlab's public API: pass fds between processes (SCM_RIGHTS), frame them
-// into messages, and move live sockets in and out of Node.
+// into messages, move live sockets in and out of Node, and hot-upgrade a
+// server (Upgrader). Beside it: 'fdlab/wire' (the bytes, for peers in other
+// languages) and 'fdlab/testing' (an old and a new version in one process).
 export { ERRORS, FdlabError, isErrorWithCode, type ErrorInfo, type FdlabErrorCode } from './errors';
 export { SCM_MAX_FD, sendFd, recvFd, sendFds, recvFds, recvFdsInto, type ReceivedFds, type RecvFdsOptions } from './fd/transfer';
 export { socketpair, dup, close, closeFds, closeQuietly, setNonBlocking, takeFdFromProcess, type SocketPairType } from './fd/fds';
