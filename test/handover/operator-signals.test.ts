@@ -102,7 +102,13 @@ describe('fdlab serve: operator signals (SIGINT, SIGHUP, SIGTERM)', function () 
         await stoppedAt(serve, 'sending-copies');
         process.kill(serve.pid, signal);
         process.kill(serve.pid, 'SIGCONT');
-        await serve.waitForLog(new RegExp(`${signal} during the upgrade: stopping once it settles[^]*rolled back: serving ${CONNECTIONS} connections again[^]*the upgrade rolled back: stopping now \\(${signal}\\)`));
+        // Both are pending when it goes on: the stop request, and (if the successor has died by
+        // then) the hang-up that rolls back. Which one Node handles first depends on that death
+        // (under load it came first in 3 of 8 runs), and both orders must end the same way:
+        // stopped at once after the rollback, or on the next turn while serving again.
+        const during = `${signal} during the upgrade: stopping once it settles[^]*rolled back: serving ${CONNECTIONS} connections again[^]*the upgrade rolled back: stopping now \\(${signal}\\)`;
+        const after = `rolled back: serving ${CONNECTIONS} connections again[^]*${signal}: stopping; stats`;
+        await serve.waitForLog(new RegExp(`${during}|${after}`));
         await stoppedCleanly(serve, pinger);
       } finally {
         pinger.close();
