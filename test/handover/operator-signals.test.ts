@@ -14,6 +14,9 @@ import { Pinger } from '../helpers/pinger';
 import { exitOf, processesUsing, processState, soleServer, startServe, stopServing, type Serving } from '../helpers/serve';
 
 const CONNECTIONS = 30;
+// The standby must outlast a late heartbeat (every 200 ms): with 300 ms, a successor starved of
+// CPU (3 busy loops on 2 cores) said nothing in it once in 7 runs, and was taken back.
+const STANDBY = '1000';
 
 async function answered(serve: Serving, pinger: Pinger): Promise<void> {
   const target = pinger.pongs + 3 * CONNECTIONS;
@@ -68,7 +71,7 @@ describe('fdlab serve: operator signals (SIGINT, SIGHUP, SIGTERM)', function () 
   ];
   for (const [signal, state] of rows) {
     it(`${signal} in '${state}': the upgrade goes through, the new version serves every connection, every ping answered once`, async () => {
-      const serve = await startServe(tempDir(), ['--standby', '300'], { FDLAB_HANDOVER_HOOK: `old:${state}=stop` });
+      const serve = await startServe(tempDir(), ['--standby', STANDBY], { FDLAB_HANDOVER_HOOK: `old:${state}=stop` });
       const pinger = await Pinger.connect(serve.port, CONNECTIONS);
       try {
         pinger.start();
@@ -118,7 +121,7 @@ describe('fdlab serve: operator signals (SIGINT, SIGHUP, SIGTERM)', function () 
   }
 
   it('a second stop request while the upgrade settles only logs', async () => {
-    const serve = await startServe(tempDir(), ['--standby', '300'], { FDLAB_HANDOVER_HOOK: 'old:sending-copies=stop' });
+    const serve = await startServe(tempDir(), ['--standby', STANDBY], { FDLAB_HANDOVER_HOOK: 'old:sending-copies=stop' });
     const pinger = await Pinger.connect(serve.port, CONNECTIONS);
     try {
       pinger.start();
