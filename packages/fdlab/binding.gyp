@@ -7,6 +7,7 @@
         "native/fdpass.cc",
         "native/inspect.cc",
         "native/poller.cc",
+        "native/tcp-state.cc",
         "native/module.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

@@ -79,6 +79,18 @@ export class Pinger {
     return result;
   }
 
+  /**
+   * Stops pinging and waits until every connection still open has all its
+   * pongs; then the counts over the open ones, and how many the server closed.
+   */
+  async settleOpen(ms = 10_000): Promise<{ open: number; pings: number; pongs: number; garbage: number; closed: number }> {
+    clearInterval(this.timer);
+    const open = () => this.connections.filter((c) => !c.socket.destroyed && !c.socket.readableEnded);
+    const sum = (key: 'pings' | 'pongs' | 'garbage') => open().reduce((total, c) => total + c[key], 0);
+    await until(ms, () => `every pong on the open connections (${sum('pongs')} of ${sum('pings')})`, () => open().every((c) => c.pongs >= c.pings && !c.halfSent), 10);
+    return { open: open().length, pings: sum('pings'), pongs: sum('pongs'), garbage: sum('garbage'), closed: this.disconnects };
+  }
+
   close(): void {
     clearInterval(this.timer);
     this.stopping = true;

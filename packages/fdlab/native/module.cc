@@ -4,6 +4,7 @@
 #include "fdpass.h"
 #include "inspect.h"
 #include "poller.h"
+#include "tcp-state.h"
 
 namespace fdlab {
 
@@ -23,6 +24,8 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("peerCred", Napi::Function::New(env, PeerCred, "peerCred"));
   exports.Set("queuedBytes", Napi::Function::New(env, QueuedBytes, "queuedBytes"));
   exports.Set("firstNotStreamSocket", Napi::Function::New(env, FirstNotStreamSocket, "firstNotStreamSocket"));
+  exports.Set("tcpUse", Napi::Function::New(env, TcpUse, "tcpUse"));
+  exports.Set("shutdownBoth", Napi::Function::New(env, ShutdownBoth, "shutdownBoth"));
   exports.Set("Poller", Poller::Define(env));
   exports.Set("SCM_MAX_FD", Napi::Number::New(env, 253));
   return exports;

@@ -168,6 +168,11 @@ export class FdChannel extends EventEmitter {
     return this.closedWith !== undefined;
   }
 
+  /** Messages sent but not yet taken by the kernel (the peer does not read fast enough, or at all). */
+  get queuedSends(): number {
+    return this.sendQueue.length;
+  }
+
   /** Why the channel closed: the error, null for a clean close, undefined while open. */
   get closeReason(): Error | null | undefined {
     return this.closedWith;

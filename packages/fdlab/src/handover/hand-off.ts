@@ -165,6 +165,9 @@ function groupsOf(count: number): number[][] {
  */
 const GROUP = 256;
 
+/** SIGKILL takes effect within milliseconds; a process in uninterruptible sleep (D) may take longer. */
+const SUCCESSOR_EXIT_WAIT_MS = 2000;
+
 /** Hands everything the Upgrader serves to a new version. Always settles, never throws on the new version's account. */
 export function handOff<S>(serving: Serving<S>, options: HandOffOptions<S>): Promise<HandOffEnd<S>> {
   return new HandingOff(serving, options).run();
@@ -333,7 +336,7 @@ class HandingOff<S> {
     const handed = held.connections.length;
     const timings = this.timings();
     if (!standby.isOver()) {
-      await this.channel!.send({ data: encode({ type: 'done', connections: handed, batches: this.groups.length }) }).catch(() => {});
+      await this.channel!.send({ data: encode({ type: 'done', connections: handed, batches: this.groups.length, standbyMs: options.standbyMs }) }).catch(() => {});
       timings.restMs = Date.now() - restStarted;
       options.log(`switched all ${handed} connections in ${this.groups.length} group(s) (${timings.restMs} ms after the commit)`);
       standby.beginGrace();
@@ -343,8 +346,28 @@ class HandingOff<S> {
       options.machine.to('handed-over');
       return { outcome: 'upgraded', successorPid: this.successorPid, connections: handed, timings, held };
     }
+    await this.successorGone();
     options.machine.to('taken-back');
     return { outcome: 'taken-back', reason: outcome.reason, successorPid: this.successorPid, held };
+  }
+
+  /**
+   * A take-back reads the kernel's counts of each connection's use to know
+   * whose state is right (held.ts, judge): only once the new version can no
+   * longer read or write. It was sent SIGKILL; wait for its exit (bounded).
+   * A successor someone else started cannot be waited for: said.
+   */
+  private async successorGone(): Promise<void> {
+    const exited = this.successor?.exited;
+    if (!exited) {
+      this.options.log('take-back: the new version was started by someone else; if it still runs, stop it (it may still hold and use the connections)');
+      return;
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), SUCCESSOR_EXIT_WAIT_MS)));
+    const outcome = await Promise.race([exited.then(() => 'exited' as const, () => 'exited' as const), late]);
+    clearTimeout(timer);
+    if (outcome === 'late') this.options.log(`take-back: the new version had not exited ${SUCCESSOR_EXIT_WAIT_MS} ms after SIGKILL; going on`);
   }
 
   /**

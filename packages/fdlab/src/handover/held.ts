@@ -13,9 +13,26 @@ import { closeQuietly } from '../fd/fds';
 import { adoptServer, wrapSocket } from '../socket/adopt';
 import { detachSocketNow, type WriteEnd } from '../socket/detach';
 import { holdSocket, type HeldSocket } from '../socket/hold';
-import type { ServedConnection } from './types';
+import { handleOf } from '../socket/internals';
+import { sameUse, tcpUseOf, type TcpUse } from '../socket/tcp-use';
+import type { Log, ServedConnection } from './types';
 
-export interface DetachedConnection<S> {
+/** What the new version last reported of a connection during the standby ('alive' states). */
+export interface Reported<S> {
+  session: S;
+  pending: Buffer;
+  use: TcpUse;
+}
+
+/** What both kinds of held connection carry for a take-back. */
+interface Restorable<S> {
+  /** The kernel's count of its use when we held it (null: not TCP, nothing to compare). */
+  use?: TcpUse | null;
+  /** The new version's last report of it, if it used it during the standby. */
+  report?: Reported<S>;
+}
+
+export interface DetachedConnection<S> extends Restorable<S> {
   kind: 'detached';
   /** The app's connection it was: its socket is gone (destroyed silently), so the app no longer serves it. */
   connection: ServedConnection<S>;
@@ -32,7 +49,7 @@ export interface DetachedConnection<S> {
   closed?: boolean;
 }
 
-export interface StillConnection<S> {
+export interface StillConnection<S> extends Restorable<S> {
   kind: 'still';
   connection: ServedConnection<S>;
   hold: HeldSocket;
@@ -118,7 +135,41 @@ export function holdGroup<S>(
       break;
     }
   }
+  noteUse([...result.still, ...result.detached]);
   return result;
+}
+
+/** The fd of a held connection (ours), or -1 once it is gone. */
+function fdOfHeld<S>(c: HeldConnection<S>): number {
+  if (c.kind === 'detached') return c.fd;
+  const handle = handleOf(c.connection.socket);
+  return c.connection.socket.destroyed || !handle ? -1 : handle.fd;
+}
+
+/** How far each connection had been used when we held it: a take-back compares (one native call a group). */
+function noteUse<S>(connections: HeldConnection<S>[]): void {
+  const open = connections.filter((c) => fdOfHeld(c) >= 0);
+  tcpUseOf(open.map(fdOfHeld)).forEach((use, i) => (open[i].use = use));
+}
+
+type Verdict = 'as-held' | 'reported' | 'closed';
+
+/**
+ * After a take-back (the new version is dead): what each connection's state
+ * is. Nobody used it since we held it: ours is exact. Used, and the counts
+ * match the new version's last report: that report is exact. Used after its
+ * last report: its state died with the new version, and no state we have
+ * matches what the client saw: it is closed, never served a stale one.
+ * A socket that is not TCP cannot be compared: the last report, or ours.
+ */
+function judge<S>(connections: HeldConnection<S>[]): Verdict[] {
+  const uses = tcpUseOf(connections.map((c) => Math.max(0, fdOfHeld(c))));
+  return connections.map((c, i) => {
+    const now = fdOfHeld(c) >= 0 ? uses[i] : null;
+    if (c.use === null || c.use === undefined || now === null) return c.report ? 'reported' : 'as-held';
+    if (sameUse(now, c.use)) return 'as-held';
+    return c.report && sameUse(now, c.report.use) ? 'reported' : 'closed';
+  });
 }
 
 /**
@@ -150,23 +201,60 @@ export function snapshotOf<S>(connection: ServedConnection<S>): { session: S; pe
 /**
  * Serves everything held again, here: after a rollback or a take-back. The
  * still ones read again (the app never stopped serving them); the detached
- * ones are served as new sockets on their fds. Returns the listener, and the
- * app's connections that are gone (detached, or closed by the new version).
+ * ones are served as new sockets on their fds. After a take-back (`takenBack`)
+ * each connection is first judged (see judge): one the new version used is
+ * served with the state it last reported, or closed if it used it after
+ * that. Returns the listener, and the app's connections that are gone
+ * (detached, closed by the new version, or served anew from a report).
  */
 export async function serveAgain<S>(
   held: Held<S>,
   newServer: () => net.Server,
   serve: (socket: net.Socket, session?: S, pending?: Buffer) => void,
+  takenBack?: { log: Log },
 ): Promise<{ server: net.Server; gone: ServedConnection<S>[] }> {
   const server = await adoptServer(held.listenerFd, newServer());
   const gone: ServedConnection<S>[] = [];
-  for (const c of held.connections) {
-    if (c.kind === 'still' && !c.closed) {
-      c.hold.resume();
-      continue;
+  const open = held.connections.filter((c) => !c.closed);
+  const verdicts: Verdict[] = takenBack ? judge(open) : open.map(() => 'as-held');
+  let restored = 0;
+  let closed = 0;
+  for (const c of held.connections) if (c.closed) gone.push(c.connection);
+  open.forEach((c, i) => {
+    if (c.kind === 'still' && c.connection.socket.destroyed) return void gone.push(c.connection); // the app closed it meanwhile
+    const verdict = verdicts[i];
+    if (verdict === 'as-held') {
+      if (c.kind === 'still') return c.hold.resume();
+      gone.push(c.connection);
+      serve(wrapSocket(c.fd, { unsent: c.unsent, writeEnd: c.writeEnd }), c.session, c.unread);
+      return;
     }
     gone.push(c.connection);
-    if (c.kind === 'detached' && !c.closed) serve(wrapSocket(c.fd, { unsent: c.unsent, writeEnd: c.writeEnd }), c.session, c.unread);
+    if (verdict === 'reported') {
+      // The app's object for it is stale: it gets a new socket with the reported state (late bytes the old app wrote are dropped).
+      let fd = c.kind === 'detached' ? c.fd : -1;
+      try {
+        if (c.kind === 'still') fd = detachSocketNow(c.connection.socket).fd;
+      } catch (error) {
+        takenBack?.log(`take-back: could not take a connection apart to restore it (${(error as Error).message}): closed`);
+      }
+      if (fd >= 0) {
+        serve(wrapSocket(fd), c.report!.session, c.report!.pending);
+        restored++;
+        return;
+      }
+    }
+    closed++;
+    if (c.kind === 'still') {
+      c.hold.resume(); // the app sees a close, as for any client that went away
+      c.connection.socket.destroy();
+    } else {
+      closeQuietly([c.fd]);
+    }
+  });
+  if (takenBack && restored + closed > 0) {
+    takenBack.log(`take-back: ${restored} connections served with the state the new version last reported` +
+      (closed > 0 ? `; ${closed} closed: the new version read or wrote them after its last report, so no state we have is theirs` : ''));
   }
   held.connections = [];
   return { server, gone };

@@ -40,6 +40,17 @@ function exited(pid: number): boolean {
   }
 }
 
+/** When `pid` started (/proc/<pid>/stat field 22, in clock ticks since boot), or null if it is not visible: a pid's identity. */
+export function startTimeOf(pid: number): string | null {
+  if (pid <= 0) return null;
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null;
+  } catch {
+    return null;
+  }
+}
+
 const DEATH_WAIT_MS = 1000;
 
 /**

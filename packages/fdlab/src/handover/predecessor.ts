@@ -6,8 +6,8 @@
 import type { FdChannel } from '../channel';
 import { closeQuietly } from '../fd/fds';
 import type { Arrivals, Incoming } from './arrivals';
-import { certainlyDead } from './peer';
-import { decode, encode } from './protocol';
+import { certainlyDead, startTimeOf } from './peer';
+import { decode, encode, type ReportedState } from './protocol';
 import type { Log } from './types';
 
 /** How often the new version tells a standing-by old version it is alive. */
@@ -19,19 +19,40 @@ export interface PredecessorOptions<S> {
   oldPid: number;
   /** Serves a group that is ours now; `first` is the number both sides give its first connection. */
   start: (incoming: Incoming<S>[], first: number) => void;
-  /** The link is over: released, or the old version is gone (false), or we closed (true). Called once. */
-  ended: (closedHere: boolean) => void;
+  /**
+   * The link is over: released, or the old version is gone (false), or we
+   * closed (true). Called once. `holdsCopies`: we serve alone while it may
+   * still hold copies of our connections (it did not release us in time).
+   */
+  ended: (closedHere: boolean, holdsCopies?: boolean) => void;
+  /** Connections closed here before the link existed (they go in the first heartbeat). */
+  closed?: number[];
+  /** The state of each connection used since the last heartbeat, for a take-back (Upgrader.report). */
+  report?: () => { states: ReportedState[]; bytes: Buffer[] };
   log: Log;
 }
+
+/**
+ * After 'done' the old version stands by for standbyMs, then releases us (a
+ * heartbeat late at most, 400 ms). One stopped (SIGSTOP, a debugger) would
+ * hold us in 'serving-standby' for as long: no upgrade, and its copies keep
+ * every connection open. Past this much more, we serve alone.
+ */
+export const ALONE_AFTER_MS = 2000;
 
 export class Predecessor<S> {
   /** Which of the adopted connections we closed since the last heartbeat. */
   private closed: number[] = [];
   private readonly timer: NodeJS.Timeout;
+  private aloneTimer: NodeJS.Timeout | undefined;
   private over = false;
+  /** The old version's identity (its start time), so a pid reused since is never signalled. */
+  private readonly oldStarted: string | null;
 
   constructor(private readonly options: PredecessorOptions<S>) {
     const { channel } = options;
+    this.oldStarted = startTimeOf(options.oldPid);
+    this.closed.push(...(options.closed ?? []));
     this.timer = setInterval(() => this.heartbeat(), HEARTBEAT_MS);
     // Listen first: what it sent before it went (the other groups, done, release) still counts.
     // The channel closes only once those are read, so 'close' is the one sign that it is gone;
@@ -53,8 +74,42 @@ export class Predecessor<S> {
     if (this.over) return;
     this.over = true;
     clearInterval(this.timer);
+    clearTimeout(this.aloneTimer);
     this.options.channel.close();
     this.options.ended(closedHere);
+  }
+
+  /**
+   * No release long after the standby: the old version is declared gone. Its
+   * standby is over, so all it had left to do was let go of its copies and
+   * end: it is killed (SIGKILL, checked to be the same process), which lets
+   * go of them at once. A take-back by it, once it runs again, could no
+   * longer be told from a crash of ours: after a stop of 3 s it took back 31
+   * connections that a third version served (its 'alone' message was still
+   * queued behind our heartbeats when we exited). Where its pid is not ours to
+   * see (another pid namespace) it cannot be killed: 'alone' is sent, and
+   * connections we close are shut down so that its copies do not keep them open.
+   */
+  private alone(afterMs: number): void {
+    if (this.over) return;
+    this.over = true;
+    clearInterval(this.timer);
+    const { channel, oldPid, log } = this.options;
+    const reason = `no release ${afterMs} ms after 'done'`;
+    let killed = false;
+    if (this.oldStarted !== null && startTimeOf(oldPid) === this.oldStarted) {
+      try {
+        process.kill(oldPid, 'SIGKILL');
+        killed = true;
+      } catch (error) {
+        log(`could not kill the old version (pid ${oldPid}): ${(error as Error).message}`);
+      }
+    }
+    log(killed
+      ? `the old version (pid ${oldPid}) did not release us: ${reason} (stopped or stuck?); killed it (its standby was over), serving alone`
+      : `the old version did not release us: ${reason} (stopped or stuck?); serving alone (it lets go of its copies when it runs again; until then connections we close are shut down, so their clients see it at once)`);
+    channel.send({ data: encode({ type: 'alone', reason }) }).catch(() => {}).finally(() => channel.close());
+    this.options.ended(false, !killed);
   }
 
   /** After the commit: the other groups, 'done', then 'release' at the end of its standby. */
@@ -73,6 +128,10 @@ export class Predecessor<S> {
       } else if (message.type === 'done') {
         arrivals.checkDone(message.connections);
         log(`took over all ${arrivals.taken.length} connections`);
+        if (message.standbyMs !== undefined) {
+          const afterMs = message.standbyMs + ALONE_AFTER_MS;
+          this.aloneTimer = setTimeout(() => this.alone(afterMs), afterMs);
+        }
       } else if (message.type === 'release') {
         this.released();
       } else {
@@ -115,7 +174,28 @@ export class Predecessor<S> {
   }
 
   private heartbeat(): void {
+    const backedUp = this.options.channel.queuedSends > 0;
+    this.sendStates(backedUp ? undefined : this.options.report?.(), true);
+  }
+
+  /** Whether a report would go out now (nothing queued ahead of it). */
+  canSend(): boolean {
+    return !this.over && this.options.channel.queuedSends === 0;
+  }
+
+  /**
+   * 'alive': the connections closed since the last one, and the states of the
+   * ones used (if any). A report waits while the old version does not read
+   * (a stopped one would make us queue without bound); a heartbeat does not.
+   */
+  sendStates(report?: { states: ReportedState[]; bytes: Buffer[] }, heartbeat = false): boolean {
+    if (this.over) return false;
+    if (!heartbeat && this.options.channel.queuedSends > 0) return false;
     const closed = this.closed.splice(0);
-    this.options.channel.send({ data: encode({ type: 'alive', closed }) }).catch(() => {}); // 'close' says when it is gone
+    const data = report && report.states.length > 0
+      ? encode({ type: 'alive', closed, states: report.states }, Buffer.concat(report.bytes))
+      : encode({ type: 'alive', closed });
+    this.options.channel.send({ data }).catch(() => {}); // 'close' says when it is gone
+    return true;
   }
 }

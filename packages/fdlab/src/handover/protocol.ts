@@ -15,11 +15,27 @@ import type { WriteEnd } from '../socket/detach';
 export type FromNew =
   | { type: 'hello'; pid: number; version: string; token: string }
   | { type: 'ack'; pid: number; connections: number }
-  | { type: 'alive'; closed: number[] }
+  | { type: 'alive'; closed: number[]; states?: ReportedState[] }
   | { type: 'ready'; copies: number }
   | { type: 'switched'; connections: number }
   | { type: 'serving' }
+  /** The old version did not release us in time after its standby (stopped?): we serve alone, it lets go. */
+  | { type: 'alone'; reason: string }
   | { type: 'refuse'; reason: string };
+
+/**
+ * During the standby, a connection the new version read or wrote since its
+ * last heartbeat: its state then, and the kernel's counts of its use then
+ * (socket/tcp-use.ts). A take-back restores it from here only if the counts
+ * still match (nobody used it after the report); its unread bytes follow the header.
+ */
+export interface ReportedState {
+  index: number;
+  session: unknown;
+  unread: number;
+  consumed: number;
+  written: number;
+}
 
 /** A connection's state, beside its fd; its bytes follow the header, unread then unsent. */
 export interface ConnectionEntry {
@@ -46,7 +62,8 @@ export type FromOld =
   | { type: 'copies-end'; copies: number }
   | { type: 'switch'; entries: SwitchEntry[]; dropped: number[]; detached: number }
   | { type: 'connections'; batch: number; entries: ConnectionEntry[] }
-  | { type: 'done'; connections: number; batches: number }
+  /** standbyMs: how long we stand by from now on (the new version declares us gone well after it). */
+  | { type: 'done'; connections: number; batches: number; standbyMs?: number }
   | { type: 'commit' }
   | { type: 'abort'; reason: string }
   | { type: 'release' }
@@ -90,7 +107,19 @@ type Check = (m: Record<string, unknown>) => string | null;
 const RULES: Record<string, { from: 'old' | 'new' | 'both'; fds: (m: Record<string, unknown>) => number; check: Check }> = {
   hello: { from: 'new', fds: () => 0, check: (m) => (isCount(m.pid) && isText(m.version) && isText(m.token) ? null : 'hello needs pid, version and token') },
   ack: { from: 'new', fds: () => 0, check: (m) => (isCount(m.pid) && isCount(m.connections) ? null : 'ack needs pid and connections') },
-  alive: { from: 'new', fds: () => 0, check: (m) => (Array.isArray(m.closed) && m.closed.every(isCount) ? null : 'alive needs a list of closed connection numbers') },
+  alive: {
+    from: 'new',
+    fds: () => 0,
+    check: (m) => {
+      if (!Array.isArray(m.closed) || !m.closed.every(isCount)) return 'alive needs a list of closed connection numbers';
+      if (m.states === undefined) return null;
+      if (!Array.isArray(m.states)) return 'alive.states must be a list';
+      const bad = m.states.findIndex((e: Partial<ReportedState>) =>
+        !e || typeof e !== 'object' || !isCount(e.index) || !isCount(e.unread) || !isCount(e.consumed) || !isCount(e.written));
+      return bad >= 0 ? `alive state ${bad} is malformed` : null;
+    },
+  },
+  alone: { from: 'new', fds: () => 0, check: (m) => (isText(m.reason) ? null : 'alone needs a reason') },
   ready: { from: 'new', fds: () => 0, check: (m) => (isCount(m.copies) ? null : 'ready needs copies') },
   switched: { from: 'new', fds: () => 0, check: (m) => (isCount(m.connections) ? null : 'switched needs connections') },
   serving: { from: 'new', fds: () => 0, check: () => null },
@@ -124,7 +153,11 @@ const RULES: Record<string, { from: 'old' | 'new' | 'both'; fds: (m: Record<stri
       return bad >= 0 ? `switch entry ${bad} is malformed` : null;
     },
   },
-  done: { from: 'old', fds: () => 0, check: (m) => (isCount(m.connections) && isCount(m.batches) ? null : 'done needs connections and batches') },
+  done: {
+    from: 'old',
+    fds: () => 0,
+    check: (m) => (isCount(m.connections) && isCount(m.batches) && (m.standbyMs === undefined || isCount(m.standbyMs)) ? null : 'done needs connections and batches'),
+  },
   commit: { from: 'old', fds: () => 0, check: () => null },
   abort: { from: 'old', fds: () => 0, check: (m) => (isText(m.reason) ? null : 'abort needs a reason') },
   release: { from: 'old', fds: () => 0, check: () => null },
@@ -158,7 +191,9 @@ export function decode<S extends 'old' | 'new'>(data: Buffer, fdCount: number, f
     ? (message.entries as ConnectionEntry[]).reduce((sum, e) => sum + e.unread + e.unsent, 0)
     : message.type === 'switch'
       ? (message.entries as SwitchEntry[]).reduce((sum, e) => sum + e.unread, 0)
-      : 0;
+      : message.type === 'alive' && message.states
+        ? (message.states as ReportedState[]).reduce((sum, e) => sum + e.unread, 0)
+        : 0;
   if (bytes.length !== declared) throw garbled(`'${message.type}' declares ${declared} bytes of connection data, ${bytes.length} came`);
   return { message: message as unknown as S extends 'old' ? FromOld : FromNew, bytes };
 }

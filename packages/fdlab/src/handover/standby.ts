@@ -7,12 +7,13 @@
 // itself, are lost then. When the grace period ends, we release our copies.
 import type { FdChannel } from '../channel';
 import { closeQuietly } from '../fd/fds';
-import { decode, encode } from './protocol';
+import { decode, encode, type ReportedState } from './protocol';
 import { letGo, release, type Held } from './held';
 import type { Successor } from './successor';
 import type { Log } from './types';
 
-export type StandbyOutcome = { released: true } | { released: false; reason: string };
+/** Released at the end of the grace period, or told by the new version that it serves alone (`alone`: why). */
+export type StandbyOutcome = { released: true; alone?: string } | { released: false; reason: string };
 
 export interface StandbyOptions<S> {
   channel: FdChannel;
@@ -130,8 +131,9 @@ export class Standby<S> {
   private heard(data: Buffer, fds: number[]): void {
     closeQuietly(fds); // the new version has no fds to send us
     let message;
+    let bytes: Buffer;
     try {
-      message = decode(data, fds.length, 'new').message;
+      ({ message, bytes } = decode(data, fds.length, 'new'));
     } catch (error) {
       return this.finish({ released: false, reason: `sent garbage during the standby (${(error as Error).message})` });
     }
@@ -142,12 +144,26 @@ export class Standby<S> {
         const connection = this.options.held.connections[index];
         if (connection) letGo(connection); // so the client sees the close now, not at the end of the standby
       }
+      this.noteReports(message.states ?? [], bytes);
+    } else if (message.type === 'alone') {
+      this.finish({ released: true, alone: message.reason });
     } else if (message.type === 'serving') {
       this.options.log('the new version serves');
     } else if (message.type === 'switched') {
       this.noteSwitched(message.connections);
     } else {
       this.finish({ released: false, reason: `sent '${message.type}' during the standby` });
+    }
+  }
+
+  /** The state of each connection the new version used since its last heartbeat: a take-back restores from the latest. */
+  private noteReports(states: ReportedState[], bytes: Buffer): void {
+    let offset = 0;
+    for (const state of states) {
+      const pending = Buffer.from(bytes.subarray(offset, offset + state.unread)); // a copy: the message is not kept
+      offset += state.unread;
+      const connection = this.options.held.connections[state.index];
+      if (connection && !connection.closed) connection.report = { session: state.session as S, pending, use: { consumed: state.consumed, written: state.written } };
     }
   }
 
@@ -175,10 +191,16 @@ export class Standby<S> {
     clearTimeout(this.graceTimer);
     channel.removeAllListeners('message');
     if (outcome.released) {
-      channel.send({ data: encode({ type: 'release' }) }).catch(() => {}).finally(() => channel.close());
       const count = held.connections.length;
-      release(held);
-      log(graceMs > 0 ? `standby over: released our copies of ${count} connections after ${graceMs} ms` : `released our copies of ${count} connections (no standby)`);
+      if (outcome.alone) {
+        channel.close();
+        release(held);
+        log(`the new version serves alone (${outcome.alone}): released our copies of ${count} connections`);
+      } else {
+        channel.send({ data: encode({ type: 'release' }) }).catch(() => {}).finally(() => channel.close());
+        release(held);
+        log(graceMs > 0 ? `standby over: released our copies of ${count} connections after ${graceMs} ms` : `released our copies of ${count} connections (no standby)`);
+      }
     } else {
       log(`the new version ${outcome.reason}: killing it and taking everything back`);
       successor.kill();

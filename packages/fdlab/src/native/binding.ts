@@ -56,6 +56,10 @@ export interface RawBinding {
   queuedBytes(fd: number): { receive: number; send: number };
   /** The index of the first of fds[0..count) that is not an inet/inet6/unix stream socket in that listening state, or -1. */
   firstNotStreamSocket(fds: Int32Array, count: number, listening: boolean): number;
+  /** out[2i] = bytes of fds[i] read by a process, out[2i+1] = bytes written by one (NaN: not TCP). */
+  tcpUse(fds: Int32Array, count: number, out: Float64Array): void;
+  /** shutdown(SHUT_RDWR): true, or false when it was not connected. */
+  shutdownBoth(fd: number): boolean;
   Poller: new (fd: number, callback: (error: Error | null, readable: boolean, writable: boolean) => void) => RawPoller;
 }
 

@@ -75,6 +75,42 @@ export function stopReading(socket: net.Socket, handle: StreamHandle): () => voi
   };
 }
 
+/**
+ * Calls `before(fd)` just before Node closes the socket's fd (destroy(), or
+ * an error), while the fd is still open. A throw in it is swallowed: the
+ * close goes on.
+ */
+export function beforeFdClose(socket: net.Socket, before: (fd: number) => void): void {
+  const handle = handleOf(socket);
+  const close = handle?.close as ((this: StreamHandle, ...args: unknown[]) => unknown) | undefined;
+  if (!handle || typeof close !== 'function') return;
+  handle.close = function (this: StreamHandle, ...args: unknown[]) {
+    try {
+      if (typeof this.fd === 'number' && this.fd >= 0) before(this.fd);
+    } catch {
+      // Best effort: the socket closes anyway.
+    }
+    return close.apply(this, args);
+  };
+}
+
+/**
+ * Calls `used()` each time the socket's handle hands Node bytes it read from
+ * the kernel (onread) or takes a write, before Node goes on with it.
+ */
+export function onHandleUse(socket: net.Socket, used: () => void): void {
+  const handle = handleOf(socket);
+  if (!handle) return;
+  for (const method of ['onread', ...WRITE_METHODS]) {
+    const original = handle[method] as ((this: unknown, ...args: unknown[]) => unknown) | undefined;
+    if (typeof original !== 'function') continue;
+    handle[method] = function (this: unknown, ...args: unknown[]) {
+      used();
+      return original.apply(this, args);
+    };
+  }
+}
+
 /** Starts the handle reading, marked as net.js marks it. */
 export function startReading(handle: StreamHandle): void {
   handle.reading = true;
@@ -95,7 +131,7 @@ export function missingNodeInternals(): string[] {
     need(typeof handle.fd === 'number' && handle.fd === ours, '_handle.fd');
     need(handle.reading === true, '_handle.reading (set while reading)');
     need(typeof handle.writeQueueSize === 'number', '_handle.writeQueueSize');
-    for (const method of ['readStart', 'readStop', ...WRITE_METHODS]) need(typeof handle[method] === 'function', `_handle.${method}()`);
+    for (const method of ['readStart', 'readStop', 'close', 'onread', ...WRITE_METHODS]) need(typeof handle[method] === 'function', `_handle.${method}()`);
     need(typeof socket._read === 'function' && !Object.hasOwn(socket, '_read'), 'net.Socket.prototype._read');
     need(typeof socket._readableState?.ended === 'boolean', '_readableState.ended');
     need(typeof socket._writableState?.ending === 'boolean' && typeof socket._writableState?.finished === 'boolean', '_writableState.ending/finished');
