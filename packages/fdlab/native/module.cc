@@ -2,6 +2,7 @@
 #include <napi.h>
 
 #include "fdpass.h"
+#include "flock.h"
 #include "inspect.h"
 #include "poller.h"
 
@@ -23,6 +24,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("peerCred", Napi::Function::New(env, PeerCred, "peerCred"));
   exports.Set("queuedBytes", Napi::Function::New(env, QueuedBytes, "queuedBytes"));
   exports.Set("firstNotStreamSocket", Napi::Function::New(env, FirstNotStreamSocket, "firstNotStreamSocket"));
+  exports.Set("tryFlock", Napi::Function::New(env, TryFlock, "tryFlock"));
   exports.Set("Poller", Poller::Define(env));
   exports.Set("SCM_MAX_FD", Napi::Number::New(env, 253));
   return exports;

@@ -22,6 +22,7 @@ import { HEARTBEAT_MS, Predecessor } from './predecessor';
 import { releaseUpgradeSignalGuard, restoreUpgradeSignalGuard } from './signal-guard';
 import { NEW_STATES, OLD_STATES, StateMachine, statusOf, type NewState, type OldState, type OnState, type Status } from './states';
 import { ensureStateDir } from './state-dir';
+import { lockStateDir, type StateDirLock } from './state-dir-lock';
 import type { StartSuccessor } from './successor';
 import { takeOver } from './take-over';
 import type { HandoverApp, Log, ServedConnection } from './types';
@@ -113,6 +114,8 @@ export class Upgrader<S> extends EventEmitter {
   private preparedPid: PreparedPidFile | null = null;
   /** Rewrites the pid file if it disappears while it should name us. */
   private pidWatch: PidFileWatch | null = null;
+  /** Our share of the state dir's ownership (state-dir-lock.ts): from start() until closed or handed over. */
+  private stateLock: StateDirLock | null = null;
   private readonly onUsr2 = () => void this.upgrade();
 
   private constructor(private readonly options: UpgraderOptions<S>) {
@@ -227,6 +230,7 @@ export class Upgrader<S> extends EventEmitter {
       }
       this.served.clear();
       await listenerClosed;
+      this.stateLock?.release();
     }
     if (failures.length === 1) throw failures[0];
     if (failures.length > 1) throw new AggregateError(failures, `close: ${failures.length} failures (the listener and every connection are closed)`);
@@ -269,6 +273,7 @@ export class Upgrader<S> extends EventEmitter {
       for (const c of held.connections) this.served.delete(c.connection);
       this.stopHandlingSignals();
       this.pidWatch?.stop(); // it names the new version now
+      this.stateLock?.release(); // the new version holds its own share
       const t = result.timings;
       this.log(`upgraded ${result.connections} connections: gap ${t.gapMs} ms (hold ${t.holdMs}, send ${t.sendMs}, ack ${t.ackMs}), copies ${t.copyMs} ms while serving, handover ${Date.now() - started} ms; successor pid ${result.successorPid}`);
       return result;
@@ -318,12 +323,15 @@ export class Upgrader<S> extends EventEmitter {
 
   private async begin(): Promise<void> {
     try {
+      // One state dir, one owner: a second server is refused here, before it listens; a successor shares it.
+      this.stateLock = await lockStateDir(this.options.stateDir, this.options.takeOver !== undefined);
       if (this.options.takeOver) await this.takeOverFrom(this.options.takeOver);
       else await this.listen();
     } catch (error) {
       // Nothing serves: no SIGUSR2 handler of ours stays, and the guard it replaced is back.
       this.stopHandlingSignals();
       this.preparedPid?.abandon();
+      this.stateLock?.release();
       if (this.releasedGuard) restoreUpgradeSignalGuard();
       this.releasedGuard = false;
       this.beginning = false;

@@ -56,6 +56,8 @@ export interface RawBinding {
   queuedBytes(fd: number): { receive: number; send: number };
   /** The index of the first of fds[0..count) that is not an inet/inet6/unix stream socket in that listening state, or -1. */
   firstNotStreamSocket(fds: Int32Array, count: number, listening: boolean): number;
+  /** flock(fd, mode | LOCK_NB): true if taken (or released), false if a conflicting lock is held elsewhere. */
+  tryFlock(fd: number, mode: 'shared' | 'exclusive' | 'unlock'): boolean;
   Poller: new (fd: number, callback: (error: Error | null, readable: boolean, writable: boolean) => void) => RawPoller;
 }
 
