@@ -33,7 +33,8 @@ export interface StateDirLock {
 function openLockFile(stateDir: string, name: string): number {
   const file = path.join(stateDir, name);
   try {
-    return fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW, 0o600);
+    // Read-only: flock needs no write access, and an fd open for writing would keep an operator from remounting the file system read-only (EBUSY).
+    return fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW, 0o600);
   } catch (error) {
     throw fileError('ERR_STATE_DIR', 'cannot open the state dir lock', file, error, STATE_DIR_ALTERNATIVE);
   }

@@ -283,7 +283,7 @@ export class Upgrader<S> extends EventEmitter {
       if (failed) return failed;
     }
     if (end.outcome === 'rolled-back') {
-      this.log(`rolled back: serving ${this.served.size} connections again`);
+      this.log(`rolled back: serving ${this.served.size} connections again [${end.code}]`);
       this.machine.to('serving');
       return { outcome: 'rolled-back', reason: end.reason, code: end.code };
     }
