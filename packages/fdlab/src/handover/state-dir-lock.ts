@@ -11,7 +11,8 @@
 // version still holds one, so the state dir is never unowned, and an
 // external successor (another container, the same state dir mounted) does the
 // same. flock cannot turn exclusive into shared atomically, so a fresh start
-// holds `start.lock` exclusive meanwhile: two fresh starts cannot both pass.
+// holds the state dir itself (a directory can be flocked) exclusive
+// meanwhile: two fresh starts cannot both pass, and no second file is left.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -20,7 +21,6 @@ import { binding } from '../native/binding';
 import { fileError, STATE_DIR_ALTERNATIVE } from './file-errors';
 
 export const OWNER_LOCK_NAME = 'owner.lock';
-export const START_LOCK_NAME = 'start.lock';
 
 /** How long to wait for a lock held only for an instant (a fresh start turning exclusive into shared). */
 const INSTANT_MS = 2000;
@@ -37,6 +37,14 @@ function openLockFile(stateDir: string, name: string): number {
     return fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW, 0o600);
   } catch (error) {
     throw fileError('ERR_STATE_DIR', 'cannot open the state dir lock', file, error, STATE_DIR_ALTERNATIVE);
+  }
+}
+
+function openStateDir(stateDir: string): number {
+  try {
+    return fs.openSync(stateDir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+  } catch (error) {
+    throw fileError('ERR_STATE_DIR', 'cannot open the state dir', stateDir, error, STATE_DIR_ALTERNATIVE);
   }
 }
 
@@ -95,17 +103,17 @@ export async function lockStateDir(stateDir: string, successor: boolean): Promis
   let start = -1;
   try {
     if (!successor) {
-      start = openLockFile(stateDir, START_LOCK_NAME);
+      start = openStateDir(stateDir);
       if (!(await take(start, 'exclusive')) || !binding.tryFlock(owner, 'exclusive')) throw inUse(stateDir);
     }
-    // A fresh start: exclusive becomes shared while start.lock keeps other fresh starts out.
+    // A fresh start: exclusive becomes shared while the state dir's own lock keeps other fresh starts out.
     // A successor: shared with the old version (a fresh start may hold it exclusive for an instant).
     if (!(await take(owner, 'shared'))) throw inUse(stateDir);
   } catch (error) {
     fs.closeSync(owner);
     throw error;
   } finally {
-    if (start >= 0) fs.closeSync(start); // releases start.lock
+    if (start >= 0) fs.closeSync(start); // releases the state dir's own lock
   }
   let held = true;
   return {
