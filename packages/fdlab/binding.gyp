@@ -5,6 +5,7 @@
       "sources": [
         "native/errors.cc",
         "native/fdpass.cc",
+        "native/flock.cc",
         "native/inspect.cc",
         "native/poller.cc",
         "native/tcp-state.cc",

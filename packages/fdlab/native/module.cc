@@ -2,6 +2,7 @@
 #include <napi.h>
 
 #include "fdpass.h"
+#include "flock.h"
 #include "inspect.h"
 #include "poller.h"
 #include "tcp-state.h"
@@ -26,6 +27,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("firstNotStreamSocket", Napi::Function::New(env, FirstNotStreamSocket, "firstNotStreamSocket"));
   exports.Set("tcpUse", Napi::Function::New(env, TcpUse, "tcpUse"));
   exports.Set("shutdownBoth", Napi::Function::New(env, ShutdownBoth, "shutdownBoth"));
+  exports.Set("tryFlock", Napi::Function::New(env, TryFlock, "tryFlock"));
   exports.Set("Poller", Poller::Define(env));
   exports.Set("SCM_MAX_FD", Napi::Number::New(env, 253));
   return exports;

@@ -107,8 +107,12 @@ export const ERRORS = {
   },
   // ---- hot upgrade (Upgrader)
   ERR_STATE_DIR: {
-    meaning: 'the state dir cannot be created',
-    action: 'check the stateDir path and its parent directory permissions',
+    meaning: 'the state dir (or its lock file) cannot be created or opened; the message names the path and the errno (EROFS, ENOSPC, EDQUOT, EACCES, ENOENT, ...)',
+    action: 'do what the message says for that errno (remount read-write, free space, fix the owner or mode, create the parent), or pick another stateDir (fdlab serve: --state-dir)',
+  },
+  ERR_STATE_DIR_IN_USE: {
+    meaning: 'another running server (the message names its pid) owns the state dir: one state dir serves one server and its upgrades; this start is refused',
+    action: 'give this server another stateDir (fdlab serve: --state-dir), or stop the one named first',
   },
   ERR_STATE_DIR_UNSAFE: {
     meaning: 'the state dir is not a directory we own with mode 0700 (a symlink, another uid, or open to others); fdlab never repairs it',
@@ -119,8 +123,16 @@ export const ERRORS = {
     action: 'use a shorter stateDir',
   },
   ERR_PID_FILE: {
-    meaning: 'the pid file cannot be written; the server stopped serving',
-    action: 'check the pidFile path and its directory permissions',
+    meaning: 'the pid file cannot be written (the message names the path and the errno): at start the server stops serving; a new version refuses the upgrade before its ack, or hands everything back if it fails at the commit; a serving version keeps serving and retries every second',
+    action: 'do what the message says for that errno (remount read-write, free space, fix the owner or mode, create the directory), or pick another pidFile (fdlab serve: --pid-file)',
+  },
+  ERR_UPGRADE_SOCKET: {
+    meaning: 'the upgrade socket cannot be created in the state dir (the message names the path and the errno: EROFS, ENOSPC, EACCES, ...); the upgrade rolled back, the old version keeps serving',
+    action: 'do what the message says for that errno, or pick another stateDir (fdlab serve: --state-dir)',
+  },
+  ERR_TOKEN_FILE: {
+    meaning: "the upgrade token file for an external successor cannot be written in the state dir (the message names the path and the errno); the upgrade rolled back",
+    action: 'do what the message says for that errno, or pick another stateDir (fdlab serve: --state-dir)',
   },
   ERR_APP_SNAPSHOT: {
     meaning: "the app's snapshot() threw or did not return { session, pending: Buffer } while its connections were handed over; the upgrade rolled back (or, after the commit, everything was taken back)",

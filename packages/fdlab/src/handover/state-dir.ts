@@ -5,6 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { FdChannelServer } from '../channel';
 import { FdlabError, isErrorWithCode } from '../errors';
+import { fileError, STATE_DIR_ALTERNATIVE } from './file-errors';
 import { MAX_UPGRADE_MESSAGE } from './protocol';
 
 /** sun_path is 108 bytes including the terminating NUL. */
@@ -34,17 +35,22 @@ export function checkSocketPath(socketPath: string): void {
  */
 export function ensureStateDir(stateDir: string): void {
   checkSocketPath(upgradeSocketPath(stateDir));
+  let stat: fs.Stats;
   try {
-    fs.mkdirSync(stateDir, { mode: 0o700 });
-  } catch (error) {
-    if (isErrorWithCode(error, 'ENOENT')) {
-      fs.mkdirSync(path.dirname(stateDir), { recursive: true, mode: 0o700 });
+    try {
       fs.mkdirSync(stateDir, { mode: 0o700 });
-    } else if (!isErrorWithCode(error, 'EEXIST')) {
-      throw new FdlabError('ERR_STATE_DIR', `cannot create the state dir ${stateDir}: ${(error as Error).message}`, { cause: error });
+    } catch (error) {
+      if (isErrorWithCode(error, 'ENOENT')) {
+        fs.mkdirSync(path.dirname(stateDir), { recursive: true, mode: 0o700 });
+        fs.mkdirSync(stateDir, { mode: 0o700 });
+      } else if (!isErrorWithCode(error, 'EEXIST')) {
+        throw error;
+      }
     }
+    stat = fs.lstatSync(stateDir);
+  } catch (error) {
+    throw fileError('ERR_STATE_DIR', 'cannot create the state dir', stateDir, error, STATE_DIR_ALTERNATIVE);
   }
-  const stat = fs.lstatSync(stateDir);
   const uid = process.getuid!();
   const problem = !stat.isDirectory()
     ? 'is not a directory (a symlink or a file)'
@@ -78,14 +84,20 @@ export async function listenUpgradeSocket(stateDir: string): Promise<{ server: F
     if (!isErrorWithCode(error, 'ENOENT')) throw error;
   }
   const temporary = path.join(stateDir, `.${UPGRADE_SOCKET_NAME}.${randomBytes(4).toString('hex')}`);
-  const server = await FdChannelServer.listen(temporary, { mode: 0o600, maxMessageBytes: MAX_UPGRADE_MESSAGE });
+  let server: FdChannelServer;
   try {
-    // A stale socket of a dead process is replaced; a live one was refused above by no one:
-    // one state dir serves one server, and its upgrades are one at a time.
+    server = await FdChannelServer.listen(temporary, { mode: 0o600, maxMessageBytes: MAX_UPGRADE_MESSAGE });
+  } catch (error) {
+    throw upgradeSocketError(socketPath, error);
+  }
+  try {
+    // A stale socket of a dead process is replaced; a live one cannot be there:
+    // one state dir has one owner (state-dir-lock.ts), and its upgrades are one at a time.
     fs.renameSync(temporary, socketPath);
   } catch (error) {
     await server.close();
-    throw error;
+    fs.rmSync(temporary, { force: true });
+    throw upgradeSocketError(socketPath, error);
   }
   return {
     server,
@@ -98,15 +110,27 @@ export async function listenUpgradeSocket(stateDir: string): Promise<{ server: F
   };
 }
 
+/** Our own coded errors pass; a syscall's becomes ERR_UPGRADE_SOCKET naming the path and the fix. */
+function upgradeSocketError(socketPath: string, error: unknown): unknown {
+  const code = (error as { code?: string }).code;
+  if (code?.startsWith('ERR_') && !(error as { syscall?: string }).syscall) return error;
+  return fileError('ERR_UPGRADE_SOCKET', 'cannot create the upgrade socket', socketPath, error, STATE_DIR_ALTERNATIVE);
+}
+
 /** A one-time token for an external successor, in a 0600 file no one else can have made. */
 export function writeTokenFile(stateDir: string, token: string): string {
   const file = path.join(stateDir, TOKEN_FILE_NAME);
-  fs.rmSync(file, { force: true });
-  const fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
   try {
-    fs.writeSync(fd, token);
-  } finally {
-    fs.closeSync(fd);
+    fs.rmSync(file, { force: true });
+    const fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
+    try {
+      fs.writeSync(fd, token);
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch (error) {
+    fs.rmSync(file, { force: true, maxRetries: 0 });
+    throw fileError('ERR_TOKEN_FILE', 'cannot write the upgrade token file', file, error, STATE_DIR_ALTERNATIVE);
   }
   return file;
 }

@@ -44,7 +44,7 @@ export const NEW_STATES = {
     next: ['acked', 'failed', 'orphaned'],
     does: 'takes the copies (checked, wrapped, not read), says ready, then the first group: its detached connections and its switch',
   },
-  acked: { next: ['serving-standby', 'failed', 'orphaned'], does: 'the app serves the first group held still; sent ack; waits for the commit' },
+  acked: { next: ['serving-standby', 'failed', 'orphaned'], does: 'wrote the pid file\'s temporary file (proves it can), the app serves the first group held still; sent ack; waits for the commit (then renames the pid file, re-arms the listener, or hands everything back)' },
   'serving-standby': {
     next: ['serving'],
     does: 'serves each group as it is switched; tells the old side it is alive (and which connections it closed) until released or the old side is gone',

@@ -179,7 +179,10 @@ class Taking<S> {
     const { options, channel } = this;
     if (options.machine.can('failed')) options.machine.to('failed');
     if (!isHangUp(error) && !channel.closed) {
-      channel.send({ data: encode({ type: 'refuse', reason: (error as Error).message }) }).catch(() => {}).finally(() => channel.close());
+      // The code too: the old version's rollback then says what to fix (ERR_PID_FILE, ...). A reason is at most 1,024 characters.
+      const code = (error as { code?: string }).code;
+      const reason = `${(error as Error).message}${code ? ` [${code}]` : ''}`.slice(0, 1024);
+      channel.send({ data: encode({ type: 'refuse', reason }) }).catch(() => {}).finally(() => channel.close());
     } else {
       channel.close();
     }

@@ -6,22 +6,25 @@
 // The library never exits the process: the app listens for 'upgraded' and decides.
 import { EventEmitter } from 'node:events';
 import * as net from 'node:net';
-import { FdlabError } from '../errors';
+import { FdlabError, type FdlabErrorCode } from '../errors';
 import { adoptServer } from '../socket/adopt';
 import { holdSocket } from '../socket/hold';
 import { beforeFdClose, checkNodeInternals, handleOf, onHandleUse, readEnded, writeQueueSize } from '../socket/internals';
 import { sameUse, shutdownBoth, tcpUseOf, type TcpUse } from '../socket/tcp-use';
 import { trackWrites } from '../socket/write-tracker';
+import { closeQuietly } from '../fd/fds';
 import { spawnSuccessor, type TakeOver } from '../environment';
-import type { Incoming } from './arrivals';
+import type { Arrivals, Incoming } from './arrivals';
 import { handOff, type HandOffEnd, type HandOffResult } from './hand-off';
 import { serveAgain, snapshotOf, type Held } from './held';
 import type { ReportedState } from './protocol';
-import { writePidFile } from './pid-file';
+import { preparePidFile, writePidFile, type PreparedPidFile } from './pid-file';
+import { PidFileWatch } from './pid-watch';
 import { HEARTBEAT_MS, Predecessor } from './predecessor';
 import { releaseUpgradeSignalGuard, restoreUpgradeSignalGuard } from './signal-guard';
 import { NEW_STATES, OLD_STATES, StateMachine, statusOf, type NewState, type OldState, type OnState, type Status } from './states';
 import { ensureStateDir } from './state-dir';
+import { lockStateDir, type StateDirLock } from './state-dir-lock';
 import type { StartSuccessor } from './successor';
 import { takeOver } from './take-over';
 import type { HandoverApp, Log, ServedConnection } from './types';
@@ -107,6 +110,14 @@ export class Upgrader<S> extends EventEmitter {
   /** Until start() resolves: a 'released' then waits until the caller can listen for it. */
   private beginning = true;
   private releasedEarly = false;
+  /** Orphaned, the pid file could not be written: the watch writes it as soon as it can. */
+  private pidUnwritten = false;
+  /** Taking over: the pid file written before our ack, renamed at the commit. */
+  private preparedPid: PreparedPidFile | null = null;
+  /** Rewrites the pid file if it disappears while it should name us. */
+  private pidWatch: PidFileWatch | null = null;
+  /** Our share of the state dir's ownership (state-dir-lock.ts): from start() until closed or handed over. */
+  private stateLock: StateDirLock | null = null;
   private readonly onUsr2 = () => void this.upgrade();
   /**
    * Taking over, from the commit until the old version let go (or is gone):
@@ -217,6 +228,7 @@ export class Upgrader<S> extends EventEmitter {
     this.closing = true;
     this.stopHandlingSignals();
     while (this.inFlight) await this.inFlight.catch(() => {});
+    this.pidWatch?.stop();
     const failures: unknown[] = [];
     try {
       this.predecessor?.end(true);
@@ -235,6 +247,7 @@ export class Upgrader<S> extends EventEmitter {
       }
       this.served.clear();
       await listenerClosed;
+      this.stateLock?.release();
     }
     if (failures.length === 1) throw failures[0];
     if (failures.length > 1) throw new AggregateError(failures, `close: ${failures.length} failures (the listener and every connection are closed)`);
@@ -276,6 +289,8 @@ export class Upgrader<S> extends EventEmitter {
       const { held, ...result } = end;
       for (const c of held.connections) this.served.delete(c.connection);
       this.stopHandlingSignals();
+      this.pidWatch?.stop(); // it names the new version now
+      this.stateLock?.release(); // the new version holds its own share
       const t = result.timings;
       this.log(`upgraded ${result.connections} connections: gap ${t.gapMs} ms (hold ${t.holdMs}, send ${t.sendMs}, ack ${t.ackMs}), copies ${t.copyMs} ms while serving, handover ${Date.now() - started} ms; successor pid ${result.successorPid}`);
       return result;
@@ -285,13 +300,14 @@ export class Upgrader<S> extends EventEmitter {
       if (failed) return failed;
     }
     if (end.outcome === 'rolled-back') {
-      this.log(`rolled back: serving ${this.served.size} connections again`);
+      this.log(`rolled back: serving ${this.served.size} connections again [${end.code}]`);
       this.machine.to('serving');
       return { outcome: 'rolled-back', reason: end.reason, code: end.code };
     }
     this.log(`took everything back: serving ${this.served.size} connections again (${end.reason})`);
     this.machine.to('serving');
-    this.writePidFile();
+    // Never thrown: the pid file's directory may be what made the new version give up. The watch retries.
+    this.pidWatch?.check('after taking everything back', end.successorPid);
     return { outcome: 'taken-back', reason: end.reason, successorPid: end.successorPid, connections: this.served.size };
   }
 
@@ -325,11 +341,15 @@ export class Upgrader<S> extends EventEmitter {
 
   private async begin(): Promise<void> {
     try {
+      // One state dir, one owner: a second server is refused here, before it listens; a successor shares it.
+      this.stateLock = await lockStateDir(this.options.stateDir, this.options.takeOver !== undefined);
       if (this.options.takeOver) await this.takeOverFrom(this.options.takeOver);
       else await this.listen();
     } catch (error) {
       // Nothing serves: no SIGUSR2 handler of ours stays, and the guard it replaced is back.
       this.stopHandlingSignals();
+      this.preparedPid?.abandon();
+      this.stateLock?.release();
       if (this.releasedGuard) restoreUpgradeSignalGuard();
       this.releasedGuard = false;
       this.beginning = false;
@@ -339,6 +359,11 @@ export class Upgrader<S> extends EventEmitter {
     // Taking over with the old version standing by: serving alone only once it released us.
     if (this.machine.state === 'starting' && this.taking?.state !== 'serving-standby') this.machine.to('serving');
     this.log(`serving on ${this.options.host ?? '127.0.0.1'}:${this.port} as pid ${process.pid} (${this.options.version ?? 'unknown'}); ${this.stats()}`);
+    if (this.options.pidFile) {
+      // Named by the pid file while serving, or serving with the old version standing by; not during an upgrade.
+      this.pidWatch = new PidFileWatch(this.options.pidFile, () => this.status === 'serving' || this.status === 'predecessor-standing-by', this.log);
+      if (this.pidUnwritten) this.pidWatch.check('the old version was gone before the commit');
+    }
     this.beginning = false;
     // Released (or the old version gone) before start() resolved: said once the caller can listen.
     if (this.releasedEarly) setImmediate(() => this.emit('released'));
@@ -367,20 +392,26 @@ export class Upgrader<S> extends EventEmitter {
       expectedPeerUid: this.options.expectedPeerUid ?? process.getuid!(),
       log: this.log,
       machine: taking,
-      prepare: (incoming) => this.prepare(incoming, 0),
+      // Before our ack we prove we can serve: the pid file is written now (its temporary file),
+      // so a directory that is deleted, read-only or full refuses the upgrade, and the old version
+      // rolls back; only the rename is left for the commit (it needs no space).
+      prepare: (incoming) => {
+        if (this.options.pidFile) this.preparedPid = preparePidFile(this.options.pidFile);
+        this.prepare(incoming, 0);
+      },
     });
-    // At the commit (or orphaned): what we hold reads; the old version streams the other groups.
-    this.oldHoldsCopies = taken.channel !== null;
-    this.listener = await adoptServer(taken.listenerFd, this.newServer());
-    this.startServing(taken.arrivals.taken, 0);
+    if (!taken.channel) return this.servingOrphaned(taken, taking);
+    // At the commit, before anything of ours reads or accepts: what can still fail is done first,
+    // and a failure hands everything back to the old version, which stands by with its copies.
     try {
-      this.writePidFileOrStop();
+      this.commitPidFile();
+      this.listener = await adoptServer(taken.listenerFd, this.newServer());
     } catch (error) {
-      this.handingBack = true;
-      taken.channel?.close(); // the old version takes everything back
-      throw error;
+      throw this.handBack(taken.arrivals, taken.listenerFd, taken.channel, taken.oldPid, error);
     }
-    if (!taken.channel) return taking.to('serving'); // orphaned: nobody stands by
+    // What we hold reads; the old version streams the other groups, and keeps its copies until it releases us.
+    this.oldHoldsCopies = true;
+    this.startServing(taken.arrivals.taken, 0);
     let over = false;
     const predecessor = new Predecessor<S>({
       channel: taken.channel,
@@ -397,6 +428,52 @@ export class Upgrader<S> extends EventEmitter {
     });
     // Its channel may have closed already (the old version died at the commit): then it ended in its constructor.
     if (!over) this.predecessor = predecessor;
+  }
+
+  /**
+   * The old version died before the commit: nobody stands by to hand back
+   * to, so we serve everything we hold, even if the pid file cannot be
+   * written (then the watch keeps trying, and says so): better than dropping
+   * every connection.
+   */
+  private async servingOrphaned(taken: { listenerFd: number; arrivals: Arrivals<S> }, taking: StateMachine<NewState>): Promise<void> {
+    this.listener = await adoptServer(taken.listenerFd, this.newServer());
+    this.startServing(taken.arrivals.taken, 0);
+    try {
+      this.commitPidFile();
+    } catch (error) {
+      this.pidUnwritten = true;
+      this.log(`${(error as Error).message} [${(error as { code?: string }).code}]; serving anyway: the old version is gone and nobody else holds these connections`);
+    }
+    taking.to('serving');
+  }
+
+  /** The pid file written before the ack, renamed now (or written now, orphaned before the ack). */
+  private commitPidFile(): void {
+    const prepared = this.preparedPid ?? (this.options.pidFile ? preparePidFile(this.options.pidFile) : null);
+    this.preparedPid = null;
+    prepared?.commit();
+  }
+
+  /**
+   * Something failed at the commit: we serve nothing (no listener, no
+   * connection: all of them are the old version's copies too), and close the
+   * channel, so the old version, standing by, takes everything back and
+   * kills us. Returns the error Upgrader.start rejects with.
+   */
+  private handBack(arrivals: Arrivals<S>, listenerFd: number, channel: { close(): void }, oldPid: number, error: unknown): FdlabError {
+    const raw = (error as { code?: string }).code;
+    const code = (raw?.startsWith('ERR_') ? raw : 'ERR_UPGRADE') as FdlabErrorCode;
+    const coded = new FdlabError(code, `${(error as Error).message}; serving nothing: handed everything back to the old version (pid ${oldPid}), which stands by`, { cause: error });
+    this.log(`${coded.message} [${code}]`);
+    this.handingBack = true; // our closes must not reach the clients: the old version serves them
+    if (this.listener?.listening) this.listener.close();
+    else closeQuietly([listenerFd]);
+    arrivals.dropAll();
+    for (const connection of [...this.served]) connection.socket.destroy();
+    this.served.clear();
+    channel.close();
+    return coded;
   }
 
   /**
@@ -540,7 +617,7 @@ export class Upgrader<S> extends EventEmitter {
     } catch (error) {
       this.listener.close();
       for (const connection of this.served) connection.socket.destroy();
-      throw new FdlabError('ERR_PID_FILE', `cannot write the pid file ${this.options.pidFile}: ${(error as Error).message}; stopped serving`, { cause: error });
+      throw new FdlabError('ERR_PID_FILE', `${(error as Error).message}; stopped serving`, { cause: error });
     }
   }
 

@@ -60,6 +60,8 @@ export interface RawBinding {
   tcpUse(fds: Int32Array, count: number, out: Float64Array): void;
   /** shutdown(SHUT_RDWR): true, or false when it was not connected. */
   shutdownBoth(fd: number): boolean;
+  /** flock(fd, mode | LOCK_NB): true if taken (or released), false if a conflicting lock is held elsewhere. */
+  tryFlock(fd: number, mode: 'shared' | 'exclusive' | 'unlock'): boolean;
   Poller: new (fd: number, callback: (error: Error | null, readable: boolean, writable: boolean) => void) => RawPoller;
 }
 
