@@ -12,7 +12,9 @@ import { FdlabError } from '../errors';
 import { closeQuietly } from '../fd/fds';
 import { adoptServer, wrapSocket } from '../socket/adopt';
 import { detachSocketNow, type WriteEnd } from '../socket/detach';
+import { gate } from '../socket/gate';
 import { holdSocket, type HeldSocket } from '../socket/hold';
+import { LateWrites } from './late-writes';
 import type { ServedConnection } from './types';
 
 export interface DetachedConnection<S> {
@@ -50,6 +52,8 @@ export interface Held<S> {
   listenerFd: number;
   /** In the order the new version numbers them (alive.closed): the still ones, then the detached ones. */
   connections: HeldConnection<S>[];
+  /** The app's writes and ends refused on connections handed over (made at the first hold). */
+  late?: LateWrites;
 }
 
 export interface HeldGroup<S> {
@@ -76,6 +80,7 @@ export function holdGroup<S>(
   held: Held<S>,
 ): HeldGroup<S> {
   const result: HeldGroup<S> = { still: [], detached: [], dropped: [], failed: null };
+  const late = (held.late ??= new LateWrites());
   const toDetach: { connection: ServedConnection<S>; copy?: number }[] = extra.map((connection) => ({ connection }));
   for (const copy of group) {
     const connection = copies[copy];
@@ -83,7 +88,7 @@ export function holdGroup<S>(
       result.dropped.push(copy);
       continue;
     }
-    const hold = holdSocket(connection.socket);
+    const hold = holdSocket(connection.socket, late.note);
     if (!hold) {
       toDetach.push({ connection, copy });
       continue;
@@ -148,6 +153,25 @@ export function snapshotOf<S>(connection: ServedConnection<S>): { session: S; pe
 }
 
 /**
+ * These connections are the new version's from now on (the first group at the
+ * commit, a later one as it is sent): whatever the app writes to them, or
+ * wrote since the hold, is refused and counted, never sent (docs/handover.md,
+ * "Late writes"). A detached one's husk refuses too, with the same code.
+ */
+export function refuseLateWrites<S>(held: Held<S>, connections: readonly HeldConnection<S>[] = held.connections): void {
+  const late = (held.late ??= new LateWrites());
+  for (const c of connections) {
+    if (c.kind === 'still') c.hold.handOver();
+    else if (!gatedHusks.has(c.connection.socket)) {
+      gatedHusks.add(c.connection.socket);
+      gate(c.connection.socket, late.note).refuse();
+    }
+  }
+}
+
+const gatedHusks = new WeakSet<object>();
+
+/**
  * Serves everything held again, here: after a rollback or a take-back. The
  * still ones read again (the app never stopped serving them); the detached
  * ones are served as new sockets on their fds. Returns the listener, and the
@@ -161,7 +185,8 @@ export async function serveAgain<S>(
   const server = await adoptServer(held.listenerFd, newServer());
   const gone: ServedConnection<S>[] = [];
   for (const c of held.connections) {
-    if (c.kind === 'still' && !c.closed) {
+    // A still one the app destroy()ed meanwhile closed only our fd: it is gone, not served again.
+    if (c.kind === 'still' && !c.closed && !c.connection.socket.destroyed) {
       c.hold.resume();
       continue;
     }
