@@ -29,10 +29,10 @@ interface Lines {
 }
 
 /** The fixture as a real process (its successors inherit its stdout: one log). */
-async function startLines(standbyMs: number): Promise<Lines> {
+async function startLines(standbyMs: number, fault = ''): Promise<Lines> {
   const dir = tempDir();
   const pidFile = path.join(dir, 'pid');
-  const child = spawn(process.execPath, [path.join(FIXTURES, 'upgradable-lines.js'), path.join(dir, 'state'), pidFile, String(standbyMs)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [path.join(FIXTURES, 'upgradable-lines.js'), path.join(dir, 'state'), pidFile, String(standbyMs), fault], { stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   child.stdout!.on('data', (d: Buffer) => (log += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (log += d.toString()));
@@ -81,9 +81,14 @@ class LineClient {
   }
 
   /** Sends a line and returns the next line the server answers. */
-  async send(line: string, ms = 5000): Promise<string> {
+  send(line: string, ms = 5000): Promise<string> {
     this.socket.write(`${line}\n`);
-    await until(ms, () => `an answer to '${line}' (received so far: ${JSON.stringify(this.received)}, ended ${this.ended})`, () => this.received.indexOf('\n', this.read) >= 0);
+    return this.next(ms, `an answer to '${line}'`);
+  }
+
+  /** The next line the server sends. */
+  async next(ms = 5000, what = 'a line'): Promise<string> {
+    await until(ms, () => `${what} (received so far: ${JSON.stringify(this.received)}, ended ${this.ended})`, () => this.received.indexOf('\n', this.read) >= 0);
     const end = this.received.indexOf('\n', this.read);
     const answer = this.received.slice(this.read, end);
     this.read = end + 1;
@@ -131,26 +136,49 @@ describe('late writes: the old version cannot touch a connection it handed over'
   it("a late write, end() and destroy() by the old version after the switch: nothing reaches the client (no bytes, no FIN), the callbacks get ERR_CONNECTION_HANDED_OVER, logged once; the new version serves every connection on", async () => {
     const server = await startLines(500);
     try {
-      const [push, end, destroyed, quiet] = await Promise.all([0, 1, 2, 3].map(() => LineClient.connect(server.port)));
+      const [push, end, destroyed, quiet, held] = await Promise.all([0, 1, 2, 3, 4].map(() => LineClient.connect(server.port)));
       assert.equal(await push.send('push-late'), 'gen 1 #1: push-late');
       assert.equal(await end.send('end-late'), 'gen 1 #1: end-late');
       assert.equal(await destroyed.send('destroy-late'), 'gen 1 #1: destroy-late');
       assert.equal(await quiet.send('a'), 'gen 1 #1: a');
+      assert.equal(await held.send('held-late'), 'gen 1 #1: held-late');
       process.kill(server.pid, 'SIGUSR2');
+      // Written while held, before the commit: waits, then is refused at the commit.
+      await server.waitForLog(/gen 1: held write \d+: ERR_CONNECTION_HANDED_OVER/);
       const answered = await server.waitForLog(/gen 1: late calls answered: (.*)/);
       assert.deepEqual(answered[1].split(' ').map((a) => a.replace(/:\d+=/, '=')).sort(), ['end=ERR_CONNECTION_HANDED_OVER', 'write=ERR_CONNECTION_HANDED_OVER']);
-      await server.waitForLog(/gen 1: upgraded 4 connections/);
+      await server.waitForLog(/gen 1: upgraded 5 connections/);
       await until(5000, 'the old version to exit', () => server.child.exitCode !== null);
       assert.equal(server.child.exitCode, 0, 'no crash: a refused write emits no error');
-      assert.deepEqual([...server.log().matchAll(LATE_LOG)].map((m) => [m[1], m[2], m[3]]), [['1', String('late push from gen 1\n'.length + 'late bye from gen 1\n'.length), '1']], 'one log line, with the counts');
+      assert.deepEqual([...server.log().matchAll(LATE_LOG)].map((m) => [m[1], m[2], m[3]]), [['2', String('held write from gen 1\n'.length + 'late push from gen 1\n'.length + 'late bye from gen 1\n'.length), '1']], 'one log line, with the counts');
       assert.equal(await push.send('b'), 'gen 2 #2: b');
       assert.equal(await end.send('b'), 'gen 2 #2: b');
       assert.equal(await destroyed.send('b'), 'gen 2 #2: b', 'a late destroy() closed only the old version’s fd');
       assert.equal(await quiet.send('b'), 'gen 2 #2: b');
-      for (const client of [push, end, destroyed, quiet]) {
+      assert.equal(await held.send('b'), 'gen 2 #2: b');
+      for (const client of [push, end, destroyed, quiet, held]) {
         assert.equal(client.ended, false, 'no FIN from the old version');
-        assert.doesNotMatch(client.received, /late (push|bye)/, 'no late bytes');
+        assert.doesNotMatch(client.received, /late (push|bye)|held write/, 'no late bytes');
       }
+    } finally {
+      await stopAll(server.dir);
+    }
+  });
+
+  it('a write made while the connection is held, before the commit: sent, in order, when the upgrade rolls back (the successor dies on acking)', async () => {
+    const server = await startLines(0, 'kill-at-acked');
+    try {
+      const [held, quiet] = await Promise.all([0, 1].map(() => LineClient.connect(server.port)));
+      assert.equal(await held.send('held-late'), 'gen 1 #1: held-late');
+      assert.equal(await quiet.send('a'), 'gen 1 #1: a');
+      process.kill(server.pid, 'SIGUSR2');
+      await server.waitForLog(/gen 1: rolled back: serving 2 connections again/);
+      await server.waitForLog(/gen 1: held write \d+: sent/);
+      assert.equal(await held.next(), 'held write from gen 1');
+      assert.equal(await held.send('b'), 'gen 1 #2: b');
+      assert.equal(await quiet.send('b'), 'gen 1 #2: b');
+      assert.doesNotMatch(server.log(), LATE_LOG, 'nothing refused');
+      await until(5000, () => `no successor left: ${processesUsing(server.dir).join(', ')}`, () => processesUsing(server.dir).join() === String(server.pid));
     } finally {
       await stopAll(server.dir);
     }
