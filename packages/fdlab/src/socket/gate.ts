@@ -93,16 +93,23 @@ export function gate(socket: net.Socket, refused: Refused = () => {}): Gate {
     return socket.destroy();
   };
 
+  const open = () => {
+    if (state === 'open') return;
+    state = 'open';
+    restore();
+    for (const call of waiting.splice(0)) (original[call.what] as (...args: unknown[]) => unknown).apply(socket, call.args);
+  };
+  // Destroyed while holding (the app's destroy(), a failed take-over closing its copies): what
+  // waited gets Node's own answer (ERR_STREAM_DESTROYED to its callback), never silence.
+  socket.once('close', () => {
+    if (state === 'holding') open();
+  });
+
   return {
     get state() {
       return state;
     },
-    open() {
-      if (state === 'open') return;
-      state = 'open';
-      restore();
-      for (const call of waiting.splice(0)) (original[call.what] as (...args: unknown[]) => unknown).apply(socket, call.args);
-    },
+    open,
     refuse() {
       if (state !== 'holding') return;
       state = 'refusing';
