@@ -138,6 +138,10 @@ export const ERRORS = {
     meaning: "the app's snapshot() threw or did not return { session, pending: Buffer } while its connections were handed over; the upgrade rolled back (or, after the commit, everything was taken back)",
     action: 'fix the app: snapshot() returns { session, pending } with pending a Buffer (Buffer.alloc(0) if nothing is pending); the message says what was wrong',
   },
+  ERR_CONNECTION_HANDED_OVER: {
+    meaning: "the app wrote to, or end()ed, a connection the upgrade had handed to the new version: nothing was sent (the write's callback gets this error; no 'error' event); the engine counts these and logs them once per upgrade",
+    action: 'stop writing to a connection once the upgrade took it (after its snapshot()); answer what it asked from the new version, through the session and pending bytes snapshot() returns',
+  },
   ERR_HANDOVER_STATE: {
     meaning: 'the handover state machine was asked for a transition it does not have',
     action: 'a bug in fdlab: report it with the log',

@@ -9,7 +9,7 @@ import type { FdChannel } from '../channel';
 import { FdlabError } from '../errors';
 import { closeQuietly, dup } from '../fd/fds';
 import { fdOf } from '../socket/detach';
-import { holdGroup, type DetachedConnection, type Held, type HeldGroup } from './held';
+import { holdGroup, refuseLateWrites, type DetachedConnection, type Held, type HeldGroup } from './held';
 import { acceptSuccessor, deadlineError, isHangUp, nextMessage } from './peer';
 import { BATCH_BYTES, BATCH_FDS, encode, garbled, type FromNew } from './protocol';
 import { Standby } from './standby';
@@ -289,6 +289,7 @@ class HandingOff<S> {
     // The commit point: once the ack is in, we commit whatever the clock says.
     clearTimeout(this.timer);
     await channel.send({ data: encode({ type: 'commit' }) });
+    refuseLateWrites(held); // the new version serves the first group now: the old app's writes to it send nothing
     this.at.committed = Date.now();
     this.successorPid = ack.pid;
     const t = this.timings();
@@ -383,6 +384,7 @@ class HandingOff<S> {
       if (!(await this.progress(standby, standby.whenSwitched(heldAfter[g - 1]), `took no group after group ${g}`))) return;
       const group = holdGroup(this.copies, groups[g], g === groups.length - 1 ? this.extra() : [], this.serving.connections, held);
       if (group.failed) return standby.takeBack(`could not be given group ${g + 1} (${explain(group.failed).reason})`);
+      refuseLateWrites(held, [...group.still, ...group.detached]); // sent at once: the new version's from here
       heldAfter.push(held.connections.length);
       const sending = sendGroup(this.channel!, group);
       sending.catch(() => {}); // the channel closed: the standby sees why

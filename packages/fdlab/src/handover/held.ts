@@ -12,9 +12,11 @@ import { FdlabError } from '../errors';
 import { closeQuietly } from '../fd/fds';
 import { adoptServer, wrapSocket } from '../socket/adopt';
 import { detachSocketNow, type WriteEnd } from '../socket/detach';
+import { gate } from '../socket/gate';
 import { holdSocket, type HeldSocket } from '../socket/hold';
 import { handleOf } from '../socket/internals';
 import { sameUse, tcpUseOf, type TcpUse } from '../socket/tcp-use';
+import { LateWrites } from './late-writes';
 import type { Log, ServedConnection } from './types';
 
 /** What the new version last reported of a connection during the standby ('alive' states). */
@@ -67,6 +69,8 @@ export interface Held<S> {
   listenerFd: number;
   /** In the order the new version numbers them (alive.closed): the still ones, then the detached ones. */
   connections: HeldConnection<S>[];
+  /** The app's writes and ends refused on connections handed over (made at the first hold). */
+  late?: LateWrites;
 }
 
 export interface HeldGroup<S> {
@@ -93,6 +97,7 @@ export function holdGroup<S>(
   held: Held<S>,
 ): HeldGroup<S> {
   const result: HeldGroup<S> = { still: [], detached: [], dropped: [], failed: null };
+  const late = (held.late ??= new LateWrites());
   const toDetach: { connection: ServedConnection<S>; copy?: number }[] = extra.map((connection) => ({ connection }));
   for (const copy of group) {
     const connection = copies[copy];
@@ -100,7 +105,7 @@ export function holdGroup<S>(
       result.dropped.push(copy);
       continue;
     }
-    const hold = holdSocket(connection.socket);
+    const hold = holdSocket(connection.socket, late.note);
     if (!hold) {
       toDetach.push({ connection, copy });
       continue;
@@ -197,6 +202,25 @@ export function snapshotOf<S>(connection: ServedConnection<S>): { session: S; pe
   }
   return { session: session as S, pending };
 }
+
+/**
+ * These connections are the new version's from now on (the first group at the
+ * commit, a later one as it is sent): whatever the app writes to them, or
+ * wrote since the hold, is refused and counted, never sent (docs/handover.md,
+ * "Late writes"). A detached one's husk refuses too, with the same code.
+ */
+export function refuseLateWrites<S>(held: Held<S>, connections: readonly HeldConnection<S>[] = held.connections): void {
+  const late = (held.late ??= new LateWrites());
+  for (const c of connections) {
+    if (c.kind === 'still') c.hold.handOver();
+    else if (!gatedHusks.has(c.connection.socket)) {
+      gatedHusks.add(c.connection.socket);
+      gate(c.connection.socket, late.note).refuse();
+    }
+  }
+}
+
+const gatedHusks = new WeakSet<object>();
 
 /**
  * Serves everything held again, here: after a rollback or a take-back. The

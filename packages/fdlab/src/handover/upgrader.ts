@@ -172,8 +172,15 @@ export class Upgrader<S> extends EventEmitter {
     if (address !== null && typeof address === 'object') this.lastPort = address.port;
   }
 
+  /** Never throws: an app's describe() that throws (one reading a snapshot() that throws, say) is said in the line. */
   stats(): string {
-    const described = this.options.app.describe?.([...this.served]) ?? '';
+    let described: string;
+    try {
+      described = this.options.app.describe?.([...this.served]) ?? '';
+    } catch (error) {
+      // Measured: a rolled-back listener logging stats() crashed the old version (every connection dropped).
+      described = `the app's describe() threw: ${(error as Error)?.message ?? String(error)}`;
+    }
     return `stats: pid ${process.pid}, ${this.served.size} connections${described ? `, ${described}` : ''}`;
   }
 
@@ -285,6 +292,7 @@ export class Upgrader<S> extends EventEmitter {
 
   /** What an upgrade's end means here: nothing more to serve, or everything held served again. */
   private async apply(end: HandOffEnd<S>, started: number): Promise<UpgradeResult> {
+    end.held?.late?.settle(this.log); // the old app's late writes, refused: said once
     if (end.outcome === 'upgraded') {
       const { held, ...result } = end;
       for (const c of held.connections) this.served.delete(c.connection);

@@ -7,20 +7,31 @@
 // Holding is exact only for a socket with nothing in flight inside Node: no
 // bytes read but not consumed, no write short of the kernel, no end() under
 // way, no FIN read. Those are detached instead (their bytes must travel).
+//
+// The app's writes and end() wait behind a gate (gate.ts) while held: they go
+// out in order on resume(), and are refused (ERR_CONNECTION_HANDED_OVER, no
+// 'error' event) once handOver() says the other process serves the connection.
 import type * as net from 'node:net';
 import { silence } from './detach';
+import { gate, type Refused } from './gate';
 import { handleOf, readEnded, startReading, stopReading, writeQueueSize } from './internals';
 
 export interface HeldSocket {
   readonly socket: net.Socket;
-  /** Reads again, and lets out what the app wrote meanwhile. */
+  /** Reads again, and lets out what the app wrote meanwhile (nothing, if it was handed over). */
   resume(): void;
-  /** Closes our fd only; the app sees nothing. */
+  /** The other process serves it now: the app's writes and end() send nothing, and say so to their callbacks. */
+  handOver(): void;
+  /** Closes our fd only; the app sees nothing, and its later writes are refused. */
   drop(): void;
 }
 
-/** Stops `socket` reading and writing, or returns null when that would not be exact (detach it instead). */
-export function holdSocket(socket: net.Socket): HeldSocket | null {
+/**
+ * Stops `socket` reading and writing, or returns null when that would not be
+ * exact (detach it instead). `refused` counts the app's writes and ends
+ * refused once it is handed over.
+ */
+export function holdSocket(socket: net.Socket, refused?: Refused): HeldSocket | null {
   const handle = handleOf(socket);
   if (
     socket.destroyed || !handle || typeof handle.fd !== 'number' || handle.fd < 0 ||
@@ -31,7 +42,9 @@ export function holdSocket(socket: net.Socket): HeldSocket | null {
   }
   const restartReading = stopReading(socket, handle);
   // A write the app makes now must not reach the peer while the other process
-  // serves it: corked, it waits in Node (sent on resume, dropped on drop).
+  // serves it: it waits at the gate (sent on resume, refused once handed over).
+  // Corked too, for a write that bypasses socket.write().
+  const writes = gate(socket, refused);
   socket.cork();
   return {
     socket,
@@ -39,9 +52,12 @@ export function holdSocket(socket: net.Socket): HeldSocket | null {
       restartReading();
       // A socket that never read yet (a handover's fresh wrap) reads once the app listens.
       if (!handle.reading && socket.readableFlowing && !socket.destroyed) startReading(handle);
+      writes.open();
       socket.uncork();
     },
+    handOver: () => writes.refuse(),
     drop: () => {
+      writes.refuse();
       silence(socket);
       socket.destroy();
     },
