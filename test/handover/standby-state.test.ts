@@ -12,6 +12,8 @@
 //    upgraded again.
 import { strict as assert } from 'node:assert';
 import * as net from 'node:net';
+import type { HandoverApp } from 'fdlab';
+import { startUpgradePair } from 'fdlab/testing';
 import { tempDir, until } from '../helpers/fds';
 import { Pinger } from '../helpers/pinger';
 import { exitOf, processState, soleServer, startServe, stopServing, type Serving } from '../helpers/serve';
@@ -95,6 +97,39 @@ describe('hot-upgrade engine: the standby keeps state and closes honest', functi
       pinger.close();
       client.socket.destroy();
       await stopServing(serve);
+    }
+  });
+
+  it('connections the new version closes as it adopts them (before its link to the old one exists): closed for their clients at once, not at the end of the standby', async () => {
+    // v1 echoes; v2 closes every connection it adopts (a version that drops old sessions).
+    const app = (generation: number): HandoverApp<null> => ({
+      serve: (socket) => {
+        if (generation === 1) socket.on('data', (data) => socket.write(data));
+        else socket.destroy();
+        return { socket, snapshot: () => ({ session: null, pending: Buffer.alloc(0) }) };
+      },
+    });
+    const pair = await startUpgradePair({ app, standbyMs: 4000 });
+    const clients = await Promise.all([0, 1, 2].map(async () => {
+      const socket = net.connect(pair.port, '127.0.0.1');
+      socket.on('error', () => {});
+      const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+      await new Promise((resolve) => socket.once('connect', resolve));
+      socket.write('hi');
+      await new Promise((resolve) => socket.once('data', resolve));
+      return { socket, closed };
+    }));
+    try {
+      let upgraded = false;
+      const upgrading = pair.upgrade().then(() => (upgraded = true));
+      upgrading.catch(() => {});
+      await Promise.all(clients.map((c) => c.closed));
+      // Before: their closes were said before the new version's link existed, so lost: the old
+      // version's copies kept the connections open until its standby ended (4 s here).
+      assert.equal(upgraded, false, 'every client saw its close while the old version still stood by');
+    } finally {
+      for (const c of clients) c.socket.destroy();
+      await pair.close();
     }
   });
 
