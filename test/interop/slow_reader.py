@@ -5,6 +5,7 @@ the start): the server's pongs back up in its own socket, its app pauses on
 the full write buffer and resumes on 'drain'. One thread sends PINGS pings
 as fast as the server takes them; the main thread reads CHUNK bytes every
 millisecond. Node's net.Socket cannot set SO_RCVBUF, hence Python.
+SIGUSR1 pauses the reading (the sending goes on), the next one resumes it.
 
 usage: slow_reader.py PORT PINGS [CHUNK] [STALL_S]
 Prints "connected LOCAL_PORT", then "received N" every 256 KB, then one JSON
@@ -12,6 +13,7 @@ line: {"pings": .., "pongs": .., "garbage": .., "closed": bool, "stalled": bool}
 Exits 0 only if every ping got its pong.
 """
 import json
+import signal
 import socket
 import sys
 import threading
@@ -39,6 +41,16 @@ def send():
 
 threading.Thread(target=send, daemon=True).start()
 
+paused = False
+
+
+def toggle(signum, frame):
+    global paused
+    paused = not paused
+
+
+signal.signal(signal.SIGUSR1, toggle)
+
 sock.settimeout(STALL_S)
 received = 0
 garbage = 0
@@ -47,6 +59,9 @@ stalled = False
 leftover = b""
 next_report = 256 * 1024
 while received < 4 * PINGS:
+    if paused:
+        time.sleep(0.005)
+        continue
     try:
         data = sock.recv(CHUNK)
     except socket.timeout:
