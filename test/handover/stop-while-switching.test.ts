@@ -15,8 +15,9 @@
 // owns every connection, rolls back (or takes back, if it read the ack) and
 // serves on; after the commit the stop waits until the old version has
 // released it, then it stops as when serving: every connection closed,
-// nothing left. Before, its default action killed it: the same end before the
-// commit, a take-back after it.
+// nothing left. Before, a stop before Upgrader.start resolved killed it (the
+// same end before the commit), and one in the standby closed its sockets so
+// that the old version took everything back, with its older sessions.
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import { execFileSync } from 'node:child_process';
@@ -67,7 +68,7 @@ async function servedBy(serve: Serving, pingers: Pinger[], survivor: number, con
   assert.equal(fs.existsSync(path.join(serve.stateDir, 'upgrade.sock')), false, 'upgrade.sock is removed');
 }
 
-describe('fdlab serve: a stop request while groups still switch', function () {
+describe('fdlab serve: a stop request while groups still switch, or to the version taking over', function () {
   this.timeout(60_000);
 
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
