@@ -85,10 +85,41 @@ export class Pinger {
    */
   async settleOpen(ms = 10_000): Promise<{ open: number; pings: number; pongs: number; garbage: number; closed: number }> {
     clearInterval(this.timer);
+    for (const c of this.connections) this.sendSecondHalf(c);
     const open = () => this.connections.filter((c) => !c.socket.destroyed && !c.socket.readableEnded);
     const sum = (key: 'pings' | 'pongs' | 'garbage') => open().reduce((total, c) => total + c[key], 0);
     await until(ms, () => `every pong on the open connections (${sum('pongs')} of ${sum('pings')})`, () => open().every((c) => c.pongs >= c.pings && !c.halfSent), 10);
     return { open: open().length, pings: sum('pings'), pongs: sum('pongs'), garbage: sum('garbage'), closed: this.disconnects };
+  }
+
+  /**
+   * Sends the first half ('pi') of a ping on every split connection and leaves
+   * it there: the server holds half a ping until the next tick (or settle())
+   * sends the 'ng'. For a half ping that must cross a handover.
+   */
+  halfPing(): void {
+    for (const c of this.connections) {
+      if (c.kind !== 'split' || c.socket.destroyed) continue;
+      this.sendSecondHalf(c);
+      c.socket.write('pi');
+      c.halfSent = true;
+      c.pings += 1;
+    }
+  }
+
+  /**
+   * Stops pinging and waits for every pong still due, leaving the connections
+   * open (so the server's sessions can be read before they close).
+   */
+  async settle(ms = 10_000): Promise<{ pings: number; pongs: number; garbage: number; disconnects: number }> {
+    clearInterval(this.timer);
+    for (const c of this.connections) this.sendSecondHalf(c);
+    try {
+      await until(ms, `all pongs (${this.pongs} of ${this.pings})`, () => this.pongs >= this.pings || this.disconnects > 0, 10);
+    } catch {
+      // Reported by the counts below: the caller asserts on them.
+    }
+    return { pings: this.pings, pongs: this.pongs, garbage: this.garbage, disconnects: this.disconnects };
   }
 
   close(): void {

@@ -29,7 +29,7 @@ export interface StreamHandle {
 export type InternalSocket = net.Socket & {
   _handle: StreamHandle | null;
   _read: (size: number) => void;
-  _readableState: { ended: boolean };
+  _readableState: { ended: boolean; reading: boolean };
   _writableState: { ending: boolean; finished: boolean };
   writableBuffer?: Array<{ chunk: Buffer | string; encoding: BufferEncoding }>;
 };
@@ -71,6 +71,13 @@ export function stopReading(socket: net.Socket, handle: StreamHandle): () => voi
   internal._read = () => {}; // read() must not start the handle again
   return () => {
     delete (internal as Partial<InternalSocket>)._read; // back to net.Socket.prototype._read
+    // A read() while stopped (the app's resume(), a 'data' listener added) called
+    // the no-op above, and the stream stays marked as reading until a push that
+    // never comes: every later read() then skips _read, so a socket the app had
+    // paused never reads again once it resumes. Measured: a slow reader (4 KB
+    // receive buffer) whose app paused on a full write buffer before the commit
+    // stalled after the handover with ~200,000 of 1,000,000 pings unanswered.
+    internal._readableState.reading = false;
     if (wasReading && internal._handle) startReading(internal._handle);
   };
 }
@@ -134,6 +141,7 @@ export function missingNodeInternals(): string[] {
     for (const method of ['readStart', 'readStop', 'close', 'onread', ...WRITE_METHODS]) need(typeof handle[method] === 'function', `_handle.${method}()`);
     need(typeof socket._read === 'function' && !Object.hasOwn(socket, '_read'), 'net.Socket.prototype._read');
     need(typeof socket._readableState?.ended === 'boolean', '_readableState.ended');
+    need(typeof socket._readableState?.reading === 'boolean', '_readableState.reading');
     need(typeof socket._writableState?.ending === 'boolean' && typeof socket._writableState?.finished === 'boolean', '_writableState.ending/finished');
     need(Array.isArray(socket.writableBuffer), 'writableBuffer');
     return missing;
