@@ -97,7 +97,8 @@ export class Predecessor<S> {
     const { channel, oldPid, log } = this.options;
     const reason = `no release ${afterMs} ms after 'done'`;
     let killed = false;
-    if (this.oldStarted !== null && startTimeOf(oldPid) === this.oldStarted) {
+    // Never ourselves: fdlab/testing runs both versions in one process (SO_PEERCRED gives our own pid).
+    if (oldPid !== process.pid && this.oldStarted !== null && startTimeOf(oldPid) === this.oldStarted) {
       try {
         process.kill(oldPid, 'SIGKILL');
         killed = true;
