@@ -15,6 +15,7 @@ import { spawnSuccessor, type TakeOver } from '../environment';
 import type { Incoming } from './arrivals';
 import { handOff, type HandOffEnd, type HandOffResult } from './hand-off';
 import { serveAgain, type Held } from './held';
+import { restoreOwnOomScore } from './oom-score';
 import { writePidFile } from './pid-file';
 import { HEARTBEAT_MS, Predecessor } from './predecessor';
 import { releaseUpgradeSignalGuard, restoreUpgradeSignalGuard } from './signal-guard';
@@ -273,6 +274,7 @@ export class Upgrader<S> extends EventEmitter {
       return { outcome: 'rolled-back', reason: end.reason, code: end.code };
     }
     this.log(`took everything back: serving ${this.served.size} connections again (${end.reason})`);
+    restoreOwnOomScore(this.log); // raised once every group was switched (oom-score.ts)
     this.machine.to('serving');
     this.writePidFile();
     return { outcome: 'taken-back', reason: end.reason, successorPid: end.successorPid, connections: this.served.size };
