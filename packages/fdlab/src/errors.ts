@@ -154,6 +154,10 @@ export const ERRORS = {
     meaning: 'the new version exited before the commit; the old version keeps serving',
     action: "see the successor's log for why it exited",
   },
+  ERR_SUCCESSOR_SIGNALLED: {
+    meaning: 'a signal killed the new version while Node started, before its handlers (pkill -USR2 -f reaches every version); the old version keeps serving and ignores SIGUSR2 for a moment',
+    action: 'send SIGUSR2 to the pid in the pid file only, or run under a supervisor',
+  },
   ERR_UPGRADE: {
     meaning: "an upgrade result's code when a step failed without a code of its own; the reason says what failed",
     action: 'read the reason and the log; the old version keeps serving',

@@ -42,9 +42,14 @@ function advice(exit: SuccessorExit): string {
   return "see the successor's log";
 }
 
-/** The rollback's error for a successor that died before the commit. */
+/**
+ * The rollback's error for a successor that died before the commit. A signal
+ * other than SIGKILL (which no handler can catch) is ERR_SUCCESSOR_SIGNALLED:
+ * the Upgrader then ignores SIGUSR2 for a moment (a burst from pkill).
+ */
 export function successorExited(exit: SuccessorExit): FdlabError {
-  return new FdlabError('ERR_SUCCESSOR_EXITED', `the successor exited (${describeExit(exit)}) before the commit; ${advice(exit)}`);
+  const code = typeof exit === 'string' && exit !== 'SIGKILL' ? 'ERR_SUCCESSOR_SIGNALLED' : 'ERR_SUCCESSOR_EXITED';
+  return new FdlabError(code, `the successor exited (${describeExit(exit)}) before the commit; ${advice(exit)}`);
 }
 
 export type StartSuccessor = (request: SuccessorRequest) => Successor;

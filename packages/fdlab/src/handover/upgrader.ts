@@ -63,6 +63,8 @@ export interface UpgraderOptions<S> {
 export type UpgradeResult = HandOffResult | { outcome: 'ignored'; reason: string } | { outcome: 'failed'; reason: string; code: string };
 
 const MIN_HEARTBEAT_TIMEOUT_MS = 3 * HEARTBEAT_MS;
+/** After a successor was killed by a signal while it started: SIGUSR2 is ignored this long (the rest of a burst). */
+export const SIGNAL_BACK_OFF_MS = 1000;
 
 export interface Upgrader<S> {
   on(event: 'upgraded', listener: (result: Extract<HandOffResult, { outcome: 'upgraded' }>) => void): this;
@@ -106,7 +108,16 @@ export class Upgrader<S> extends EventEmitter {
   /** Until start() resolves: a 'released' then waits until the caller can listen for it. */
   private beginning = true;
   private releasedEarly = false;
-  private readonly onUsr2 = () => void this.upgrade();
+  /** Until when SIGUSR2 is ignored: a successor was just killed by a signal while it started (a burst). */
+  private signalBackOffUntil = 0;
+  private readonly onUsr2 = () => {
+    const left = this.signalBackOffUntil - Date.now();
+    if (left > 0) {
+      this.log(`SIGUSR2 ignored for ${left} ms more: the last successor was killed by a signal while it started (pkill -f?); send SIGUSR2 to the pid in the pid file only`);
+      return;
+    }
+    void this.upgrade();
+  };
 
   private constructor(private readonly options: UpgraderOptions<S>) {
     super();
@@ -250,6 +261,11 @@ export class Upgrader<S> extends EventEmitter {
       return this.internalError(error);
     }
     const result = await this.apply(end, started);
+    if (result.outcome === 'rolled-back' && result.code === 'ERR_SUCCESSOR_SIGNALLED') {
+      // A burst (pkill -USR2 -f, 20 signals in 0.6 s) started and killed 10 successors in a row before this back-off.
+      this.signalBackOffUntil = Date.now() + SIGNAL_BACK_OFF_MS;
+      this.log(`SIGUSR2 ignored for ${SIGNAL_BACK_OFF_MS} ms: a signal killed the successor while it started`);
+    }
     if (result.outcome !== 'failed') this.emit(result.outcome, result);
     return result;
   }
