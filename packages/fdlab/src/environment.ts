@@ -5,6 +5,8 @@
 // supervisors pass them directly. And which native build a debugger wants.
 import { spawn } from 'node:child_process';
 import * as path from 'node:path';
+import { FdlabError } from './errors';
+import { memoryShortfall } from './handover/memory-headroom';
 import { preferSuccessorForOom } from './handover/oom-score';
 import type { StartSuccessor, SuccessorExit } from './handover/successor';
 
@@ -51,8 +53,13 @@ export function fromEnvironment(env: NodeJS.ProcessEnv = process.env): FromEnvir
  * first JavaScript on (before: from the app's first import; docs/handover.md,
  * "Operator signals", has the windows measured). The successor is made the
  * OOM killer's first choice until every group is switched (oom-score.ts).
+ * Throws ERR_UPGRADE_MEMORY (the upgrade rolls back, nothing started) if our
+ * memory cgroup's limit leaves less room than we hold privately.
  */
 export const spawnSuccessor: StartSuccessor = ({ socketPath, token, log }) => {
+  // It would start in our memory cgroup: refused (the upgrade rolls back) if it cannot fit there (memory-headroom.ts).
+  const shortfall = memoryShortfall();
+  if (shortfall) throw new FdlabError('ERR_UPGRADE_MEMORY', shortfall);
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     [UPGRADE_SOCKET_ENV]: socketPath,

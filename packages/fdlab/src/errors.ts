@@ -155,7 +155,7 @@ export const ERRORS = {
     action: "see the successor's log for why it exited",
   },
   ERR_UPGRADE_MEMORY: {
-    meaning: "the memory limit (cgroup) leaves less room than the new version needs (about this version's private memory): the upgrade is refused before anything starts; the old version keeps serving",
+    meaning: "the memory limit (cgroup) leaves less room than the new version needs (about this version's private memory): spawnSuccessor starts nothing, the upgrade rolls back and the old version keeps serving",
     action: 'raise the memory limit by what the message says (systemd MemoryMax, docker --memory) and upgrade again',
   },
   ERR_SUCCESSOR_SIGNALLED: {

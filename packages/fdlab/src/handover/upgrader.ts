@@ -15,7 +15,6 @@ import { spawnSuccessor, type TakeOver } from '../environment';
 import type { Incoming } from './arrivals';
 import { handOff, type HandOffEnd, type HandOffResult } from './hand-off';
 import { serveAgain, type Held } from './held';
-import { memoryShortfall } from './memory-headroom';
 import { restoreOwnOomScore } from './oom-score';
 import { writePidFile } from './pid-file';
 import { HEARTBEAT_MS, Predecessor } from './predecessor';
@@ -245,14 +244,6 @@ export class Upgrader<S> extends EventEmitter {
 
   private async handOver(): Promise<UpgradeResult> {
     const started = Date.now();
-    // No room for a successor under the memory limit: refused before anything starts (memory-headroom.ts).
-    const shortfall = memoryShortfall();
-    if (shortfall) {
-      this.log(`upgrade refused: ${shortfall}; serving ${this.served.size} connections on`);
-      const refused = { outcome: 'rolled-back', reason: shortfall, code: 'ERR_UPGRADE_MEMORY' } as const;
-      this.emit('rolled-back', refused);
-      return refused;
-    }
     this.log(`upgrade: handing over ${this.served.size} connections`);
     let end: HandOffEnd<S>;
     try {
