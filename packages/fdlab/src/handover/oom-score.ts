@@ -62,6 +62,7 @@ export function preferSuccessorForOom(successorPid: number, log: Log): void {
  * it goes back to our value.
  */
 export function preferOldForOom(successorPid: number | undefined, log: Log): void {
+  if (successorPid === process.pid) return; // both versions in one process (fdlab/testing): nobody to prefer
   const own = read('self', log);
   if (own === null || own >= MOST_LIKELY) return;
   if (!write('self', MOST_LIKELY, log)) return;
