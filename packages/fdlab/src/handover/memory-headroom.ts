@@ -5,8 +5,8 @@
 // successor: the score is rss + adj/1000 of the limit, and rss counts file
 // pages charged to another cgroup (the node binary, cached by others).
 // Measured in a v1 memory cgroup at usage + 4 MB: successor at adj 1000 with
-// 5,394 pages, old at 0 with 17,543 (10,651 of them file pages): the kernel
-// killed the old one. So spawnSuccessor refuses to start it (the upgrade
+// 7,303 pages (+ ~8,100 for the adj), old at 0 with 18,581 (10,656 of them
+// file pages): the kernel killed the old one (at +8 and +15 MB, the successor). So spawnSuccessor refuses to start it (the upgrade
 // rolls back; an external successor starts in a cgroup of its own).
 // Reads /proc and /sys only; anything unreadable means "no limit known".
 import * as fs from 'node:fs';
