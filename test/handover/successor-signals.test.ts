@@ -6,6 +6,7 @@
 // old version names the signal, says what to do, rolls back and serves every
 // connection; nothing is left behind.
 import { strict as assert } from 'node:assert';
+import * as fs from 'node:fs';
 import { tempDir, until } from '../helpers/fds';
 import { Pinger } from '../helpers/pinger';
 import { fdCountOf, processesUsing, soleServer, startServe, stopServing, type Serving } from '../helpers/serve';
@@ -59,6 +60,8 @@ describe('fdlab serve: a signal to the successor while it starts (issue 18, item
       pinger.start();
       process.kill(serve.pid, 'SIGUSR2');
       const [, pid] = await serve.waitForLog(/started the successor: pid (\d+)/);
+      // Started with the preload guard ahead of the app (alive until our signal: nothing else ends it).
+      assert.match(fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8'), /--require\0[^\0]*\/handover\/preload-guard\.js\0/);
       process.kill(Number(pid), 'SIGUSR2'); // what `pkill -USR2 -f` does a moment into the upgrade
       const [outcome] = await serve.waitForLog(/upgraded 30 connections|rolled back: serving 30 connections again/);
       if (outcome.startsWith('rolled back')) {

@@ -4,6 +4,7 @@
 // itself takes that as arguments (Upgrader.start's `takeOver`), so tests and
 // supervisors pass them directly. And which native build a debugger wants.
 import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { FdlabError } from './errors';
 import { memoryShortfall } from './handover/memory-headroom';
@@ -66,7 +67,10 @@ export const spawnSuccessor: StartSuccessor = ({ socketPath, token, log }) => {
     [UPGRADE_TOKEN_ENV]: token,
     [GENERATION_ENV]: String(fromEnvironment().generation + 1),
   };
-  const execArgv = process.execArgv.includes(PRELOAD_GUARD) ? process.execArgv : ['--require', PRELOAD_GUARD, ...process.execArgv];
+  // A bundled app may not ship the file: then the guard comes at the app's first line, as before.
+  const preload = !process.execArgv.includes(PRELOAD_GUARD) && fs.existsSync(PRELOAD_GUARD);
+  if (!preload && !process.execArgv.includes(PRELOAD_GUARD)) log(`no ${PRELOAD_GUARD}: the successor ignores SIGUSR2 only from the app's first line on`);
+  const execArgv = preload ? ['--require', PRELOAD_GUARD, ...process.execArgv] : process.execArgv;
   const child = spawn(process.execPath, [...execArgv, ...process.argv.slice(1)], {
     detached: true, // its own session: it outlives us
     stdio: ['ignore', 'inherit', 'inherit'],
