@@ -4,7 +4,12 @@
 // itself takes that as arguments (Upgrader.start's `takeOver`), so tests and
 // supervisors pass them directly. And which native build a debugger wants.
 import { spawn } from 'node:child_process';
-import type { StartSuccessor } from './handover/successor';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { FdlabError } from './errors';
+import { memoryShortfall } from './handover/memory-headroom';
+import { preferSuccessorForOom } from './handover/oom-score';
+import type { StartSuccessor, SuccessorExit } from './handover/successor';
 
 export const UPGRADE_SOCKET_ENV = 'FDLAB_UPGRADE_SOCKET';
 export const UPGRADE_TOKEN_ENV = 'FDLAB_UPGRADE_TOKEN';
@@ -44,27 +49,45 @@ export function fromEnvironment(env: NodeJS.ProcessEnv = process.env): FromEnvir
  * socket, a one-time token and the next generation in its environment (the
  * rest of the environment as it is now). The new process calls
  * fromEnvironment() and passes `takeOver` to Upgrader.start.
+ *
+ * `--require preload-guard.js` comes first: SIGUSR2 is ignored from Node's
+ * first JavaScript on (before: from the app's first import; docs/handover.md,
+ * "Operator signals", has the windows measured). The successor is made the
+ * OOM killer's first choice until every group is switched (oom-score.ts).
+ * Throws ERR_UPGRADE_MEMORY (the upgrade rolls back, nothing started) if our
+ * memory cgroup's limit leaves less room than we hold privately.
  */
 export const spawnSuccessor: StartSuccessor = ({ socketPath, token, log }) => {
+  // It would start in our memory cgroup: refused (the upgrade rolls back) if it cannot fit there (memory-headroom.ts).
+  const shortfall = memoryShortfall();
+  if (shortfall) throw new FdlabError('ERR_UPGRADE_MEMORY', shortfall);
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     [UPGRADE_SOCKET_ENV]: socketPath,
     [UPGRADE_TOKEN_ENV]: token,
     [GENERATION_ENV]: String(fromEnvironment().generation + 1),
   };
-  const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
+  // A bundled app may not ship the file: then the guard comes at the app's first line, as before.
+  const preload = !process.execArgv.includes(PRELOAD_GUARD) && fs.existsSync(PRELOAD_GUARD);
+  if (!preload && !process.execArgv.includes(PRELOAD_GUARD)) log(`no ${PRELOAD_GUARD}: the successor ignores SIGUSR2 only from the app's first line on`);
+  const execArgv = preload ? ['--require', PRELOAD_GUARD, ...process.execArgv] : process.execArgv;
+  const child = spawn(process.execPath, [...execArgv, ...process.argv.slice(1)], {
     detached: true, // its own session: it outlives us
     stdio: ['ignore', 'inherit', 'inherit'],
     env,
   });
   child.unref();
-  const exited = new Promise<number | null>((resolve, reject) => {
-    child.once('exit', (code, signal) => resolve(code ?? (signal ? 128 : null)));
+  const exited = new Promise<SuccessorExit>((resolve, reject) => {
+    child.once('exit', (code, signal) => {
+      if (signal) log(`the successor pid ${child.pid} was killed by ${signal}`);
+      resolve(signal ?? code);
+    });
     // Spawning failed (EMFILE, EAGAIN, ENOMEM): no successor; the upgrade rolls back saying why.
     child.once('error', (error) => reject(error));
   });
   exited.catch(() => {}); // observed by the upgrade; never an unhandled rejection
   log(`started the successor: pid ${child.pid ?? '(spawn failed)'}`);
+  if (child.pid !== undefined) preferSuccessorForOom(child.pid, log);
   return {
     pid: child.pid,
     exited,
@@ -73,6 +96,9 @@ export const spawnSuccessor: StartSuccessor = ({ socketPath, token, log }) => {
     },
   };
 };
+
+/** Ignores SIGUSR2 from the successor's first JavaScript on; imports nothing (preload-guard.ts). */
+const PRELOAD_GUARD = path.join(__dirname, 'handover', 'preload-guard.js');
 
 /** FDLAB_NATIVE_BUILD=Debug loads build/Debug even where build/Release exists (gdb sessions). */
 export const NATIVE_BUILD_ENV = 'FDLAB_NATIVE_BUILD';

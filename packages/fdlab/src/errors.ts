@@ -170,6 +170,14 @@ export const ERRORS = {
     meaning: 'the new version exited before the commit; the old version keeps serving',
     action: "see the successor's log for why it exited",
   },
+  ERR_UPGRADE_MEMORY: {
+    meaning: "the memory limit (cgroup) leaves less room than the new version needs (about this version's private memory): spawnSuccessor starts nothing, the upgrade rolls back and the old version keeps serving",
+    action: 'raise the memory limit by what the message says (systemd MemoryMax, docker --memory) and upgrade again',
+  },
+  ERR_SUCCESSOR_SIGNALLED: {
+    meaning: 'a signal killed the new version while Node started, before its handlers (pkill -USR2 -f reaches every version); the old version keeps serving and ignores SIGUSR2 for a moment',
+    action: 'send SIGUSR2 to the pid in the pid file only, or run under a supervisor',
+  },
   ERR_UPGRADE: {
     meaning: "an upgrade result's code when a step failed without a code of its own; the reason says what failed",
     action: 'read the reason and the log; the old version keeps serving',

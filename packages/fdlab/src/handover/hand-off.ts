@@ -6,16 +6,16 @@
 import { randomBytes } from 'node:crypto';
 import type * as net from 'node:net';
 import type { FdChannel } from '../channel';
-import { FdlabError } from '../errors';
 import { closeQuietly, dup } from '../fd/fds';
 import { fdOf } from '../socket/detach';
+import { preferOldForOom } from './oom-score';
 import { holdGroup, refuseLateWrites, type DetachedConnection, type Held, type HeldGroup } from './held';
 import { acceptSuccessor, deadlineError, isHangUp, nextMessage } from './peer';
 import { BATCH_BYTES, BATCH_FDS, encode, garbled, type FromNew } from './protocol';
 import { Standby } from './standby';
 import { listenUpgradeSocket, upgradeSocketPath } from './state-dir';
 import type { OldState, StateMachine } from './states';
-import type { StartSuccessor, Successor } from './successor';
+import { successorExited, type StartSuccessor, type Successor } from './successor';
 import type { Log, ServedConnection } from './types';
 
 /** What the Upgrader serves when the upgrade starts: read here, never written. */
@@ -230,8 +230,8 @@ class HandingOff<S> {
     options.log(`upgrade: listening on ${socketPath} (mode 0600, in a 0700 dir)`);
     const token = randomBytes(16).toString('hex');
     const successor = (this.successor = options.startSuccessor({ socketPath, stateDir: options.stateDir, token, log: options.log }));
-    this.died = successor.exited?.then((code) => {
-      throw new FdlabError('ERR_SUCCESSOR_EXITED', `the successor exited (code ${code}) before the commit; see its log`);
+    this.died = successor.exited?.then((exit) => {
+      throw successorExited(exit);
     });
     this.died?.catch(() => {});
     const expected = { uid: options.expectedPeerUid, pid: successor.pid, token };
@@ -340,6 +340,7 @@ class HandingOff<S> {
       await this.channel!.send({ data: encode({ type: 'done', connections: handed, batches: this.groups.length, standbyMs: options.standbyMs }) }).catch(() => {});
       timings.restMs = Date.now() - restStarted;
       options.log(`switched all ${handed} connections in ${this.groups.length} group(s) (${timings.restMs} ms after the commit)`);
+      preferOldForOom(this.successor?.pid, options.log);
       standby.beginGrace();
     }
     const outcome = await standby.settled;

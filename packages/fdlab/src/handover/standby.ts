@@ -9,7 +9,7 @@ import type { FdChannel } from '../channel';
 import { closeQuietly } from '../fd/fds';
 import { decode, encode, type ReportedState } from './protocol';
 import { letGo, release, type Held } from './held';
-import type { Successor } from './successor';
+import { describeExit, type Successor } from './successor';
 import type { Log } from './types';
 
 /** Released at the end of the grace period, or told by the new version that it serves alone (`alone`: why). */
@@ -125,7 +125,7 @@ export class Standby<S> {
     const { channel, successor } = this.options;
     channel.on('message', ({ data, fds }) => this.heard(data, fds));
     channel.once('close', () => this.finish({ released: false, reason: 'closed the upgrade channel (it died)' }));
-    successor.exited?.then((code) => this.finish({ released: false, reason: `exited (code ${code})` }));
+    successor.exited?.then((exit) => this.finish({ released: false, reason: `exited (${describeExit(exit)})` }));
   }
 
   private heard(data: Buffer, fds: number[]): void {

@@ -17,6 +17,7 @@ import { spawnSuccessor, type TakeOver } from '../environment';
 import type { Arrivals, Incoming } from './arrivals';
 import { handOff, type HandOffEnd, type HandOffResult } from './hand-off';
 import { serveAgain, snapshotOf, type Held } from './held';
+import { restoreOwnOomScore } from './oom-score';
 import type { ReportedState } from './protocol';
 import { preparePidFile, writePidFile, type PreparedPidFile } from './pid-file';
 import { PidFileWatch } from './pid-watch';
@@ -67,6 +68,8 @@ export interface UpgraderOptions<S> {
 export type UpgradeResult = HandOffResult | { outcome: 'ignored'; reason: string } | { outcome: 'failed'; reason: string; code: string };
 
 const MIN_HEARTBEAT_TIMEOUT_MS = 3 * HEARTBEAT_MS;
+/** After a successor was killed by a signal while it started: SIGUSR2 is ignored this long (the rest of a burst). */
+export const SIGNAL_BACK_OFF_MS = 1000;
 
 export interface Upgrader<S> {
   on(event: 'upgraded', listener: (result: Extract<HandOffResult, { outcome: 'upgraded' }>) => void): this;
@@ -118,7 +121,16 @@ export class Upgrader<S> extends EventEmitter {
   private pidWatch: PidFileWatch | null = null;
   /** Our share of the state dir's ownership (state-dir-lock.ts): from start() until closed or handed over. */
   private stateLock: StateDirLock | null = null;
-  private readonly onUsr2 = () => void this.upgrade();
+  /** Until when SIGUSR2 is ignored: a successor was just killed by a signal while it started (a burst). */
+  private signalBackOffUntil = 0;
+  private readonly onUsr2 = () => {
+    const left = this.signalBackOffUntil - Date.now();
+    if (left > 0) {
+      this.log(`SIGUSR2 ignored for ${left} ms more: the last successor was killed by a signal while it started (pkill -f?); send SIGUSR2 to the pid in the pid file only`);
+      return;
+    }
+    void this.upgrade();
+  };
   /**
    * Taking over, from the commit until the old version let go (or is gone):
    * it still holds a copy of every connection, so closing ours sends no FIN;
@@ -286,6 +298,11 @@ export class Upgrader<S> extends EventEmitter {
       return this.internalError(error);
     }
     const result = await this.apply(end, started);
+    if (result.outcome === 'rolled-back' && result.code === 'ERR_SUCCESSOR_SIGNALLED') {
+      // A burst (pkill -USR2 -f, 20 signals in 0.6 s) started and killed 10 successors in a row before this back-off.
+      this.signalBackOffUntil = Date.now() + SIGNAL_BACK_OFF_MS;
+      this.log(`SIGUSR2 ignored for ${SIGNAL_BACK_OFF_MS} ms: a signal killed the successor while it started`);
+    }
     if (result.outcome !== 'failed') this.emit(result.outcome, result);
     return result;
   }
@@ -313,6 +330,7 @@ export class Upgrader<S> extends EventEmitter {
       return { outcome: 'rolled-back', reason: end.reason, code: end.code };
     }
     this.log(`took everything back: serving ${this.served.size} connections again (${end.reason})`);
+    restoreOwnOomScore(this.log); // raised once every group was switched (oom-score.ts)
     this.machine.to('serving');
     // Never thrown: the pid file's directory may be what made the new version give up. The watch retries.
     this.pidWatch?.check('after taking everything back', end.successorPid);
