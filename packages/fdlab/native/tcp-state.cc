@@ -4,11 +4,16 @@
 //   written  = bytes acknowledged + bytes still queued to be sent (SIOCOUTQ)
 // Both only move when a process reads or writes the socket (an arriving
 // segment or ACK moves both of its terms), so equal numbers at two moments
-// mean no process read or wrote the connection in between.
+// mean no process read or wrote the connection in between. Two exceptions,
+// measured: the peer's FIN counts as a received byte but never as queued
+// (consumed +1 on its arrival: taken off again once the state says it came),
+// and urgent data cuts SIOCINQ short at its mark (consumed moves with no
+// read: such a socket has no count, NaN, and a take-back closes it).
 #include <errno.h>
 #include <linux/sockios.h>
 #include <linux/tcp.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stddef.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -22,14 +27,28 @@ namespace fdlab {
 
 namespace {
 
+// tcpi_state values (the kernel's include/net/tcp_states.h; <netinet/tcp.h> has them too but
+// clashes with <linux/tcp.h>, whose struct tcp_info has the byte counts).
+constexpr int kEstablished = 1, kFinWait1 = 4, kFinWait2 = 5, kCloseWait = 8, kLastAck = 9, kClosing = 11;
+
 bool Counters(int fd, double* acked, double* received) {
   struct tcp_info info;
   socklen_t length = sizeof(info);
   if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &length) < 0) return false;
   if (length < offsetof(struct tcp_info, tcpi_bytes_received) + sizeof(info.tcpi_bytes_received)) return false;
+  // Only connections whose counts mean something: not listening, not closed.
+  int state = info.tcpi_state;
+  bool fin_received = state == kCloseWait || state == kLastAck || state == kClosing;
+  if (!fin_received && state != kEstablished && state != kFinWait1 && state != kFinWait2) return false;
   *acked = static_cast<double>(info.tcpi_bytes_acked);
-  *received = static_cast<double>(info.tcpi_bytes_received);
+  *received = static_cast<double>(info.tcpi_bytes_received) - (fin_received ? 1 : 0);
   return true;
+}
+
+// Urgent data pending: SIOCINQ stops at its mark.
+bool UrgentPending(int fd) {
+  struct pollfd p = {fd, POLLPRI, 0};
+  return poll(&p, 1, 0) > 0 && (p.revents & POLLPRI) != 0;
 }
 
 // One connection's (consumed, written), or NaN for a socket that is not TCP.
@@ -41,7 +60,7 @@ void Sample(int fd, double* consumed, double* written) {
   for (int attempt = 0; attempt < 16; attempt++) {
     double acked, received, acked2, received2;
     int in = 0, out = 0;
-    if (!Counters(fd, &acked, &received)) return;
+    if (!Counters(fd, &acked, &received) || UrgentPending(fd)) return;
     if (ioctl(fd, SIOCINQ, &in) < 0 || ioctl(fd, SIOCOUTQ, &out) < 0) return;
     if (!Counters(fd, &acked2, &received2)) return;
     if (acked == acked2 && received == received2) {

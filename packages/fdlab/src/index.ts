@@ -16,6 +16,7 @@ export {
   type Endpoint,
   type PeerCredentials,
 } from './fd/inspect';
+export { tcpUseOf, type TcpUse } from './socket/tcp-use';
 export { watchFd, type FdWatcher } from './fd/watch';
 export { FdChannel, type FdMessage, type FdChannelOptions } from './channel/fd-channel';
 export { FdChannelServer, type ListenOptions } from './channel/channel-server';

@@ -59,7 +59,7 @@ export interface Timings {
 export type HandOffEnd<S> =
   | { outcome: 'upgraded'; successorPid: number; connections: number; timings: Timings; held: Held<S> }
   | { outcome: 'rolled-back'; reason: string; code: string; held: Held<S> | null }
-  | { outcome: 'taken-back'; reason: string; successorPid: number; held: Held<S> };
+  | { outcome: 'taken-back'; reason: string; successorPid: number; held: Held<S>; successorDead: boolean };
 
 export type HandOffResult =
   | { outcome: 'upgraded'; successorPid: number; connections: number; timings: Timings }
@@ -348,9 +348,9 @@ class HandingOff<S> {
       options.machine.to('handed-over');
       return { outcome: 'upgraded', successorPid: this.successorPid, connections: handed, timings, held };
     }
-    await this.successorGone();
+    const successorDead = await this.successorGone();
     options.machine.to('taken-back');
-    return { outcome: 'taken-back', reason: outcome.reason, successorPid: this.successorPid, held };
+    return { outcome: 'taken-back', reason: outcome.reason, successorPid: this.successorPid, held, successorDead };
   }
 
   /**
@@ -359,17 +359,18 @@ class HandingOff<S> {
    * longer read or write. It was sent SIGKILL; wait for its exit (bounded).
    * A successor someone else started cannot be waited for: said.
    */
-  private async successorGone(): Promise<void> {
+  private async successorGone(): Promise<boolean> {
     const exited = this.successor?.exited;
     if (!exited) {
       this.options.log('take-back: the new version was started by someone else; if it still runs, stop it (it may still hold and use the connections)');
-      return;
+      return false;
     }
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), SUCCESSOR_EXIT_WAIT_MS)));
     const outcome = await Promise.race([exited.then(() => 'exited' as const, () => 'exited' as const), late]);
     clearTimeout(timer);
-    if (outcome === 'late') this.options.log(`take-back: the new version had not exited ${SUCCESSOR_EXIT_WAIT_MS} ms after SIGKILL; going on`);
+    if (outcome === 'late') this.options.log(`take-back: the new version had not exited ${SUCCESSOR_EXIT_WAIT_MS} ms after SIGKILL; going on, trusting none of its reports`);
+    return outcome === 'exited';
   }
 
   /**

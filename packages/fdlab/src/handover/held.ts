@@ -160,20 +160,24 @@ function noteUse<S>(connections: HeldConnection<S>[]): void {
 type Verdict = 'as-held' | 'reported' | 'closed';
 
 /**
- * After a take-back (the new version is dead): what each connection's state
- * is. Nobody used it since we held it: ours is exact. Used, and the counts
- * match the new version's last report: that report is exact. Used after its
- * last report: its state died with the new version, and no state we have
- * matches what the client saw: it is closed, never served a stale one.
- * A socket that is not TCP cannot be compared: the last report, or ours.
+ * After a take-back: what each connection's state is. Nobody used it since
+ * we held it: ours is exact. Used, and the counts match the new version's
+ * last report: that report is exact. Used after its last report, or no count
+ * to compare where we had one (urgent data, closed): its state died with the
+ * new version, and no state we have matches what the client saw: it is
+ * closed, never served a stale one. `successorDead` false (it was started by
+ * someone else, or did not exit in time): it may still be using them, so no
+ * report is trusted either. A socket that is not TCP has no counts: the last
+ * report, or ours (docs/handover.md says so).
  */
-function judge<S>(connections: HeldConnection<S>[]): Verdict[] {
+function judge<S>(connections: HeldConnection<S>[], successorDead: boolean): Verdict[] {
   const uses = tcpUseOf(connections.map((c) => Math.max(0, fdOfHeld(c))));
   return connections.map((c, i) => {
     const now = fdOfHeld(c) >= 0 ? uses[i] : null;
-    if (c.use === null || c.use === undefined || now === null) return c.report ? 'reported' : 'as-held';
+    if (c.use === null || c.use === undefined) return c.report && successorDead ? 'reported' : 'as-held';
+    if (now === null) return 'closed';
     if (sameUse(now, c.use)) return 'as-held';
-    return c.report && sameUse(now, c.report.use) ? 'reported' : 'closed';
+    return successorDead && c.report && sameUse(now, c.report.use) ? 'reported' : 'closed';
   });
 }
 
@@ -235,12 +239,12 @@ export async function serveAgain<S>(
   held: Held<S>,
   newServer: () => net.Server,
   serve: (socket: net.Socket, session?: S, pending?: Buffer) => void,
-  takenBack?: { log: Log },
+  takenBack?: { log: Log; successorDead: boolean },
 ): Promise<{ server: net.Server; gone: ServedConnection<S>[] }> {
   const server = await adoptServer(held.listenerFd, newServer());
   const gone: ServedConnection<S>[] = [];
   const open = held.connections.filter((c) => !c.closed);
-  const verdicts: Verdict[] = takenBack ? judge(open) : open.map(() => 'as-held');
+  const verdicts: Verdict[] = takenBack ? judge(open, takenBack.successorDead) : open.map(() => 'as-held');
   let restored = 0;
   let closed = 0;
   for (const c of held.connections) if (c.closed) gone.push(c.connection);

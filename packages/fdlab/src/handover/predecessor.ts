@@ -96,21 +96,25 @@ export class Predecessor<S> {
     clearInterval(this.timer);
     const { channel, oldPid, log } = this.options;
     const reason = `no release ${afterMs} ms after 'done'`;
-    let killed = false;
     // Never ourselves: fdlab/testing runs both versions in one process (SO_PEERCRED gives our own pid).
-    if (oldPid !== process.pid && this.oldStarted !== null && startTimeOf(oldPid) === this.oldStarted) {
+    const visible = oldPid > 0 && oldPid !== process.pid && this.oldStarted !== null;
+    const same = visible && startTimeOf(oldPid) === this.oldStarted;
+    let gone = visible && !same; // exited (or its pid reused): its copies went with it
+    if (same) {
       try {
         process.kill(oldPid, 'SIGKILL');
-        killed = true;
+        gone = true;
       } catch (error) {
         log(`could not kill the old version (pid ${oldPid}): ${(error as Error).message}`);
       }
     }
-    log(killed
+    log(same && gone
       ? `the old version (pid ${oldPid}) did not release us: ${reason} (stopped or stuck?); killed it (its standby was over), serving alone`
-      : `the old version did not release us: ${reason} (stopped or stuck?); serving alone (it lets go of its copies when it runs again; until then connections we close are shut down, so their clients see it at once)`);
+      : gone
+        ? `the old version (pid ${oldPid}) is gone without a release: serving alone`
+        : `the old version did not release us: ${reason} (stopped or stuck?); serving alone (it lets go of its copies when it runs again; until then connections we close are shut down, so their clients see it at once)`);
     channel.send({ data: encode({ type: 'alone', reason }) }).catch(() => {}).finally(() => channel.close());
-    this.options.ended(false, !killed);
+    this.options.ended(false, !gone);
   }
 
   /** After the commit: the other groups, 'done', then 'release' at the end of its standby. */
@@ -131,7 +135,8 @@ export class Predecessor<S> {
         log(`took over all ${arrivals.taken.length} connections`);
         if (message.standbyMs !== undefined) {
           const afterMs = message.standbyMs + ALONE_AFTER_MS;
-          this.aloneTimer = setTimeout(() => this.alone(afterMs), afterMs);
+          // setImmediate: a 'release' already in the socket (we were busy when the timer came due) is read first.
+          this.aloneTimer = setTimeout(() => setImmediate(() => this.alone(afterMs)), afterMs);
         }
       } else if (message.type === 'release') {
         this.released();

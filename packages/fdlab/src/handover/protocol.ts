@@ -86,6 +86,8 @@ export const MAX_UPGRADE_MESSAGE = 64 * 1024 * 1024;
 /** The switch's header grows with the connections (about 100 bytes each): as large as a message may be. */
 const MAX_HEADER = MAX_UPGRADE_MESSAGE;
 const MAX_TEXT = 1024;
+/** A day: the longest standby the protocol carries. */
+export const MAX_STANDBY_MS = 86_400_000;
 
 export function encode(message: UpgradeMessage, bytes?: Buffer): Buffer {
   const header = Buffer.from(JSON.stringify(message));
@@ -156,7 +158,10 @@ const RULES: Record<string, { from: 'old' | 'new' | 'both'; fds: (m: Record<stri
   done: {
     from: 'old',
     fds: () => 0,
-    check: (m) => (isCount(m.connections) && isCount(m.batches) && (m.standbyMs === undefined || isCount(m.standbyMs)) ? null : 'done needs connections and batches'),
+    // standbyMs bounded: a setTimeout past 2^31 - 1 ms fires at once (the new version would declare us gone).
+    check: (m) => (isCount(m.connections) && isCount(m.batches) && (m.standbyMs === undefined || (isCount(m.standbyMs) && m.standbyMs <= MAX_STANDBY_MS))
+      ? null
+      : `done needs connections and batches (and standbyMs up to ${MAX_STANDBY_MS})`),
   },
   commit: { from: 'old', fds: () => 0, check: () => null },
   abort: { from: 'old', fds: () => 0, check: (m) => (isText(m.reason) ? null : 'abort needs a reason') },

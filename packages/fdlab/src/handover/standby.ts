@@ -39,6 +39,8 @@ export class Standby<S> {
   /** Messages heard from the new version so far. */
   private messages = 0;
   private graceTimer?: NodeJS.Timeout;
+  /** 'done' went out: from then on (only) the new version may say it serves alone. */
+  private graceBegun = false;
   private readonly timers: NodeJS.Timeout[] = [];
   /** Set once, when the standby settles: released or taken back. */
   private outcome: StandbyOutcome | null = null;
@@ -86,6 +88,7 @@ export class Standby<S> {
   /** The rest has been sent: let go of everything once graceMs pass without trouble (0: now). */
   beginGrace(): void {
     if (this.isOver()) return;
+    this.graceBegun = true;
     const { graceMs, held, log } = this.options;
     if (graceMs === 0) {
       this.finish({ released: true }); // no standby asked for: nothing to watch
@@ -145,7 +148,7 @@ export class Standby<S> {
         if (connection) letGo(connection); // so the client sees the close now, not at the end of the standby
       }
       this.noteReports(message.states ?? [], bytes);
-    } else if (message.type === 'alone') {
+    } else if (message.type === 'alone' && this.graceBegun) {
       this.finish({ released: true, alone: message.reason });
     } else if (message.type === 'serving') {
       this.options.log('the new version serves');
