@@ -134,6 +134,18 @@ export const ERRORS = {
     meaning: "the upgrade token file for an external successor cannot be written in the state dir (the message names the path and the errno); the upgrade rolled back",
     action: 'do what the message says for that errno, or pick another stateDir (fdlab serve: --state-dir)',
   },
+  ERR_SESSION_NOT_JSON: {
+    meaning: "a connection's session holds a value JSON cannot carry as it is (a Map, a Set, a Date, a class instance, a function, a BigInt, undefined in an array, a cycle...): it would arrive changed, so the upgrade rolled back (or, after the commit, everything was taken back); the message names the connection and the field",
+    action: 'make the session plain data (objects, arrays, strings, finite numbers, booleans, null): e.g. a Map as [...map] and new Map(entries) in the next version, a BigInt as a string',
+  },
+  ERR_APP_CALLBACK: {
+    meaning: "the app's handedOver() or takenBack() threw (a process warning with this code): the connection was switched or served again anyway",
+    action: "fix the app's callback; it must not throw",
+  },
+  ERR_BUSY_AT_DEADLINE: {
+    meaning: 'a connection the app marked busy (markBusy) was still busy at the upgrade deadline: it was switched anyway, with the session and pending bytes its snapshot() gave then (a log line names it)',
+    action: "answer within the deadline (fdlab serve --upgrade-timeout, timeoutMs), or make the app's snapshot() of a busy connection carry what the next version needs; fdlab/http closes such a connection in the next version",
+  },
   ERR_APP_SNAPSHOT: {
     meaning: "the app's snapshot() threw or did not return { session, pending: Buffer } while its connections were handed over; the upgrade rolled back (or, after the commit, everything was taken back)",
     action: 'fix the app: snapshot() returns { session, pending } with pending a Buffer (Buffer.alloc(0) if nothing is pending); the message says what was wrong',
