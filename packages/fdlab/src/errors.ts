@@ -146,6 +146,10 @@ export const ERRORS = {
     meaning: 'a connection the app marked busy (markBusy) was still busy at the upgrade deadline: it was switched anyway, with the session and pending bytes its snapshot() gave then (a log line names it)',
     action: "answer within the deadline (fdlab serve --upgrade-timeout, timeoutMs), or make the app's snapshot() of a busy connection carry what the next version needs; fdlab/http closes such a connection in the next version",
   },
+  ERR_HTTP_TLS: {
+    meaning: "httpApp() was given an https (TLS) server: a TLS connection's keys and sequence numbers live in the process's OpenSSL, not in the fd, so no other process can go on with it",
+    action: 'terminate TLS in front of the server (a proxy or load balancer) and give fdlab/http a plain http.Server',
+  },
   ERR_APP_SNAPSHOT: {
     meaning: "the app's snapshot() threw or did not return { session, pending: Buffer } while its connections were handed over; the upgrade rolled back (or, after the commit, everything was taken back)",
     action: 'fix the app: snapshot() returns { session, pending } with pending a Buffer (Buffer.alloc(0) if nothing is pending); the message says what was wrong',
