@@ -13,6 +13,10 @@ export interface Response {
 
 export class RawHttpClient {
   readonly responses: Response[] = [];
+  /** Interim responses (100 Continue: the server read a head with Expect: 100-continue), not in `responses`. */
+  interim = 0;
+  /** Requests sent by get(): each must get exactly one response. */
+  requests = 0;
   closed = false;
   /** The client's own port: names the connection in the server's logs (kept: a closed socket forgets it). */
   readonly port: number;
@@ -42,6 +46,7 @@ export class RawHttpClient {
   /** Sends a GET and returns the response's body. */
   async get(url: string, ms = 10_000): Promise<string> {
     const index = this.responses.length;
+    this.requests += 1;
     this.write(`GET ${url} HTTP/1.1\r\nHost: test\r\n\r\n`);
     return (await this.response(index, ms)).body;
   }
@@ -63,6 +68,11 @@ export class RawHttpClient {
       const head = this.buffer.indexOf('\r\n\r\n');
       if (head < 0) return;
       const text = this.buffer.subarray(0, head).toString();
+      if (/^HTTP\/1\.1 1\d\d /.test(text)) {
+        this.interim += 1;
+        this.buffer = this.buffer.subarray(head + 4);
+        continue;
+      }
       const length = Number(/content-length: (\d+)/i.exec(text)?.[1]);
       assert.ok(Number.isInteger(length), `a response with a Content-Length: ${text}`);
       if (this.buffer.length < head + 4 + length) return;
