@@ -191,7 +191,7 @@ describe('docs that run (doc-test blocks, compiled with --strict against fdlab)'
       .map((b) => `${b.doc}:${b.line}`);
     assert.deepEqual(unproven, [], 'code blocks with no <!-- example: --> or <!-- doc-test: --> marker');
     const named = [...docTests().keys()];
-    for (const name of ['pass-an-fd', 'line-counter', 'wire', 'testing', 'http-server']) assert.ok(named.includes(name), `packages/fdlab/README.md has the doc-test ${name} (found: ${named.join(', ')})`);
+    for (const name of ['pass-an-fd', 'line-counter', 'wire', 'testing', 'http-server', 'ws-echo']) assert.ok(named.includes(name), `packages/fdlab/README.md has the doc-test ${name} (found: ${named.join(', ')})`);
   });
 
   it('every npm script and compiled file a shell block names exists', function () {
@@ -323,5 +323,12 @@ describe('docs that run (doc-test blocks, compiled with --strict against fdlab)'
       for (const pid of pids) if (processAlive(pid)) process.kill(pid, 'SIGKILL');
       fs.rmSync(stateParent, { recursive: true, force: true });
     }
+  });
+
+  it('ws-echo (packages/fdlab/README.md, fdlab/ws): a message whose first frame reached v1 is answered whole by v2, on one connection', async function () {
+    const js = compileBlock('ws-echo', docTests().get('ws-echo')!, dir);
+    const result = await run(process.execPath, [js]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.stdout, 'v1 #1: a\nv2 #2: hello\n');
   });
 });

@@ -150,6 +150,14 @@ export const ERRORS = {
     meaning: "httpApp() was given an https (TLS) server: a TLS connection's keys and sequence numbers live in the process's OpenSSL, not in the fd, so no other process can go on with it",
     action: 'terminate TLS in front of the server (a proxy or load balancer) and give fdlab/http a plain http.Server',
   },
+  ERR_WS_UNSUPPORTED: {
+    meaning: "wsApp() was given something that is not a ws 8.x WebSocketServer: fdlab/ws rebuilds WebSockets in the next version with the server's options.WebSocket and its setSocket()",
+    action: 'pass the WebSocketServer of ws 8 (tested with 8.23); other WebSocket libraries are not supported',
+  },
+  ERR_WS_DEFLATE: {
+    meaning: "wsApp() was given a WebSocketServer with permessage-deflate: the compression window lives in the process's zlib and cannot travel, so the next version could not inflate the client's next message (close code 1007)",
+    action: 'create the WebSocketServer with perMessageDeflate: false',
+  },
   ERR_APP_SNAPSHOT: {
     meaning: "the app's snapshot() threw or did not return { session, pending: Buffer } while its connections were handed over; the upgrade rolled back (or, after the commit, everything was taken back)",
     action: 'fix the app: snapshot() returns { session, pending } with pending a Buffer (Buffer.alloc(0) if nothing is pending); the message says what was wrong',

@@ -25,11 +25,25 @@ export interface HttpSession {
   responses: number;
   /** Why the next version must close it: a request was in flight at the deadline, or it is no longer HTTP/1.1 (an upgrade). */
   close?: string;
+  /** A connection upgraded away from HTTP that an adapter (fdlab/ws) carries: its state. */
+  upgraded?: unknown;
 }
 
 export interface HttpAppOptions {
   /** Where the adapter says what it did to a connection (closed one in flight at the switch, say). Default: nowhere. */
   log?: (line: string) => void;
+}
+
+/**
+ * Internal (fdlab/ws): carries connections upgraded away from HTTP. claims()
+ * says whether it serves the socket now (an upgrade it completed); its
+ * snapshot travels as the session's `upgraded`, and adopt() serves it in the
+ * next version.
+ */
+export interface UpgradeCarrier {
+  claims(socket: net.Socket): boolean;
+  snapshot(socket: net.Socket): { state: unknown; pending: Buffer; close?: string };
+  adopt(socket: net.Socket, state: unknown, pending: Buffer): void;
 }
 
 interface Tracked {
@@ -40,7 +54,7 @@ interface Tracked {
 }
 
 /** The HandoverApp for `server`: pass it to Upgrader.start (or fdlab/testing's pair) as `app`. */
-export function httpApp(server: http.Server, options: HttpAppOptions = {}): HandoverApp<HttpSession> {
+export function httpApp(server: http.Server, options: HttpAppOptions = {}, carrier?: UpgradeCarrier): HandoverApp<HttpSession> {
   if (server instanceof tls.Server) {
     throw new FdlabError('ERR_HTTP_TLS', "fdlab/http cannot hand over TLS connections: their keys and sequence numbers live in this process's OpenSSL, not in the fd; terminate TLS in front (a proxy, a load balancer) and give fdlab/http a plain http.Server");
   }
@@ -74,6 +88,10 @@ export function httpApp(server: http.Server, options: HttpAppOptions = {}): Hand
   return {
     serve(socket, carried, pending): ServedConnection<HttpSession> {
       const session: HttpSession = { responses: typeof carried?.responses === 'number' ? carried.responses : 0 };
+      if (carrier && carried?.upgraded !== undefined && carried.close === undefined) {
+        carrier.adopt(socket, carried.upgraded, pending ?? Buffer.alloc(0));
+        return { socket, snapshot: () => upgradedSnapshot(session, carrier.snapshot(socket)) };
+      }
       if (typeof carried?.close === 'string') {
         // Its request was in flight in the old version: nobody can finish that response. Closed, never answered twice.
         log(`closed a connection from ${socket.remoteAddress}:${socket.remotePort} handed over with ${carried.close}`);
@@ -89,6 +107,7 @@ export function httpApp(server: http.Server, options: HttpAppOptions = {}): Hand
       return {
         socket,
         snapshot: () => {
+          if (carrier?.claims(socket)) return upgradedSnapshot(session, carrier.snapshot(socket));
           const other = t.framer.other;
           const close = t.inFlight > 0 ? `${t.inFlight} request(s) in flight` : other ?? undefined;
           return { session: close ? { ...session, close } : { ...session }, pending: close ? Buffer.alloc(0) : t.framer.pending };
@@ -103,4 +122,10 @@ export function httpApp(server: http.Server, options: HttpAppOptions = {}): Hand
       return `${busy} with a request in flight`;
     },
   };
+}
+
+/** The snapshot of a connection an UpgradeCarrier serves. */
+function upgradedSnapshot(session: HttpSession, carried: { state: unknown; pending: Buffer; close?: string }): { session: HttpSession; pending: Buffer } {
+  if (carried.close) return { session: { ...session, close: carried.close }, pending: Buffer.alloc(0) };
+  return { session: { ...session, upgraded: carried.state }, pending: carried.pending };
 }
