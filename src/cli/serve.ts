@@ -1,4 +1,4 @@
-// `fdlab serve`: the demo ping/pong service (or, --app http, an HTTP/1.1 keep-alive server), upgradable in place:
+// `fdlab serve`: the demo ping/pong service (or, --app http|ws, an HTTP/1.1 keep-alive or a WebSocket echo server), upgradable in place:
 //   fdlab serve --port 7000 --pid-file /tmp/fdlab.pid &
 //   kill -USR2 $(cat /tmp/fdlab.pid)      # the next version takes over; nothing is dropped
 //   kill -WINCH $(cat /tmp/fdlab.pid)     # a stats line
@@ -10,7 +10,6 @@ import { LabError } from '../lab-error';
 import { bestEffortOutput, writeLine } from './early-signals';
 import { faultHooks, HOOK_ENV } from './fault-hooks';
 import { PingPongApp } from '../serve/ping-pong';
-import { httpServeApp } from '../serve/http-app';
 
 export interface ServeOptions {
   port: number;
@@ -21,7 +20,7 @@ export interface ServeOptions {
   upgradeTimeout: number;
   standby: number;
   /** What it serves: the ping/pong demo (default) or an HTTP/1.1 keep-alive server (fdlab/http). */
-  app?: 'ping-pong' | 'http';
+  app?: 'ping-pong' | 'http' | 'ws';
 }
 
 /** "13:04:05.123": engine log lines carry their time, so a handover can be read as a timeline. */
@@ -140,7 +139,7 @@ export async function runServe(options: ServeOptions): Promise<void> {
   for (const signal of ['SIGINT', 'SIGHUP', 'SIGTERM'] as const) process.on(signal, () => stop(signal));
 
   upgrader = await Upgrader.start({
-    app: (options.app === 'http' ? httpServeApp(tag, log) : new PingPongApp(log)) as HandoverApp<unknown>,
+    app: await appOf(options.app, tag, log),
     port: options.port,
     pidFile,
     stateDir: path.resolve(options.stateDir ?? path.join(os.tmpdir(), `fdlab-serve-${options.port}`)),
@@ -181,6 +180,13 @@ export async function runServe(options: ServeOptions): Promise<void> {
   process.on('SIGWINCH', () => log(upgrader!.stats()));
   // A stop request that came while we took over, after the commit.
   if (stopping) settleStop();
+}
+
+/** The app `fdlab serve` serves; the http and ws ones load their modules (and ws) only when chosen. */
+async function appOf(app: ServeOptions['app'], tag: string, log: (line: string) => void): Promise<HandoverApp<unknown>> {
+  if (app === 'http') return (await import('../serve/http-app')).httpServeApp(tag, log) as HandoverApp<unknown>;
+  if (app === 'ws') return (await import('../serve/ws-app')).wsServeApp(tag, log) as HandoverApp<unknown>;
+  return new PingPongApp(log) as HandoverApp<unknown>;
 }
 
 /** From this state of a take-over on, the connections are ours (the commit, or the old version gone). */
