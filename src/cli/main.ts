@@ -83,6 +83,7 @@ program
     if (!Number.isInteger(ms) || ms < 0) throw new InvalidArgumentError('milliseconds, 0 or more');
     return ms;
   }, 5000)
+  .addOption(new Option('--app <app>', 'what it serves: ping/pong, HTTP/1.1 keep-alive (GET / and POST /echo; fdlab/http), or a WebSocket echo server (fdlab/ws)').choices(['ping-pong', 'http', 'ws']).default('ping-pong'))
   .action(async (options) => {
     await (await import('./serve')).runServe(options);
   });

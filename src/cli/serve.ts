@@ -1,15 +1,15 @@
-// `fdlab serve`: the demo ping/pong service, upgradable in place:
+// `fdlab serve`: the demo ping/pong service (or, --app http|ws, an HTTP/1.1 keep-alive or a WebSocket echo server), upgradable in place:
 //   fdlab serve --port 7000 --pid-file /tmp/fdlab.pid &
 //   kill -USR2 $(cat /tmp/fdlab.pid)      # the next version takes over; nothing is dropped
 //   kill -WINCH $(cat /tmp/fdlab.pid)     # a stats line
 // The engine never exits the process: this command does, on 'upgraded'.
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { externalSuccessor, fromEnvironment, removePidFile, spawnSuccessor, Upgrader, UPGRADE_SOCKET_ENV, UPGRADE_TOKEN_ENV, type NewState, type OnState, type StartSuccessor } from 'fdlab';
+import { externalSuccessor, fromEnvironment, removePidFile, spawnSuccessor, Upgrader, UPGRADE_SOCKET_ENV, UPGRADE_TOKEN_ENV, type NewState, type OnState, type StartSuccessor, type HandoverApp } from 'fdlab';
 import { LabError } from '../lab-error';
 import { bestEffortOutput, writeLine } from './early-signals';
 import { faultHooks, HOOK_ENV } from './fault-hooks';
-import { PingPongApp, type PingSession } from '../serve/ping-pong';
+import { PingPongApp } from '../serve/ping-pong';
 
 export interface ServeOptions {
   port: number;
@@ -19,6 +19,8 @@ export interface ServeOptions {
   successor: 'spawn' | 'external';
   upgradeTimeout: number;
   standby: number;
+  /** What it serves: the ping/pong demo (default) or an HTTP/1.1 keep-alive server (fdlab/http). */
+  app?: 'ping-pong' | 'http' | 'ws';
 }
 
 /** "13:04:05.123": engine log lines carry their time, so a handover can be read as a timeline. */
@@ -61,7 +63,7 @@ export async function runServe(options: ServeOptions): Promise<void> {
   }
   // A stop request (stop() below), once made: which signal made it.
   let stopping: NodeJS.Signals | null = null;
-  let upgrader: Upgrader<PingSession> | null = null;
+  let upgrader: Upgrader<unknown> | null = null; // the session is the app's (PingSession or HttpSession)
   /**
    * Closes everything (after an upgrade under way settles: close() lets it),
    * removes the pid file unless a successor rewrote it, exits. Once.
@@ -137,7 +139,7 @@ export async function runServe(options: ServeOptions): Promise<void> {
   for (const signal of ['SIGINT', 'SIGHUP', 'SIGTERM'] as const) process.on(signal, () => stop(signal));
 
   upgrader = await Upgrader.start({
-    app: new PingPongApp(log),
+    app: await appOf(options.app, tag, log),
     port: options.port,
     pidFile,
     stateDir: path.resolve(options.stateDir ?? path.join(os.tmpdir(), `fdlab-serve-${options.port}`)),
@@ -178,6 +180,13 @@ export async function runServe(options: ServeOptions): Promise<void> {
   process.on('SIGWINCH', () => log(upgrader!.stats()));
   // A stop request that came while we took over, after the commit.
   if (stopping) settleStop();
+}
+
+/** The app `fdlab serve` serves; the http and ws ones load their modules (and ws) only when chosen. */
+async function appOf(app: ServeOptions['app'], tag: string, log: (line: string) => void): Promise<HandoverApp<unknown>> {
+  if (app === 'http') return (await import('../serve/http-app')).httpServeApp(tag, log) as HandoverApp<unknown>;
+  if (app === 'ws') return (await import('../serve/ws-app')).wsServeApp(tag, log) as HandoverApp<unknown>;
+  return new PingPongApp(log) as HandoverApp<unknown>;
 }
 
 /** From this state of a take-over on, the connections are ours (the commit, or the old version gone). */

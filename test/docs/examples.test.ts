@@ -8,6 +8,7 @@
 import { strict as assert } from 'node:assert';
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as http from 'node:http';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -190,7 +191,7 @@ describe('docs that run (doc-test blocks, compiled with --strict against fdlab)'
       .map((b) => `${b.doc}:${b.line}`);
     assert.deepEqual(unproven, [], 'code blocks with no <!-- example: --> or <!-- doc-test: --> marker');
     const named = [...docTests().keys()];
-    for (const name of ['pass-an-fd', 'line-counter', 'wire', 'testing']) assert.ok(named.includes(name), `packages/fdlab/README.md has the doc-test ${name} (found: ${named.join(', ')})`);
+    for (const name of ['pass-an-fd', 'line-counter', 'wire', 'testing', 'http-server', 'ws-echo']) assert.ok(named.includes(name), `packages/fdlab/README.md has the doc-test ${name} (found: ${named.join(', ')})`);
   });
 
   it('every npm script and compiled file a shell block names exists', function () {
@@ -273,5 +274,61 @@ describe('docs that run (doc-test blocks, compiled with --strict against fdlab)'
       for (const pid of pids) if (processAlive(pid)) process.kill(pid, 'SIGKILL');
       fs.rmSync(stateParent, { recursive: true, force: true });
     }
+  });
+  it('http-server (packages/fdlab/README.md, fdlab/http): a keep-alive client keeps its socket across SIGUSR2, the request in flight at the signal is answered by gen 1, once, the next by gen 2', async function () {
+    const js = compileBlock('http-server', docTests().get('http-server')!, dir);
+    const stateParent = fs.mkdtempSync(path.join(os.tmpdir(), 'fdlab-doc-'));
+    const stateDir = path.join(stateParent, 'state');
+    const port = await freePort();
+    const pids = new Set<number>();
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const gen1: ChildProcess = spawn(process.execPath, [js, stateDir, String(port)], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    gen1.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    gen1.stderr!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    let gen1Exit: number | null | undefined;
+    gen1.once('exit', (code) => (gen1Exit = code));
+    const sockets = new Set<number>();
+    const get = (url: string) => new Promise<string>((resolve, reject) => {
+      const req = http.get({ host: '127.0.0.1', port, path: url, agent }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (body += chunk));
+        res.on('end', () => resolve(body));
+      });
+      req.on('socket', (socket: net.Socket) => (socket.localPort ? sockets.add(socket.localPort) : socket.once('connect', () => sockets.add(socket.localPort!))));
+      req.on('error', reject);
+    });
+    try {
+      pids.add(gen1.pid!);
+      await until(15_000, () => `gen 1 serves (output: ${out})`, () => /^gen 1 serves http on port \d+ as pid \d+$/m.test(out));
+      assert.equal(await get('/'), 'gen 1 answers /\n');
+      const slow = get('/slow');
+      await until(5000, () => `gen 1 got /slow (output: ${out})`, () => /^gen 1: GET \/slow$/m.test(out));
+      process.kill(gen1.pid!, 'SIGUSR2');
+      assert.equal(await slow, 'gen 1 answers /slow\n', 'the request in flight at the signal: answered by gen 1');
+      await until(20_000, () => `gen 2 serves and gen 1 exits (output: ${out})`, () => /^gen 2 serves http on port \d+ as pid \d+$/m.test(out) && gen1Exit !== undefined);
+      assert.equal(gen1Exit, 0, out);
+      const gen2 = Number(/^gen 2 serves http on port \d+ as pid (\d+)$/m.exec(out)![1]);
+      pids.add(gen2);
+      assert.equal(await get('/'), 'gen 2 answers /\n');
+      assert.equal(sockets.size, 1, `one connection throughout (client ports: ${[...sockets]})`);
+      assert.equal((out.match(/^gen \d: GET \/slow$/gm) ?? []).length, 1, 'the request in flight was handled once');
+      agent.destroy();
+      process.kill(gen2, 'SIGTERM');
+      await until(10_000, 'gen 2 exits on SIGTERM and removes the pid file', () => !processAlive(gen2) && !fs.existsSync(path.join(stateDir, 'pid')));
+      await assertNothingListens(port);
+    } finally {
+      agent.destroy();
+      for (const pid of pids) if (processAlive(pid)) process.kill(pid, 'SIGKILL');
+      fs.rmSync(stateParent, { recursive: true, force: true });
+    }
+  });
+
+  it('ws-echo (packages/fdlab/README.md, fdlab/ws): a message whose first frame reached v1 is answered whole by v2, on one connection', async function () {
+    const js = compileBlock('ws-echo', docTests().get('ws-echo')!, dir);
+    const result = await run(process.execPath, [js]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.stdout, 'v1 #1: a\nv2 #2: hello\n');
   });
 });

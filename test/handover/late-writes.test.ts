@@ -192,6 +192,8 @@ describe('late writes: the old version cannot touch a connection it handed over'
       assert.equal(await end.send('end-late'), 'gen 1 #1: end-late');
       assert.equal(await destroyed.send('destroy-late'), 'gen 1 #1: destroy-late');
       assert.equal(await quiet.send('a'), 'gen 1 #1: a');
+      const localPorts = new Map([push, end, destroyed, quiet].map((client) => [client, client.socket.localPort!]));
+      const port = (client: LineClient) => localPorts.get(client)!;
       const fdsBefore = fdCountOf(server.pid);
       process.kill(server.pid, 'SIGUSR2');
       const successor = Number((await server.waitForLog(/successor pid (\d+)/))[1]);
@@ -200,6 +202,10 @@ describe('late writes: the old version cannot touch a connection it handed over'
       process.kill(successor, 'SIGKILL');
       await server.waitForLog(/gen 1: took everything back: serving 3 connections again/);
       assert.equal([...server.log().matchAll(LATE_LOG)].length, 1, 'logged once');
+      // The lifecycle callbacks (issue 19): handedOver() for each at the switch, takenBack() for each served again as it was.
+      const ports = (pattern: RegExp) => [...server.log().matchAll(pattern)].map((m) => Number(m[1])).sort();
+      assert.deepEqual(ports(/gen 1: handed over (\d+)/g), [push, end, destroyed, quiet].map(port).sort());
+      assert.deepEqual(ports(/gen 1: taken back (\d+)/g), [push, end, quiet].map(port).sort(), 'not the one the old app destroyed');
       assert.equal(await push.send('b'), 'gen 1 #2: b');
       assert.equal(await end.send('b'), 'gen 1 #2: b', 'a refused end() left the connection open, served again');
       assert.equal(await quiet.send('b'), 'gen 1 #2: b');

@@ -134,6 +134,30 @@ export const ERRORS = {
     meaning: "the upgrade token file for an external successor cannot be written in the state dir (the message names the path and the errno); the upgrade rolled back",
     action: 'do what the message says for that errno, or pick another stateDir (fdlab serve: --state-dir)',
   },
+  ERR_SESSION_NOT_JSON: {
+    meaning: "a connection's session holds a value JSON cannot carry as it is (a Map, a Set, a Date, a class instance, a function, a BigInt, undefined in an array, a cycle...): it would arrive changed, so the upgrade rolled back (or, after the commit, everything was taken back); the message names the connection and the field",
+    action: 'make the session plain data (objects, arrays, strings, finite numbers, booleans, null): e.g. a Map as [...map] and new Map(entries) in the next version, a BigInt as a string',
+  },
+  ERR_APP_CALLBACK: {
+    meaning: "the app's handedOver() or takenBack() threw (a process warning with this code): the connection was switched or served again anyway",
+    action: "fix the app's callback; it must not throw",
+  },
+  ERR_BUSY_AT_DEADLINE: {
+    meaning: 'a connection the app marked busy (markBusy) was still busy at the upgrade deadline: it was switched anyway, with the session and pending bytes its snapshot() gave then (a log line names it)',
+    action: "answer within the deadline (fdlab serve --upgrade-timeout, timeoutMs), or make the app's snapshot() of a busy connection carry what the next version needs; fdlab/http closes such a connection in the next version",
+  },
+  ERR_HTTP_TLS: {
+    meaning: "httpApp() was given an https (TLS) server: a TLS connection's keys and sequence numbers live in the process's OpenSSL, not in the fd, so no other process can go on with it",
+    action: 'terminate TLS in front of the server (a proxy or load balancer) and give fdlab/http a plain http.Server',
+  },
+  ERR_WS_UNSUPPORTED: {
+    meaning: "wsApp() was given something that is not a ws 8.x WebSocketServer: fdlab/ws rebuilds WebSockets in the next version with the server's options.WebSocket and its setSocket()",
+    action: 'pass the WebSocketServer of ws 8 (tested with 8.23); other WebSocket libraries are not supported',
+  },
+  ERR_WS_DEFLATE: {
+    meaning: "wsApp() was given a WebSocketServer with permessage-deflate: the compression window lives in the process's zlib and cannot travel, so the next version could not inflate the client's next message (close code 1007)",
+    action: 'create the WebSocketServer with perMessageDeflate: false',
+  },
   ERR_APP_SNAPSHOT: {
     meaning: "the app's snapshot() threw or did not return { session, pending: Buffer } while its connections were handed over; the upgrade rolled back (or, after the commit, everything was taken back)",
     action: 'fix the app: snapshot() returns { session, pending } with pending a Buffer (Buffer.alloc(0) if nothing is pending); the message says what was wrong',

@@ -51,4 +51,7 @@ export {
   type UpgradeResult,
   type HandoverApp,
   type ServedConnection,
+  markBusy,
+  markIdle,
+  isBusy,
 } from './handover';

@@ -8,8 +8,9 @@ import type * as net from 'node:net';
 import type { FdChannel } from '../channel';
 import { closeQuietly, dup } from '../fd/fds';
 import { fdOf } from '../socket/detach';
+import { isBusy, whenIdle } from './busy';
 import { preferOldForOom } from './oom-score';
-import { holdGroup, refuseLateWrites, type DetachedConnection, type Held, type HeldGroup } from './held';
+import { holdGroup, nameOf, refuseLateWrites, type DetachedConnection, type Held, type HeldGroup } from './held';
 import { acceptSuccessor, deadlineError, isHangUp, nextMessage } from './peer';
 import { BATCH_BYTES, BATCH_FDS, encode, garbled, type FromNew } from './protocol';
 import { Standby } from './standby';
@@ -165,6 +166,9 @@ function groupsOf(count: number): number[][] {
  */
 const GROUP = 256;
 
+/** Said in the log when busy connections are switched at the deadline (errors.ts). */
+const BUSY_AT_DEADLINE = 'ERR_BUSY_AT_DEADLINE';
+
 /** SIGKILL takes effect within milliseconds; a process in uninterruptible sleep (D) may take longer. */
 const SUCCESSOR_EXIT_WAIT_MS = 2000;
 
@@ -186,6 +190,10 @@ class HandingOff<S> {
   private stopped = false;
   private copies: ServedConnection<S>[] = [];
   private groups: number[][] = [];
+  /** Groups sent so far (the regular ones, then those of busy connections turned idle). */
+  private sentGroups = 1;
+  /** Connections the app said were busy when their group was held: switched once idle (busy.ts). */
+  private busy: { copies: number[]; extra: ServedConnection<S>[] } = { copies: [], extra: [] };
   /** When each step ended (the timings). */
   private readonly at = { hello: 0, copied: 0, held: 0, sent: 0, committed: 0 };
   private successorPid = 0;
@@ -270,7 +278,8 @@ class HandingOff<S> {
     this.serving.server.close();
     this.stopped = true;
     this.groups = groupsOf(this.copies.length);
-    const first = holdGroup(this.copies, this.groups[0], this.groups.length === 1 ? this.extra() : [], this.serving.connections, this.held!);
+    const idle = this.idleOf(this.groups[0], this.groups.length === 1 ? this.extra() : []);
+    const first = holdGroup(this.copies, idle.copies, idle.extra, this.serving.connections, this.held!);
     if (first.failed) throw first.failed;
     this.at.held = Date.now();
     await this.race(sendGroup(this.channel!, first));
@@ -337,9 +346,9 @@ class HandingOff<S> {
     const handed = held.connections.length;
     const timings = this.timings();
     if (!standby.isOver()) {
-      await this.channel!.send({ data: encode({ type: 'done', connections: handed, batches: this.groups.length, standbyMs: options.standbyMs }) }).catch(() => {});
+      await this.channel!.send({ data: encode({ type: 'done', connections: handed, batches: this.sentGroups, standbyMs: options.standbyMs }) }).catch(() => {});
       timings.restMs = Date.now() - restStarted;
-      options.log(`switched all ${handed} connections in ${this.groups.length} group(s) (${timings.restMs} ms after the commit)`);
+      options.log(`switched all ${handed} connections in ${this.sentGroups} group(s) (${timings.restMs} ms after the commit)`);
       preferOldForOom(this.successor?.pid, options.log);
       standby.beginGrace();
     }
@@ -376,22 +385,71 @@ class HandingOff<S> {
   /**
    * After the commit, the groups after the first, one in flight: each is held
    * once the new version serves the one before, so a connection waits for its
-   * own group only. Nothing rolls back any more: a failure takes everything back.
+   * own group only. Then the busy ones held back, as they turn idle. Nothing
+   * rolls back any more: a failure takes everything back.
    */
   private async switchRest(standby: Standby<S>): Promise<void> {
     const held = this.held!;
     const { groups } = this;
-    const heldAfter: number[] = [held.connections.length]; // connections held through each group
-    for (let g = 1; g < groups.length && !standby.isOver(); g++) {
-      if (!(await this.progress(standby, standby.whenSwitched(heldAfter[g - 1]), `took no group after group ${g}`))) return;
-      const group = holdGroup(this.copies, groups[g], g === groups.length - 1 ? this.extra() : [], this.serving.connections, held);
+    let switchedBefore = held.connections.length; // what the new version serves once the last group sent is in
+    for (let g = 1; !standby.isOver(); g++) {
+      const regular = g < groups.length;
+      if (!regular && this.busy.copies.length + this.busy.extra.length === 0) return;
+      if (!(await this.progress(standby, standby.whenSwitched(switchedBefore), `took no group after group ${g}`))) return;
+      const picked = regular ? this.idleOf(groups[g], g === groups.length - 1 ? this.extra() : []) : await this.busyTurnedIdle(standby);
+      if (standby.isOver()) return;
+      const group = holdGroup(this.copies, picked.copies, picked.extra, this.serving.connections, held);
       if (group.failed) return standby.takeBack(`could not be given group ${g + 1} (${explain(group.failed).reason})`);
       refuseLateWrites(held, [...group.still, ...group.detached]); // sent at once: the new version's from here
-      heldAfter.push(held.connections.length);
+      switchedBefore = held.connections.length;
+      this.sentGroups = g + 1;
       const sending = sendGroup(this.channel!, group);
       sending.catch(() => {}); // the channel closed: the standby sees why
       if (!(await this.progress(standby, sending, `read no group ${g + 1}`))) return;
     }
+  }
+
+  /**
+   * The idle part of a group; the busy ones (markBusy: a request in flight)
+   * are held back for busyTurnedIdle, and keep being served here meanwhile.
+   * Switching one mid-request leaves no right answer: the new version cannot
+   * finish a response it never started, and the old one may not write any more.
+   */
+  private idleOf(copies: readonly number[], extra: readonly ServedConnection<S>[]): { copies: number[]; extra: ServedConnection<S>[] } {
+    const idle = { copies: [] as number[], extra: [] as ServedConnection<S>[] };
+    for (const copy of copies) (isBusy(this.copies[copy].socket) ? this.busy.copies : idle.copies).push(copy);
+    for (const connection of extra) (isBusy(connection.socket) ? this.busy.extra : idle.extra).push(connection);
+    return idle;
+  }
+
+  /**
+   * The busy connections held back that are idle now (or closed): resolves as
+   * soon as there is one, with every one idle by then. At the upgrade's
+   * deadline, all that are left: switched anyway (said, ERR_BUSY_AT_DEADLINE),
+   * with what their snapshot() says then; the old app's writes to them are
+   * refused from then on, like any late write.
+   */
+  private async busyTurnedIdle(standby: Standby<S>): Promise<{ copies: number[]; extra: ServedConnection<S>[] }> {
+    const { busy } = this;
+    const sockets = [...busy.copies.map((copy) => this.copies[copy].socket), ...busy.extra.map((c) => c.socket)];
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), Math.max(0, this.deadline - Date.now()))));
+    const over = standby.settled.then(() => 'over' as const);
+    const outcome = await Promise.race([Promise.any(sockets.map(whenIdle)).then(() => 'idle' as const), late, over]);
+    clearTimeout(timer);
+    if (outcome === 'over') return { copies: [], extra: [] };
+    if (outcome === 'late') {
+      const left = sockets.filter(isBusy);
+      if (left.length > 0) {
+        this.options.log(`${left.length} connection(s) still busy at the upgrade deadline (${this.options.timeoutMs} ms): switched anyway, as their snapshot() says (${left.slice(0, 5).map(nameOf).join(', ')}${left.length > 5 ? ', ...' : ''}) [${BUSY_AT_DEADLINE}]`);
+      }
+      const all = { copies: busy.copies.splice(0), extra: busy.extra.splice(0) };
+      return all;
+    }
+    const idle = { copies: busy.copies.filter((copy) => !isBusy(this.copies[copy].socket)), extra: busy.extra.filter((c) => !isBusy(c.socket)) };
+    busy.copies = busy.copies.filter((copy) => isBusy(this.copies[copy].socket));
+    busy.extra = busy.extra.filter((c) => isBusy(c.socket));
+    return idle;
   }
 
   /** A new version that heartbeats but takes no group would hold the rest up forever: each wait is bounded. */

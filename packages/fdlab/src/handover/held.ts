@@ -17,6 +17,7 @@ import { holdSocket, type HeldSocket } from '../socket/hold';
 import { handleOf } from '../socket/internals';
 import { sameUse, tcpUseOf, type TcpUse } from '../socket/tcp-use';
 import { LateWrites } from './late-writes';
+import { checkSession } from './session-check';
 import type { Log, ServedConnection } from './types';
 
 /** What the new version last reported of a connection during the standby ('alive' states). */
@@ -204,7 +205,13 @@ export function snapshotOf<S>(connection: ServedConnection<S>): { session: S; pe
   if (!('session' in (snapshot as object))) {
     throw new FdlabError('ERR_APP_SNAPSHOT', `the app's snapshot() must return { session, pending: Buffer }: it has no session`);
   }
+  checkSession(session, nameOf(connection.socket)); // JSON would change it silently: said now, with the field
   return { session: session as S, pending };
+}
+
+/** How a log line names a connection: its client's address. */
+export function nameOf(socket: net.Socket): string {
+  return socket.remoteAddress ? `from ${socket.remoteAddress}:${socket.remotePort}` : '(no peer address)';
 }
 
 /**
@@ -216,6 +223,10 @@ export function snapshotOf<S>(connection: ServedConnection<S>): { session: S; pe
 export function refuseLateWrites<S>(held: Held<S>, connections: readonly HeldConnection<S>[] = held.connections): void {
   const late = (held.late ??= new LateWrites());
   for (const c of connections) {
+    if (!handedOver.has(c.connection)) {
+      handedOver.add(c.connection);
+      tellApp(c.connection, 'handedOver');
+    }
     if (c.kind === 'still') c.hold.handOver();
     else if (!gatedHusks.has(c.connection.socket)) {
       gatedHusks.add(c.connection.socket);
@@ -225,6 +236,18 @@ export function refuseLateWrites<S>(held: Held<S>, connections: readonly HeldCon
 }
 
 const gatedHusks = new WeakSet<object>();
+/** Connections whose handedOver() was called: a take-back calls their takenBack(). */
+const handedOver = new WeakSet<object>();
+
+/** The app's lifecycle callback, if it has one; a throw is the app's bug and must not stop the engine. */
+function tellApp<S>(connection: ServedConnection<S>, event: 'handedOver' | 'takenBack'): void {
+  try {
+    connection[event]?.();
+  } catch (error) {
+    // Nothing to undo: the connection is switched (or served again) either way; said, never thrown into the engine.
+    process.emitWarning(`the app's ${event}() threw: ${(error as Error)?.message ?? String(error)}`, { code: 'ERR_APP_CALLBACK' });
+  }
+}
 
 /**
  * Serves everything held again, here: after a rollback or a take-back. The
@@ -252,7 +275,12 @@ export async function serveAgain<S>(
     if (c.kind === 'still' && c.connection.socket.destroyed) return void gone.push(c.connection); // the app closed it meanwhile
     const verdict = verdicts[i];
     if (verdict === 'as-held') {
-      if (c.kind === 'still') return c.hold.resume();
+      if (c.kind === 'still') {
+        c.hold.resume();
+        // Only for one the new version had: a rollback's connections were never handed over.
+        if (handedOver.delete(c.connection)) tellApp(c.connection, 'takenBack');
+        return;
+      }
       gone.push(c.connection);
       serve(wrapSocket(c.fd, { unsent: c.unsent, writeEnd: c.writeEnd }), c.session, c.unread);
       return;

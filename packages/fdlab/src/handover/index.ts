@@ -7,3 +7,4 @@ export { guardUpgradeSignal } from './signal-guard';
 export { OLD_STATES, NEW_STATES, type OldState, type NewState, type OnState } from './states';
 export type { HandOffResult, Timings } from './hand-off';
 export type { HandoverApp, ServedConnection, Log } from './types';
+export { markBusy, markIdle, isBusy } from './busy';

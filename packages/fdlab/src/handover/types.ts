@@ -10,6 +10,19 @@ export interface ServedConnection<S> {
    * app has read but not processed yet (a half-received request).
    */
   snapshot(): { session: S; pending: Buffer };
+  /**
+   * Called once the new version owns this connection (its group switched):
+   * stop timers and anything else that would write to it; writes from now on
+   * are refused (docs/handover.md, "Late writes").
+   */
+  handedOver?(): void;
+  /**
+   * Called when a connection handed over is served here again as it was
+   * (the new version died in the standby, and nobody used it since). One the
+   * new version used comes back through serve() on a new socket instead,
+   * with the session it last reported.
+   */
+  takenBack?(): void;
 }
 
 export interface HandoverApp<S> {
@@ -19,6 +32,7 @@ export interface HandoverApp<S> {
    * the bytes that were read but not processed (process them first).
    */
   serve(socket: net.Socket, session?: S, pending?: Buffer): ServedConnection<S>;
+  // Busy connections: markBusy(socket) / markIdle(socket) (handover/busy.ts).
   /** A line for the logs, e.g. totals (fdlab serve logs it on SIGWINCH and after an upgrade). */
   describe?(connections: readonly ServedConnection<S>[]): string;
 }

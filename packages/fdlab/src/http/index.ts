@@ -1,0 +1,131 @@
+// fdlab/http: a node:http server's keep-alive connections, handed over.
+//
+//   const server = http.createServer(handler);          // never listen()s itself
+//   await Upgrader.start({ app: httpApp(server), ... }); // the Upgrader listens and hands over
+//
+// Each connection is given to the server with emit('connection'). From a
+// request's head until its response is finished the connection is busy
+// (markBusy): an upgrade switches it only once idle, so every request is
+// answered by the version it reached, once. The start of a next request
+// already read travels as pending bytes, unshifted in the new version.
+// Not carried: TLS (https.Server: the session keys live in this process's
+// OpenSSL; terminate TLS in front), and upgraded (WebSocket) or CONNECT
+// connections (closed in the new version). README: "fdlab/http".
+import * as http from 'node:http';
+import type * as net from 'node:net';
+import * as tls from 'node:tls';
+import { FdlabError } from '../errors';
+import { markBusy, markIdle } from '../handover/busy';
+import type { HandoverApp, ServedConnection } from '../handover/types';
+import { RequestFramer } from './framer';
+
+/** What travels with each connection. */
+export interface HttpSession {
+  /** Responses finished on this connection, by every version so far. */
+  responses: number;
+  /** Why the next version must close it: a request was in flight at the deadline, or it is no longer HTTP/1.1 (an upgrade). */
+  close?: string;
+  /** A connection upgraded away from HTTP that an adapter (fdlab/ws) carries: its state. */
+  upgraded?: unknown;
+}
+
+export interface HttpAppOptions {
+  /** Where the adapter says what it did to a connection (closed one in flight at the switch, say). Default: nowhere. */
+  log?: (line: string) => void;
+}
+
+/**
+ * Internal (fdlab/ws): carries connections upgraded away from HTTP. claims()
+ * says whether it serves the socket now (an upgrade it completed); its
+ * snapshot travels as the session's `upgraded`, and adopt() serves it in the
+ * next version.
+ */
+export interface UpgradeCarrier {
+  claims(socket: net.Socket): boolean;
+  snapshot(socket: net.Socket): { state: unknown; pending: Buffer; close?: string };
+  adopt(socket: net.Socket, state: unknown, pending: Buffer): void;
+}
+
+interface Tracked {
+  session: HttpSession;
+  framer: RequestFramer;
+  /** Requests whose head was read and whose response is not finished. */
+  inFlight: number;
+}
+
+/** The HandoverApp for `server`: pass it to Upgrader.start (or fdlab/testing's pair) as `app`. */
+export function httpApp(server: http.Server, options: HttpAppOptions = {}, carrier?: UpgradeCarrier): HandoverApp<HttpSession> {
+  if (server instanceof tls.Server) {
+    throw new FdlabError('ERR_HTTP_TLS', "fdlab/http cannot hand over TLS connections: their keys and sequence numbers live in this process's OpenSSL, not in the fd; terminate TLS in front (a proxy, a load balancer) and give fdlab/http a plain http.Server");
+  }
+  if (!(server instanceof http.Server)) {
+    throw new FdlabError('ERR_INVALID_ARG_TYPE', `httpApp(server) takes a node:http Server (http.createServer()), got ${server === null ? 'null' : typeof server}`);
+  }
+  const log = options.log ?? (() => {});
+  const tracked = new WeakMap<net.Socket, Tracked>();
+  // First, before the app's handler: busy from the head until the response is finished.
+  server.prependListener('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const t = tracked.get(req.socket);
+    if (!t) return; // a socket given to the server by someone else
+    t.inFlight += 1;
+    markBusy(req.socket);
+    let done = false;
+    const finished = () => {
+      if (done) return;
+      done = true;
+      t.inFlight -= 1;
+      if (res.writableFinished) t.session.responses += 1;
+      if (t.inFlight === 0) markIdle(req.socket);
+    };
+    res.once('finish', finished);
+    res.once('close', finished);
+  });
+  // An upgraded connection is the app's 'upgrade' handler's, not http's: never idle for us again.
+  server.prependListener('upgrade', (req: http.IncomingMessage) => {
+    const t = tracked.get(req.socket);
+    if (t) markBusy(req.socket);
+  });
+  return {
+    serve(socket, carried, pending): ServedConnection<HttpSession> {
+      const session: HttpSession = { responses: typeof carried?.responses === 'number' ? carried.responses : 0 };
+      if (carrier && carried?.upgraded !== undefined && carried.close === undefined) {
+        carrier.adopt(socket, carried.upgraded, pending ?? Buffer.alloc(0));
+        return { socket, snapshot: () => upgradedSnapshot(session, carrier.snapshot(socket)) };
+      }
+      if (typeof carried?.close === 'string') {
+        // Its request was in flight in the old version: nobody can finish that response. Closed, never answered twice.
+        log(`closed a connection from ${socket.remoteAddress}:${socket.remotePort} handed over with ${carried.close}`);
+        socket.destroy();
+        return { socket, snapshot: () => ({ session, pending: Buffer.alloc(0) }) };
+      }
+      const t: Tracked = { session, framer: new RequestFramer(), inFlight: 0 };
+      tracked.set(socket, t);
+      server.emit('connection', socket);
+      // After emit('connection'): http then reads through 'data' events (not its C++ fast path), so the framer sees every byte first.
+      socket.prependListener('data', (chunk: Buffer) => t.framer.push(chunk));
+      if (pending && pending.length > 0) socket.unshift(pending);
+      return {
+        socket,
+        snapshot: () => {
+          if (carrier?.claims(socket)) return upgradedSnapshot(session, carrier.snapshot(socket));
+          const other = t.framer.other;
+          const close = t.inFlight > 0 ? `${t.inFlight} request(s) in flight` : other ?? undefined;
+          return { session: close ? { ...session, close } : { ...session }, pending: close ? Buffer.alloc(0) : t.framer.pending };
+        },
+        // The old server's keep-alive timer must not fire on a socket that is not ours any more.
+        handedOver: () => socket.setTimeout(0),
+      };
+    },
+    describe: (connections) => {
+      let busy = 0;
+      for (const c of connections) if ((tracked.get(c.socket)?.inFlight ?? 0) > 0) busy++;
+      return `${busy} with a request in flight`;
+    },
+  };
+}
+
+/** The snapshot of a connection an UpgradeCarrier serves. */
+function upgradedSnapshot(session: HttpSession, carried: { state: unknown; pending: Buffer; close?: string }): { session: HttpSession; pending: Buffer } {
+  if (carried.close) return { session: { ...session, close: carried.close }, pending: Buffer.alloc(0) };
+  return { session: { ...session, upgraded: carried.state }, pending: carried.pending };
+}

@@ -1,0 +1,115 @@
+// fdlab/ws: a `ws` WebSocketServer's connections, handed over (on top of
+// fdlab/http: the HTTP server that does the handshakes is upgradable too).
+//
+//   const server = http.createServer(handler);
+//   const wss = new WebSocketServer({ server, perMessageDeflate: false });
+//   await Upgrader.start({ app: wsApp(server, wss), ... });
+//
+// Old version: every WebSocket the server accepts gets a frame tracker
+// (frames.ts), so a snapshot knows the frames of the message in progress;
+// they travel as pending bytes. New version: a WebSocket is rebuilt on the
+// socket (ws's own setSocket, the way its server completes a handshake) and
+// the app receives it through wss's normal 'connection' event, with the
+// session its save() gave (sessionOf(ws)). Not carried: permessage-deflate
+// (its compression window lives in this process's zlib; refused), TLS.
+// `ws` is not imported: the server's own WebSocket class is used, and what
+// is needed of it is checked (ERR_WS_UNSUPPORTED) when wsApp() is called.
+import type * as http from 'node:http';
+import type * as net from 'node:net';
+import { FdlabError } from '../errors';
+import { markBusy, markIdle } from '../handover/busy';
+import type { HandoverApp } from '../handover/types';
+import { httpApp, type HttpAppOptions, type HttpSession } from '../http';
+import { FrameTracker } from './frames';
+
+/** What fdlab/ws needs of a ws WebSocket (8.x): public API, plus setSocket and _socket/_protocol, checked. */
+export interface WebSocketLike {
+  readonly readyState: number;
+  readonly protocol: string;
+  binaryType: string;
+  on(event: 'close', listener: () => void): unknown;
+}
+
+/** What fdlab/ws needs of a ws WebSocketServer (8.x). */
+export interface WebSocketServerLike {
+  options: { perMessageDeflate?: unknown; WebSocket?: unknown; maxPayload?: number; skipUTF8Validation?: boolean; allowSynchronousEvents?: boolean; noServer?: boolean };
+  clients?: Set<unknown>;
+  prependListener(event: 'connection', listener: (ws: unknown) => void): unknown;
+  emit(event: 'connection', ...args: unknown[]): boolean;
+}
+
+export interface WsAppOptions<A> extends HttpAppOptions {
+  /** The app's state of one WebSocket, to carry (checked like any session: plain JSON). */
+  save?: (ws: WebSocketLike) => A;
+}
+
+/** What travels for a WebSocket. */
+interface WsState {
+  protocol: string;
+  binaryType: string;
+  app?: unknown;
+}
+
+interface Internal {
+  _socket: net.Socket;
+  _protocol: string;
+  setSocket(socket: net.Socket, head: Buffer, options: object): void;
+}
+
+type WebSocketClass = new (address: null, protocols: undefined, options: object) => WebSocketLike & Internal;
+
+const sessions = new WeakMap<object, unknown>();
+
+/** The session a WebSocket came with from the previous version (what save() returned there), or undefined. */
+export function sessionOf<A = unknown>(ws: WebSocketLike): A | undefined {
+  return sessions.get(ws) as A | undefined;
+}
+
+/** The HandoverApp for an http.Server and the ws WebSocketServer on it: pass it to Upgrader.start as `app`. */
+export function wsApp<A = unknown>(server: http.Server, wss: WebSocketServerLike, options: WsAppOptions<A> = {}): HandoverApp<HttpSession> {
+  const WebSocket = wss?.options?.WebSocket as WebSocketClass | undefined;
+  if (typeof WebSocket !== 'function' || typeof (WebSocket.prototype as Partial<Internal>).setSocket !== 'function') {
+    throw new FdlabError('ERR_WS_UNSUPPORTED', 'wsApp(server, wss): wss must be a ws 8.x WebSocketServer (its options.WebSocket with setSocket() is how fdlab/ws rebuilds a WebSocket in the next version); tested with ws 8.23');
+  }
+  if (wss.options.perMessageDeflate) {
+    throw new FdlabError('ERR_WS_DEFLATE', "fdlab/ws cannot carry permessage-deflate: its compression window lives in this process's zlib, so the next version would inflate the client's next message without it (measured: every such connection closed with 1007); create the WebSocketServer with perMessageDeflate: false");
+  }
+  const trackers = new WeakMap<net.Socket, { ws: WebSocketLike & Internal; frames: FrameTracker }>();
+  // Every WebSocket the server accepts (or the next version rebuilds): its frames are tracked from its first byte on.
+  wss.prependListener('connection', (ws: unknown) => {
+    const socket = (ws as Internal)._socket;
+    const frames = new FrameTracker();
+    trackers.set(socket, { ws: ws as WebSocketLike & Internal, frames });
+    // Prepended: the tracker sees each chunk before ws's Receiver does (and the handshake's head, unshifted, too).
+    socket.prependListener('data', (chunk: Buffer) => {
+      frames.push(chunk);
+      if (frames.closing) markBusy(socket); // a closing handshake is finished here, never switched
+    });
+    markIdle(socket); // busy since the upgrade request: a WebSocket now, which moves at any time
+  });
+  const carrier = {
+    claims: (socket: net.Socket) => trackers.has(socket),
+    snapshot(socket: net.Socket) {
+      const { ws, frames } = trackers.get(socket)!;
+      if (frames.closing || ws.readyState !== 1) return { state: null, pending: Buffer.alloc(0), close: 'a WebSocket closing' };
+      const state: WsState = { protocol: ws.protocol, binaryType: ws.binaryType };
+      if (options.save) state.app = options.save(ws);
+      return { state, pending: frames.pending };
+    },
+    adopt(socket: net.Socket, carried: unknown, pending: Buffer) {
+      const state = carried as Partial<WsState>;
+      const ws = new WebSocket(null, undefined, wss.options);
+      if (typeof state.protocol === 'string') ws._protocol = state.protocol;
+      if (state.binaryType === 'nodebuffer' || state.binaryType === 'arraybuffer' || state.binaryType === 'fragments') ws.binaryType = state.binaryType;
+      sessions.set(ws, state.app);
+      const o = wss.options;
+      ws.setSocket(socket, pending, { allowSynchronousEvents: o.allowSynchronousEvents, maxPayload: o.maxPayload, skipUTF8Validation: o.skipUTF8Validation });
+      if (wss.clients) {
+        wss.clients.add(ws);
+        ws.on('close', () => wss.clients!.delete(ws));
+      }
+      wss.emit('connection', ws, undefined); // the app's own handler; no request: sessionOf(ws) says who it is
+    },
+  };
+  return httpApp(server, options, carrier);
+}
