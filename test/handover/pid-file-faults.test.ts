@@ -14,7 +14,7 @@ import * as path from 'node:path';
 import { tempDir, until } from '../helpers/fds';
 import { cannotMount, SmallTmpfs, unmountAll } from '../helpers/mounts';
 import { Pinger } from '../helpers/pinger';
-import { fdCountOf, processesUsing, soleServer, startServe, stopServing, type Serving } from '../helpers/serve';
+import { fdCountOf, processesUsing, processState, type Serving, soleServer, startServe, stopServing } from '../helpers/serve';
 
 const CONNECTIONS = 30;
 
@@ -88,6 +88,8 @@ describe('hot-upgrade engine: the new version cannot write the pid file', functi
           await until(5000, () => `the successor's temporary pid file\n${serve!.log()}`, () => fs.existsSync(`${pidFile}.${successor}.tmp`));
         }
         const stopped = when === 'between the ack and the commit' ? serve.pid : successor;
+        // The hook logs, then stops its process: a SIGCONT sent between the two would be lost (seen on Node 24).
+        await until(5000, 'the hooked side to stop', () => processState(stopped) === 'T');
 
         if (fault === 'deleted') fs.rmSync(pidDir, { recursive: true });
         else if (fault === 'read-only') tmpfs!.readOnly();
