@@ -234,7 +234,8 @@ class HandingOff<S> {
       throw new FdlabError('ERR_SUCCESSOR_EXITED', `the successor exited (code ${code}) before the commit; see its log`);
     });
     this.died?.catch(() => {});
-    const expected = { uid: options.expectedPeerUid, pid: successor.pid, token };
+    // Read at the hello: a supervisor tells a successor's pid after startSuccessor returns.
+    const expected = { uid: options.expectedPeerUid, get pid() { return successor.pid; }, token };
     const accepted = await this.race(acceptSuccessor(upgradeSocket.server, expected, this.deadline, options.log, this.died));
     this.channel = accepted.channel;
     await upgradeSocket.close(); // nobody else can connect now
