@@ -152,4 +152,25 @@ describe('fdlab run: a supervisor that stays (issue 20)', function () {
     process.kill(worker, 'SIGTERM');
     assert.equal(await run.exited, 143, run.log());
   });
+
+  it('as PID 1 of a pid namespace (unshare --pid --fork --mount-proc): orphans are reaped, the worker\'s status comes out', async function () {
+    const dir = tempDir();
+    try {
+      execFileSync('unshare', ['--pid', '--fork', '--mount-proc', 'true'], { stdio: 'ignore' });
+    } catch {
+      this.skip(); // no unshare, or not allowed to (needs CAP_SYS_ADMIN)
+    }
+    run = await startRun(dir, ['sh', '-c', `(sleep 3001 &); echo ready ${dir}; exec sleep 3002`], {}, /ready/, ['unshare', '--pid', '--fork', '--mount-proc']);
+    const supervisor = childrenOf(run.pid).find((p) => commandOf(p).includes(' run --pid-file '))!;
+    assert.ok(supervisor, 'the supervisor runs under unshare');
+    assert.equal(pidIn(run.runPidFile), 1, 'it is PID 1 there (its pid file says so)');
+    let orphan = 0;
+    await until(5000, 'the orphan re-parented to PID 1', () => (orphan = childrenOf(supervisor).find((p) => commandOf(p) === 'sleep 3001') ?? 0) > 0);
+    process.kill(orphan, 'SIGKILL');
+    await until(5000, () => `the orphan reaped (state ${fs.existsSync(`/proc/${orphan}`) ? processState(orphan) : 'gone'})`, () => !fs.existsSync(`/proc/${orphan}`));
+    const worker = childrenOf(supervisor).find((p) => commandOf(p) === 'sleep 3002')!;
+    process.kill(worker, 'SIGTERM');
+    assert.equal(await run.exited, 143, run.log());
+    assert.match(run.log(), /reaped orphan /);
+  });
 });

@@ -34,10 +34,11 @@ export function serveCommand(dir: string, extra: string[] = []): string[] {
   return [process.execPath, CLI, 'serve', '--port', '0', '--pid-file', path.join(dir, 'serve.pid'), '--state-dir', path.join(dir, 'state'), ...extra];
 }
 
-/** Starts `fdlab run --pid-file dir/run.pid -- <command>`; waits for `ready` in its log (default: a worker serving). */
-export async function startRun(dir: string, command: string[] = serveCommand(dir), env: NodeJS.ProcessEnv = {}, ready: RegExp | null = /serving on 127\.0\.0\.1:(\d+) as pid (\d+)/): Promise<Running> {
+/** Starts `fdlab run (`wrap` before it: `unshare ...` makes it PID 1) --pid-file dir/run.pid -- <command>`; waits for `ready` in its log (default: a worker serving). */
+export async function startRun(dir: string, command: string[] = serveCommand(dir), env: NodeJS.ProcessEnv = {}, ready: RegExp | null = /serving on 127\.0\.0\.1:(\d+) as pid (\d+)/, wrap: string[] = []): Promise<Running> {
   const runPidFile = path.join(dir, 'run.pid');
-  const child = spawn(process.execPath, [CLI, 'run', '--pid-file', runPidFile, '--', ...command], {
+  const argv = [...wrap, process.execPath, CLI, 'run', '--pid-file', runPidFile, '--', ...command];
+  const child = spawn(argv[0], argv.slice(1), {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...env },
   });
