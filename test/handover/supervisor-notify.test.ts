@@ -8,7 +8,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { tempDir, until } from '../helpers/fds';
 import { recordNotifySocket, type NotifySocket } from '../helpers/notify-socket';
-import { killRun, serveCommand, startRun, type Running } from '../helpers/run';
+import { killRun, serveCommand, startArgv, startRun, type Running } from '../helpers/run';
+import { execFileSync } from 'node:child_process';
+import { cliPath, projectPath } from '../../src/project';
 
 /** The sd_notify state each message carries (READY, RELOADING or STOPPING), in order. */
 function states(recorder: NotifySocket): string[] {
@@ -77,5 +79,28 @@ describe('fdlab run under systemd Type=notify: sd_notify messages (issue 20)', f
     recorder = await recordNotifySocket(`@fdlab-notify-${process.pid}-${path.basename(dir)}`);
     run = await startRun(dir, serveCommand(dir), { NOTIFY_SOCKET: recorder.path });
     await until(5000, () => `READY=1 (${recorder!.messages().join(' | ')})`, () => states(recorder!).includes('READY'));
+  });
+
+  it('examples/production/fdlab.service: its ExecStart and ExecReload, as systemd would run them, give READY=1, RELOADING=1, READY=1; SIGTERM (KillMode=mixed) stops all', async () => {
+    const dir = tempDir();
+    recorder = await recordNotifySocket(path.join(tempDir(), 'notify.sock'));
+    const unit = fs.readFileSync(projectPath('examples', 'production', 'fdlab.service'), 'utf8');
+    const line = (key: string) => unit.match(new RegExp(`^${key}=(.*)$`, 'm'))![1];
+    assert.equal(line('Type'), 'notify');
+    // This build for /usr/bin/fdlab, a temp dir for /run/fdlab (RuntimeDirectory), port 0 for 7000.
+    const start = line('ExecStart').split(' ').flatMap((word) => (word === '/usr/bin/fdlab' ? [process.execPath, cliPath()] : [word.replace('/run/fdlab', dir).replace(/^7000$/, '0')]));
+    assert.deepEqual(start.slice(2, 5), ['run', '--pid-file', path.join(dir, 'run.pid')]);
+    run = await startArgv(dir, start, { NOTIFY_SOCKET: recorder.path });
+    const first = Number(fs.readFileSync(run.servePidFile, 'utf8'));
+    await until(5000, () => `READY=1 (${recorder!.messages().join(' | ')})`, () => states(recorder!).includes('READY'));
+    execFileSync('sh', ['-c', line('ExecReload')], { env: { ...process.env, MAINPID: String(run.pid) } });
+    await until(20_000, () => `READY=1 after the reload (${recorder!.messages().join(' | ')})`, () => states(recorder!).filter((s) => s === 'READY').length === 2);
+    const second = Number(fs.readFileSync(run.servePidFile, 'utf8'));
+    assert.notEqual(second, first, 'a new worker serves');
+    assert.equal(recorder.fields().filter((f) => f.READY === '1')[1].STATUS, `serving: pid ${second} (generation 2)`);
+    process.kill(run.pid, 'SIGTERM');
+    assert.equal(await run.exited, 0, run.log());
+    assert.deepEqual(run.workers(), []);
+    assert.deepEqual(states(recorder).filter((s) => s !== 'STATUS'), ['READY', 'RELOADING', 'READY', 'STOPPING']);
   });
 });

@@ -35,9 +35,15 @@ export function serveCommand(dir: string, extra: string[] = []): string[] {
 }
 
 /** Starts `fdlab run (`wrap` before it: `unshare ...` makes it PID 1) --pid-file dir/run.pid -- <command>`; waits for `ready` in its log (default: a worker serving). */
-export async function startRun(dir: string, command: string[] = serveCommand(dir), env: NodeJS.ProcessEnv = {}, ready: RegExp | null = /serving on 127\.0\.0\.1:(\d+) as pid (\d+)/, wrap: string[] = []): Promise<Running> {
+export function startRun(dir: string, command: string[] = serveCommand(dir), env: NodeJS.ProcessEnv = {}, ready: RegExp | null = SERVING, wrap: string[] = []): Promise<Running> {
+  return startArgv(dir, [...wrap, process.execPath, CLI, 'run', '--pid-file', path.join(dir, 'run.pid'), '--', ...command], env, ready);
+}
+
+const SERVING = /serving on 127\.0\.0\.1:(\d+) as pid (\d+)/;
+
+/** Runs `argv` (a supervisor's command line, with --pid-file dir/run.pid) as startRun does. */
+export async function startArgv(dir: string, argv: string[], env: NodeJS.ProcessEnv = {}, ready: RegExp | null = SERVING): Promise<Running> {
   const runPidFile = path.join(dir, 'run.pid');
-  const argv = [...wrap, process.execPath, CLI, 'run', '--pid-file', runPidFile, '--', ...command];
   const child = spawn(argv[0], argv.slice(1), {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...env },
