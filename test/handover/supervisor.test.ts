@@ -139,6 +139,39 @@ describe('fdlab run: a supervisor that stays (issue 20)', function () {
     });
   }
 
+  it('the old worker killed in its standby (a crash inside an upgrade): the new worker takes over alone, the supervisor serves on with it', async () => {
+    const dir = tempDir();
+    run = await startRun(dir, serveCommand(dir, ['--standby', STANDBY]), { FDLAB_HANDOVER_HOOK: 'old:standby=kill' });
+    const first = pidIn(run.servePidFile);
+    pinger = await Pinger.connect(run.port, CONNECTIONS);
+    pinger.start();
+    process.kill(run.pid, 'SIGUSR2');
+    const second = Number((await run.waitForLog(new RegExp(`worker pid ${first} exited \\(SIGKILL\\); serving: (\\d+)\\n`)))[1]);
+    await run.waitForLog(/the old version released its copies|serving alone|is gone/);
+    assert.deepEqual(run.workers(), [second]);
+    assert.equal(parentOf(second), run.pid);
+    const counts = await pinger.settle();
+    assert.equal(counts.disconnects, 0, run.log());
+    assert.equal(counts.pongs, counts.pings);
+    process.kill(run.pid, 'SIGTERM');
+    await stoppedCleanly(run, pinger);
+  });
+
+  it('fdlab upgrade: a missing pid file or a stale pid is refused with ERR_PID_FILE and what to check', async () => {
+    const dir = tempDir();
+    const upgrade = (file: string) => {
+      try {
+        execFileSync(process.execPath, [cliPath(), 'upgrade', file], { stdio: 'pipe', encoding: 'utf8' });
+        return '';
+      } catch (error) {
+        return String((error as { stderr: string }).stderr);
+      }
+    };
+    assert.match(upgrade(`${dir}/none.pid`), /cannot read .*none\.pid \(ENOENT\): is the service running, with --pid-file .*\[ERR_PID_FILE\]/);
+    fs.writeFileSync(`${dir}/stale.pid`, '2147483647');
+    assert.match(upgrade(`${dir}/stale.pid`), /pid 2147483647 from .*stale\.pid: no such process \(a stale pid file\?\).*\[ERR_PID_FILE\]/);
+  });
+
   it('orphans of a worker are reaped (the supervisor is a subreaper)', async () => {
     const dir = tempDir();
     // The subshell starts `sleep 3001` and exits: the sleep's parent is gone.
