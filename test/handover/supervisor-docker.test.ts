@@ -1,6 +1,6 @@
 // Issue 20, item 3: the supervisor as a container's PID 1, in the lab image
 // (built offline from this machine's node, busybox and this build: no
-// registry). `docker kill -s USR2` upgrades in place, three times, under 300
+// registry), from examples/production/Dockerfile. `docker kill -s USR2` upgrades in place, three times, under 300
 // connections: 0 lost, one container, `docker top` shows the supervisor and
 // one worker after each upgrade settles. The new code comes from a volume:
 // the worker's command reads the version from a bind-mounted file, changed
@@ -15,6 +15,7 @@ import { promisify } from 'node:util';
 import { tempDir, until } from '../helpers/fds';
 import { labImageOrSkip } from '../helpers/docker';
 import { Pinger } from '../helpers/pinger';
+import { projectPath } from '../../src/project';
 
 const exec = promisify(execFile);
 const CONNECTIONS = 300;
@@ -25,24 +26,26 @@ describe('fdlab run as PID 1 of a container (issue 20)', function () {
   const name = `fdlab-run-test-${process.pid}`;
   let child: ChildProcess | null = null;
   let pinger: Pinger | null = null;
+  const builtImage = `fdlab-run-test:${process.pid}`;
 
   afterEach(async () => {
     pinger?.close();
     pinger = null;
     await docker('rm', '-f', name).catch(() => '');
+    await docker('rmi', builtImage).catch(() => '');
     child?.kill('SIGKILL');
     child = null;
   });
 
-  it(`docker kill -s USR2, three times, ${CONNECTIONS} connections: 0 lost, one container, one worker after each; new code from a volume; docker stop exits 0`, async function () {
+  it(`docker kill -s USR2, three times, ${CONNECTIONS} connections: 0 lost, one container, one worker after each; new code from a volume; docker stop exits 0 (examples/production/Dockerfile)`, async function () {
     const image = await labImageOrSkip();
     if (!image) return this.skip();
+    // examples/production/Dockerfile, built on this build's lab image (no registry).
+    await docker('build', '-q', '-t', builtImage, '--build-arg', `BASE=${image}`, projectPath('examples', 'production'));
     const code = tempDir();
     fs.writeFileSync(path.join(code, 'VERSION'), 'v1');
-    // --network host: fdlab serve listens on 127.0.0.1, which is then the host's too.
-    const worker = 'exec node /opt/fdlab/dist/src/cli/main.js serve --version "$(cat /code/VERSION)" --port 0 --standby 1000 --pid-file /tmp/serve.pid --state-dir /tmp/state';
-    child = spawn('docker', ['run', '--rm', '--name', name, '--label', 'fdlab.test=supervisor', '--network', 'host', '-v', `${code}:/code:ro`, image,
-      'node', '/opt/fdlab/dist/src/cli/main.js', 'run', '--pid-file', '/tmp/run.pid', '--', 'sh', '-c', worker], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // --network host: fdlab serve listens on 127.0.0.1, which is then the host's too. Its CMD, as built.
+    child = spawn('docker', ['run', '--rm', '--name', name, '--label', 'fdlab.test=supervisor', '--network', 'host', '-e', 'PORT=0', '-v', `${code}:/code:ro`, builtImage], { stdio: ['ignore', 'pipe', 'pipe'] });
     let log = '';
     child.stdout!.on('data', (d: Buffer) => (log += d.toString()));
     child.stderr!.on('data', (d: Buffer) => (log += d.toString()));
