@@ -58,6 +58,18 @@ function commandOf(pid: number): string {
   }
 }
 
+/**
+ * A worker that leaves an orphan: a shell starts `node ... orphan <dir>` in
+ * the background and exits, so its parent is gone. Both name `dir` in their
+ * command lines, so a failed test's teardown (killRun) finds them.
+ */
+function orphaningWorker(dir: string): string[] {
+  const idle = 'setInterval(() => {}, 1e9)';
+  const script = `require('child_process').spawn('sh', ['-c', '"${process.execPath}" -e "${idle}" orphan ${dir} &'], { stdio: 'ignore' }).on('exit', () => console.log('ready'));
+${idle};`;
+  return [process.execPath, '-e', script, 'worker', dir];
+}
+
 describe('fdlab run: a supervisor that stays (issue 20)', function () {
   this.timeout(90_000);
   let run: Running | null = null;
@@ -174,14 +186,13 @@ describe('fdlab run: a supervisor that stays (issue 20)', function () {
 
   it('orphans of a worker are reaped (the supervisor is a subreaper)', async () => {
     const dir = tempDir();
-    // The subshell starts `sleep 3001` and exits: the sleep's parent is gone.
-    run = await startRun(dir, ['sh', '-c', `(sleep 3001 &); echo ready ${dir}; exec sleep 3002`], {}, /ready/);
+    run = await startRun(dir, orphaningWorker(dir), {}, /ready/);
     let orphan = 0;
-    await until(5000, 'the orphan re-parented to the supervisor', () => (orphan = childrenOf(run!.pid).find((p) => commandOf(p) === 'sleep 3001') ?? 0) > 0);
+    await until(5000, 'the orphan re-parented to the supervisor', () => (orphan = childrenOf(run!.pid).find((p) => commandOf(p).endsWith(` orphan ${dir}`)) ?? 0) > 0);
     process.kill(orphan, 'SIGKILL');
     await until(5000, () => `the orphan reaped (state ${fs.existsSync(`/proc/${orphan}`) ? processState(orphan) : 'gone'})`, () => !fs.existsSync(`/proc/${orphan}`));
     assert.match(run.log(), new RegExp(`reaped orphan ${orphan}`));
-    const worker = childrenOf(run.pid).find((p) => commandOf(p) === 'sleep 3002')!;
+    const worker = childrenOf(run.pid).find((p) => commandOf(p).endsWith(` worker ${dir}`))!;
     process.kill(worker, 'SIGTERM');
     assert.equal(await run.exited, 143, run.log());
   });
@@ -193,15 +204,15 @@ describe('fdlab run: a supervisor that stays (issue 20)', function () {
     } catch {
       this.skip(); // no unshare, or not allowed to (needs CAP_SYS_ADMIN)
     }
-    run = await startRun(dir, ['sh', '-c', `(sleep 3001 &); echo ready ${dir}; exec sleep 3002`], {}, /ready/, ['unshare', '--pid', '--fork', '--mount-proc']);
+    run = await startRun(dir, orphaningWorker(dir), {}, /ready/, ['unshare', '--pid', '--fork', '--mount-proc']);
     const supervisor = childrenOf(run.pid).find((p) => commandOf(p).includes(' run --pid-file '))!;
     assert.ok(supervisor, 'the supervisor runs under unshare');
     assert.equal(pidIn(run.runPidFile), 1, 'it is PID 1 there (its pid file says so)');
     let orphan = 0;
-    await until(5000, 'the orphan re-parented to PID 1', () => (orphan = childrenOf(supervisor).find((p) => commandOf(p) === 'sleep 3001') ?? 0) > 0);
+    await until(5000, 'the orphan re-parented to PID 1', () => (orphan = childrenOf(supervisor).find((p) => commandOf(p).endsWith(` orphan ${dir}`)) ?? 0) > 0);
     process.kill(orphan, 'SIGKILL');
     await until(5000, () => `the orphan reaped (state ${fs.existsSync(`/proc/${orphan}`) ? processState(orphan) : 'gone'})`, () => !fs.existsSync(`/proc/${orphan}`));
-    const worker = childrenOf(supervisor).find((p) => commandOf(p) === 'sleep 3002')!;
+    const worker = childrenOf(supervisor).find((p) => commandOf(p).endsWith(` worker ${dir}`))!;
     process.kill(worker, 'SIGTERM');
     assert.equal(await run.exited, 143, run.log());
     assert.match(run.log(), /reaped orphan /);
