@@ -8,6 +8,7 @@
         "native/flock.cc",
         "native/inspect.cc",
         "native/poller.cc",
+        "native/supervise.cc",
         "native/tcp-state.cc",
         "native/module.cc"
       ],

@@ -8,6 +8,7 @@ import chalk from 'chalk';
 // again on every upgrade) must not pay for the Docker client's start-up.
 
 const program = new Command();
+program.enablePositionalOptions();
 program.name('fdlab').description('Live socket handover on Linux: guided labs and tools').showHelpAfterError('(fdlab --help, or fdlab <command> --help, lists the options)');
 
 function collectSetting(value: string, settings: Record<string, string> = {}): Record<string, string> {
@@ -86,6 +87,24 @@ program
   .addOption(new Option('--app <app>', 'what it serves: ping/pong, HTTP/1.1 keep-alive (GET / and POST /echo; fdlab/http), or a WebSocket echo server (fdlab/ws)').choices(['ping-pong', 'http', 'ws']).default('ping-pong'))
   .action(async (options) => {
     await (await import('./serve')).runServe(options);
+  });
+
+program
+  .command('run')
+  .description('a supervisor that stays the main process (pm2, systemd Type=notify, a container\'s PID 1): starts <command>, SIGUSR2 upgrades it in place (docs/production.md)')
+  .option('--pid-file <file>', 'where the supervisor\'s pid is written (signal this one: kill -USR2 $(cat <file>))')
+  .argument('<command...>', 'the worker, after --: e.g. -- fdlab serve --port 7000 --pid-file /tmp/worker.pid')
+  .passThroughOptions()
+  .action(async (command: string[], options) => {
+    process.exit(await (await import('./run')).runRun(command, options));
+  });
+
+program
+  .command('upgrade')
+  .description('hot-upgrade the service a pid file names (SIGUSR2 to a supervisor or an fdlab serve)')
+  .argument('<pid-file>', 'the --pid-file of fdlab run (or of fdlab serve)')
+  .action(async (pidFile: string) => {
+    process.exitCode = (await import('./upgrade')).runUpgrade(pidFile);
   });
 
 program

@@ -39,7 +39,7 @@ function run(command: string, args: string[], env: Record<string, string> = {}) 
 }
 
 /** The docs whose code blocks a reader is invited to copy. */
-export const RUNNABLE_DOCS = ['README.md', 'labs.md', 'CONTRIBUTING.md', 'packages/fdlab/README.md', 'docs/performance.md'];
+export const RUNNABLE_DOCS = ['README.md', 'labs.md', 'CONTRIBUTING.md', 'packages/fdlab/README.md', 'docs/performance.md', 'docs/production.md'];
 
 describe('docs that run (examples/)', function () {
   this.timeout(60_000);

@@ -14,7 +14,7 @@ import * as path from 'node:path';
 import { tempDir, until } from '../helpers/fds';
 import { cannotMount, SmallTmpfs, unmountAll } from '../helpers/mounts';
 import { Pinger } from '../helpers/pinger';
-import { fdCountOf, processesUsing, processState, type Serving, soleServer, startServe, stopServing } from '../helpers/serve';
+import { fdCountOf, processesUsing, processState, soleServer, startServe, stopServing, type Serving } from '../helpers/serve';
 
 const CONNECTIONS = 30;
 
@@ -88,8 +88,9 @@ describe('hot-upgrade engine: the new version cannot write the pid file', functi
           await until(5000, () => `the successor's temporary pid file\n${serve!.log()}`, () => fs.existsSync(`${pidFile}.${successor}.tmp`));
         }
         const stopped = when === 'between the ack and the commit' ? serve.pid : successor;
-        // The hook logs, then stops its process: a SIGCONT sent between the two would be lost (seen on Node 24).
-        await until(5000, 'the hooked side to stop', () => processState(stopped) === 'T');
+        // The hook logs, then stops itself: a SIGCONT sent between the two is lost and the process stays
+        // stopped (seen twice in a loaded full run: 10 s with no line after the hook's).
+        await until(5000, () => `pid ${stopped} stopped by its hook\n${serve!.log()}`, () => processState(stopped) === 'T');
 
         if (fault === 'deleted') fs.rmSync(pidDir, { recursive: true });
         else if (fault === 'read-only') tmpfs!.readOnly();

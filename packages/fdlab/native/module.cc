@@ -5,6 +5,7 @@
 #include "flock.h"
 #include "inspect.h"
 #include "poller.h"
+#include "supervise.h"
 #include "tcp-state.h"
 
 namespace fdlab {
@@ -28,6 +29,9 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("tcpUse", Napi::Function::New(env, TcpUse, "tcpUse"));
   exports.Set("shutdownBoth", Napi::Function::New(env, ShutdownBoth, "shutdownBoth"));
   exports.Set("tryFlock", Napi::Function::New(env, TryFlock, "tryFlock"));
+  exports.Set("notifyDatagram", Napi::Function::New(env, NotifyDatagram, "notifyDatagram"));
+  exports.Set("reapOthers", Napi::Function::New(env, ReapOthers, "reapOthers"));
+  exports.Set("setChildSubreaper", Napi::Function::New(env, SetChildSubreaper, "setChildSubreaper"));
   exports.Set("Poller", Poller::Define(env));
   exports.Set("SCM_MAX_FD", Napi::Number::New(env, 253));
   return exports;

@@ -10,6 +10,8 @@ import { FdlabError } from './errors';
 import { memoryShortfall } from './handover/memory-headroom';
 import { preferSuccessorForOom } from './handover/oom-score';
 import type { StartSuccessor, SuccessorExit } from './handover/successor';
+import type { OnState } from './handover/states';
+import { askSupervisor, reportingStates, type WorkerChannel } from './supervisor/worker';
 
 export const UPGRADE_SOCKET_ENV = 'FDLAB_UPGRADE_SOCKET';
 export const UPGRADE_TOKEN_ENV = 'FDLAB_UPGRADE_TOKEN';
@@ -57,10 +59,14 @@ export function fromEnvironment(env: NodeJS.ProcessEnv = process.env): FromEnvir
  * Throws ERR_UPGRADE_MEMORY (the upgrade rolls back, nothing started) if our
  * memory cgroup's limit leaves less room than we hold privately.
  */
-export const spawnSuccessor: StartSuccessor = ({ socketPath, token, log }) => {
+export const spawnSuccessor: StartSuccessor = (request) => {
   // It would start in our memory cgroup: refused (the upgrade rolls back) if it cannot fit there (memory-headroom.ts).
   const shortfall = memoryShortfall();
   if (shortfall) throw new FdlabError('ERR_UPGRADE_MEMORY', shortfall);
+  // Under a supervisor (`fdlab run`), the supervisor starts it: its child, not an orphan of ours.
+  const channel = supervisorChannel();
+  if (channel) return askSupervisor(channel, fromEnvironment().generation + 1, () => ({ ...process.env }))(request);
+  const { socketPath, token, log } = request;
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     [UPGRADE_SOCKET_ENV]: socketPath,
@@ -99,6 +105,45 @@ export const spawnSuccessor: StartSuccessor = ({ socketPath, token, log }) => {
 
 /** Ignores SIGUSR2 from the successor's first JavaScript on; imports nothing (preload-guard.ts). */
 const PRELOAD_GUARD = path.join(__dirname, 'handover', 'preload-guard.js');
+
+/** Set by a supervisor (supervise(), `fdlab run`) in each worker's environment: its pid. */
+export const SUPERVISOR_ENV = 'FDLAB_SUPERVISOR';
+/** systemd's notify socket (Type=notify): where a supervisor says READY=1. */
+export const NOTIFY_SOCKET_ENV = 'NOTIFY_SOCKET';
+
+/**
+ * The IPC channel to our supervisor, if we are one of its workers: our
+ * environment names it (FDLAB_SUPERVISOR) and Node's IPC channel is open.
+ * Both, so an app that pm2 (or any parent) forked with a channel of its own
+ * is not taken for a supervised one.
+ */
+export function supervisorChannel(env: NodeJS.ProcessEnv = process.env): WorkerChannel | undefined {
+  if (!env[SUPERVISOR_ENV] || typeof process.send !== 'function' || !process.channel) return undefined;
+  const channel = process.channel;
+  return {
+    send: (message) => void process.send!(message),
+    on: (event, listener) => process.on(event, listener),
+    off: (event, listener) => process.off(event, listener),
+    unref: () => channel.unref(),
+    connected: () => process.connected,
+  };
+}
+
+/** `onState`, and under a supervisor each change of state told to it too (Upgrader wraps its option with this). */
+export function withSupervisor(onState: OnState | undefined): OnState | undefined {
+  const channel = supervisorChannel();
+  return channel ? reportingStates(channel, onState) : onState;
+}
+
+/** Where a supervisor sends sd_notify messages (systemd's Type=notify), if systemd gave us a socket. */
+export function notifySocketFromEnvironment(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  return env[NOTIFY_SOCKET_ENV] || undefined;
+}
+
+/** The environment a supervisor gives its first worker (plus its own FDLAB_SUPERVISOR). */
+export function environmentForWorkers(): NodeJS.ProcessEnv {
+  return { ...process.env };
+}
 
 /** FDLAB_NATIVE_BUILD=Debug loads build/Debug even where build/Release exists (gdb sessions). */
 export const NATIVE_BUILD_ENV = 'FDLAB_NATIVE_BUILD';

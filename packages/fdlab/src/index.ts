@@ -31,6 +31,9 @@ export {
   UPGRADE_TOKEN_ENV,
   GENERATION_ENV,
   NATIVE_BUILD_ENV,
+  SUPERVISOR_ENV,
+  NOTIFY_SOCKET_ENV,
+  notifySocketFromEnvironment,
   type FromEnvironment,
   type TakeOver,
 } from './environment';

@@ -242,7 +242,8 @@ class HandingOff<S> {
       throw successorExited(exit);
     });
     this.died?.catch(() => {});
-    const expected = { uid: options.expectedPeerUid, pid: successor.pid, token };
+    // Read at the hello: a supervisor tells a successor's pid after startSuccessor returns.
+    const expected = { uid: options.expectedPeerUid, get pid() { return successor.pid; }, token };
     const accepted = await this.race(acceptSuccessor(upgradeSocket.server, expected, this.deadline, options.log, this.died));
     this.channel = accepted.channel;
     await upgradeSocket.close(); // nobody else can connect now

@@ -13,7 +13,7 @@ import { beforeFdClose, checkNodeInternals, handleOf, onHandleUse, readEnded, wr
 import { sameUse, shutdownBoth, tcpUseOf, type TcpUse } from '../socket/tcp-use';
 import { trackWrites } from '../socket/write-tracker';
 import { closeQuietly } from '../fd/fds';
-import { spawnSuccessor, type TakeOver } from '../environment';
+import { spawnSuccessor, withSupervisor, type TakeOver } from '../environment';
 import type { Arrivals, Incoming } from './arrivals';
 import { handOff, type HandOffEnd, type HandOffResult } from './hand-off';
 import { serveAgain, snapshotOf, type Held } from './held';
@@ -134,6 +134,8 @@ export class Upgrader<S> extends EventEmitter {
     }
     void this.upgrade();
   };
+  /** options.onState, and under a supervisor each state told to it too (environment.ts). */
+  private readonly onState: OnState | undefined;
   /**
    * Taking over, from the commit until the old version let go (or is gone):
    * it still holds a copy of every connection, so closing ours sends no FIN;
@@ -153,7 +155,8 @@ export class Upgrader<S> extends EventEmitter {
   private constructor(private readonly options: UpgraderOptions<S>) {
     super();
     this.log = options.log ?? (() => {});
-    this.machine = new StateMachine<OldState>('old', OLD_STATES, 'starting', this.log, options.onState);
+    this.onState = withSupervisor(options.onState);
+    this.machine = new StateMachine<OldState>('old', OLD_STATES, 'starting', this.log, this.onState);
     if ((options.heartbeatTimeoutMs ?? 1500) < MIN_HEARTBEAT_TIMEOUT_MS) {
       throw new FdlabError('ERR_INVALID_ARG_VALUE', `heartbeatTimeoutMs must be at least ${MIN_HEARTBEAT_TIMEOUT_MS} (the heartbeat comes every ${HEARTBEAT_MS} ms)`);
     }
@@ -416,7 +419,7 @@ export class Upgrader<S> extends EventEmitter {
 
   /** NEW_STATES, from connecting to the commit (or orphaned); then we serve what arrived. */
   private async takeOverFrom(from: TakeOver): Promise<void> {
-    const taking = (this.taking = new StateMachine<NewState>('new', NEW_STATES, 'connecting', this.log, this.options.onState));
+    const taking = (this.taking = new StateMachine<NewState>('new', NEW_STATES, 'connecting', this.log, this.onState));
     const taken = await takeOver<S>({
       upgradeSocket: from.socket,
       token: from.token,

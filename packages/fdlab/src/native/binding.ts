@@ -62,6 +62,12 @@ export interface RawBinding {
   shutdownBoth(fd: number): boolean;
   /** flock(fd, mode | LOCK_NB): true if taken (or released), false if a conflicting lock is held elsewhere. */
   tryFlock(fd: number, mode: 'shared' | 'exclusive' | 'unlock'): boolean;
+  /** One datagram to a Unix socket (sd_notify); '@' starts an abstract name. */
+  notifyDatagram(path: string, text: string): void;
+  /** Reaps exited children not in `ours` (those are Node's to reap); returns their pids. */
+  reapOthers(ours: Int32Array): number[];
+  /** prctl(PR_SET_CHILD_SUBREAPER, 1): orphans of our children are re-parented to us. */
+  setChildSubreaper(): void;
   Poller: new (fd: number, callback: (error: Error | null, readable: boolean, writable: boolean) => void) => RawPoller;
 }
 
