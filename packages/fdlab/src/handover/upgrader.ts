@@ -148,7 +148,7 @@ export class Upgrader<S> extends EventEmitter {
   private closedEarly: number[] = [];
   /** The adopted connections we serve, by the number both sides give them, with the use last reported. */
   private readonly adopted = new Map<number, { served: ServedConnection<S>; reported: TcpUse | null }>();
-  /** Adopted connections read or written since their last report; reported at the end of the tick. */
+  /** Adopted connections read or written since their last report: reported in the microtask after the use (adoptedUsed). */
   private readonly used = new Set<number>();
   private reportDue = false;
 
