@@ -82,7 +82,14 @@ describe('labs.md, lab 1: exercises and what breaks', function () {
     assert.equal(senderAfter, senderBefore);
     // At least 3 higher: the receiver's three files take the lowest free slots, and Node's own fds take slots too.
     assert.ok(receiverAfter >= receiverBefore + 3, `receiver fd ${receiverBefore} -> ${receiverAfter}`);
-    assert.deepEqual([senderBefore, receiverBefore, receiverAfter], documented({ 20: [17, 19, 23], 24: [20, 22, 26] }), 'the numbers labs.md gives');
+    const [sender, before, after] = documented({ 20: [17, 19, 23], 24: [20, 22, 26] });
+    assert.equal(senderBefore, sender, 'the sender number labs.md gives');
+    // Node 24 opens one fd of its own at a moment that varies: the receiver's number was 21 instead
+    // of 22 in 1 of 3 CI runs (2026-12-06), as labs.md says; Node 20's never varied.
+    const slack = Number(process.versions.node.split('.')[0]) >= 24 ? 1 : 0;
+    for (const [got, want] of [[receiverBefore, before], [receiverAfter, after]]) {
+      assert.ok(got <= want && got >= want - slack, `the receiver numbers labs.md gives: ${receiverBefore} -> ${receiverAfter}, labs.md ${before} -> ${after}`);
+    }
   });
 
   it('lab 1 exercise 3: a pread leaves the shared offset alone, so the sender reads "hello world"', async () => {
