@@ -21,6 +21,12 @@ const fromNew: fc.Arbitrary<FromNew> = fc.oneof(
   fc.record({ type: fc.constant('hello' as const), pid: count, version: text, token: text }),
   fc.record({ type: fc.constant('ack' as const), pid: count, connections: count }),
   fc.record({ type: fc.constant('alive' as const), closed: fc.array(count, { maxLength: 20 }) }),
+  fc.record({
+    type: fc.constant('alive' as const),
+    closed: fc.array(count, { maxLength: 20 }),
+    states: fc.array(fc.record({ index: count, session: fc.jsonValue(), unread: fc.nat({ max: 64 }), consumed: count, written: count }), { maxLength: 8 }),
+  }),
+  fc.record({ type: fc.constant('alone' as const), reason: text }),
   fc.record({ type: fc.constant('ready' as const), copies: count }),
   fc.constant({ type: 'serving' as const }),
   fc.record({ type: fc.constant('refuse' as const), reason: text }),
@@ -38,6 +44,7 @@ const fromOld: fc.Arbitrary<FromOld> = fc.oneof(
   fc.record({ type: fc.constant('copies-end' as const), copies: count }),
   fc.record({ type: fc.constant('connections' as const), batch: count, entries: fc.array(entry, { minLength: 1, maxLength: 8 }) }),
   fc.record({ type: fc.constant('done' as const), connections: count, batches: count }),
+  fc.record({ type: fc.constant('done' as const), connections: count, batches: count, standbyMs: fc.nat({ max: 86_400_000 }) }),
   fc.constant({ type: 'commit' as const }),
   fc.record({ type: fc.constant('abort' as const), reason: text }),
   fc.constant({ type: 'release' as const }),
@@ -52,6 +59,7 @@ function fdsFor(message: FromOld | FromNew): number {
 
 function bytesFor(message: FromOld | FromNew): Buffer {
   if (message.type === 'switch') return Buffer.alloc(message.entries.reduce((sum, e) => sum + e.unread, 0), 7);
+  if (message.type === 'alive') return Buffer.alloc((message.states ?? []).reduce((sum, e) => sum + e.unread, 0), 7);
   if (message.type !== 'connections') return Buffer.alloc(0);
   return Buffer.alloc(message.entries.reduce((sum, e) => sum + e.unread + e.unsent, 0), 7);
 }
@@ -76,7 +84,10 @@ describe('upgrade messages (property tests)', () => {
       assert.deepEqual(decoded.bytes, bytes);
     }), { numRuns: 300 });
     fc.assert(fc.property(fromNew, (message) => {
-      assert.deepEqual(decode(encode(message), 0, 'new').message, JSON.parse(JSON.stringify(message)));
+      const bytes = bytesFor(message);
+      const decoded = decode(encode(message, bytes), 0, 'new');
+      assert.deepEqual(decoded.message, JSON.parse(JSON.stringify(message)));
+      assert.deepEqual(decoded.bytes, bytes);
     }), { numRuns: 300 });
   });
 
@@ -101,7 +112,7 @@ describe('upgrade messages (property tests)', () => {
       decodesOrGarbled(data, 0, 'new');
     }), { numRuns: 300 });
     // The right type with fields of any kind: a message with a field missing or mistyped must not pass.
-    const anyType = fc.constantFrom('hello', 'ack', 'alive', 'serving', 'listener', 'copies', 'copies-end', 'switch', 'ready', 'connections', 'done', 'commit', 'abort', 'release', 'refuse', '__proto__', 'constructor');
+    const anyType = fc.constantFrom('hello', 'ack', 'alive', 'serving', 'listener', 'copies', 'copies-end', 'switch', 'ready', 'connections', 'done', 'commit', 'abort', 'release', 'refuse', 'alone', '__proto__', 'constructor');
     fc.assert(fc.property(anyType, fc.dictionary(fc.constantFrom('pid', 'version', 'token', 'connections', 'closed', 'remainingMs', 'batch', 'entries', 'batches', 'reason', 'copies', 'dropped', 'detached'), fc.jsonValue()), fc.nat({ max: 3 }), (type, fields, fds) => {
       for (const from of ['old', 'new'] as const) {
         try {
