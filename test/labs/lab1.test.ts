@@ -31,6 +31,7 @@ for (const runtime of RUNTIMES) {
       const tables = fdTables(run);
       // The inode the sender's own fstat reported, to hold /proc's answer against.
       const sent = fs.readFileSync(path.join(run.capturesDir, 'sender.log'), 'utf8').match(/^sent fd (\d+) inode (\d+)/m)!;
+      const received = fs.readFileSync(path.join(run.capturesDir, 'receiver.log'), 'utf8').match(/^received fd (\d+) inode (\d+)/m)!;
       for (const [key, offset] of [['before', 0], ['after', 5]] as const) {
         const sender = tables.role(key, 'sender');
         const receiver = tables.role(key, 'receiver');
@@ -38,7 +39,13 @@ for (const runtime of RUNTIMES) {
         assert.equal(sender.fds.length, 1, `${key}: one tmp.txt fd in the sender`);
         assert.equal(receiver.fds.length, 1, `${key}: one tmp.txt fd in the receiver`);
         assert.equal(sender.fds[0].fd, Number(sent[1]), 'the fd the sender sent');
-        assert.notEqual(receiver.fds[0].fd, sender.fds[0].fd, 'the receiver got another number');
+        assert.equal(receiver.fds[0].fd, Number(received[1]), 'the fd the receiver got');
+        // Numbers are per process, so they may also be equal: Node 24 opens a
+        // varying number of fds of its own, and once (CI, 2026-12-05) both
+        // processes held tmp.txt at 21. The lab's check then says so.
+        if (receiver.fds[0].fd === sender.fds[0].fd) {
+          assert.match(run.check('fd numbers are per process, the file is one').measured, /\(equal by chance\)/);
+        }
         assert.equal(receiver.fds[0].object, sender.fds[0].object, 'one object');
         const object = tables.snapshot(key).objects[sender.fds[0].object];
         assert.deepEqual([object.kind, object.inode, object.size], ['file', Number(sent[2]), 11]);
