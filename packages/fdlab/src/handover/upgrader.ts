@@ -9,19 +9,20 @@ import * as net from 'node:net';
 import { FdlabError, type FdlabErrorCode } from '../errors';
 import { adoptServer } from '../socket/adopt';
 import { holdSocket } from '../socket/hold';
-import { beforeFdClose, checkNodeInternals, handleOf, onHandleUse, readEnded, writeQueueSize } from '../socket/internals';
-import { sameUse, shutdownBoth, tcpUseOf, type TcpUse } from '../socket/tcp-use';
+import { beforeFdClose, checkNodeInternals, onHandleUse } from '../socket/internals';
+import { shutdownBoth } from '../socket/tcp-use';
 import { trackWrites } from '../socket/write-tracker';
 import { closeQuietly } from '../fd/fds';
 import { spawnSuccessor, withSupervisor, type TakeOver } from '../environment';
 import type { Arrivals, Incoming } from './arrivals';
 import { handOff, type HandOffEnd, type HandOffResult } from './hand-off';
-import { serveAgain, snapshotOf, type Held } from './held';
+import { serveAgain, type Held } from './held';
 import { restoreOwnOomScore } from './oom-score';
-import { BATCH_BYTES, MAX_STANDBY_MS, type ReportedState } from './protocol';
+import { MAX_STANDBY_MS } from './protocol';
 import { preparePidFile, writePidFile, type PreparedPidFile } from './pid-file';
 import { PidFileWatch } from './pid-watch';
 import { HEARTBEAT_MS, Predecessor } from './predecessor';
+import { AdoptedReports } from './reports';
 import { releaseUpgradeSignalGuard, restoreUpgradeSignalGuard } from './signal-guard';
 import { NEW_STATES, OLD_STATES, StateMachine, statusOf, type NewState, type OldState, type OnState, type Status } from './states';
 import { ensureStateDir } from './state-dir';
@@ -68,8 +69,6 @@ export interface UpgraderOptions<S> {
 export type UpgradeResult = HandOffResult | { outcome: 'ignored'; reason: string } | { outcome: 'failed'; reason: string; code: string };
 
 const MIN_HEARTBEAT_TIMEOUT_MS = 3 * HEARTBEAT_MS;
-/** At most this many connection states in one 'alive' (a heartbeat after the channel backed up may have many). */
-const REPORT_MAX_STATES = 1000;
 
 /** After a successor was killed by a signal while it started: SIGUSR2 is ignored this long (the rest of a burst). */
 export const SIGNAL_BACK_OFF_MS = 1000;
@@ -146,11 +145,8 @@ export class Upgrader<S> extends EventEmitter {
   private handingBack = false;
   /** Adopted connections closed before the link to the old version existed: its first heartbeat says them. */
   private closedEarly: number[] = [];
-  /** The adopted connections we serve, by the number both sides give them, with the use last reported. */
-  private readonly adopted = new Map<number, { served: ServedConnection<S>; reported: TcpUse | null }>();
-  /** Adopted connections read or written since their last report: reported in the microtask after the use (adoptedUsed). */
-  private readonly used = new Set<number>();
-  private reportDue = false;
+  /** The state of each adopted connection, reported to the old version while it can take them back. */
+  private readonly reports = new AdoptedReports<S>(() => this.predecessor);
 
   private constructor(private readonly options: UpgraderOptions<S>) {
     super();
@@ -459,7 +455,7 @@ export class Upgrader<S> extends EventEmitter {
         this.servingAlone(closedHere, holdsCopies);
       },
       closed: this.closedEarly.splice(0),
-      report: () => this.report(),
+      report: () => this.reports.report(),
       log: this.log,
     });
     // Its channel may have closed already (the old version died at the commit): then it ended in its constructor.
@@ -521,8 +517,7 @@ export class Upgrader<S> extends EventEmitter {
   private servingAlone(closedHere: boolean, holdsCopies = false): void {
     this.predecessor = null;
     this.oldHoldsCopies = holdsCopies; // serving alone from a stopped old version: it lets go when it runs again
-    this.adopted.clear(); // reports were for a take-back; nobody can take anything back now
-    this.used.clear();
+    this.reports.clear(); // reports were for a take-back; nobody can take anything back now
     this.taking!.to('serving');
     if (closedHere) return;
     if (this.machine.state === 'starting') this.machine.to('serving');
@@ -539,7 +534,7 @@ export class Upgrader<S> extends EventEmitter {
    */
   private prepare(incoming: Incoming<S>[], first: number): void {
     let refused = 0;
-    const fresh: number[] = [];
+    const fresh: [number, ServedConnection<S>][] = [];
     incoming.forEach((c, i) => {
       if (c.hold) return;
       const index = first + i;
@@ -551,46 +546,23 @@ export class Upgrader<S> extends EventEmitter {
       onHandleUse(c.socket, () => this.adoptedUsed(index));
       const served = this.serve(c.socket, c.session, c.pending);
       if (!served) refused++;
-      else {
-        this.adopted.set(index, { served, reported: null });
-        fresh.push(index);
-      }
+      else fresh.push([index, served]);
     });
     if (refused > 0) this.log(`the app's serve() returned no usable connection for ${refused} of ${incoming.length} adopted connections: closed them`);
-    // Nobody has read or written them since the old version held them: the use both sides start from.
-    const uses = tcpUseOf(fresh.map((index) => handleOf(this.adopted.get(index)!.served.socket)?.fd ?? 0));
-    fresh.forEach((index, i) => (this.adopted.get(index)!.reported = uses[i]));
+    this.reports.adopt(fresh);
   }
 
   /** An adopted connection closed here: the old version closes its copy too (at the next heartbeat). */
   private adoptedClosed(index: number): void {
-    this.adopted.delete(index);
+    this.reports.closed(index);
     if (this.predecessor) this.predecessor.noteClosed(index);
     else if (this.taking?.state !== 'serving') this.closedEarly.push(index);
   }
 
-  /**
-   * While the old version can take everything back, a connection's state is
-   * reported as soon as the app is done with what it read or wrote: a
-   * take-back can restore only a state reported after the connection's last
-   * use (held.ts, judge). A microtask runs right after the callback that
-   * used it (the app's 'data' handler, its timer), before libuv hands us the
-   * next read: so only a connection in the middle of that callback when the
-   * new version dies has no exact state. Reporting once per event-loop tick
-   * instead closed 217 of 300 busy connections at a take-back (a ping every
-   * 20 ms each).
-   */
+  /** While the old version can take everything back, a connection used is reported (reports.ts). */
   private adoptedUsed(index: number): void {
     // From the commit on (the first group's writes at the commit too): before the link exists its first heartbeat reports them.
-    if (!this.oldHoldsCopies || this.taking?.state !== 'serving-standby') return;
-    this.used.add(index);
-    if (!this.predecessor || this.reportDue) return;
-    this.reportDue = true;
-    queueMicrotask(() => {
-      this.reportDue = false;
-      // Backed up (the old version reads slowly or is stopped): the heartbeat reports them later.
-      if (this.predecessor && this.predecessor.canSend()) this.predecessor.sendStates(this.report([...this.used]));
-    });
+    if (this.oldHoldsCopies && this.taking?.state === 'serving-standby') this.reports.use(index);
   }
 
   /**
@@ -601,51 +573,6 @@ export class Upgrader<S> extends EventEmitter {
    */
   private closingAdopted(fd: number): void {
     if (this.oldHoldsCopies && !this.handingBack && this.inFlight === null) shutdownBoth(fd);
-  }
-
-  /**
-   * The state of each adopted connection used since its last report (the
-   * kernel's counts moved), so a take-back can restore it exactly (held.ts,
-   * judge): `indices`, or (each heartbeat) every adopted one: an http.Server
-   * reads through its parser, never through onread, so only the counts show
-   * it (30,000 syscalls a heartbeat at 10,000 connections). Left for later: one
-   * with bytes inside Node (read and not consumed, written and not sent),
-   * half-closed, or whose snapshot() fails.
-   */
-  private report(indices?: number[]): { states: ReportedState[]; bytes: Buffer[] } {
-    const states: ReportedState[] = [];
-    const bytes: Buffer[] = [];
-    let size = 0;
-    const entries: [number, { served: ServedConnection<S>; reported: TcpUse | null }][] = [];
-    for (const index of indices ?? [...this.adopted.keys()]) {
-      const a = this.adopted.get(index);
-      if (a?.reported && !a.served.socket.destroyed && handleOf(a.served.socket)) entries.push([index, a]);
-      else this.used.delete(index); // closed, or not TCP: nothing to report
-    }
-    const uses = tcpUseOf(entries.map(([, a]) => handleOf(a.served.socket)!.fd));
-    for (const [i, [index, a]] of entries.entries()) {
-      // One message stays far below the channel's limit (64 MiB): the rest waits for the next one.
-      if (states.length >= REPORT_MAX_STATES || size >= BATCH_BYTES) break;
-      const use = uses[i];
-      const { socket } = a.served;
-      if (!use || sameUse(use, a.reported)) {
-        this.used.delete(index);
-        continue;
-      }
-      if (socket.readableLength > 0 || socket.writableLength > 0 || writeQueueSize(socket) > 0 || socket.writableEnded || readEnded(socket)) continue;
-      this.used.delete(index); // before snapshot(): a write inside it marks the connection again
-      let snapshot: { session: S; pending: Buffer };
-      try {
-        snapshot = snapshotOf(a.served);
-      } catch {
-        continue;
-      }
-      states.push({ index, session: snapshot.session, unread: snapshot.pending.length, consumed: use.consumed, written: use.written });
-      bytes.push(snapshot.pending);
-      size += snapshot.pending.length;
-      a.reported = use;
-    }
-    return { states, bytes };
   }
 
   /** Serves a group that is ours (committed): it reads, its corked writes go out, a pending end() is done. */
