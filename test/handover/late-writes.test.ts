@@ -15,6 +15,7 @@ import * as path from 'node:path';
 import type { HandoverApp, ServedConnection } from 'fdlab';
 import { startUpgradePair } from 'fdlab/testing';
 import { tempDir, until } from '../helpers/fds';
+import { RawHttpClient } from '../helpers/http-client';
 import { FIXTURES } from '../helpers/process';
 import { fdCountOf, processesUsing } from '../helpers/serve';
 
@@ -236,7 +237,7 @@ describe('late writes: the old version cannot touch a connection it handed over'
       },
     });
     try {
-      const clients = await Promise.all(Array.from({ length: CLIENTS }, () => HttpClient.connect(pair.port)));
+      const clients = await Promise.all(Array.from({ length: CLIENTS }, () => RawHttpClient.connect(pair.port)));
       for (const client of clients) assert.equal(await client.get('/1'), 'v1 answers /1 (#1)');
       const late = clients.map((client) => client.get('/late'));
       await until(5000, 'every /late deferred by v1', () => deferred.length === CLIENTS);
@@ -244,7 +245,7 @@ describe('late writes: the old version cannot touch a connection it handed over'
       for (const answer of await Promise.all(late)) assert.equal(answer, 'v2 answers /late (#2)');
       for (const client of clients) assert.equal(await client.get('/3'), 'v2 answers /3 (#3)');
       for (const client of clients) {
-        assert.deepEqual(client.bodies, ['v1 answers /1 (#1)', 'v2 answers /late (#2)', 'v2 answers /3 (#3)']);
+        assert.deepEqual(client.responses.map((r) => r.body), ['v1 answers /1 (#1)', 'v2 answers /late (#2)', 'v2 answers /3 (#3)']);
         assert.equal(client.extra(), '', 'no bytes beyond the three responses');
         assert.equal(client.ended, false);
       }
@@ -296,51 +297,4 @@ function httpApp(generation: number, deferred: (() => void)[]): HandoverApp<Http
       };
     },
   };
-}
-
-/** A keep-alive HTTP/1.1 client on a raw socket: every byte received is accounted for. */
-class HttpClient {
-  readonly bodies: string[] = [];
-  ended = false;
-  private buffer = Buffer.alloc(0);
-
-  private constructor(private readonly socket: net.Socket) {
-    socket.on('data', (chunk: Buffer) => {
-      this.buffer = Buffer.concat([this.buffer, chunk]);
-      this.parse();
-    });
-    socket.on('end', () => (this.ended = true));
-    socket.on('error', () => {});
-  }
-
-  static async connect(port: number): Promise<HttpClient> {
-    const socket = net.connect(port, '127.0.0.1');
-    await new Promise((resolve) => socket.once('connect', resolve));
-    return new HttpClient(socket);
-  }
-
-  /** Sends one request and waits for the next response's body. */
-  async get(url: string): Promise<string> {
-    const index = this.bodies.length;
-    this.socket.write(`GET ${url} HTTP/1.1\r\nHost: test\r\n\r\n`);
-    await until(10_000, () => `a response to ${url} (bodies so far: ${JSON.stringify(this.bodies)}, buffered ${JSON.stringify(this.buffer.toString())})`, () => this.bodies.length > index);
-    return this.bodies[index];
-  }
-
-  /** Bytes received that are not part of a whole response. */
-  extra(): string {
-    return this.buffer.toString();
-  }
-
-  private parse(): void {
-    for (;;) {
-      const head = this.buffer.indexOf('\r\n\r\n');
-      if (head < 0) return;
-      const length = Number(/content-length: (\d+)/i.exec(this.buffer.subarray(0, head).toString())?.[1]);
-      assert.ok(Number.isInteger(length), `a response with a Content-Length: ${this.buffer.subarray(0, head)}`);
-      if (this.buffer.length < head + 4 + length) return;
-      this.bodies.push(this.buffer.subarray(head + 4, head + 4 + length).toString());
-      this.buffer = this.buffer.subarray(head + 4 + length);
-    }
-  }
 }

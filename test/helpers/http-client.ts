@@ -18,6 +18,8 @@ export class RawHttpClient {
   /** Requests sent by get(): each must get exactly one response. */
   requests = 0;
   closed = false;
+  /** The server's FIN arrived ('end'): set before `closed`. */
+  ended = false;
   /** The client's own port: names the connection in the server's logs (kept: a closed socket forgets it). */
   readonly port: number;
   private buffer = Buffer.alloc(0);
@@ -28,6 +30,7 @@ export class RawHttpClient {
       this.buffer = Buffer.concat([this.buffer, chunk]);
       this.parse();
     });
+    socket.on('end', () => (this.ended = true));
     socket.on('close', () => (this.closed = true));
     socket.on('error', () => {});
   }
