@@ -1,13 +1,21 @@
 // Lab 4's challenges: the learner's self-restarting server under a load of
 // new connections, SIGHUP in the middle. The load says what each connection
 // got; strace (-f: both generations) says who called bind().
+import * as net from 'node:net';
+import * as path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
+import { roleScripts } from '../project';
 import { syscallLines, type SyscallLine } from '../strace';
 import { formatLineLoad, runLineLoad, type LineLoadResult } from './line-load';
 import { firstOf } from './run';
 import type { Challenge, ChallengeContext, CheckOutcome } from './types';
 
+/** The shipped roles beside this module (roles/, compiled: dist/src/challenges/roles). */
+const roleScript = roleScripts(path.join(__dirname, 'roles'), ['lab4-gen2']);
+
 const RATE = 100;
+/** Gen 1 must be gone this long after the load (drain: even with a client that never hangs up; the solution exits 2 s after its SIGTERM, about 1 s before the load ends). */
+const GONE_MS = 4000;
 const LOAD_MS = 2500;
 const RESTART_AT_MS = 800;
 
@@ -33,12 +41,32 @@ async function gone(pid: number, ms: number): Promise<boolean> {
 const callText = (c: SyscallLine) => `${c.syscall}(${c.args}) = ${c.errno ? `-1 ${c.errno}` : c.result}`;
 const pidOf = (line: string | undefined) => Number(/^pid (\d+)/.exec(line ?? '')?.[1]);
 
-async function checkRestart(ctx: ChallengeContext): Promise<CheckOutcome> {
-  const server = await ctx.startRole('server', ctx.script, { traced: ['bind', 'listen', 'kill'] });
+/** A client that gets its answer and then never hangs up, as a phone on a long-lived connection. */
+async function idleClient(port: number): Promise<net.Socket> {
+  const socket = net.connect(port, '127.0.0.1');
+  socket.on('error', () => undefined);
+  socket.write('an idle client\n');
+  await new Promise<void>((resolve, reject) => {
+    socket.once('data', () => resolve());
+    socket.once('close', () => reject(new Error('closed before its answer')));
+  });
+  return socket;
+}
+
+interface RestartOptions {
+  /** The successor is the check's (drain): its path is the learner's server's argument. */
+  successor?: string;
+  /** Open one connection before the load that never hangs up: gen 1 must still exit (a drain deadline). */
+  idle?: boolean;
+}
+
+async function checkRestart(ctx: ChallengeContext, options: RestartOptions = {}): Promise<CheckOutcome> {
+  const server = await ctx.startRole('server', ctx.script, { args: options.successor ? [options.successor] : [], traced: ['bind', 'listen', 'kill'] });
   const serving = await firstOf([server.waitForLine(/\(gen 1\): serving on 127\.0\.0\.1:\d+/), server.wait().then(() => undefined)], 15_000);
   if (!serving) return { passed: false, measured: [], problem: 'your server did not print "pid <pid> (gen 1): serving on 127.0.0.1:<port>" (its log is below)' };
   const port = Number(/:(\d+)/.exec(serving)![1]);
   const gen1 = pidOf(serving);
+  const idle = options.idle ? await idleClient(port).catch(() => null) : null;
 
   const load = runLineLoad(port, RATE, LOAD_MS);
   await delay(RESTART_AT_MS); // when in the load the restart comes, not a wait for something
@@ -47,7 +75,8 @@ async function checkRestart(ctx: ChallengeContext): Promise<CheckOutcome> {
 
   const gen2Line = server.lines.find((l) => /\(gen 2\): serving/.test(l));
   const gen2 = pidOf(gen2Line);
-  const gen1Gone = gen2Line ? await gone(gen1, 7000) : false;
+  const gen1Gone = gen2Line ? await gone(gen1, GONE_MS) : false;
+  idle?.destroy();
   // Stop whoever serves now, so that strace finishes its capture.
   if (gen2 && alive(gen2)) process.kill(gen2, 'SIGTERM');
   if (alive(gen1)) await server.signal('SIGTERM').catch(() => undefined);
@@ -58,7 +87,8 @@ async function checkRestart(ctx: ChallengeContext): Promise<CheckOutcome> {
   const successorListen = calls.find((c) => c.syscall === 'listen' && c.pid !== gen1);
   const measured = [
     `load, ${RATE} new connections/s for ${LOAD_MS / 1000} s, SIGHUP at ${RESTART_AT_MS / 1000} s: ${formatLineLoad(result)}`,
-    `gen 1 (pid ${gen1}): ${gen2Line ? (gen1Gone ? 'exited after its successor took over' : 'still running 7 s after its successor took over') : 'no successor ever served'}`,
+    `gen 1 (pid ${gen1}): ${gen2Line ? (gen1Gone ? 'exited after its successor took over' : `still running ${GONE_MS / 1000} s after its successor took over`) : 'no successor ever served'}`,
+    ...(options.idle ? [`an idle client (answered, then never hanging up): ${idle ? 'connected from before the SIGHUP' : 'got no answer'}`] : []),
     `strace, the successor: ${[...successorBinds, ...(successorListen ? [successorListen] : [])].map(callText).join(', ') || 'no bind, no listen'}`,
   ];
   const failedBind = successorBinds.find((c) => c.errno);
@@ -83,7 +113,10 @@ async function checkRestart(ctx: ChallengeContext): Promise<CheckOutcome> {
   if (result.refused + result.timeout > 0) return { passed: false, measured, problem: `${result.refused} refused and ${result.timeout} timed out: a restart must not leave the port without a listener` };
   const generations = Object.keys(result.answeredBy).map((who) => who.replace(/ pid.*/, ''));
   if (!generations.includes('gen 1') || !generations.includes('gen 2')) return { passed: false, measured, problem: 'both generations must answer: gen 1 before the restart, gen 2 after it' };
-  if (!gen1Gone) return { passed: false, measured, problem: 'gen 1 must exit once its connections are finished' };
+  if (!gen1Gone) {
+    const why = options.idle ? ': one client never hangs up (a phone, a game), so gen 1 needs a bound on how long it waits for it' : '';
+    return { passed: false, measured, problem: `gen 1 must exit once its connections are finished${why}` };
+  }
   return { passed: true, measured };
 }
 
@@ -103,7 +136,7 @@ const adoptFd3: Challenge = {
     'bind() looks at sockets, not processes: a listening socket holds the port as long as any fd of it is open. Your successor already has one.',
     'fd 3 is bound and listening. fdlab\'s adoptServer(3, server) (or server.listen({ fd: 3 })) serves on it without bind.',
   ],
-  check: checkRestart,
+  check: (ctx) => checkRestart(ctx),
 };
 
 const drain: Challenge = {
@@ -111,9 +144,9 @@ const drain: Challenge = {
   id: 'drain',
   title: 'let the old generation finish its connections before it exits',
   goal:
-    'Your server restarts on SIGHUP the right way: gen 2 serves on the inherited fd 3 and sends SIGTERM to gen 1.\n' +
-    'No connection is refused, yet some never get their answer. Make gen 1 leave no connection unanswered, and\n' +
-    'still exit.',
+    'Your server (gen 1) restarts on SIGHUP the right way: the check\'s gen 2 serves on the inherited fd 3 and\n' +
+    'sends SIGTERM to gen 1. No connection is refused, yet some never get their answer. Make gen 1 leave no\n' +
+    `connection unanswered, and still exit within ${GONE_MS / 1000} s: one client never hangs up.`,
   file: 'server.ts',
   start: 'challenges/lab4/drain/server.ts',
   solution: 'challenges/lab4/drain/solution.ts',
@@ -121,8 +154,9 @@ const drain: Challenge = {
     'The lost connections were accepted before the SIGTERM. Which process holds their sockets?',
     'Only the listener is shared with gen 2. An accepted connection is a socket of its own, open only in gen 1: when gen 1 exits, the kernel closes it.',
     'On SIGTERM, stop accepting (server.close() closes gen 1\'s fd of the listener only) and exit in its callback, which runs once every connection has closed.',
+    'A client that never hangs up keeps server.close()\'s callback from ever running: exit at a deadline (a timer) too.',
   ],
-  check: checkRestart,
+  check: (ctx) => checkRestart(ctx, { successor: roleScript('lab4-gen2'), idle: true }),
 };
 
 export const lab4Challenges: Challenge[] = [adoptFd3, drain];

@@ -86,6 +86,26 @@ describe('challenges (fdlab challenge / check / hint)', function () {
     assert.match(check.stdout, /NOT YET: every reply came, but one read took \d+ bytes off the connection, more than one request/);
   });
 
+  it('lab4/drain: a drain without a deadline answers every connection and still fails: the idle client keeps gen 1 alive', async function () {
+    await fdlab(['challenge', '4', 'drain'], dir);
+    const file = path.join(dir, 'lab4', 'drain', 'server.ts');
+    const solution = fs.readFileSync(path.join(ROOT, 'challenges/lab4/drain/solution.ts'), 'utf8');
+    // The solution with its deadline taken out: server.close()'s callback alone.
+    const noDeadline = solution.replace(/  const deadline = setTimeout\(\(\) => \{[^]*?\}, DRAIN_MS\);\n/, '').replace('    clearTimeout(deadline);\n', '');
+    assert.notEqual(noDeadline, solution);
+    assert.doesNotMatch(noDeadline, /deadline\)/);
+    fs.writeFileSync(file, noDeadline);
+    const check = await fdlab(['check', '4', 'drain'], dir);
+    assert.equal(check.code, 1, check.stdout + check.stderr);
+    assert.match(check.stdout, / 0 reset, 0 closed without an answer, 0 timed out/);
+    assert.match(check.stdout, /NOT YET: gen 1 must exit once its connections are finished: one client never hangs up/);
+  });
+
+  it('no starting file gives away another challenge\'s answer: drain\'s has no gen 2 (the check brings its own)', function () {
+    const drain = fs.readFileSync(path.join(ROOT, 'challenges/lab4/drain/server.ts'), 'utf8');
+    assert.doesNotMatch(drain, /adoptServer|listen\(\{ fd/, "adopt-fd3's answer");
+  });
+
   it('hints come one per call, progress is kept, and the last call names the solution', async function () {
     const [challenge] = CHALLENGES;
     await fdlab(['challenge', String(challenge.lab), challenge.id], dir);

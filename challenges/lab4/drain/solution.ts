@@ -3,22 +3,22 @@
 // accepted, and exits when the last of its connections has closed, or at a
 // deadline for a client that never hangs up.
 //
-//   node server.js                      gen 1: binds 127.0.0.1 on a free port
-//   node server.js --graceful <port>    gen 2: started by gen 1 on SIGHUP, with
-//                                       gen 1's listening socket as its fd 3
+//   node server.js <gen2.js>    gen 1: binds 127.0.0.1 on a free port; on
+//                               SIGHUP starts <gen2.js> (the check's own gen 2,
+//                               src/challenges/roles/lab4-gen2.ts) with its
+//                               listening socket as gen 2's fd 3
 //
 // Each line a client sends is answered after 200 ms of "work" with
 // "gen <G> pid <pid>: <line>". Gen 2 sends SIGTERM to gen 1 once it serves;
 // gen 1 then stops accepting, finishes the connections it has, and exits.
 import { spawn } from 'node:child_process';
 import * as net from 'node:net';
-import { adoptServer, fdOf } from 'fdlab';
+import { fdOf } from 'fdlab';
 
 const HOST = '127.0.0.1';
 const WORK_MS = 200;
-const graceful = process.argv[2] === '--graceful';
-const generation = graceful ? 2 : 1;
-const log = (text: string) => console.log(`pid ${process.pid} (gen ${generation}): ${text}`);
+const GEN2 = process.argv[2];
+const log = (text: string) => console.log(`pid ${process.pid} (gen 1): ${text}`);
 
 const server = net.createServer((socket) => {
   let pending = '';
@@ -28,33 +28,28 @@ const server = net.createServer((socket) => {
     for (let end = pending.indexOf('\n'); end >= 0; end = pending.indexOf('\n')) {
       const line = pending.slice(0, end);
       pending = pending.slice(end + 1);
-      setTimeout(() => socket.write(`gen ${generation} pid ${process.pid}: ${line}\n`), WORK_MS);
+      setTimeout(() => socket.write(`gen 1 pid ${process.pid}: ${line}\n`), WORK_MS);
     }
   });
   socket.on('error', () => socket.destroy());
 });
 
 async function main(): Promise<void> {
-  if (graceful) {
-    await adoptServer(3, server); // listen() on the inherited socket: no bind, no new socket
-    log(`serving on ${HOST}:${process.argv[3]} (inherited fd 3)`);
-    process.kill(process.ppid, 'SIGTERM'); // I serve now: my parent may stop
-  } else {
-    await new Promise<void>((resolve) => server.listen(0, HOST, () => resolve()));
-    log(`serving on ${HOST}:${(server.address() as net.AddressInfo).port}`);
-  }
+  await new Promise<void>((resolve) => server.listen(0, HOST, () => resolve()));
+  log(`serving on ${HOST}:${(server.address() as net.AddressInfo).port}`);
 }
 
 process.on('SIGHUP', () => {
   const port = (server.address() as net.AddressInfo).port;
   log(`SIGHUP: starting my successor with my listening fd as its fd 3`);
-  const successor = spawn(process.execPath, [process.argv[1], '--graceful', String(port)], {
+  const successor = spawn(process.execPath, [GEN2, String(port)], {
     stdio: ['ignore', 'inherit', 'inherit', fdOf(server)], // index 3: the successor's fd 3
   });
   successor.once('exit', (code) => log(`my successor exited (code ${code}); I go on serving`));
 });
 
-const DRAIN_MS = 5000;
+// The check's idle client never hangs up: without a deadline gen 1 would never exit.
+const DRAIN_MS = 2000;
 
 process.on('SIGTERM', () => {
   log('SIGTERM: stopping accepting; finishing the connections I have');
