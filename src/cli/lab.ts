@@ -1,4 +1,5 @@
 // `fdlab lab <n>`: run one lab and turn its verdict into an exit code.
+import * as path from 'node:path';
 import { LabError } from '../lab-error';
 import { loadLabs } from '../labs/registry';
 import { runLab } from '../labs/runner';
@@ -13,6 +14,7 @@ export interface LabCommandOptions {
   inspect: boolean;
   set?: Record<string, string>;
   pause: boolean;
+  captures?: string;
 }
 
 export async function runLabCommand(n: number, options: LabCommandOptions): Promise<number> {
@@ -30,6 +32,7 @@ export async function runLabCommand(n: number, options: LabCommandOptions): Prom
     settings: { ...options.set, ...(options.reads ? { reads: options.reads } : {}) },
     fault: options.fault,
     pause: options.pause,
+    captures: options.captures && path.resolve(options.captures),
   });
   // --pause read Enter from stdin: a pipe that is still open would keep us running after the lab.
   if (options.pause) process.stdin.destroy();

@@ -42,6 +42,7 @@ program
   .option('--fault <name>', 'a failure to inject (lab 3: drop-leftover; lab 4: no-fd3; lab 5: crash-new)')
   .option('--reads <how>', 'lab 3: how servers read requests (exact or greedy); the same as --set reads=<how>')
   .option('--set <key=value...>', 'lab settings, e.g. --set connections=300 (lab 5); a wrong key lists what the lab accepts', collectSetting)
+  .option('--captures <dir>', 'where the lab writes lab<n>/ (strace captures, logs, timelines, summary.json) (default: captures/ in the project)')
   .action(async (n: number, options) => {
     process.exitCode = await (await import('./lab')).runLabCommand(n, options);
   });

@@ -45,7 +45,7 @@ export async function runLab(lab: LabDefinition, options: LabOptions): Promise<L
   if (options.inspect && !lab.inspectPorts?.length) guide.line(chalk.yellow(`--inspect: lab ${lab.number} starts no role with an inspector; ignored`));
   if (settings.fault) guide.line(chalk.yellow(`--fault ${settings.fault}: ${lab.faults?.[settings.fault]}`));
 
-  const capturesDir = path.join(options.capturesRoot ?? projectRoot(), 'captures', name);
+  const capturesDir = path.join(options.captures ?? path.join(options.capturesRoot ?? projectRoot(), 'captures'), name);
   fs.rmSync(capturesDir, { recursive: true, force: true });
   fs.mkdirSync(capturesDir, { recursive: true });
 

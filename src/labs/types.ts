@@ -14,6 +14,8 @@ export interface LabOptions {
   silent?: boolean;
   /** Where captures/<lab>/ goes (default: the project root). */
   capturesRoot?: string;
+  /** The folder <lab>/ goes in, instead of <capturesRoot>/captures (--captures). */
+  captures?: string;
   /** Start roles that declare an inspectPort with the Node inspector on it (--inspect). */
   inspect?: boolean;
   /** Lab settings as typed (--set key=value, --reads): checked against the lab's declaration. */

@@ -4,6 +4,7 @@ import { strict as assert } from 'node:assert';
 import Docker from 'dockerode';
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { labels } from '../../src/runtime/docker/labels';
 import { labImageOrSkip } from '../helpers/docker';
@@ -15,7 +16,9 @@ const CLI = path.resolve(__dirname, '..', '..', 'src', 'cli', 'main.js');
 // An engine address nobody answers on: what a user sees with dockerd stopped.
 const NO_ENGINE = { DOCKER_HOST: 'unix:///tmp/fdlab-no-docker-here.sock' };
 
+/** The CLI, with a lab's captures in a temp dir: never the learner's captures/. */
 function fdlab(args: string[], env: Record<string, string> = {}) {
+  if (args[0] === 'lab') args = [...args, '--captures', tempDir()];
   return collect(spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env, FORCE_COLOR: '0' }, stdio: ['ignore', 'pipe', 'pipe'] }));
 }
 
@@ -44,6 +47,9 @@ describe('fdlab command line', function () {
     assert.equal(run.code, 0, run.stdout);
     assert.match(run.stdout, /runtime: process: no Docker engine answered at .*falling back to processes/);
     assert.match(run.stdout, /Lab passed: 7 passed, 0 failed/);
+    const captures = /captures, logs and summary\.json: (\S+)/.exec(run.stdout)?.[1];
+    assert.ok(captures && captures.startsWith(os.tmpdir()) && captures.endsWith('/lab1'), `--captures: ${captures}`);
+    assert.ok(fs.existsSync(path.join(captures, 'summary.json')));
   });
 
   it('--runtime docker with no engine fails with the fix instead of falling back', async () => {

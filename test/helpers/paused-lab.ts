@@ -3,6 +3,7 @@
 // commands, then types Enter. This is what a learner does at a pause.
 import { execFile, spawn } from 'node:child_process';
 import { cliPath, projectRoot } from '../../src/project';
+import { tempDir } from './fds';
 
 const ROOT = projectRoot();
 const CLI = cliPath();
@@ -34,7 +35,7 @@ export interface PausedRun {
  * pause's text and everything printed so far, before Enter is typed.
  */
 export async function runPausedLab(args: string[], atPause: (n: number, pause: string, output: string) => Promise<void>, env: NodeJS.ProcessEnv = {}): Promise<PausedRun> {
-  const command = [process.execPath, CLI, 'lab', ...args, '--pause'].join(' ');
+  const command = [process.execPath, CLI, 'lab', ...args, '--pause', '--captures', tempDir()].join(' ');
   const lab = spawn('script', ['-qfec', command, '/dev/null'], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, FORCE_COLOR: '1', ...env } });
   let output = '';
   let pauses = 0;

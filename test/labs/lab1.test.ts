@@ -3,6 +3,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { failedChecks, fdTables, runLabForTest, RUNTIMES } from './harness';
+import { tempDir } from '../helpers/fds';
 import { cliPath } from '../../src/project';
 
 for (const runtime of RUNTIMES) {
@@ -73,7 +74,7 @@ describe('lab 1 in Docker from another pid namespace (as in a devcontainer)', fu
       return this.skip();
     }
     const cli = cliPath();
-    const lab = spawn('unshare', ['-p', '-f', '--mount-proc', '--kill-child', process.execPath, cli, 'lab', '1', '--runtime', 'docker', '--pause', '--quiet'], {
+    const lab = spawn('unshare', ['-p', '-f', '--mount-proc', '--kill-child', process.execPath, cli, 'lab', '1', '--runtime', 'docker', '--pause', '--quiet', '--captures', tempDir()], {
       env: { ...process.env, FORCE_COLOR: '0' },
       stdio: ['pipe', 'pipe', 'pipe'],
     });

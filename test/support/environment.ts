@@ -5,6 +5,7 @@ process.env.TESTCONTAINERS_HOST_OVERRIDE ??= 'localhost';
 
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 
 // Labs listen on fixed ports (from the seeds): as processes, each test's lab
 // gets a network namespace of its own, so no run meets another on them. That
@@ -52,10 +53,45 @@ function leftovers(root: number, dirs: readonly string[]): { pid: number; comman
   return [...found].map((pid) => ({ pid, command: commands.get(pid) ?? '?' }));
 }
 
-// Root hooks: a run leaves no temporary directories and no processes behind.
+/**
+ * The learner's captures/ in the project (what `npm run lab:N` wrote): every
+ * file with its size and mtime. The tests write their captures to temp dirs
+ * (runLabForTest, --captures); a run that touches these fails.
+ */
+function learnersCaptures(): string {
+  const root = path.join(__dirname, '..', '..', '..', 'captures');
+  const files: string[] = [];
+  const walk = (dir: string): void => {
+    let entries: fs.Dirent[];
+    try {
+      entries = fs.readdirSync(dir, { withFileTypes: true });
+    } catch {
+      return; // no captures/ yet
+    }
+    for (const entry of entries) {
+      const file = path.join(dir, entry.name);
+      if (entry.isDirectory()) walk(file);
+      else {
+        const stat = fs.statSync(file, { throwIfNoEntry: false });
+        files.push(`${path.relative(root, file)} ${stat?.size} ${stat?.mtimeMs}`);
+      }
+    }
+  };
+  walk(root);
+  return files.sort().join('\n');
+}
+
+let capturesBefore = '';
+
+// Root hooks: a run leaves no temporary directories and no processes behind,
+// and does not touch the learner's captures/.
 // A leftover process fails the run (and is killed, so the run can end).
 export const mochaHooks = {
+  beforeAll(): void {
+    capturesBefore = learnersCaptures();
+  },
   afterAll(this: Mocha.Context): void {
+    const capturesAfter = learnersCaptures();
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const fds = require('../helpers/fds') as typeof import('../helpers/fds');
     const left = leftovers(process.pid, fds.tempDirsMade());
@@ -69,6 +105,9 @@ export const mochaHooks = {
     }
     if (left.length > 0) {
       throw new Error(`the tests left ${left.length} process(es) running (killed now):\n${left.map((p) => `  ${p.pid} ${p.command.slice(0, 200)}`).join('\n')}`);
+    }
+    if (capturesAfter !== capturesBefore) {
+      throw new Error(`the tests wrote to the learner's captures/ (a lab run without a temp --captures or capturesRoot):\nbefore:\n${capturesBefore || '(nothing)'}\nafter:\n${capturesAfter}`);
     }
   },
 };
