@@ -7,6 +7,7 @@
         "native/fdpass.cc",
         "native/flock.cc",
         "native/inspect.cc",
+        "native/listen.cc",
         "native/poller.cc",
         "native/supervise.cc",
         "native/tcp-state.cc",

@@ -85,6 +85,11 @@ program
     if (!Number.isInteger(ms) || ms < 0) throw new InvalidArgumentError('milliseconds, 0 or more');
     return ms;
   }, 5000)
+  .option('--backlog <n>', 'how many connections may wait to be accepted (default: net.core.somaxconn, the kernel\'s cap; Node\'s own default is 511)', (v) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1 || n > 65_535) throw new InvalidArgumentError('a whole number from 1 to 65535');
+    return n;
+  })
   .addOption(new Option('--app <app>', 'what it serves: ping/pong, HTTP/1.1 keep-alive (GET / and POST /echo; fdlab/http), or a WebSocket echo server (fdlab/ws)').choices(['ping-pong', 'http', 'ws']).default('ping-pong'))
   .action(async (options) => {
     await (await import('./serve')).runServe(options);

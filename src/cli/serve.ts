@@ -19,6 +19,8 @@ export interface ServeOptions {
   successor: 'spawn' | 'external';
   upgradeTimeout: number;
   standby: number;
+  /** The listener's accept queue (default: net.core.somaxconn). */
+  backlog?: number;
   /** What it serves: the ping/pong demo (default) or an HTTP/1.1 keep-alive server (fdlab/http). */
   app?: 'ping-pong' | 'http' | 'ws';
 }
@@ -149,6 +151,7 @@ export async function runServe(options: ServeOptions): Promise<void> {
     onState,
     timeoutMs: options.upgradeTimeout,
     standbyMs: options.standby,
+    backlog: options.backlog,
     signals: true,
     log,
   }).catch((error: Error & { code?: string }) => {

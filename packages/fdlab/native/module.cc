@@ -4,6 +4,7 @@
 #include "fdpass.h"
 #include "flock.h"
 #include "inspect.h"
+#include "listen.h"
 #include "poller.h"
 #include "supervise.h"
 #include "tcp-state.h"
@@ -28,6 +29,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("firstNotStreamSocket", Napi::Function::New(env, FirstNotStreamSocket, "firstNotStreamSocket"));
   exports.Set("tcpUse", Napi::Function::New(env, TcpUse, "tcpUse"));
   exports.Set("shutdownBoth", Napi::Function::New(env, ShutdownBoth, "shutdownBoth"));
+  exports.Set("setBacklog", Napi::Function::New(env, SetBacklog, "setBacklog"));
   exports.Set("tryFlock", Napi::Function::New(env, TryFlock, "tryFlock"));
   exports.Set("notifyDatagram", Napi::Function::New(env, NotifyDatagram, "notifyDatagram"));
   exports.Set("reapOthers", Napi::Function::New(env, ReapOthers, "reapOthers"));

@@ -10,7 +10,7 @@
 import type * as net from 'node:net';
 import { FdlabError } from '../errors';
 import { closeQuietly } from '../fd/fds';
-import { adoptServer, wrapSocket } from '../socket/adopt';
+import { wrapSocket } from '../socket/adopt';
 import { detachSocketNow, type WriteEnd } from '../socket/detach';
 import { gate } from '../socket/gate';
 import { holdSocket, type HeldSocket } from '../socket/hold';
@@ -260,11 +260,11 @@ function tellApp<S>(connection: ServedConnection<S>, event: 'handedOver' | 'take
  */
 export async function serveAgain<S>(
   held: Held<S>,
-  newServer: () => net.Server,
+  listenOn: (fd: number) => Promise<net.Server>,
   serve: (socket: net.Socket, session?: S, pending?: Buffer) => void,
   takenBack?: { log: Log; successorDead: boolean },
 ): Promise<{ server: net.Server; gone: ServedConnection<S>[] }> {
-  const server = await adoptServer(held.listenerFd, newServer());
+  const server = await listenOn(held.listenerFd);
   const gone: ServedConnection<S>[] = [];
   const open = held.connections.filter((c) => !c.closed);
   const verdicts: Verdict[] = takenBack ? judge(open, takenBack.successorDead) : open.map(() => 'as-held');

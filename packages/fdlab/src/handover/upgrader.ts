@@ -8,6 +8,7 @@ import { EventEmitter } from 'node:events';
 import * as net from 'node:net';
 import { FdlabError, type FdlabErrorCode } from '../errors';
 import { adoptServer } from '../socket/adopt';
+import { resolveBacklog } from '../socket/backlog';
 import { holdSocket } from '../socket/hold';
 import { beforeFdClose, checkNodeInternals, onHandleUse } from '../socket/internals';
 import { shutdownBoth } from '../socket/tcp-use';
@@ -38,6 +39,13 @@ export interface UpgraderOptions<S> {
   /** TCP port; 0 picks a free one (see `port` after start). */
   port: number;
   host?: string;
+  /**
+   * The accept queue's length: how many connections may wait to be accepted.
+   * Default: the largest the kernel allows (net.core.somaxconn), not Node's
+   * 511, which drops SYNs in a reconnect storm. A larger one is capped, and
+   * the log says so. Kept by every version: each sets it again.
+   */
+  backlog?: number;
   /** Where the upgrade socket lives: created 0700, or refused unless ours and 0700. */
   stateDir: string;
   pidFile?: string;
@@ -98,6 +106,7 @@ export class Upgrader<S> extends EventEmitter {
   private listener!: net.Server;
   private readonly served = new Set<ServedConnection<S>>();
   private readonly log: Log;
+  private readonly backlog: number;
   /** This server's life (OLD_STATES): status is read from it. */
   private readonly machine: StateMachine<OldState>;
   /** Only when started with takeOver: the taking over (NEW_STATES). */
@@ -160,6 +169,9 @@ export class Upgrader<S> extends EventEmitter {
     if (!Number.isSafeInteger(standbyMs) || standbyMs < 0 || standbyMs > MAX_STANDBY_MS) {
       throw new FdlabError('ERR_INVALID_ARG_VALUE', `standbyMs must be a whole number of milliseconds from 0 to ${MAX_STANDBY_MS} (a day); got ${standbyMs}`);
     }
+    const { backlog, capped } = resolveBacklog(options.backlog);
+    this.backlog = backlog;
+    if (capped) this.log(capped);
     ensureStateDir(options.stateDir); // refused at start: a foreign or open state dir, a path too long
     if (options.signals) this.handleSignals();
   }
@@ -347,7 +359,7 @@ export class Upgrader<S> extends EventEmitter {
   private async serveAgain(held: Held<S>, takenBack?: { successorDead: boolean }): Promise<UpgradeResult | null> {
     try {
       const serve = (socket: net.Socket, session?: S, pending?: Buffer) => void this.serve(socket, session, pending);
-      const { server, gone } = await serveAgain(held, () => this.newServer(), serve, takenBack ? { log: this.log, successorDead: takenBack.successorDead } : undefined);
+      const { server, gone } = await serveAgain(held, (fd) => this.listenOn(fd), serve, takenBack ? { log: this.log, successorDead: takenBack.successorDead } : undefined);
       this.listener = server;
       for (const connection of gone) this.served.delete(connection);
       return null;
@@ -405,7 +417,7 @@ export class Upgrader<S> extends EventEmitter {
     const server = (this.listener = this.newServer());
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(this.options.port, this.options.host ?? '127.0.0.1', () => {
+      server.listen(this.options.port, this.options.host ?? '127.0.0.1', this.backlog, () => {
         server.off('error', reject);
         resolve();
       });
@@ -437,7 +449,7 @@ export class Upgrader<S> extends EventEmitter {
     // and a failure hands everything back to the old version, which stands by with its copies.
     try {
       this.commitPidFile();
-      this.listener = await adoptServer(taken.listenerFd, this.newServer());
+      this.listener = await this.listenOn(taken.listenerFd);
     } catch (error) {
       throw this.handBack(taken.arrivals, taken.listenerFd, taken.channel, taken.oldPid, error);
     }
@@ -469,7 +481,7 @@ export class Upgrader<S> extends EventEmitter {
    * every connection.
    */
   private async servingOrphaned(taken: { listenerFd: number; arrivals: Arrivals<S> }, taking: StateMachine<NewState>): Promise<void> {
-    this.listener = await adoptServer(taken.listenerFd, this.newServer());
+    this.listener = await this.listenOn(taken.listenerFd);
     this.startServing(taken.arrivals.taken, 0);
     try {
       this.commitPidFile();
@@ -597,6 +609,11 @@ export class Upgrader<S> extends EventEmitter {
 
   private writePidFile(): void {
     if (this.options.pidFile) writePidFile(this.options.pidFile);
+  }
+
+  /** Serves on the listener handed to us (or back to us), with our backlog: Node's listen({ fd }) resets it to 511. */
+  private listenOn(fd: number): Promise<net.Server> {
+    return adoptServer(fd, this.newServer(), this.backlog);
   }
 
   private newServer(): net.Server {

@@ -60,6 +60,8 @@ export interface RawBinding {
   tcpUse(fds: Int32Array, count: number, out: Float64Array): void;
   /** shutdown(SHUT_RDWR): true, or false when it was not connected. */
   shutdownBoth(fd: number): boolean;
+  /** listen(fd, backlog) again on a listening socket: a new accept queue length (the kernel caps it at somaxconn). */
+  setBacklog(fd: number, backlog: number): void;
   /** flock(fd, mode | LOCK_NB): true if taken (or released), false if a conflicting lock is held elsewhere. */
   tryFlock(fd: number, mode: 'shared' | 'exclusive' | 'unlock'): boolean;
   /** One datagram to a Unix socket (sd_notify); '@' starts an abstract name. */

@@ -7,6 +7,7 @@ import { binding } from '../native/binding';
 import type { WriteEnd } from './detach';
 import { checkNodeInternals } from './internals';
 import { trackWrites } from './write-tracker';
+import { resolveBacklog, setBacklog } from './backlog';
 
 export interface AdoptSocketOptions {
   /** Bytes the previous owner had read but not processed: delivered first. */
@@ -73,14 +74,22 @@ export function wrapSocket(fd: number, options: AdoptSocketOptions = {}): net.So
   return socket;
 }
 
-/** Serves on an inherited listening socket fd; resolves once Node listens on it. */
-export async function adoptServer(fd: number, server: net.Server = net.createServer()): Promise<net.Server> {
+/**
+ * Serves on an inherited listening socket fd; resolves once Node listens on
+ * it. `backlog`: the accept queue's length to set again, since Node's
+ * listen({ fd }) resets it to 511 whatever the socket had (and ignores the
+ * option); default: leave Node's.
+ */
+export async function adoptServer(fd: number, server: net.Server = net.createServer(), backlog?: number): Promise<net.Server> {
   requireStreamSocket(fd, true, 'adoptServer');
-  return new Promise((resolve, reject) => {
+  const queue = backlog === undefined ? undefined : resolveBacklog(backlog).backlog;
+  await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen({ fd }, () => {
       server.off('error', reject);
-      resolve(server);
+      resolve();
     });
   });
+  if (queue !== undefined) setBacklog(server, queue);
+  return server;
 }
