@@ -113,9 +113,10 @@ export function rebuildExtension(PerMessageDeflate: ExtensionClass, setting: unk
  * Calls busy() when zlib starts work for this WebSocket and idle() once it
  * has none left. idle() waits one setImmediate: what zlib's callback
  * started there (the app's echo, compressed; a 'message' ws defers to a
- * setImmediate of its own) counts first.
+ * setImmediate of its own) counts first. Returns how many operations are
+ * under way (a snapshot at the upgrade deadline asks).
  */
-export function watchZlib(extension: Extension, busy: () => void, idle: () => void): void {
+export function watchZlib(extension: Extension, busy: () => void, idle: () => void): () => number {
   let working = 0;
   const settle = () =>
     setImmediate(() => {
@@ -140,4 +141,5 @@ export function watchZlib(extension: Extension, busy: () => void, idle: () => vo
       });
     };
   }
+  return () => working;
 }

@@ -94,19 +94,20 @@ export function wsApp<A = unknown>(server: http.Server, wss: WebSocketServerLike
   // Throws ERR_WS_DEFLATE for context takeover; null when the server has no permessage-deflate.
   const PerMessageDeflate = deflateClassOf(WebSocket, o.perMessageDeflate);
   const log = options.log ?? (() => {});
-  const trackers = new WeakMap<net.Socket, { ws: WebSocketLike & Internal; frames: FrameTracker }>();
+  const trackers = new WeakMap<net.Socket, { ws: WebSocketLike & Internal; frames: FrameTracker; zlib: () => number }>();
   // Every WebSocket the server accepts (or the next version rebuilds): its frames are tracked from its first byte on.
   wss.prependListener('connection', (ws: unknown) => {
     const socket = (ws as Internal)._socket;
     const frames = new FrameTracker();
-    trackers.set(socket, { ws: ws as WebSocketLike & Internal, frames });
+    const tracked = { ws: ws as WebSocketLike & Internal, frames, zlib: () => 0 };
+    trackers.set(socket, tracked);
     // Prepended: the tracker sees each chunk before ws's Receiver does (and the handshake's head, unshifted, too).
     socket.prependListener('data', (chunk: Buffer) => {
       frames.push(chunk);
       if (frames.closing) markBusy(socket); // a closing handshake is finished here, never switched
     });
     const extension = (ws as Internal)._extensions?.[EXTENSION];
-    if (extension) watchZlib(extension, () => markBusy(socket), () => frames.closing || markIdle(socket));
+    if (extension) tracked.zlib = watchZlib(extension, () => markBusy(socket), () => frames.closing || markIdle(socket));
     markIdle(socket); // busy since the upgrade request: a WebSocket now, which moves at any time
   });
   const carrier = {
@@ -116,6 +117,8 @@ export function wsApp<A = unknown>(server: http.Server, wss: WebSocketServerLike
       if (!tracked) return { state: null, pending: Buffer.alloc(0), close: 'a WebSocket closed' };
       const { ws, frames } = tracked;
       if (frames.closing || ws.readyState !== 1) return { state: null, pending: Buffer.alloc(0), close: 'a WebSocket closing' };
+      // Only at the upgrade deadline (busy until then): a message zlib still works on is in neither the pending frames nor the socket.
+      if (tracked.zlib() > 0) return { state: null, pending: Buffer.alloc(0), close: 'a WebSocket message still in zlib (permessage-deflate) at the deadline' };
       const state: WsState = { protocol: ws.protocol, binaryType: ws.binaryType };
       const extension = ws._extensions?.[EXTENSION];
       if (extension) {
