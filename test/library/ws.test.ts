@@ -41,6 +41,11 @@ interface Count {
   count: number;
 }
 
+/** ws's WebSocket as a ws older than 8.20 has it: no PerMessageDeflate on it. */
+class Before820 extends WebSocket {
+  static PerMessageDeflate = undefined;
+}
+
 /** The server side of each version: its WebSockets in the order they came (fresh or rebuilt), and their pongs. */
 class Versions {
   readonly sockets = new Map<number, WebSocket[]>();
@@ -62,13 +67,16 @@ class Versions {
 interface EchoOptions {
   ws?: WsModule;
   perMessageDeflate?: boolean | object;
+  /** The server's options.WebSocket (default: ws's). */
+  WebSocket?: typeof WebSocket;
   versions?: Versions;
+  log?: (line: string) => void;
 }
 
 /** Version g: echoes each message as "v<g> #<n>: <text>" (binary: the bytes back, binary); n counts the socket's messages over versions. "pause" pauses the WebSocket. */
 function echoApp(generation: number, options: EchoOptions = {}) {
   const server = http.createServer((_req, res) => res.end(`v${generation}\n`));
-  const wss = new (options.ws ?? { WebSocketServer }).WebSocketServer({ server, perMessageDeflate: options.perMessageDeflate ?? false });
+  const wss = new (options.ws ?? { WebSocketServer }).WebSocketServer({ server, perMessageDeflate: options.perMessageDeflate ?? false, ...(options.WebSocket ? { WebSocket: options.WebSocket } : {}) });
   const counts = new WeakMap<object, Count>();
   wss.on('connection', (ws) => {
     const count: Count = { count: sessionOf<Count>(ws)?.count ?? 0 };
@@ -85,7 +93,7 @@ function echoApp(generation: number, options: EchoOptions = {}) {
       if (!isBinary && data.toString() === 'pause') ws.pause();
     });
   });
-  return wsApp<Count>(server, wss, { save: (ws) => ({ count: counts.get(ws)?.count ?? 0 }) });
+  return wsApp<Count>(server, wss, { save: (ws) => ({ count: counts.get(ws)?.count ?? 0 }), log: options.log });
 }
 
 class Client {
@@ -344,13 +352,35 @@ describe('fdlab/ws: what is refused, and why', function () {
       assert.throws(() => wsApp(server, new WebSocketServer({ noServer: true, perMessageDeflate })), says('ERR_WS_DEFLATE', whatToSet), JSON.stringify(perMessageDeflate));
     }
     assert.ok(wsApp(server, new WebSocketServer({ noServer: true, perMessageDeflate: DEFLATE })));
-    // A ws older than 8.20 (as its WebSocket class looks: no PerMessageDeflate on it), with deflate on; without, accepted.
-    class Before820 extends WebSocket {
-      static PerMessageDeflate = undefined;
-    }
+    // A ws older than 8.20 (as its WebSocket class looks), with deflate on; without, accepted.
     assert.throws(() => wsApp(server, new WebSocketServer({ noServer: true, perMessageDeflate: DEFLATE, WebSocket: Before820 })), says('ERR_WS_UNSUPPORTED', /ws 8\.20 or later/));
     assert.ok(wsApp(server, new WebSocketServer({ noServer: true, WebSocket: Before820 })));
     assert.throws(() => wsApp(server, { options: {} } as never), { code: 'ERR_WS_UNSUPPORTED' });
+  });
+
+  it('a next version with permessage-deflate off still inflates and compresses for the connections that negotiated it; one whose ws cannot rebuild the extension closes them and says so', async () => {
+    const logs: string[] = [];
+    const log = (line: string) => logs.push(line);
+    const apps = [echoApp(1, { perMessageDeflate: DEFLATE, log }), echoApp(2, { log }), echoApp(3, { WebSocket: Before820, log })];
+    const pair = await startUpgradePair<HttpSession>({ app: (g) => apps[g - 1], log });
+    try {
+      const client = await Client.connect(pair.port, { threshold: 0 }); // it compresses every message
+      assert.match(client.extensions, /^permessage-deflate; /);
+      client.ws.send('a');
+      await client.next(1);
+      await pair.upgrade();
+      const long = 'b'.repeat(5000);
+      const before = client.socket.bytesRead;
+      client.ws.send(long);
+      assert.deepEqual(await client.next(2), ['v1 #1: a', `v2 #2: ${long}`]);
+      assert.ok(client.socket.bytesRead - before < long.length / 4, `v2 compressed its answer (${client.socket.bytesRead - before} bytes)`);
+      await pair.upgrade();
+      await until(5000, 'v3 closing the connection', () => client.closed !== null);
+      assert.equal(client.closed, 1006);
+      assert.equal(logs.filter((line) => /closed a WebSocket from 127\.0\.0\.1:\d+: it came with permessage-deflate .* which this version cannot rebuild \(ws 8\.20 or later needed\)/.test(line)).length, 1, logs.join('\n'));
+    } finally {
+      await pair.close();
+    }
   });
 
   it("fdlab's peerDependencies name ws, optional, from the oldest version tested here to the newest (8.20.0: WebSocket.PerMessageDeflate)", () => {
@@ -359,8 +389,10 @@ describe('fdlab/ws: what is refused, and why', function () {
     assert.equal(pkg.peerDependenciesMeta?.ws?.optional, true, 'optional: fdlab without fdlab/ws needs no ws');
     const root = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { devDependencies: Record<string, string> };
     assert.equal(root.devDependencies['ws-8.20'], 'npm:ws@8.20.0', 'the oldest is pinned, not a range');
-    assert.deepEqual(VERSIONS.map((v) => versionOf(v.name).split('.').slice(0, 2).join('.')).sort(), ['8.20', versionOf('ws').split('.').slice(0, 2).join('.')].sort());
-    assert.equal(versionOf('ws-8.20'), '8.20.0');
+    assert.deepEqual(VERSIONS.map((v) => v.name), ['ws', 'ws-8.20']);
+    assert.equal(versionOf('ws-8.20'), '8.20.0', 'the oldest: the floor of the range');
+    const [major, minor] = versionOf('ws').split('.').map(Number);
+    assert.ok(major === 8 && minor >= 20, `the newest (the repository's ws ${versionOf('ws')}) is in the range`);
     assert.ok(VERSIONS.every((v) => typeof (v.ws.WebSocket as unknown as { PerMessageDeflate?: unknown }).PerMessageDeflate === 'function'));
   });
 
