@@ -117,8 +117,8 @@ export function wsApp<A = unknown>(server: http.Server, wss: WebSocketServerLike
       if (!tracked) return { state: null, pending: Buffer.alloc(0), close: 'a WebSocket closed' };
       const { ws, frames } = tracked;
       if (frames.closing || ws.readyState !== 1) return { state: null, pending: Buffer.alloc(0), close: 'a WebSocket closing' };
-      // Only at the upgrade deadline (busy until then): a message zlib still works on is in neither the pending frames nor the socket.
-      if (tracked.zlib() > 0) return { state: null, pending: Buffer.alloc(0), close: 'a WebSocket message still in zlib (permessage-deflate) at the deadline' };
+      // Busy until zlib is done, so only at the upgrade deadline (or in a standby report): a message zlib still works on is in neither the pending frames nor the socket.
+      if (tracked.zlib() > 0) return { state: null, pending: Buffer.alloc(0), close: 'a WebSocket message still in zlib (permessage-deflate)' };
       const state: WsState = { protocol: ws.protocol, binaryType: ws.binaryType };
       const extension = ws._extensions?.[EXTENSION];
       if (extension) {
