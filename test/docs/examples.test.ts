@@ -325,10 +325,10 @@ describe('docs that run (doc-test blocks, compiled with --strict against fdlab)'
     }
   });
 
-  it('ws-echo (packages/fdlab/README.md, fdlab/ws): a message whose first frame reached v1 is answered whole by v2, on one connection', async function () {
+  it('ws-echo (packages/fdlab/README.md, fdlab/ws): permessage-deflate without context takeover negotiated; a message whose first frame reached v1 is inflated and answered whole by v2, on one connection', async function () {
     const js = compileBlock('ws-echo', docTests().get('ws-echo')!, dir);
     const result = await run(process.execPath, [js]);
     assert.equal(result.code, 0, result.stderr);
-    assert.equal(result.stdout, 'v1 #1: a\nv2 #2: hello\n');
+    assert.equal(result.stdout, 'permessage-deflate; server_no_context_takeover; client_no_context_takeover\nv1 #1: a\nv2 #2: hello\n');
   });
 });

@@ -151,12 +151,12 @@ export const ERRORS = {
     action: 'terminate TLS in front of the server (a proxy or load balancer) and give fdlab/http a plain http.Server',
   },
   ERR_WS_UNSUPPORTED: {
-    meaning: "wsApp() was given something that is not a ws 8.x WebSocketServer: fdlab/ws rebuilds WebSockets in the next version with the server's options.WebSocket and its setSocket()",
-    action: 'pass the WebSocketServer of ws 8 (tested with 8.23); other WebSocket libraries are not supported',
+    meaning: "wsApp() was given something that is not a ws 8.x WebSocketServer (fdlab/ws rebuilds WebSockets in the next version with the server's options.WebSocket and its setSocket()), or a server with permessage-deflate on a ws older than 8.20 (the extension is rebuilt with WebSocket.PerMessageDeflate, exported since 8.20)",
+    action: 'pass the WebSocketServer of ws 8 (tested with 8.20 and 8.23; 8.20 or later for permessage-deflate); other WebSocket libraries are not supported',
   },
   ERR_WS_DEFLATE: {
-    meaning: "wsApp() was given a WebSocketServer with permessage-deflate: the compression window lives in the process's zlib and cannot travel, so the next version could not inflate the client's next message (close code 1007)",
-    action: 'create the WebSocketServer with perMessageDeflate: false',
+    meaning: "wsApp() was given a WebSocketServer with permessage-deflate and context takeover: the compression window lives in the process's zlib and cannot travel, so the next version could not inflate the client's next message (close code 1007)",
+    action: 'create the WebSocketServer with perMessageDeflate: { serverNoContextTakeover: true, clientNoContextTakeover: true } (each message compressed on its own: carried), or perMessageDeflate: false',
   },
   ERR_APP_SNAPSHOT: {
     meaning: "the app's snapshot() threw or did not return { session, pending: Buffer } while its connections were handed over; the upgrade rolled back (or, after the commit, everything was taken back)",

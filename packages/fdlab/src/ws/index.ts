@@ -10,8 +10,9 @@
 // they travel as pending bytes. New version: a WebSocket is rebuilt on the
 // socket (ws's own setSocket, the way its server completes a handshake) and
 // the app receives it through wss's normal 'connection' event, with the
-// session its save() gave (sessionOf(ws)). Not carried: permessage-deflate
-// (its compression window lives in this process's zlib; refused), TLS.
+// session its save() gave (sessionOf(ws)). Carried too: permessage-deflate
+// negotiated without context takeover (deflate.ts; with context takeover it
+// is refused), and a pause() of the app's. Not carried: TLS.
 // `ws` is not imported: the server's own WebSocket class is used, and what
 // is needed of it is checked (ERR_WS_UNSUPPORTED) when wsApp() is called.
 import type * as http from 'node:http';
@@ -20,9 +21,10 @@ import { FdlabError } from '../errors';
 import { markBusy, markIdle } from '../handover/busy';
 import type { HandoverApp } from '../handover/types';
 import { httpApp, type HttpAppOptions, type HttpSession } from '../http';
+import { carriedParams, deflateClassOf, EXTENSION, extensionClassOf, paramsToCarry, rebuildExtension, watchZlib, type DeflateParams, type Extension } from './deflate';
 import { FrameTracker } from './frames';
 
-/** What fdlab/ws needs of a ws WebSocket (8.x): public API, plus setSocket and _socket/_protocol, checked. */
+/** What fdlab/ws needs of a ws WebSocket (8.x): public API, plus setSocket and _socket/_protocol/_extensions, checked. */
 export interface WebSocketLike {
   readonly readyState: number;
   readonly protocol: string;
@@ -32,7 +34,16 @@ export interface WebSocketLike {
 
 /** What fdlab/ws needs of a ws WebSocketServer (8.x). */
 export interface WebSocketServerLike {
-  options: { perMessageDeflate?: unknown; WebSocket?: unknown; maxPayload?: number; skipUTF8Validation?: boolean; allowSynchronousEvents?: boolean; noServer?: boolean };
+  options: {
+    perMessageDeflate?: unknown;
+    WebSocket?: unknown;
+    maxPayload?: number;
+    skipUTF8Validation?: boolean;
+    allowSynchronousEvents?: boolean;
+    maxBufferedChunks?: number;
+    maxFragments?: number;
+    noServer?: boolean;
+  };
   clients?: Set<unknown>;
   prependListener(event: 'connection', listener: (ws: unknown) => void): unknown;
   emit(event: 'connection', ...args: unknown[]): boolean;
@@ -47,16 +58,24 @@ export interface WsAppOptions<A> extends HttpAppOptions {
 interface WsState {
   protocol: string;
   binaryType: string;
+  /** permessage-deflate's negotiated parameters (no context takeover both ways), if the client took it. */
+  deflate?: DeflateParams;
+  /** The app had called ws.pause(): the rebuilt WebSocket is paused too (its bytes wait in the socket). */
+  paused?: true;
   app?: unknown;
 }
 
 interface Internal {
   _socket: net.Socket;
   _protocol: string;
+  _extensions: Record<string, Extension | undefined>;
+  /** ws 8: pause()/resume() and isPaused (the app's, not ws's own backpressure). */
+  readonly isPaused?: boolean;
+  pause?(): void;
   setSocket(socket: net.Socket, head: Buffer, options: object): void;
 }
 
-type WebSocketClass = new (address: null, protocols: undefined, options: object) => WebSocketLike & Internal;
+type WebSocketClass = (new (address: null, protocols: undefined, options: object) => WebSocketLike & Internal) & { PerMessageDeflate?: unknown };
 
 const sessions = new WeakMap<object, unknown>();
 
@@ -69,41 +88,75 @@ export function sessionOf<A = unknown>(ws: WebSocketLike): A | undefined {
 export function wsApp<A = unknown>(server: http.Server, wss: WebSocketServerLike, options: WsAppOptions<A> = {}): HandoverApp<HttpSession> {
   const WebSocket = wss?.options?.WebSocket as WebSocketClass | undefined;
   if (typeof WebSocket !== 'function' || typeof (WebSocket.prototype as Partial<Internal>).setSocket !== 'function') {
-    throw new FdlabError('ERR_WS_UNSUPPORTED', 'wsApp(server, wss): wss must be a ws 8.x WebSocketServer (its options.WebSocket with setSocket() is how fdlab/ws rebuilds a WebSocket in the next version); tested with ws 8.23');
+    throw new FdlabError('ERR_WS_UNSUPPORTED', 'wsApp(server, wss): wss must be a ws 8.x WebSocketServer (its options.WebSocket with setSocket() is how fdlab/ws rebuilds a WebSocket in the next version); tested with ws 8.20 and 8.23');
   }
-  if (wss.options.perMessageDeflate) {
-    throw new FdlabError('ERR_WS_DEFLATE', "fdlab/ws cannot carry permessage-deflate: its compression window lives in this process's zlib, so the next version would inflate the client's next message without it (measured: every such connection closed with 1007); create the WebSocketServer with perMessageDeflate: false");
-  }
-  const trackers = new WeakMap<net.Socket, { ws: WebSocketLike & Internal; frames: FrameTracker }>();
+  const o = wss.options;
+  // Throws ERR_WS_DEFLATE for context takeover; null when the server has no permessage-deflate.
+  const PerMessageDeflate = deflateClassOf(WebSocket, o.perMessageDeflate);
+  const log = options.log ?? (() => {});
+  const trackers = new WeakMap<net.Socket, { ws: WebSocketLike & Internal; frames: FrameTracker; zlib: () => number }>();
   // Every WebSocket the server accepts (or the next version rebuilds): its frames are tracked from its first byte on.
   wss.prependListener('connection', (ws: unknown) => {
     const socket = (ws as Internal)._socket;
     const frames = new FrameTracker();
-    trackers.set(socket, { ws: ws as WebSocketLike & Internal, frames });
+    const tracked = { ws: ws as WebSocketLike & Internal, frames, zlib: () => 0 };
+    trackers.set(socket, tracked);
     // Prepended: the tracker sees each chunk before ws's Receiver does (and the handshake's head, unshifted, too).
     socket.prependListener('data', (chunk: Buffer) => {
       frames.push(chunk);
       if (frames.closing) markBusy(socket); // a closing handshake is finished here, never switched
     });
+    const extension = (ws as Internal)._extensions?.[EXTENSION];
+    if (extension) tracked.zlib = watchZlib(extension, () => markBusy(socket), () => frames.closing || markIdle(socket));
     markIdle(socket); // busy since the upgrade request: a WebSocket now, which moves at any time
   });
   const carrier = {
     claims: (socket: net.Socket) => trackers.has(socket),
     snapshot(socket: net.Socket) {
-      const { ws, frames } = trackers.get(socket)!;
+      const tracked = trackers.get(socket);
+      if (!tracked) return { state: null, pending: Buffer.alloc(0), close: 'a WebSocket closed' };
+      const { ws, frames } = tracked;
       if (frames.closing || ws.readyState !== 1) return { state: null, pending: Buffer.alloc(0), close: 'a WebSocket closing' };
+      // Busy until zlib is done, so only at the upgrade deadline (or in a standby report): a message zlib still works on is in neither the pending frames nor the socket.
+      if (tracked.zlib() > 0) return { state: null, pending: Buffer.alloc(0), close: 'a WebSocket message still in zlib (permessage-deflate)' };
       const state: WsState = { protocol: ws.protocol, binaryType: ws.binaryType };
+      const extension = ws._extensions?.[EXTENSION];
+      if (extension) {
+        const params = paramsToCarry(extension);
+        if ('refused' in params) return { state: null, pending: Buffer.alloc(0), close: params.refused };
+        state.deflate = params;
+      }
+      if (ws.isPaused === true) state.paused = true;
       if (options.save) state.app = options.save(ws);
       return { state, pending: frames.pending };
     },
     adopt(socket: net.Socket, carried: unknown, pending: Buffer) {
       const state = carried as Partial<WsState>;
-      const ws = new WebSocket(null, undefined, wss.options);
+      const ws = new WebSocket(null, undefined, o);
       if (typeof state.protocol === 'string') ws._protocol = state.protocol;
       if (state.binaryType === 'nodebuffer' || state.binaryType === 'arraybuffer' || state.binaryType === 'fragments') ws.binaryType = state.binaryType;
+      if (state.deflate !== undefined) {
+        const params = carriedParams(state.deflate);
+        // The client compresses its next message: without the extension ws would close with 1002 (RSV1 set). Said and closed, never misread.
+        const Class = PerMessageDeflate ?? extensionClassOf(WebSocket); // this version may have turned deflate off: the connection keeps what it negotiated
+        if (!params || !Class) {
+          log(`closed a WebSocket from ${socket.remoteAddress}:${socket.remotePort}: it came with permessage-deflate ${JSON.stringify(state.deflate)}, which this version ${Class ? 'does not carry' : 'cannot rebuild (ws 8.20 or later needed)'}`);
+          socket.destroy();
+          return;
+        }
+        // Before setSocket: its Receiver and Sender read the extensions from there.
+        ws._extensions = { [EXTENSION]: rebuildExtension(Class, o.perMessageDeflate, o.maxPayload, params) };
+      }
       sessions.set(ws, state.app);
-      const o = wss.options;
-      ws.setSocket(socket, pending, { allowSynchronousEvents: o.allowSynchronousEvents, maxPayload: o.maxPayload, skipUTF8Validation: o.skipUTF8Validation });
+      ws.setSocket(socket, pending, {
+        allowSynchronousEvents: o.allowSynchronousEvents,
+        maxBufferedChunks: o.maxBufferedChunks,
+        maxFragments: o.maxFragments,
+        maxPayload: o.maxPayload,
+        skipUTF8Validation: o.skipUTF8Validation,
+      });
+      // Paused before anything is read: setSocket's 'data' listener starts the flow on the next tick only.
+      if (state.paused === true && typeof ws.pause === 'function') ws.pause();
       if (wss.clients) {
         wss.clients.add(ws);
         ws.on('close', () => wss.clients!.delete(ws));
