@@ -4,6 +4,7 @@
 // says what was adopted, used or closed; this file decides what is sent.
 import { handleOf, readEnded, writeQueueSize } from '../socket/internals';
 import { sameUse, tcpUseOf, type TcpUse } from '../socket/tcp-use';
+import { isBusy } from './busy';
 import { snapshotOf } from './held';
 import { BATCH_BYTES, type ReportedState } from './protocol';
 import type { ServedConnection } from './types';
@@ -99,7 +100,8 @@ export class AdoptedReports<S> {
         this.used.delete(index);
         continue;
       }
-      if (socket.readableLength > 0 || socket.writableLength > 0 || writeQueueSize(socket) > 0 || socket.writableEnded || readEnded(socket)) continue;
+      // Busy (markBusy: a request in flight, a message in zlib): its state is in flux; reported once idle.
+      if (isBusy(socket) || socket.readableLength > 0 || socket.writableLength > 0 || writeQueueSize(socket) > 0 || socket.writableEnded || readEnded(socket)) continue;
       this.used.delete(index); // before snapshot(): a write inside it marks the connection again
       let snapshot: { session: S; pending: Buffer };
       try {
