@@ -17,7 +17,8 @@ import { carriedSockets, clientChecks, clientResult, delayCheck, PORT, sleep, ST
 
 const CLI = cliPath();
 const roleScript = roleScripts(__dirname, ['client']);
-const quote = (word: string) => `'${word.replace(/'/g, `'\\''`)}'`;
+/** A word for sh: as it is when nothing in it is special, else in single quotes. */
+const quote = (word: string) => (/^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`);
 
 /** The pids (on this machine) of the supervisor's children: its workers. */
 function childrenOf(pid: number): number[] {
