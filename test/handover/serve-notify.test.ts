@@ -82,6 +82,8 @@ describe('fdlab serve under systemd Type=notify, no supervisor: MAINPID= (issue 
       await until(20_000, () => `a READY=1 naming a new main pid (${said(recorder!)})`, () => mainPid(recorder!) !== old && states(recorder!).at(-1) === 'READY');
       const next = mainPid(recorder);
       pids.push(next);
+      // At the commit, not once alone: the old version still stands by (1 s) when the new one says MAINPID=.
+      assert.ok(processesUsing(dir).includes(old), `pid ${old} still standing by when pid ${next} said MAINPID=\n${first.log()}`);
       // The old version goes once the new one has released it (the standby): then only the new one is left.
       await until(10_000, () => `only pid ${next} left (${processesUsing(dir).join(', ')})\n${first.log()}`, () => processesUsing(dir).join() === String(next));
       assert.equal(pidInFile(dir), next, 'MAINPID= names the pid the pid file names');
