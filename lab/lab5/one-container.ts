@@ -84,7 +84,7 @@ export async function runOneContainer(lab: LabContext): Promise<void> {
     `Start the service: one ${docker ? 'container' : 'process'}, the supervisor \`fdlab run\`, which starts v1`,
     '`fdlab run -- sh -c "exec fdlab serve --version $(cat lab5-code/VERSION || echo v1) ..."`: the supervisor stays\n' +
       `for the ${docker ? 'container\'s' : 'service\'s'} whole life; each worker it starts runs that command anew, so it runs whatever code\n` +
-      'the volume holds at that moment (v1, the code in the image, until something is written there).' +
+      'the volume holds at that moment (until something is written there, v1: the fallback, like code built into the image).' +
       (docker ? '\nHere docker-init, the lab\'s role runner and strace come before it; in production it is PID 1 (examples/production/Dockerfile).' : ''),
   );
   const server = await lab.startRole({
