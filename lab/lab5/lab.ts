@@ -1,60 +1,34 @@
 // Lab 5: hot upgrade of long-lived connections on SIGUSR2 (seed 003), with
 // the state seed 003's demo leaves out: unprocessed bytes and sessions.
-import type { LabDefinition } from '../../src/labs/types';
+import type { LabContext, LabDefinition } from '../../src/labs/types';
 import type { Role } from '../../src/runtime/types';
-import { unseenIn, type FdRef, type FdSnapshot } from '../../src/labs/fd-snapshot';
+import { unseenIn } from '../../src/labs/fd-snapshot';
+import type { FdPair } from '../../src/strace';
 import { cliPath, roleScripts } from '../../src/project';
+import { runOneContainer, oneContainerCaptures } from './one-container';
+import { carriedSockets, clientChecks, clientResult, delayCheck, PORT, sleep, STATS_LINE } from './shared';
 
-const PORT = 7000;
 /** v1's upgrade deadline under --pause: an hour for the learner at the pause before "Start v2". */
 const PAUSED_UPGRADE_TIMEOUT_MS = 60 * 60_000;
 /** v1 and v2 are the lab tool's own `fdlab serve`; the client is the role script beside this file. */
 const CLI = cliPath();
 const roleScript = roleScripts(__dirname, ['client']);
 
-interface ClientResult {
-  connections: number;
-  pings: number;
-  pongs: number;
-  lost: number;
-  duplicated: number;
-  disconnects: number;
-  garbage: number;
-  maxDelayMs: number;
-  maxDelayAt: string;
-  probes: number;
-  probesFailed: number;
-  probeErrors: string[];
-}
-
-/** Which of v1's TCP sockets (by inode) the serving process holds afterwards, and the listener's fd in each. */
-function carriedSockets(before: FdSnapshot, after: FdSnapshot, serving: string): { ok: boolean; connections: number; measured: string } {
-  const v1 = before.processes.find((p) => p.role === 'server-v1')?.fds ?? [];
-  const now = after.processes.find((p) => p.role === serving)?.fds ?? [];
-  // The service's listener, not an inspector's (--inspect listens on 9229/9230 in the same process).
-  const listening = (s: FdSnapshot, fds: FdRef[]) => fds.find((f) => s.objects[f.object].label.endsWith(`:${PORT} (listening)`));
-  const [oldListener, newListener] = [listening(before, v1), listening(after, now)];
-  const held = new Set(now.map((f) => f.object));
-  const connections = v1.filter((f) => f !== oldListener && held.has(f.object)).length;
-  const ok = oldListener !== undefined && newListener !== undefined && oldListener.object === newListener.object;
-  return {
-    ok,
-    connections,
-    measured: `listener: v1 fd ${oldListener?.fd ?? 'none'}, ${serving} fd ${newListener?.fd ?? 'none'}${oldListener?.fd === newListener?.fd ? ' (equal numbers here: each process numbers its own)' : ''}, ${oldListener ? before.objects[oldListener.object].key : '?'}; ` +
-      `${connections} of v1's ${v1.length - (oldListener ? 1 : 0)} connections under the same inode`,
-  };
-}
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
 export const lab5: LabDefinition = {
   number: 5,
   title: 'hot upgrade of long-lived connections on SIGUSR2',
   source: 'seed 003 (Go: SIGUSR2, conn.sock, send every connection\'s fd and state, "ping"/"pong")',
   traceSyscalls: ['sendmsg', 'recvmsg', 'bind', 'listen', 'accept4', 'close'],
-  scmRightsRoles: ['server-v1', 'server-v2'],
+  // With containers=1 one role, 'server', holds the supervisor and both versions: its capture shows both sides.
+  scmRightsRoles: (settings) => (settings.containers === 1 ? ['server'] : ['server-v1', 'server-v2']),
   settings: {
     connections: { description: 'long-lived client connections', default: 100, min: 1, max: 1000 },
+    containers: {
+      description: 'containers for the service: 2, v1 and v2 each in its own (part A); 1, `fdlab run` as its command, upgraded in place (part B)',
+      default: 2,
+      min: 1,
+      max: 2,
+    },
   },
   faults: {
     'crash-new': 'v2 dies as the connections arrive, before it acknowledges: v1 rolls back',
@@ -62,130 +36,126 @@ export const lab5: LabDefinition = {
   inspectPorts: [9229, 9230], // --inspect: server-v1 and server-v2 (Docker publishes them on 127.0.0.1)
 
   async run(lab) {
-    const connections = lab.setting('connections');
-    const crashNew = lab.fault === 'crash-new';
-    const shared = lab.runtime.sharedDir;
-    // --inspect: v2 waits for a debugger before its first line, and v1 gives the upgrade 120 s instead of
-    // 10 s, so a learner can attach and stop at a breakpoint without v1 rolling back meanwhile.
-    const inspecting = lab.options.inspect === true;
-    const upgradeTimeoutMs = inspecting ? 120_000 : 10_000;
-    const serve = (version: string) => [
-      'serve', '--port', String(PORT), '--version', version, '--successor', 'external', '--standby', '1000', '--upgrade-timeout', String(upgradeTimeoutMs),
-      '--pid-file', `${shared}/lab5.pid`, '--state-dir', `${shared}/lab5-upgrade`,
-      // --pause: v1 waits for v2 while the learner looks around; its own 10 s deadline must not roll it back meanwhile.
-      ...(lab.options.pause ? ['--upgrade-timeout', String(PAUSED_UPGRADE_TIMEOUT_MS)] : []),
-    ];
-
-    await lab.step(
-      'Start server v1: the ping/pong service on 127.0.0.1:7000',
-      'It is `fdlab serve`, the hot-upgrade engine from src/handover: any Node TCP server can use it.',
-    );
-    const v1 = await lab.startRole({ name: 'server-v1', script: CLI, args: serve('v1'), traced: true, inspectPort: 9229 });
-    await v1.waitForLine(/serving on 127\.0\.0\.1:7000/);
-
-    await lab.step(
-      `Start the client: ${connections} long-lived connections, a ping every 100 ms each`,
-      'It also opens a fresh connection every 100 ms, to see whether the listener keeps accepting.',
-    );
-    const client = await lab.startRole({ name: 'client', script: roleScript('client'), args: [String(PORT), String(connections)] });
-    await client.waitForLine(/^all \d+ connections open/);
-    await sleep(1500);
-
-    await lab.step(
-      'Send SIGUSR2 to v1',
-      'v1 opens an upgrade socket (mode 0600) on the shared volume and waits for its successor.',
-      [v1.manualSignalCommand('SIGUSR2')],
-    );
-    await v1.signal('SIGUSR2');
-    await v1.waitForLine(/waiting for the successor/);
-    // v1 waits for its successor here, so its table holds still enough to read (probes come and go).
-    const tcp = { sockets: ['tcp'] as const };
-    const tablesBefore = await lab.fdTables('before', 'before the handover (v1 waits for v2)', [v1], tcp);
-
-    await lab.step(
-      `Start v2${lab.runtime.kind === 'docker' ? ' in a new container' : ''}${crashNew ? ' (with --fault crash-new: it dies mid-handover)' : ''}`,
-      'v2 connects; v1 checks its uid (SO_PEERCRED) and the one-time token in its hello. Then v1 stops accepting,\n' +
-        'stops reading every connection at the handle level, and sends the listener and all connections in batches\n' +
-        'of up to 253 fds, each with its state: unprocessed bytes, unsent pongs and the session (id, pings served,\n' +
-        'connected since). v2 wraps each fd in a socket that does not read yet and acknowledges; it serves only at\n' +
-        'v1\'s commit. Before the commit v1 owns everything and can roll back; after it, v1 stands by for 1 s\n' +
-        'with its copies and takes everything back if v2 dies (docs/handover.md).',
-      ['strace -f -e trace=sendmsg,recvmsg -p <pid>   (or read captures/lab5/server-v1.strace)'],
-    );
-    const v2 = await lab.startRole({
-      name: 'server-v2',
-      script: CLI,
-      args: serve('v2'),
-      env: {
-        FDLAB_UPGRADE_SOCKET: `${shared}/lab5-upgrade/upgrade.sock`,
-        // The engine's fault hook (docs/handover.md): v2 kills itself on entering 'receiving'.
-        ...(crashNew ? { FDLAB_HANDOVER_HOOK: 'new:receiving=kill' } : {}),
-        ...(inspecting ? { FDLAB_INSPECT_BRK: '1' } : {}),
-      },
-      traced: true,
-      inspectPort: 9230,
-    });
-    if (inspecting) lab.say('--inspect: v2 waits for a debugger on 127.0.0.1:9230 before its first line; v1 waits up to 120 s for the upgrade.');
-    const outcome = await v1.waitForLine(/handed over; exiting|rolled back:/, upgradeTimeoutMs + 10_000);
-    const rolledBack = outcome.includes('rolled back');
-    const serving: Role = rolledBack ? v1 : v2;
-    const oldExit = rolledBack ? await v2.wait(10_000) : await v1.wait(10_000);
-    if (!rolledBack) await v2.waitForLine(/serving on 127\.0\.0\.1:7000/);
-    const tablesAfter = await lab.fdTables('after', rolledBack ? 'after the rollback' : 'after the handover (v1 has exited)', [v1, v2], tcp);
-    await sleep(1500); // keep pinging and probing on the new owner
-
-    await lab.step(
-      'Stop the client\'s pings and compare its counts with the server\'s sessions',
-      rolledBack
-        ? 'v1 took its connections back: their pings-served counters must go on in v1 as if nothing happened.'
-        : 'The pings-served counters started in v1 and must continue in v2 without a gap.',
-    );
-    await client.signal('SIGUSR1');
-    const result = JSON.parse((await client.waitForLine(/^RESULT /, 10_000)).slice(7)) as ClientResult;
-    // Only a stats line printed after this SIGWINCH counts (a rollback prints one too).
-    const before = serving.lines.length;
-    await serving.signal('SIGWINCH');
-    const stats = await serving.waitForLine(/\[v\d pid \d+\] stats: pid \d+, \d+ connections, \d+ pings served on them$/, 15_000, before);
-    const [, statConnections, served] = stats.match(/(\d+) connections, (\d+) pings served/)!.map(Number);
-    await client.signal('SIGTERM');
-    await serving.signal('SIGTERM');
-    await Promise.all([client.wait(10_000), serving.wait(10_000)]);
-
-    lab.check('0 disconnects', result.disconnects === 0, `${result.disconnects} of ${connections} connections dropped`);
-    lab.check('0 lost and 0 duplicated pongs', result.lost === 0 && result.duplicated === 0 && result.garbage === 0 && result.pongs === result.pings,
-      `${result.pings.toLocaleString('en-US')} pings, ${result.pongs.toLocaleString('en-US')} pongs (${result.lost} lost, ${result.duplicated} duplicated)`);
-    // A probe connection (one ping, then closed) may still be closing on the server's side:
-    // each such one adds a connection and at most one ping to the stats.
-    const probesClosing = statConnections - connections;
-    lab.check('sessions carried: pings-served counters continue',
-      probesClosing >= 0 && served - result.pings >= 0 && served - result.pings <= probesClosing,
-      `${serving.name} counts ${served.toLocaleString('en-US')} pings served on ${statConnections} connections` +
-        `${probesClosing > 0 ? ` (${probesClosing} of them a probe still closing)` : ''}; the client sent ${result.pings.toLocaleString('en-US')}`);
-    lab.check('the listener kept accepting during and after', result.probesFailed === 0 && result.probes > 0,
-      `${result.probes - result.probesFailed} of ${result.probes} new connections served${result.probeErrors.length ? ` (${result.probeErrors.join(', ')})` : ''}`);
-    if (crashNew) {
-      lab.check('v2 died mid-handover and v1 rolled back', rolledBack && oldExit.exitCode !== 0, `${outcome}; v2 exit ${oldExit.exitCode}`);
-    } else {
-      lab.check(`v1's ${lab.runtime.kind === 'docker' ? 'container' : 'process'} has exited`, !rolledBack && oldExit.exitCode === 0, `exit ${oldExit.exitCode}; ${outcome}`);
-    }
-    // strace stops both servers at every traced call: the delay it measures is not the delay without it.
-    const traced = lab.options.strace ? '; strace on, which stretches it: --no-strace measures it untraced' : '; untraced (--no-strace)';
-    lab.check('largest ping delay during the upgrade', result.maxDelayMs < 5000, `${result.maxDelayMs} ms (at ${result.maxDelayAt})${traced}`);
-    const carried = carriedSockets(tablesBefore, tablesAfter, serving.name);
-    const unseen = unseenIn(tablesBefore, tablesAfter);
-    if (unseen) lab.skip(`fd tables from /proc: ${serving.name} holds v1's listener and connections (same inodes)`, unseen);
-    else lab.check(`fd tables from /proc: ${serving.name} holds v1's listener and connections (same inodes)`, carried.ok && carried.connections >= connections, carried.measured);
-    lab.record('client', result);
+    if (lab.setting('containers') === 1) return runOneContainer(lab);
+    return runTwoContainers(lab);
   },
 
-  checkCaptures(pairs, lab) {
-    // Count from the messages, not the printed fds: strace -s 128 prints at
-    // most 128 fds of a 253-fd batch, but cmsg_len says how many there were.
-    const fromV1 = pairs.filter((p) => p.sent?.role === 'server-v1' && p.received?.role === 'server-v2');
-    const messages = [...new Map(fromV1.map((p) => [p.sent!.event.line, p.sent!.event])).values()];
-    const fds = messages.reduce((sum, event) => sum + event.fdCount, 0);
-    const biggest = Math.max(0, ...messages.map((event) => event.fdCount));
-    lab.check('strace: v1 sent the listener and the connections to v2 in SCM_RIGHTS batches', fds > 0 && biggest <= 253,
-      `${fds} fds in ${messages.length} sendmsg call(s), the largest with ${biggest}`);
+  checkCaptures(pairs, lab, roles) {
+    if (lab.setting('containers') === 1) return oneContainerCaptures(pairs, lab, roles);
+    return twoContainerCaptures(pairs, lab);
   },
 };
+
+/** Part A: v1 and v2 each a role of its own (two containers in the pod, or two processes); the lab starts v2. */
+async function runTwoContainers(lab: LabContext): Promise<void> {
+  const connections = lab.setting('connections');
+  const crashNew = lab.fault === 'crash-new';
+  const shared = lab.runtime.sharedDir;
+  // --inspect: v2 waits for a debugger before its first line, and v1 gives the upgrade 120 s instead of
+  // 10 s, so a learner can attach and stop at a breakpoint without v1 rolling back meanwhile.
+  const inspecting = lab.options.inspect === true;
+  const upgradeTimeoutMs = inspecting ? 120_000 : 10_000;
+  const serve = (version: string) => [
+    'serve', '--port', String(PORT), '--version', version, '--successor', 'external', '--standby', '1000', '--upgrade-timeout', String(upgradeTimeoutMs),
+    '--pid-file', `${shared}/lab5.pid`, '--state-dir', `${shared}/lab5-upgrade`,
+    // --pause: v1 waits for v2 while the learner looks around; its own 10 s deadline must not roll it back meanwhile.
+    ...(lab.options.pause ? ['--upgrade-timeout', String(PAUSED_UPGRADE_TIMEOUT_MS)] : []),
+  ];
+
+  await lab.step(
+    'Start server v1: the ping/pong service on 127.0.0.1:7000',
+    'It is `fdlab serve`, the hot-upgrade engine from src/handover: any Node TCP server can use it.',
+  );
+  const v1 = await lab.startRole({ name: 'server-v1', script: CLI, args: serve('v1'), traced: true, inspectPort: 9229 });
+  await v1.waitForLine(/serving on 127\.0\.0\.1:7000/);
+
+  await lab.step(
+    `Start the client: ${connections} long-lived connections, a ping every 100 ms each`,
+    'It also opens a fresh connection every 100 ms, to see whether the listener keeps accepting.',
+  );
+  const client = await lab.startRole({ name: 'client', script: roleScript('client'), args: [String(PORT), String(connections)] });
+  await client.waitForLine(/^all \d+ connections open/);
+  await sleep(1500);
+
+  await lab.step(
+    'Send SIGUSR2 to v1',
+    'v1 opens an upgrade socket (mode 0600) on the shared volume and waits for its successor.',
+    [v1.manualSignalCommand('SIGUSR2')],
+  );
+  await v1.signal('SIGUSR2');
+  await v1.waitForLine(/waiting for the successor/);
+  // v1 waits for its successor here, so its table holds still enough to read (probes come and go).
+  const tcp = { sockets: ['tcp'] as const };
+  const tablesBefore = await lab.fdTables('before', 'before the handover (v1 waits for v2)', [v1], tcp);
+
+  await lab.step(
+    `Start v2${lab.runtime.kind === 'docker' ? ' in a new container' : ''}${crashNew ? ' (with --fault crash-new: it dies mid-handover)' : ''}`,
+    'v2 connects; v1 checks its uid (SO_PEERCRED) and the one-time token in its hello. Then v1 stops accepting,\n' +
+      'stops reading every connection at the handle level, and sends the listener and all connections in batches\n' +
+      'of up to 253 fds, each with its state: unprocessed bytes, unsent pongs and the session (id, pings served,\n' +
+      'connected since). v2 wraps each fd in a socket that does not read yet and acknowledges; it serves only at\n' +
+      'v1\'s commit. Before the commit v1 owns everything and can roll back; after it, v1 stands by for 1 s\n' +
+      'with its copies and takes everything back if v2 dies (docs/handover.md).',
+    ['strace -f -e trace=sendmsg,recvmsg -p <pid>   (or read captures/lab5/server-v1.strace)'],
+  );
+  const v2 = await lab.startRole({
+    name: 'server-v2',
+    script: CLI,
+    args: serve('v2'),
+    env: {
+      FDLAB_UPGRADE_SOCKET: `${shared}/lab5-upgrade/upgrade.sock`,
+      // The engine's fault hook (docs/handover.md): v2 kills itself on entering 'receiving'.
+      ...(crashNew ? { FDLAB_HANDOVER_HOOK: 'new:receiving=kill' } : {}),
+      ...(inspecting ? { FDLAB_INSPECT_BRK: '1' } : {}),
+    },
+    traced: true,
+    inspectPort: 9230,
+  });
+  if (inspecting) lab.say('--inspect: v2 waits for a debugger on 127.0.0.1:9230 before its first line; v1 waits up to 120 s for the upgrade.');
+  const outcome = await v1.waitForLine(/handed over; exiting|rolled back:/, upgradeTimeoutMs + 10_000);
+  const rolledBack = outcome.includes('rolled back');
+  const serving: Role = rolledBack ? v1 : v2;
+  const oldExit = rolledBack ? await v2.wait(10_000) : await v1.wait(10_000);
+  if (!rolledBack) await v2.waitForLine(/serving on 127\.0\.0\.1:7000/);
+  const tablesAfter = await lab.fdTables('after', rolledBack ? 'after the rollback' : 'after the handover (v1 has exited)', [v1, v2], tcp);
+  await sleep(1500); // keep pinging and probing on the new owner
+
+  await lab.step(
+    'Stop the client\'s pings and compare its counts with the server\'s sessions',
+    rolledBack
+      ? 'v1 took its connections back: their pings-served counters must go on in v1 as if nothing happened.'
+      : 'The pings-served counters started in v1 and must continue in v2 without a gap.',
+  );
+  const result = await clientResult(client);
+  // Only a stats line printed after this SIGWINCH counts (a rollback prints one too).
+  const before = serving.lines.length;
+  await serving.signal('SIGWINCH');
+  const stats = await serving.waitForLine(STATS_LINE, 15_000, before);
+  await client.signal('SIGTERM');
+  await serving.signal('SIGTERM');
+  await Promise.all([client.wait(10_000), serving.wait(10_000)]);
+
+  clientChecks(lab, result, serving.name, stats);
+  if (crashNew) {
+    lab.check('v2 died mid-handover and v1 rolled back', rolledBack && oldExit.exitCode !== 0, `${outcome}; v2 exit ${oldExit.exitCode}`);
+  } else {
+    lab.check(`v1's ${lab.runtime.kind === 'docker' ? 'container' : 'process'} has exited`, !rolledBack && oldExit.exitCode === 0, `exit ${oldExit.exitCode}; ${outcome}`);
+  }
+  delayCheck(lab, result);
+  const carried = carriedSockets(tablesBefore, tablesAfter, 'server-v1', serving.name);
+  const unseen = unseenIn(tablesBefore, tablesAfter);
+  if (unseen) lab.skip(`fd tables from /proc: ${serving.name} holds v1's listener and connections (same inodes)`, unseen);
+  else lab.check(`fd tables from /proc: ${serving.name} holds v1's listener and connections (same inodes)`, carried.ok && carried.connections >= connections, carried.measured);
+  lab.record('client', result);
+}
+
+function twoContainerCaptures(pairs: readonly FdPair[], lab: LabContext): void {
+  // Count from the messages, not the printed fds: strace -s 128 prints at
+  // most 128 fds of a 253-fd batch, but cmsg_len says how many there were.
+  const fromV1 = pairs.filter((p) => p.sent?.role === 'server-v1' && p.received?.role === 'server-v2');
+  const messages = [...new Map(fromV1.map((p) => [p.sent!.event.line, p.sent!.event])).values()];
+  const fds = messages.reduce((sum, event) => sum + event.fdCount, 0);
+  const biggest = Math.max(0, ...messages.map((event) => event.fdCount));
+  lab.check('strace: v1 sent the listener and the connections to v2 in SCM_RIGHTS batches', fds > 0 && biggest <= 253,
+    `${fds} fds in ${messages.length} sendmsg call(s), the largest with ${biggest}`);
+}

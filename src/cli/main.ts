@@ -70,7 +70,8 @@ for (const [name, description, lab] of challengeCommands) {
 program
   .command('serve')
   .description('run the ping/pong demo service; `kill -USR2 <pid>` hot-upgrades it without dropping a connection')
-  .option('--port <port>', 'TCP port on 127.0.0.1 (0: any free port, printed in the "serving on" line)', portNumber, 7000)
+  .option('--port <port>', 'TCP port on --host (0: any free port, printed in the "serving on" line)', portNumber, 7000)
+  .option('--host <address>', 'where to listen: 127.0.0.1, or 0.0.0.0 in a container or pod that clients reach from outside', '127.0.0.1')
   .requiredOption('--pid-file <file>', 'where the serving pid is written (the new version rewrites it)')
   .option('--state-dir <dir>', 'where the upgrade socket lives (default: a temp dir per port)')
   .option('--version <name>', 'a name for this version in the logs', 'v1')

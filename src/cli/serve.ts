@@ -13,6 +13,8 @@ import { PingPongApp } from '../serve/ping-pong';
 
 export interface ServeOptions {
   port: number;
+  /** Where to listen (default 127.0.0.1; 0.0.0.0 in a container reached from outside it). */
+  host?: string;
   pidFile: string;
   stateDir?: string;
   version: string;
@@ -143,6 +145,7 @@ export async function runServe(options: ServeOptions): Promise<void> {
   upgrader = await Upgrader.start({
     app: await appOf(options.app, tag, log),
     port: options.port,
+    host: options.host,
     pidFile,
     stateDir: path.resolve(options.stateDir ?? path.join(os.tmpdir(), `fdlab-serve-${options.port}`)),
     version: options.version,
@@ -156,7 +159,7 @@ export async function runServe(options: ServeOptions): Promise<void> {
     log,
   }).catch((error: Error & { code?: string }) => {
     if (error.code === 'EADDRINUSE') {
-      throw new LabError('EADDRINUSE', `127.0.0.1:${options.port} is already in use (another fdlab serve? \`cat ${pidFile}\`); pick another --port`);
+      throw new LabError('EADDRINUSE', `${options.host ?? '127.0.0.1'}:${options.port} is already in use (another fdlab serve? \`cat ${pidFile}\`); pick another --port`);
     }
     throw error;
   });

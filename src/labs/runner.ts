@@ -120,7 +120,8 @@ export async function runLab(lab: LabDefinition, options: LabOptions): Promise<L
     guide.line(`\n${chalk.bold('Timeline')} ${chalk.gray(`(${written.timeline.noiseCount} start-up calls folded; open ${path.relative(process.cwd(), written.htmlPath)} for every call, the raw lines and the frame bytes)`)}`);
     for (const line of written.lines) guide.line(`  ${line}`);
   }
-  for (const role of lab.scmRightsRoles) {
+  const scmRightsRoles = typeof lab.scmRightsRoles === 'function' ? lab.scmRightsRoles(settings.values) : lab.scmRightsRoles;
+  for (const role of scmRightsRoles) {
     if (!options.strace) {
       checks.push({ name: `SCM_RIGHTS in ${role}'s strace capture`, status: 'skipped', measured: 'not traced (--no-strace)' });
       continue;

@@ -89,8 +89,11 @@ export interface LabDefinition {
   source: string;
   /** Syscalls strace records for traced roles (per-lab filter). */
   traceSyscalls: string[];
-  /** Roles whose capture must show SCM_RIGHTS (checked after the run). */
-  scmRightsRoles: string[];
+  /**
+   * Roles whose capture must show SCM_RIGHTS (checked after the run); a
+   * function of the settings when they change the roles (lab 5 --set containers=1).
+   */
+  scmRightsRoles: string[] | ((settings: Readonly<Record<string, number | string>>) => string[]);
   /**
    * Every inspectPort its roles use with --inspect (lab 5: [9229, 9230]). A
    * Docker pod publishes ports only when it is created, so they are declared here.

@@ -59,6 +59,8 @@ describe('fdlab run under systemd Type=notify: sd_notify messages (issue 20)', f
     // Informational STATUS lines may come between; the states come in this order, once each.
     assert.deepEqual(states(recorder).filter((s) => s !== 'STATUS'), ['READY', 'RELOADING', 'READY', 'STOPPING'], recorder.messages().join(' | '));
     assert.equal(recorder.fields().at(-1)!.STATUS, 'stopping (SIGTERM)');
+    // All from the supervisor, the main pid for good: NotifyAccess=main (the default) accepts each; the workers say nothing.
+    assert.deepEqual([...new Set(recorder.senders())], [run.pid], recorder.messages().join(' | '));
   });
 
   it('an upgrade that rolls back (the successor killed before its hello): READY=1 again once the old worker serves again', async () => {

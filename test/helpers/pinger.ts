@@ -26,11 +26,11 @@ export class Pinger {
 
   private constructor() {}
 
-  /** Opens `count` connections and waits until each has had one pong (so the server has surely accepted it). */
-  static async connect(port: number, count: number, kinds: readonly Kind[] = KINDS): Promise<Pinger> {
+  /** Opens `count` connections (to `host`: a container's address, say) and waits until each has had one pong (so the server has surely accepted it). */
+  static async connect(port: number, count: number, kinds: readonly Kind[] = KINDS, host = '127.0.0.1'): Promise<Pinger> {
     const pinger = new Pinger();
     for (let i = 0; i < count; i++) {
-      const socket = net.connect(port, '127.0.0.1');
+      const socket = net.connect(port, host);
       const connection: Connection = { socket, kind: kinds[i % kinds.length], pings: 0, pongs: 0, garbage: 0, halfSent: false };
       socket.setNoDelay(true);
       socket.on('data', (data: Buffer) => {

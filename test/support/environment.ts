@@ -2,6 +2,10 @@
 // must not try to pull its helper images (ryuk, alpine).
 process.env.TESTCONTAINERS_RYUK_DISABLED ??= 'true';
 process.env.TESTCONTAINERS_HOST_OVERRIDE ??= 'localhost';
+// A test run started by a systemd unit (Type=notify) must not have every
+// `fdlab serve` it starts tell that unit READY=1, MAINPID= or STOPPING=1:
+// tests that want sd_notify messages set NOTIFY_SOCKET to a recorder of their own.
+delete process.env.NOTIFY_SOCKET;
 
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';

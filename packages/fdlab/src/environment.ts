@@ -12,6 +12,9 @@ import { preferSuccessorForOom } from './handover/oom-score';
 import type { StartSuccessor, SuccessorExit } from './handover/successor';
 import type { OnState } from './handover/states';
 import { askSupervisor, reportingStates, type WorkerChannel } from './supervisor/worker';
+import { notifier } from './supervisor/notify';
+import { notifyingStates } from './supervisor/notify-states';
+import type { Log } from './handover/types';
 
 export const UPGRADE_SOCKET_ENV = 'FDLAB_UPGRADE_SOCKET';
 export const UPGRADE_TOKEN_ENV = 'FDLAB_UPGRADE_TOKEN';
@@ -129,10 +132,19 @@ export function supervisorChannel(env: NodeJS.ProcessEnv = process.env): WorkerC
   };
 }
 
-/** `onState`, and under a supervisor each change of state told to it too (Upgrader wraps its option with this). */
-export function withSupervisor(onState: OnState | undefined): OnState | undefined {
+/**
+ * `onState` (Upgrader wraps its option with this), and each change of state
+ * told to whoever manages this process: to our supervisor, if we are one of
+ * its workers (it speaks to systemd for us); else, run directly by systemd
+ * (Type=notify), as sd_notify messages to `notifySocket` (default:
+ * NOTIFY_SOCKET), MAINPID= included (supervisor/notify-states.ts). `false`: none.
+ */
+export function withServiceManager(onState: OnState | undefined, notifySocket: string | false | undefined, log: Log): OnState | undefined {
   const channel = supervisorChannel();
-  return channel ? reportingStates(channel, onState) : onState;
+  if (channel) return reportingStates(channel, onState);
+  const socket = notifySocket === undefined ? notifySocketFromEnvironment() : notifySocket || undefined;
+  if (!socket) return onState;
+  return notifyingStates(notifier(socket, log), { pid: process.pid, generation: fromEnvironment().generation }, onState);
 }
 
 /** Where a supervisor sends sd_notify messages (systemd's Type=notify), if systemd gave us a socket. */

@@ -14,7 +14,7 @@ import { beforeFdClose, checkNodeInternals, onHandleUse } from '../socket/intern
 import { shutdownBoth } from '../socket/tcp-use';
 import { trackWrites } from '../socket/write-tracker';
 import { closeQuietly } from '../fd/fds';
-import { spawnSuccessor, withSupervisor, type TakeOver } from '../environment';
+import { spawnSuccessor, withServiceManager, type TakeOver } from '../environment';
 import type { Arrivals, Incoming } from './arrivals';
 import { handOff, type HandOffEnd, type HandOffResult } from './hand-off';
 import { serveAgain, type Held } from './held';
@@ -70,6 +70,13 @@ export interface UpgraderOptions<S> {
   takeOver?: TakeOver;
   /** Called on every change of state of either side of an upgrade (tests inject faults with it; metrics). */
   onState?: OnState;
+  /**
+   * Run directly by systemd (Type=notify, no supervisor): where READY=1,
+   * RELOADING=1, MAINPID= (each new version's, at the commit) and STOPPING=1
+   * go. Default: NOTIFY_SOCKET (notifySocketFromEnvironment()); false: none.
+   * Under a supervisor (`fdlab run`) the supervisor notifies instead.
+   */
+  notifySocket?: string | false;
   /** Where the engine's log lines go (one line per step of an upgrade). Default: nowhere. */
   log?: Log;
 }
@@ -142,7 +149,7 @@ export class Upgrader<S> extends EventEmitter {
     }
     void this.upgrade();
   };
-  /** options.onState, and under a supervisor each state told to it too (environment.ts). */
+  /** options.onState, and each state told to a supervisor, or to systemd as sd_notify messages (environment.ts). */
   private readonly onState: OnState | undefined;
   /**
    * Taking over, from the commit until the old version let go (or is gone):
@@ -160,7 +167,7 @@ export class Upgrader<S> extends EventEmitter {
   private constructor(private readonly options: UpgraderOptions<S>) {
     super();
     this.log = options.log ?? (() => {});
-    this.onState = withSupervisor(options.onState);
+    this.onState = withServiceManager(options.onState, options.notifySocket, this.log);
     this.machine = new StateMachine<OldState>('old', OLD_STATES, 'starting', this.log, this.onState);
     if ((options.heartbeatTimeoutMs ?? 1500) < MIN_HEARTBEAT_TIMEOUT_MS) {
       throw new FdlabError('ERR_INVALID_ARG_VALUE', `heartbeatTimeoutMs must be at least ${MIN_HEARTBEAT_TIMEOUT_MS} (the heartbeat comes every ${HEARTBEAT_MS} ms)`);

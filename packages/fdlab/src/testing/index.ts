@@ -230,6 +230,8 @@ export class UpgradePair<S> {
       standbyMs: this.options.standbyMs,
       heartbeatTimeoutMs: this.options.heartbeatTimeoutMs,
       onState: this.options.onState,
+      // Both versions live in this process: neither is a service's main pid to tell systemd about.
+      notifySocket: false,
       log: (line) => this.write(prefix + line),
     });
     this.made.push(upgrader);
