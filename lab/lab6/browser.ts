@@ -78,14 +78,12 @@ async function main(): Promise<void> {
   });
   const { product } = await browser.send<{ product: string }>('Browser.getVersion');
 
-  const pages: Page[] = [];
-  for (let i = 1; i <= count; i++) {
-    const page = await browser.open(`http://127.0.0.1:${port}/?name=page-${i}`, SIZE);
+  const pages: Page[] = await Promise.all(Array.from({ length: count }, async (_, i) => {
+    const page = await browser.open(`http://127.0.0.1:${port}/?name=page-${i + 1}`, SIZE);
     await until(() => page.evaluate<boolean>('window.chat?.opens === 1'), WAIT_MS);
-    pages.push(page);
-  }
+    return page;
+  }));
   const badges = await Promise.all(pages.map((p) => p.evaluate<Badge>(BADGE)));
-  console.log(`all ${count} pages connected in ${product} (pid ${browser.process.pid}): badge "${badges[0].text}"`);
 
   // Typing starts at SIGUSR2 (once the clients are in the room too), a page at a time in turn:
   // chat.type() goes through the page's form, as a person's Enter would.
@@ -123,6 +121,10 @@ async function main(): Promise<void> {
     console.log(`screenshot of page-1: ${screenshotPath ?? '(none asked for)'}`);
     console.log(`RESULT ${JSON.stringify(reports)}`);
   });
+
+  // Last: the lab signals as soon as it reads this line, so every handler must be in place before it
+  // (a SIGUSR2 that came first would kill us: its default action).
+  console.log(`all ${count} pages connected in ${product} (pid ${browser.process.pid}): badge "${badges[0].text}"`);
 }
 
 main().catch((error: Error) => {

@@ -101,7 +101,6 @@ async function main(): Promise<void> {
     signals: true,
     log,
   });
-  log(`chat on http://127.0.0.1:${port}/ (${version}${takeOver ? `, took over: ${stats()}` : ''})`);
   upgrader.on('upgraded', () => {
     log(`handed over; exiting; ${stats()}`);
     process.exit(0);
@@ -113,6 +112,8 @@ async function main(): Promise<void> {
     log(`SIGTERM: closing every connection and exiting; ${stats()}`);
     void upgrader!.close().then(() => process.exit(0));
   });
+  // Last: the lab signals as soon as it reads this line.
+  log(`chat on http://127.0.0.1:${port}/ (${version}${takeOver ? `, took over: ${stats()}` : ''})`);
 }
 
 main().catch((error: Error & { code?: string }) => {

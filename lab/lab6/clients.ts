@@ -1,9 +1,9 @@
 // Lab 6's scripted chat users: N `ws` clients (client-1 ... client-N), each
-// saying something every <interval> ms, and, like any chat client,
+// saying something every <interval> ms once the lab says go (SIGUSR2), and, like any chat client,
 // reconnecting when its connection closes (each 'open' and 'close' is
 // counted: the lab wants 1 and 0). Each writes down every message it gets.
 //   node clients.js <port> <count> <interval ms>
-// SIGUSR1: stop talking, wait for our own last messages to come back, print
+// SIGUSR2: start talking. SIGUSR1: stop talking, wait for our own last messages to come back, print
 // "stopped", then wait for page-1's last message (it follows everything)
 // and print RESULT <json>: one ParticipantReport per client. SIGTERM: exit.
 import WebSocket from 'ws';
@@ -79,16 +79,19 @@ const until = async (condition: () => boolean, ms: number) => {
 async function main(): Promise<void> {
   const clients = Array.from({ length: count }, (_, i) => new Client(`client-${i + 1}`));
   await Promise.all(clients.map((c) => c.connect()));
-  console.log(`all ${count} clients connected to ws://127.0.0.1:${port}${CHAT_PATH}; each says something every ${intervalMs} ms`);
-  // Staggered, so the room hears one client at a time rather than bursts.
-  const timers = clients.map((client, i) => setTimeout(() => (timers[i] = setInterval(() => client.say(), intervalMs)), (intervalMs * i) / count));
-  const progress = setInterval(() => {
-    const sum = (f: (c: Client) => number) => clients.reduce((s, c) => s + f(c), 0);
-    console.log(`said ${sum((c) => c.sent)}, received ${sum((c) => c.received.length)}, closes ${sum((c) => c.closes.length)}, versions ${[...new Set(clients.map((c) => c.version))].join('/')}`);
-  }, 1000);
+  // SIGUSR2, once everyone is in the room: talk. Staggered, so the room hears one client at a time rather than bursts.
+  const timers: NodeJS.Timeout[] = [];
+  let progress: NodeJS.Timeout | undefined;
+  process.once('SIGUSR2', () => {
+    clients.forEach((client, i) => timers.push(setTimeout(() => timers.push(setInterval(() => client.say(), intervalMs)), (intervalMs * i) / count)));
+    progress = setInterval(() => {
+      const sum = (f: (c: Client) => number) => clients.reduce((s, c) => s + f(c), 0);
+      console.log(`said ${sum((c) => c.sent)}, received ${sum((c) => c.received.length)}, closes ${sum((c) => c.closes.length)}, versions ${[...new Set(clients.map((c) => c.version))].join('/')}`);
+    }, 1000);
+  });
 
   process.once('SIGUSR1', async () => {
-    timers.forEach((t) => clearInterval(t));
+    timers.forEach((t) => clearInterval(t)); // clearInterval clears timeouts too
     clearInterval(progress);
     clients.forEach((c) => (c.stopped = true));
     await until(() => clients.every((c) => c.echoed >= c.sent - c.unsent), WAIT_MS);
@@ -100,6 +103,8 @@ async function main(): Promise<void> {
     clients.forEach((c) => c.ws.terminate());
     process.exit(0);
   });
+  // Last: the lab signals as soon as it reads this line (a SIGUSR2 before our handler would kill us).
+  console.log(`all ${count} clients connected to ws://127.0.0.1:${port}${CHAT_PATH}; at SIGUSR2 each says something every ${intervalMs} ms`);
 }
 
 void main();
