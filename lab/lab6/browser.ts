@@ -26,6 +26,7 @@ interface PageChat {
   name: string;
   opens: number;
   closes: number[];
+  failedAttempts: number;
   received: Array<[number, string, number]>;
   sent: number;
   unsent: number;
@@ -41,7 +42,8 @@ export interface Badge {
   visible: boolean;
 }
 
-export type PageReport = ParticipantReport & { badge: Badge; newFormat: number };
+/** A page's report: what it wrote down, its badge, how many messages it showed in v2's format, and its banner (the last connection event). */
+export type PageReport = ParticipantReport & { badge: Badge; newFormat: number; banner: string };
 
 const BADGE = `(() => {
   const badge = document.getElementById('badge');
@@ -115,8 +117,8 @@ async function main(): Promise<void> {
     if (screenshotPath) fs.writeFileSync(screenshotPath, await pages[0].screenshot());
     const reports: PageReport[] = await Promise.all(pages.map(async (page) => {
       const chat = await page.evaluate<PageChat>('chat');
-      const { name, opens, closes, sent, unsent, version, sawEnd, newFormat } = chat;
-      return { name, opens, closes, sent, unsent, version, sawEnd, ...summarize(chat.received), badge: await page.evaluate<Badge>(BADGE), newFormat };
+      const { name, opens, closes, failedAttempts, sent, unsent, version, sawEnd, newFormat } = chat;
+      return { name, opens, closes, failedAttempts, sent, unsent, version, sawEnd, ...summarize(chat.received), badge: await page.evaluate<Badge>(BADGE), newFormat, banner: await page.evaluate<string>("document.getElementById('banner').textContent") };
     }));
     console.log(`screenshot of page-1: ${screenshotPath ?? '(none asked for)'}`);
     console.log(`RESULT ${JSON.stringify(reports)}`);

@@ -69,8 +69,10 @@ export interface ParticipantReport {
   name: string;
   /** 'open' events: 1 when the connection was never replaced. */
   opens: number;
-  /** 'close' events seen, with their codes. */
+  /** 'close' events of connections that had opened, with their codes. */
   closes: number[];
+  /** Attempts to reconnect that failed (refused while no server listened). */
+  failedAttempts: number;
   /** Messages it said (attempts), and how many of them could not be sent (not connected then). */
   sent: number;
   unsent: number;

@@ -19,6 +19,7 @@ class Client {
   ws!: WebSocket;
   opens = 0;
   closes: number[] = [];
+  failedAttempts = 0;
   sent = 0;
   unsent = 0;
   echoed = 0;
@@ -32,8 +33,10 @@ class Client {
   /** Resolves at the first 'open'. */
   connect(): Promise<void> {
     return new Promise((resolve) => {
+      let opened = false;
       const ws = (this.ws = new WebSocket(`ws://127.0.0.1:${port}${CHAT_PATH}?name=${this.name}`, { perMessageDeflate: false }));
       ws.on('open', () => {
+        opened = true;
         this.opens += 1;
         if (this.opens > 1) console.log(`${this.name}: reconnected (connection #${this.opens})`);
         resolve();
@@ -42,10 +45,10 @@ class Client {
       // An 'error' (refused while the server restarts) is followed by 'close'.
       ws.on('error', () => undefined);
       ws.on('close', (code) => {
-        if (this.opens > 0 || this.closes.length > 0) {
+        if (opened) {
           this.closes.push(code);
-          if (this.closes.length === 1) console.log(`${this.name}: connection closed (code ${code}); reconnecting`);
-        }
+          console.log(`${this.name}: connection closed (code ${code}); reconnecting`);
+        } else if (this.opens > 0) this.failedAttempts += 1;
         if (!this.stopped || !this.sawEnd) setTimeout(() => void this.connect().then(resolve), RECONNECT_MS);
       });
     });
@@ -67,8 +70,8 @@ class Client {
   }
 
   report(): ParticipantReport {
-    const { name, opens, closes, sent, unsent, version, sawEnd } = this;
-    return { name, opens, closes, sent, unsent, version, sawEnd, ...summarize(this.received) };
+    const { name, opens, closes, failedAttempts, sent, unsent, version, sawEnd } = this;
+    return { name, opens, closes, failedAttempts, sent, unsent, version, sawEnd, ...summarize(this.received) };
   }
 }
 

@@ -39,7 +39,10 @@ function resultOf<T>(line: string): T {
 function connectionCheck(lab: LabContext, what: string, reports: readonly ParticipantReport[]): void {
   const kept = reports.filter((r) => r.opens === 1 && r.closes.length === 0);
   const broken = reports.filter((r) => !kept.includes(r));
-  const detail = broken.slice(0, 3).map((r) => `${r.name}: close ${r.closes.join('/') || 'none'}, opened ${r.opens}x`).join('; ');
+  const detail = broken
+    .slice(0, 3)
+    .map((r) => `${r.name}: closed ${r.closes.length}x (${r.closes.join(', ')})${r.failedAttempts ? `, ${r.failedAttempts} failed reconnect${r.failedAttempts > 1 ? 's' : ''}` : ''}, on connection #${r.opens}`)
+    .join('; ');
   lab.check(
     `every ${what} kept its connection: no close event, no reconnect`,
     broken.length === 0 && reports.length > 0,

@@ -16,6 +16,9 @@ const STYLE = `
   #badge { padding: 2px 10px; border-radius: 10px; font-size: 13px; font-weight: 700; background: #8a939e; color: #fff; }
   #badge.new { background: #1f9d55; }
   #status { margin-left: auto; font-size: 13px; color: #c9d1d9; }
+  #banner { padding: 6px 16px; font-size: 14px; background: #e8eaed; color: #4a535d; }
+  #banner.good { background: #dcf5e6; color: #155d35; }
+  #banner.bad { background: #fde2de; color: #8e2317; }
   #messages { list-style: none; margin: 0; padding: 8px 16px; flex: 1; overflow-y: auto; }
   #messages li { padding: 2px 0; }
   #messages .from { font-weight: 600; margin-right: 6px; }
@@ -31,7 +34,7 @@ const SCRIPT = `
 'use strict';
 const name = new URLSearchParams(location.search).get('name') || 'guest';
 const $ = (id) => document.getElementById(id);
-const chat = (window.chat = { name, opens: 0, closes: [], received: [], sent: 0, unsent: 0, echoed: 0, sawEnd: false, version: document.body.dataset.version, versions: [document.body.dataset.version], newFormat: 0 });
+const chat = (window.chat = { name, opens: 0, closes: [], failedAttempts: 0, received: [], sent: 0, unsent: 0, echoed: 0, sawEnd: false, version: document.body.dataset.version, versions: [document.body.dataset.version], newFormat: 0 });
 const KEEP = 200; // lines on screen: older ones scroll away
 let ws;
 
@@ -47,6 +50,11 @@ function note(text, bad) {
   li.textContent = text;
   line(li);
 }
+/** The last thing that happened to the connection, kept in sight above the messages. */
+function banner(text, kind) {
+  $('banner').textContent = new Date().toTimeString().slice(0, 8) + '  ' + text;
+  $('banner').className = kind;
+}
 function status() {
   const state = ws && ws.readyState === 1 ? 'connected' : 'disconnected';
   $('status').textContent = name + ': ' + state + ' · opened ' + chat.opens + 'x · closed ' + chat.closes.length + 'x · server ' + chat.versions.join(' → ') + ' · ' + chat.received.length + ' messages';
@@ -58,18 +66,36 @@ function setVersion(version) {
   $('badge').className = version === document.body.dataset.first ? '' : 'new';
 }
 function connect() {
+  let opened = false;
   ws = new WebSocket('ws://' + location.host + '${CHAT_PATH}?name=' + encodeURIComponent(name));
-  ws.onopen = () => { chat.opens += 1; if (chat.opens > 1) note('reconnected (connection #' + chat.opens + '): messages sent meanwhile are gone', true); status(); };
+  ws.onopen = () => {
+    opened = true;
+    chat.opens += 1;
+    if (chat.opens > 1) {
+      note('reconnected (connection #' + chat.opens + '): messages sent meanwhile are gone', true);
+      banner('reconnected: this is connection #' + chat.opens + '; the first one closed (' + chat.closes.join(', ') + ')', 'bad');
+    } else banner('connected to server ' + chat.version, '');
+    status();
+  };
   ws.onclose = (event) => {
-    chat.closes.push(event.code);
-    note('connection closed (code ' + event.code + '): reconnecting', true);
+    // A connection that never opened is a failed attempt to reconnect (refused while no server listens).
+    if (opened) {
+      chat.closes.push(event.code);
+      note('connection closed (code ' + event.code + '): reconnecting', true);
+      banner('connection closed (code ' + event.code + '): reconnecting', 'bad');
+    } else chat.failedAttempts += 1;
     status();
     setTimeout(connect, 300);
   };
   ws.onmessage = (event) => {
     const m = JSON.parse(event.data);
     if (m.type === 'hello') setVersion(m.version);
-    else if (m.type === 'version') { setVersion(m.version); note('the server is now ' + m.version + ': same connection, no reload'); }
+    else if (m.type === 'version') {
+      const from = chat.version;
+      setVersion(m.version);
+      note('the server is now ' + m.version + ': same connection, no reload');
+      banner('server upgraded ' + from + ' → ' + m.version + ' on this same connection: no reload, no reconnect', 'good');
+    }
     else if (m.type === 'msg') {
       chat.received.push([m.seq, m.from, m.n]);
       if (m.from === name) chat.echoed += 1;
@@ -117,6 +143,7 @@ export function chatPage(version: string, first = 'v1'): string {
 </head>
 <body data-version="${version}" data-first="${first}">
 <header><h1>fdlab chat</h1><span id="badge" class="${version === first ? '' : 'new'}">server ${version}</span><span id="status">connecting</span></header>
+<div id="banner">connecting</div>
 <ul id="messages"></ul>
 <form id="say"><input id="text" autocomplete="off" placeholder="Say something"><button>Send</button></form>
 <script>${SCRIPT}</script>

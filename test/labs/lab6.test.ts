@@ -32,7 +32,7 @@ for (const runtime of RUNTIMES) {
       const messages = everyone.reduce((n, r) => n + r.sent, 0);
       for (const sender of everyone) assert.ok(sender.sent > 0 && sender.unsent === 0, `${sender.name} said ${sender.sent}, all sent`);
       for (const receiver of everyone) {
-        assert.ok(receiver.opens === 1 && receiver.closes.length === 0 && receiver.sawEnd, `${receiver.name}: one connection, never closed, got the last message`);
+        assert.ok(receiver.opens === 1 && receiver.closes.length === 0 && receiver.failedAttempts === 0 && receiver.sawEnd, `${receiver.name}: one connection, never closed, got the last message`);
         for (const sender of everyone) assert.equal(receiver.from[sender.name], sender.sent === 1 ? '1' : `1-${sender.sent}`, `${receiver.name} got ${sender.name}'s messages once, in order`);
         assert.equal(receiver.seqs, `1-${messages}`, `${receiver.name}: the room's seq from v1 on into v2, no gap`);
         assert.equal(receiver.version, 'v2');
@@ -41,6 +41,7 @@ for (const runtime of RUNTIMES) {
       for (const page of pages) {
         assert.deepEqual(page.badge, { text: 'server v2', visible: true }, `${page.name}'s badge`);
         assert.ok(page.newFormat > 0, `${page.name} showed messages in v2's format`);
+        assert.match(page.banner, /^\d\d:\d\d:\d\d {2}server upgraded v1 → v2 on this same connection: no reload, no reconnect$/);
       }
 
       // The screenshot: a real PNG of the page's size.
