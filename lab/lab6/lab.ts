@@ -15,7 +15,8 @@ const PORT = 7000;
 const roleScript = roleScripts(__dirname, ['chat-server', 'clients', 'browser']);
 /** Written by the browser role into captures/lab6/. */
 export const SCREENSHOT = 'chat-after-upgrade.png';
-const CLIENT_INTERVAL_MS = 100;
+/** Each client speaks every 100 ms, less often with more of them: the room hears about 50 messages a second (with 3 pages rendering each). */
+const clientIntervalMs = (clients: number) => Math.max(100, 20 * clients);
 const PAGE_INTERVAL_MS = 300;
 /** How long the chat runs before the upgrade, and after it. */
 const TALK_MS = 1000;
@@ -102,12 +103,12 @@ export const lab6: LabDefinition = {
         args: [String(PORT), String(pageCount), String(PAGE_INTERVAL_MS), path.join(lab.capturesDir, SCREENSHOT)],
         host: true,
       }),
-      lab.startRole({ name: 'clients', script: roleScript('clients'), args: [String(PORT), String(clientCount), String(CLIENT_INTERVAL_MS)] }),
+      lab.startRole({ name: 'clients', script: roleScript('clients'), args: [String(PORT), String(clientCount), String(clientIntervalMs(clientCount))] }),
     ]);
     await Promise.all([lineOf(browser, /^all \d+ pages connected/, 30_000), lineOf(clients, /^all \d+ clients connected/, 15_000)]);
 
     await lab.step(
-      `Everyone is in the room: the clients say something every ${CLIENT_INTERVAL_MS} ms each, the pages type every ${PAGE_INTERVAL_MS} ms`,
+      `Everyone is in the room: the clients say something every ${clientIntervalMs(clientCount)} ms each, the pages type every ${PAGE_INTERVAL_MS} ms`,
       'Every message goes to everyone, numbered by the room (seq). Each participant counts, per sender, what arrived.',
     );
     await Promise.all([clients.signal('SIGUSR2'), browser.signal('SIGUSR2')]);
