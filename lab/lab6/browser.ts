@@ -30,7 +30,9 @@ interface PageChat {
   received: Array<[number, string, number]>;
   sent: number;
   unsent: number;
-  echoed: number;
+  /** n of our last message handed to the WebSocket, and of our last message that came back. */
+  lastSent: number;
+  lastEcho: number;
   sawEnd: boolean;
   version: string;
   newFormat: number;
@@ -110,8 +112,9 @@ async function main(): Promise<void> {
     clearInterval(progress);
     await typer;
     // Only the counters: the whole chat object (every message) is too much to fetch 20 times a second.
-    const chats = () => Promise.all(pages.map((p) => p.evaluate<Pick<PageChat, 'echoed' | 'sent' | 'unsent' | 'sawEnd'>>('({ echoed: chat.echoed, sent: chat.sent, unsent: chat.unsent, sawEnd: chat.sawEnd })')));
-    await until(async () => (await chats()).every((c) => c.echoed >= c.sent - c.unsent), WAIT_MS);
+    const chats = () => Promise.all(pages.map((p) => p.evaluate<Pick<PageChat, 'lastSent' | 'lastEcho' | 'sawEnd'>>('({ lastSent: chat.lastSent, lastEcho: chat.lastEcho, sawEnd: chat.sawEnd })')));
+    // Our last message back means the server has broadcast everything we sent before it (one stream, in order).
+    await until(async () => (await chats()).every((c) => c.lastEcho >= c.lastSent), WAIT_MS);
     // Everyone has stopped (the clients first, then us): page-1's last message follows everything.
     await pages[0].evaluate(`chat.type(${JSON.stringify(END_TEXT)})`);
     await until(async () => (await chats()).every((c) => c.sawEnd), WAIT_MS);

@@ -22,7 +22,9 @@ class Client {
   failedAttempts = 0;
   sent = 0;
   unsent = 0;
-  echoed = 0;
+  /** n of our last message handed to the WebSocket, and of our last message that came back. */
+  lastSent = 0;
+  lastEcho = 0;
   sawEnd = false;
   version = '?';
   received: Array<[number, string, number]> = [];
@@ -58,15 +60,17 @@ class Client {
     if (message.type === 'hello' || message.type === 'version') this.version = message.version;
     if (message.type !== 'msg') return;
     this.received.push([message.seq, message.from, message.n]);
-    if (message.from === this.name) this.echoed += 1;
+    if (message.from === this.name) this.lastEcho = message.n;
     if (message.from === END_FROM && message.text === END_TEXT) this.sawEnd = true;
   }
 
   say(): void {
     this.sent += 1;
     const said: Say = { type: 'say', n: this.sent, text: `hello from ${this.name} #${this.sent}` };
-    if (this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(said));
-    else this.unsent += 1;
+    if (this.ws.readyState === WebSocket.OPEN) {
+      this.ws.send(JSON.stringify(said));
+      this.lastSent = this.sent;
+    } else this.unsent += 1;
   }
 
   report(): ParticipantReport {
@@ -97,7 +101,8 @@ async function main(): Promise<void> {
     timers.forEach((t) => clearInterval(t)); // clearInterval clears timeouts too
     clearInterval(progress);
     clients.forEach((c) => (c.stopped = true));
-    await until(() => clients.every((c) => c.echoed >= c.sent - c.unsent), WAIT_MS);
+    // Our last message back means the server has broadcast everything we sent before it (one stream, in order).
+    await until(() => clients.every((c) => c.lastEcho >= c.lastSent), WAIT_MS);
     console.log(`stopped: said ${clients.reduce((s, c) => s + c.sent, 0)}; waiting for ${END_FROM}'s last message`);
     await until(() => clients.every((c) => c.sawEnd), WAIT_MS);
     console.log(`RESULT ${JSON.stringify(clients.map((c) => c.report()))}`);

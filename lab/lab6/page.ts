@@ -34,7 +34,7 @@ const SCRIPT = `
 'use strict';
 const name = new URLSearchParams(location.search).get('name') || 'guest';
 const $ = (id) => document.getElementById(id);
-const chat = (window.chat = { name, opens: 0, closes: [], failedAttempts: 0, received: [], sent: 0, unsent: 0, echoed: 0, sawEnd: false, version: document.body.dataset.version, versions: [document.body.dataset.version], newFormat: 0 });
+const chat = (window.chat = { name, opens: 0, closes: [], failedAttempts: 0, received: [], sent: 0, unsent: 0, lastSent: 0, lastEcho: 0, sawEnd: false, version: document.body.dataset.version, versions: [document.body.dataset.version], newFormat: 0 });
 const KEEP = 200; // lines on screen: older ones scroll away
 let ws;
 
@@ -98,7 +98,7 @@ function connect() {
     }
     else if (m.type === 'msg') {
       chat.received.push([m.seq, m.from, m.n]);
-      if (m.from === name) chat.echoed += 1;
+      if (m.from === name) chat.lastEcho = m.n;
       if (m.from === '${END_FROM}' && m.text === '${END_TEXT}') chat.sawEnd = true;
       const li = document.createElement('li');
       if (m.at) {
@@ -123,7 +123,10 @@ $('say').addEventListener('submit', (event) => {
   const text = $('text').value;
   if (!text) return;
   chat.sent += 1;
-  if (ws.readyState === 1) ws.send(JSON.stringify({ type: 'say', n: chat.sent, text }));
+  if (ws.readyState === 1) {
+    ws.send(JSON.stringify({ type: 'say', n: chat.sent, text }));
+    chat.lastSent = chat.sent;
+  }
   else { chat.unsent += 1; note('not sent (disconnected): ' + text, true); }
   $('text').value = '';
 });
