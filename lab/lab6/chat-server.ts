@@ -9,7 +9,7 @@
 // server's time. Each connection's session (its name, the room's seq)
 // travels with it, so seq goes on in v2 where v1 left it.
 import * as http from 'node:http';
-import { externalSuccessor, fromEnvironment, Upgrader } from 'fdlab';
+import { externalSuccessor, fromEnvironment, removePidFile, Upgrader } from 'fdlab';
 import { sessionOf, wsApp } from 'fdlab/ws';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { CHAT_PATH, type ChatOut, type Say } from './chat';
@@ -110,7 +110,10 @@ async function main(): Promise<void> {
   process.on('SIGWINCH', () => log(`stats: ${stats()}`));
   process.once('SIGTERM', () => {
     log(`SIGTERM: closing every connection and exiting; ${stats()}`);
-    void upgrader!.close().then(() => process.exit(0));
+    void upgrader!.close().then(() => {
+      removePidFile(pidFile);
+      process.exit(0);
+    });
   });
   // Last: the lab signals as soon as it reads this line.
   log(`chat on http://127.0.0.1:${port}/ (${version}${takeOver ? `, took over: ${stats()}` : ''})`);

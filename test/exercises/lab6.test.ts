@@ -5,7 +5,7 @@ import { strict as assert } from 'node:assert';
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Browser, findChromium } from '../../lab/lab6/cdp-pipe';
+import { Browser, findChromium, type Page } from '../../lab/lab6/cdp-pipe';
 import type { PageReport } from '../../lab/lab6/browser';
 import type { ParticipantReport } from '../../lab/lab6/chat';
 import { tempDir, until } from '../helpers/fds';
@@ -22,6 +22,13 @@ function chatServer(args: string[], env: Record<string, string> = {}): { child: 
   child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
   return { child, output: () => output };
+}
+
+/** Polls a condition in the page every 50 ms until it holds, or fails saying what it waited for. */
+async function inPage(page: Page, condition: string, what: string, ms = 15_000): Promise<void> {
+  for (const deadline = Date.now() + ms; !(await page.evaluate<boolean>(condition)); await new Promise((r) => setTimeout(r, 50))) {
+    assert.ok(Date.now() < deadline, `within ${ms} ms: ${what} (${condition})`);
+  }
 }
 
 const exited = (child: ChildProcess) => new Promise<number | null>((resolve) => (child.exitCode !== null ? resolve(child.exitCode) : child.once('exit', resolve)));
@@ -44,22 +51,23 @@ describe('labs.md, lab 6: exercises and what breaks', function () {
     console.log(`      measured: ${crossed![0].replace(/: $/, '')}; ${/copies of \d+ connections in 1 batch\(es\)/.exec(v1)![0]}`);
   });
 
-  it('lab 6 exercise 2: the chat server by hand, a page open, SIGUSR2, then v2: the badge turns v2 on the same connection', async function () {
+  it('lab 6 exercises 2 and 3: the chat server by hand under a page: SIGUSR2 and v2, the badge turns v2 on the same connection; a stop and a start, the page sees 1006 and reconnects', async function () {
     if (!findChromium()) return this.skip();
     const dir = tempDir('fdlab-chat-');
     const port = String(await freePort());
     const [state, pidFile] = [path.join(dir, 'fdlab-chat'), path.join(dir, 'fdlab-chat.pid')];
     const v1 = chatServer([port, 'v1', state, pidFile]);
     let v2: ReturnType<typeof chatServer> | undefined;
+    let again: ReturnType<typeof chatServer> | undefined;
     const browser = await Browser.launch(findChromium()!, path.join(dir, 'profile'));
     try {
       await until(10_000, () => `v1 serving: ${v1.output()}`, () => v1.output().includes('chat on http://'));
       // "open http://127.0.0.1:7000/?name=me and say something"
       const page = await browser.open(`http://127.0.0.1:${port}/?name=me`, { width: 900, height: 640 });
       const chat = () => page.evaluate<{ opens: number; closes: number[]; received: unknown[]; version: string }>('chat');
-      for (let i = 0; !(await chat()).opens; i++) assert.ok(i < 200, 'the page connected');
+      await inPage(page, 'chat.opens === 1', 'the page connected');
       await page.evaluate("chat.type('hi from v1')");
-      for (let i = 0; (await chat()).received.length < 1; i++) assert.ok(i < 200, 'my message came back');
+      await inPage(page, 'chat.received.length === 1', 'my message came back');
       // kill -USR2 $(cat /tmp/fdlab-chat.pid), then v2 with FDLAB_UPGRADE_SOCKET
       process.kill(Number(fs.readFileSync(pidFile, 'utf8')), 'SIGUSR2');
       await until(10_000, () => `v1 waiting: ${v1.output()}`, () => v1.output().includes('waiting for the successor'));
@@ -67,7 +75,7 @@ describe('labs.md, lab 6: exercises and what breaks', function () {
       assert.equal(await exited(v1.child), 0, v1.output());
       assert.match(v1.output(), /handed over; exiting; 1 WebSockets/);
       await page.evaluate("chat.type('hi from v2')");
-      for (let i = 0; (await chat()).received.length < 2; i++) assert.ok(i < 200, 'the second message came back, from v2');
+      await inPage(page, 'chat.received.length === 2', 'the second message came back, from v2');
       const after = await chat();
       assert.equal(after.version, 'v2');
       assert.deepEqual([after.opens, after.closes], [1, []], 'one connection, never closed');
@@ -75,12 +83,19 @@ describe('labs.md, lab 6: exercises and what breaks', function () {
       assert.match(await page.evaluate<string>("document.getElementById('banner').textContent"), /server upgraded v1 → v2 on this same connection/);
       assert.deepEqual(await page.evaluate<number[]>("[...document.querySelectorAll('#messages time')].length ? [1] : []"), [1], "v2's message shows the server's time");
       assert.equal(Number(fs.readFileSync(pidFile, 'utf8')), v2.child.pid, 'the pid file names v2');
-      // kill $(cat /tmp/fdlab-chat.pid)
-      process.kill(v2.child.pid!, 'SIGTERM');
+      // Exercise 3: kill $(cat /tmp/fdlab-chat.pid), start v1 again: the page saw the close, and reconnected.
+      process.kill(Number(fs.readFileSync(pidFile, 'utf8')), 'SIGTERM');
       assert.equal(await exited(v2.child), 0, v2.output());
+      assert.equal(fs.existsSync(pidFile), false, 'the pid file goes with the last version');
+      await inPage(page, 'chat.closes.length === 1', 'the page saw the close');
+      again = chatServer([port, 'v1', state, pidFile]);
+      await inPage(page, 'chat.opens === 2', 'the page reconnected');
+      assert.deepEqual([(await chat()).closes, (await chat()).opens], [[1006], 2]);
+      process.kill(again.child.pid!, 'SIGTERM');
+      assert.equal(await exited(again.child), 0, again.output());
     } finally {
       await browser.close();
-      for (const server of [v1, v2]) if (server && server.child.exitCode === null) server.child.kill('SIGKILL');
+      for (const server of [v1, v2, again]) if (server && server.child.exitCode === null) server.child.kill('SIGKILL');
     }
   });
 
