@@ -126,6 +126,9 @@ export const lab6: LabDefinition = {
       v2 = await lab.startRole({ name: 'server-v2', script: roleScript('chat-server'), args: server('v2'), traced: true });
       await lineOf(v2, /chat on http:\/\/127\.0\.0\.1:7000\//, 15_000);
       lab.check('v1 stopped before v2 started (a plain restart)', v1.exitCode === 0, `v1 exit ${v1.exitCode}`);
+      // Everyone's reconnect logic brings them back (chromium backs off between tries: up to ~1 s here); then talk on.
+      const everyone = clientCount + pageCount;
+      for (const deadline = Date.now() + 10_000; v2.lines.filter((l) => l.includes('joined: ')).length < everyone && Date.now() < deadline; ) await sleep(50);
     } else {
       await lab.step(
         'Send SIGUSR2 to v1, mid-conversation',
