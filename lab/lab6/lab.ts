@@ -129,6 +129,7 @@ export const lab6: LabDefinition = {
       // Everyone's reconnect logic brings them back (chromium backs off between tries: up to ~1 s here); then talk on.
       const everyone = clientCount + pageCount;
       for (const deadline = Date.now() + 10_000; v2.lines.filter((l) => l.includes('joined: ')).length < everyone && Date.now() < deadline; ) await sleep(50);
+      await sleep(TALK_MS);
     } else {
       await lab.step(
         'Send SIGUSR2 to v1, mid-conversation',
@@ -159,7 +160,6 @@ export const lab6: LabDefinition = {
       const exit = await v1.wait(10_000);
       lab.check(`v1's ${docker ? 'container' : 'process'} has exited, v2 serves`, outcome.includes('handed over') && exit.exitCode === 0, `exit ${exit.exitCode}; ${outcome.replace(/^.*\] /, '')}`);
     }
-    if (naive) await sleep(TALK_MS);
 
     await lab.step(
       'Stop talking; page-1 says a last message; everyone counts what arrived',
