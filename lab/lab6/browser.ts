@@ -61,7 +61,8 @@ const until = async (condition: () => Promise<boolean>, ms: number) => {
 async function main(): Promise<void> {
   const executable = findChromium();
   if (!executable) {
-    console.log('cannot start the browser: no chromium on this machine (Debian: apt-get install -y chromium; or set CHROMIUM=/path/to/chrome)');
+    const where = process.env.CHROMIUM ? `CHROMIUM=${process.env.CHROMIUM} is not an executable file` : 'no chromium on PATH';
+    console.log(`cannot start the browser: ${where} (Debian: apt-get install -y chromium; or set CHROMIUM=/path/to/chromium)`);
     process.exit(3);
   }
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'fdlab-lab6-chromium-'));

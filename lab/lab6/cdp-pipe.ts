@@ -4,11 +4,19 @@
 // drive it. A pipe, not a port: the browser listens on nothing, and it
 // exits when the pipe closes, so it cannot outlive its driver.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 
-/** Where chromium is: $CHROMIUM, else the first of these on PATH (Debian's package installs /usr/bin/chromium). */
+/** Where chromium is: $CHROMIUM (if executable), else the first of these on PATH (Debian's package installs /usr/bin/chromium). */
 export function findChromium(): string | null {
-  if (process.env.CHROMIUM) return process.env.CHROMIUM;
+  if (process.env.CHROMIUM) {
+    try {
+      fs.accessSync(process.env.CHROMIUM, fs.constants.X_OK);
+      return process.env.CHROMIUM;
+    } catch {
+      return null;
+    }
+  }
   return ['chromium', 'chromium-browser', 'google-chrome'].find((name) => spawnSync('which', [name]).status === 0) ?? null;
 }
 

@@ -16,6 +16,10 @@ import { CHAT_PATH, type ChatOut, type Say } from './chat';
 import { chatPage, PAGE_CSP } from './page';
 
 const [port, version, stateDir, pidFile] = process.argv.slice(2);
+if (!pidFile || !/^\d+$/.test(port)) {
+  console.error('usage: node chat-server.js <port> <version> <state dir> <pid file>   (e.g. 7000 v1 /tmp/fdlab-chat /tmp/fdlab-chat.pid)');
+  process.exit(2);
+}
 /** Everything after v1 speaks the new format: messages carry the server's time. */
 const NEW_FORMAT = version !== 'v1';
 
@@ -73,8 +77,14 @@ wss.on('connection', (ws: WebSocket, req?: http.IncomingMessage) => {
     send(ws, { type: 'hello', version, name, seq });
   }
   ws.on('message', (data) => {
-    const said = JSON.parse(String(data)) as Say;
-    if (said.type === 'say' && Number.isInteger(said.n) && typeof said.text === 'string') say(name, said);
+    let said: Partial<Say>;
+    try {
+      said = JSON.parse(String(data)) as Partial<Say>;
+    } catch {
+      return log(`${name}: not JSON, ignored: ${String(data).slice(0, 40)}`);
+    }
+    if (said.type === 'say' && Number.isInteger(said.n) && typeof said.text === 'string') say(name, said as Say);
+    else log(`${name}: not a {type: 'say', n, text} message, ignored`);
   });
   ws.on('close', () => {
     members.delete(ws);

@@ -23,13 +23,14 @@ const TALK_MS = 1000;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** A role's line, or an error with its last lines if it exits first (the browser cannot start, say). */
+/** A role's line, or an error that says in one line why not, with the role's last lines (the browser cannot start, say). */
 async function lineOf(role: Role, pattern: RegExp, timeoutMs: number): Promise<string> {
-  const exited = role.wait().then(({ exitCode }) => {
-    throw new Error(`${role.name} exited (code ${exitCode}) before printing ${pattern}: ${role.lines.slice(-2).join(' | ')}`);
-  });
-  exited.catch(() => undefined);
-  return Promise.race([role.waitForLine(pattern, timeoutMs), exited]);
+  try {
+    return await role.waitForLine(pattern, timeoutMs);
+  } catch {
+    const last = role.lines.slice(-2).join(' | ');
+    throw new Error(`${role.name} ${role.exitCode !== null ? `exited (code ${role.exitCode})` : `did not print it within ${timeoutMs} ms`} before printing ${pattern}${last ? `: ${last}` : ''}`);
+  }
 }
 
 function resultOf<T>(line: string): T {

@@ -65,3 +65,21 @@ for (const runtime of RUNTIMES) {
     });
   });
 }
+
+describe('lab 6 without a browser', function () {
+  this.timeout(60_000);
+
+  it('stops early with a row that says chromium is missing and how to install it, and leaves nothing behind', async () => {
+    const saved = process.env.CHROMIUM;
+    process.env.CHROMIUM = '/no/such/chromium'; // the process runtime's roles inherit our environment
+    try {
+      const run = (await runLabForTest(6, 'process'))!;
+      assert.equal(run.ok, false);
+      assert.match(run.check('the lab ran to its end').measured, /^browser exited \(code 3\) before printing .*: cannot start the browser: CHROMIUM=\/no\/such\/chromium is not an executable file \(Debian: apt-get install -y chromium; or set CHROMIUM=\/path\/to\/chromium\)/);
+      assert.deepEqual(await leftBehind(run), []);
+    } finally {
+      if (saved === undefined) delete process.env.CHROMIUM;
+      else process.env.CHROMIUM = saved;
+    }
+  });
+});
