@@ -56,6 +56,7 @@ export async function runLab(lab: LabDefinition, options: LabOptions): Promise<L
   const context: LabContext = {
     runtime,
     options,
+    capturesDir,
     step: async (title, why, manual) => {
       guide.step(title, why, manual);
       if (options.pause) await pauseBeforeStep(runtime, roles, (text) => guide.write(text));

@@ -44,6 +44,8 @@ export interface CheckResult {
 export interface LabContext {
   readonly runtime: LabRuntime;
   readonly options: LabOptions;
+  /** captures/lab<n>/ on this machine: a lab or a host role may write files of its own there (lab 6's screenshot). */
+  readonly capturesDir: string;
   /** A numbered step: what happens, why, and what a learner could type instead; with --pause, resolves at Enter. */
   step(title: string, why: string, manual?: string[]): Promise<void>;
   /** Plain explanatory text under the current step. */

@@ -32,6 +32,12 @@ export interface RoleSpec {
   echo?: boolean;
   /** Start the role with the Node inspector listening on this port (Docker: published on 127.0.0.1). */
   inspectPort?: number;
+  /**
+   * Run it as a process on this machine even in the Docker runtime, in the pod's network (nsenter):
+   * for a program the offline image does not carry (lab 6's chromium: 348 MB in /usr/lib/chromium
+   * and 108 libraries, beside the image's 133 MB). Not traced; needs root and an engine on this machine.
+   */
+  host?: boolean;
 }
 
 export interface ExecResult {

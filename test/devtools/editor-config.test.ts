@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parse, printParseErrorCode, type ParseError } from 'jsonc-parser';
 import { NATIVE_BUILD_ENV } from 'fdlab';
+import { LABS } from '../../lab';
 import { PROJECT_DIR } from '../../src/runtime/image/rootfs';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
@@ -186,9 +187,11 @@ describe('devcontainer and VS Code files', () => {
       }
     });
 
-    it('"Lab 1" ... "Lab 5" run `fdlab lab <n>` with options the CLI has, from compiled TypeScript with source maps', () => {
+    it('"Lab 1" ... "Lab 6" run `fdlab lab <n>` with options the CLI has, from compiled TypeScript with source maps; the pick list has every lab', () => {
       const help = execFileSync(process.execPath, [path.join(ROOT, 'dist/src/cli/main.js'), 'lab', '--help'], { encoding: 'utf8' });
-      for (let n = 1; n <= 5; n++) {
+      const picks = (documents.get('.vscode/launch.json')!.inputs as Json[]).find((i) => i.id === 'labNumber')!.options;
+      assert.deepEqual(picks, [...LABS.keys()].map(String));
+      for (const n of LABS.keys()) {
         const config = byName(`Lab ${n}`);
         assert.equal(expand(config.program), path.join(ROOT, 'dist/src/cli/main.js'));
         assert.deepEqual(config.args.slice(0, 2), ['lab', String(n)]);

@@ -64,16 +64,31 @@ export function fdTables(run: LabRun): { snapshot(key: string): FdSnapshot; role
 /**
  * What this run left behind: containers of its roles, or processes in its roles'
  * process groups (each process-runtime role-runner leads one; strace, the
- * supervisor and every server generation are in it). Only this run's: other
- * lab runs may be going on at the same time.
+ * supervisor and every server generation are in it), zombies aside. Only this
+ * run's: other lab runs may be going on at the same time.
  */
 export async function leftBehind(run: LabRun): Promise<string[]> {
   const roles = run.summary.roles;
   assert.ok(roles.length > 0, `roles recorded: ${JSON.stringify(roles)}`);
-  if (run.runtime === 'docker') {
-    const docker = new Docker();
-    const found = await Promise.all(roles.map((r) => docker.listContainers({ all: true, filters: { id: [r.id] } })));
-    return found.flat().map((c) => c.Names.join(','));
+  // Docker roles are containers (a 12-hex-digit id); a process role's id is its runner's pid,
+  // in Docker mode too for a role run on this machine (lab 6's browser).
+  const container = (id: string) => run.runtime === 'docker' && /^[0-9a-f]{12}$/.test(id);
+  const docker = new Docker();
+  const containers = await Promise.all(roles.filter((r) => container(r.id)).map((r) => docker.listContainers({ all: true, filters: { id: [r.id] } })));
+  // A zombie has exited and holds nothing but its pid until init reaps it (this machine's init
+  // does so about once a second: chromium's zygotes outlive their parent by that much).
+  const processes = roles
+    .filter((r) => !container(r.id))
+    .flatMap((r) => spawnSync('pgrep', ['-a', '-g', r.id], { encoding: 'utf8' }).stdout.trim().split('\n').filter(Boolean))
+    .filter((line) => !isZombie(Number(line.split(' ')[0])));
+  return [...containers.flat().map((c) => c.Names.join(',')), ...processes];
+}
+
+function isZombie(pid: number): boolean {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
+  } catch {
+    return true; // gone since pgrep saw it
   }
-  return roles.flatMap((r) => spawnSync('pgrep', ['-a', '-g', r.id], { encoding: 'utf8' }).stdout.trim().split('\n').filter(Boolean));
 }

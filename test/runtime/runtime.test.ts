@@ -23,6 +23,16 @@ const role = (name: string, script: string, extra: Partial<RoleSpec> = {}): Role
 
 type Make = () => Promise<LabRuntime | null>;
 
+/** Running: there, and not a zombie (one killed with its group waits for init to reap it). */
+function running(pid: number): boolean {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return !stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
+  } catch {
+    return false;
+  }
+}
+
 const runtimes: Array<[string, Make]> = [
   ['process', async () => new ProcessRuntime({ lab: 'test', echoLogs: false })],
   [
@@ -87,6 +97,31 @@ for (const [kind, make] of runtimes) {
         await receiver.signal('SIGUSR2');
         await receiver.wait(10_000);
       });
+    });
+
+    it('runs a role with host: true as a process on this machine, in the pod\'s network, and ends it at cleanup', async () => {
+      let lingering = 0;
+      await withRuntime(runtime, async (rt) => {
+        const server = await rt.startRole(role('tcp-server', 'tcp-echo-server', { args: ['0'] }));
+        const port = /^listening on 127\.0\.0\.1:(\d+)$/.exec(await server.waitForLine('listening'))![1];
+        const probe = await rt.startRole(role('probe', 'tcp-probe', { args: [port], host: true }));
+        const said = await probe.waitForLine(/^(connected|cannot connect)/);
+        assert.equal((await probe.wait(10_000)).exitCode, 0, said);
+        // The server's own network namespace, read from this machine: the probe ran in it.
+        const serverNetns = fs.readlinkSync(`/proc/${(await server.hostPid())!}/ns/net`);
+        assert.equal(said.split('; netns ')[1], serverNetns);
+        assert.match(await server.waitForLine(/wrote: hello from the probe/), new RegExp(`^127\\.0\\.0\\.1:${said.split(':')[1].split(';')[0]} wrote`), 'the server saw the probe\'s connection');
+        assert.match(probe.id, /^\d+$/, 'a process (its runner\'s pid), not a container');
+        if (rt.kind === 'docker') {
+          await assert.rejects(rt.startRole(role('traced', 'tcp-probe', { args: [port], host: true, strace: TRACE })), /cannot be traced in the pod/);
+        }
+        // One that does not exit by itself: cleanup must end it.
+        const stays = await rt.startRole(role('stays', 'tcp-echo-server', { args: ['0'], host: true }));
+        await stays.waitForLine('listening');
+        lingering = (await stays.hostPid())!;
+        assert.ok(lingering > 0 && running(lingering));
+      });
+      assert.ok(!running(lingering), 'the host role that stayed is gone after cleanup (or a zombie until init reaps it)');
     });
 
     it('leaves nothing behind after a failing lab body', async () => {

@@ -15,6 +15,9 @@ import * as fs from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
 import * as path from 'node:path';
 import * as tar from 'tar-stream';
+import * as os from 'node:os';
+import { seesRoleProcess } from '../host-pid';
+import { spawnProcessRole, type ProcessRole } from '../process/process-runtime';
 import { ROLE_RUNNER, roleEnvironment } from '../role-env';
 import { SHARED_DIR_IN_CONTAINER, type LabRuntime, type Role, type RoleSpec } from '../types';
 import { DockerRole } from './docker-role';
@@ -55,6 +58,9 @@ export class DockerRuntime implements LabRuntime {
   /** Inspector ports the pod publishes on 127.0.0.1 (empty: --network none). */
   readonly inspectPorts: readonly number[];
   private readonly roles: DockerRole[] = [];
+  /** Roles run on this machine in the pod's network (RoleSpec.host), and the directory they get as the shared one. */
+  private readonly hostRoles: ProcessRole[] = [];
+  private hostShared?: string;
   private cleaned = false;
 
   constructor(private readonly options: DockerRuntimeOptions) {
@@ -147,6 +153,7 @@ export class DockerRuntime implements LabRuntime {
 
   async startRole(spec: RoleSpec): Promise<Role> {
     if (!this.holder) throw new Error('DockerRuntime.start() must run before startRole()');
+    if (spec.host) return this.startHostRole(spec, this.holder);
     if (spec.inspectPort !== undefined) {
       if (spec.network === 'none') {
         throw new LabError('ERR_INSPECT_PORT_NOT_PUBLISHED', `role ${spec.name} has network 'none': no debugger can reach an inspector in it`);
@@ -188,6 +195,33 @@ export class DockerRuntime implements LabRuntime {
     return role;
   }
 
+  /**
+   * A role as a process on this machine that joins the pod's network namespace
+   * (nsenter --net=/proc/<holder pid>/ns/net): it reaches the roles on the pod's
+   * 127.0.0.1 and nothing else, like a container of the pod would.
+   */
+  private async startHostRole(spec: RoleSpec, holder: Docker.Container): Promise<Role> {
+    const unreachable = (why: string) =>
+      new LabError('ERR_HOST_ROLE_UNREACHABLE', `role ${spec.name} runs on this machine in the pod's network, but ${why}; run the lab with --runtime process instead`);
+    if (spec.strace) throw new LabError('ERR_INVALID_ARG_VALUE', `role ${spec.name} runs on this machine (host: true): it cannot be traced in the pod`);
+    if (process.getuid?.() !== 0) throw unreachable('entering the pod\'s network namespace needs root (nsenter)');
+    const pid = (await holder.inspect()).State?.Pid;
+    if (!pid || !seesRoleProcess(pid)) {
+      throw unreachable(`this machine cannot see the pod's processes (pid ${pid ?? 'none'}: the engine runs in another pid namespace, e.g. a devcontainer on the host's engine or Docker Desktop's VM)`);
+    }
+    this.hostShared ??= fs.mkdtempSync(path.join(os.tmpdir(), `fdlab-${this.run}-host-`));
+    const role = await spawnProcessRole(spec, {
+      lab: this.options.lab,
+      sharedDir: this.hostShared,
+      runtime: this.kind,
+      prefix: ['nsenter', `--net=/proc/${pid}/ns/net`, '--'],
+      echo: (this.options.echoLogs ?? true) && spec.echo !== false,
+      ownNetwork: true,
+    });
+    this.hostRoles.push(role);
+    return role;
+  }
+
   async collectCaptures(hostDir: string): Promise<string[]> {
     if (!this.holder) return [];
     fs.mkdirSync(hostDir, { recursive: true });
@@ -218,6 +252,9 @@ export class DockerRuntime implements LabRuntime {
   async cleanup(): Promise<void> {
     if (this.cleaned) return;
     this.cleaned = true;
+    for (const role of this.hostRoles) role.kill();
+    await Promise.all(this.hostRoles.map((role) => role.wait(5000).catch(() => undefined)));
+    if (this.hostShared) fs.rmSync(this.hostShared, { recursive: true, force: true });
     const containers = [...this.roles.map((r) => r.container), ...(this.holder ? [this.holder] : [])];
     await Promise.all(containers.map((c) => c.remove({ force: true }).catch(() => undefined)));
     await removeVolume(this.docker.getVolume(this.volumeName));
@@ -236,6 +273,7 @@ export class DockerRuntime implements LabRuntime {
     return [
       `pod ${this.podName} keeps running (its network namespace and the volume ${this.volumeName})`,
       `roles: ${this.roles.map((r) => `fdlab-${this.run}-${r.name} (${r.exitCode === null ? 'running' : `exited ${r.exitCode}`})`).join(', ')}`,
+      ...(this.hostRoles.length ? [`roles on this machine (${this.hostRoles.map((r) => r.name).join(', ')}) stop with the lab: only containers are kept`] : []),
       `look around: docker exec -it ${this.podName} sh   (ss -tnp, ls -l /proc/<pid>/fd, ls ${SHARED_DIR_IN_CONTAINER})`,
       ...(this.inspectPorts.length
         ? [`debugger:    attach to ${this.inspectPorts.map(inspectorEndpoint).join(', ')} (VS Code: "Lab 5: attach to v1/v2"; remoteRoot /opt/fdlab)`]

@@ -25,7 +25,8 @@ export interface ProcessRuntimeOptions {
   network?: ProcessNetwork;
 }
 
-class ProcessRole implements Role {
+/** A role run as a child process of the lab (the process runtime's roles, and the Docker runtime's host roles). */
+export class ProcessRole implements Role {
   readonly log: RoleLog;
   exitCode: number | null = null;
   private readonly exited: Promise<RoleExit>;
@@ -108,6 +109,30 @@ class ProcessRole implements Role {
   }
 }
 
+/** Starts a role as a child process of the lab, through the role runner, after `prefix` (a network to enter). */
+export async function spawnProcessRole(
+  spec: RoleSpec,
+  how: { lab: string; sharedDir: string; runtime: LabRuntime['kind']; prefix: string[]; echo: boolean; ownNetwork: boolean },
+): Promise<ProcessRole> {
+  const env = {
+    ...process.env,
+    ...roleEnvironment(spec, how.lab, how.sharedDir, how.runtime),
+    FDLAB_EXIT_WITH_PARENT: '1',
+  };
+  const [command, ...args] = [...how.prefix, process.execPath, ROLE_RUNNER, resolveScript(spec.script), ...(spec.args ?? [])];
+  const child = spawn(command, args, {
+    cwd: projectRoot(),
+    env,
+    stdio: ['pipe', 'pipe', 'pipe'], // stdin stays open until we exit: see role-runner
+    detached: true, // its own process group, so cleanup reaches strace and the role too
+  });
+  await new Promise<void>((resolve, reject) => {
+    child.once('spawn', resolve);
+    child.once('error', reject);
+  });
+  return new ProcessRole(spec.name, child, how.echo && spec.echo !== false, how.ownNetwork);
+}
+
 export class ProcessRuntime implements LabRuntime {
   readonly kind = 'process' as const;
   readonly reason: string;
@@ -141,23 +166,7 @@ export class ProcessRuntime implements LabRuntime {
   }
 
   async startRole(spec: RoleSpec): Promise<Role> {
-    const env = {
-      ...process.env,
-      ...roleEnvironment(spec, this.options.lab, this.sharedDir, this.kind),
-      FDLAB_EXIT_WITH_PARENT: '1',
-    };
-    const [command, ...args] = [...this.networkPrefix(spec), process.execPath, ROLE_RUNNER, resolveScript(spec.script), ...(spec.args ?? [])];
-    const child = spawn(command, args, {
-      cwd: projectRoot(),
-      env,
-      stdio: ['pipe', 'pipe', 'pipe'], // stdin stays open until we exit: see role-runner
-      detached: true, // its own process group, so cleanup reaches strace and the role too
-    });
-    await new Promise<void>((resolve, reject) => {
-      child.once('spawn', resolve);
-      child.once('error', reject);
-    });
-    const role = new ProcessRole(spec.name, child, this.echoLogs && spec.echo !== false, this.ownNetwork);
+    const role = await spawnProcessRole(spec, { lab: this.options.lab, sharedDir: this.sharedDir, runtime: this.kind, prefix: this.networkPrefix(spec), echo: this.echoLogs, ownNetwork: this.ownNetwork });
     this.roles.push(role);
     return role;
   }
