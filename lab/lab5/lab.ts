@@ -6,7 +6,7 @@ import { unseenIn } from '../../src/labs/fd-snapshot';
 import type { FdPair } from '../../src/strace';
 import { cliPath, roleScripts } from '../../src/project';
 import { runOneContainer, oneContainerCaptures } from './one-container';
-import { carriedSockets, clientChecks, clientResult, delayCheck, PORT, sleep, STATS_LINE } from './shared';
+import { acceptedAll, carriedSockets, clientChecks, clientResult, delayCheck, PORT, sleep, STATS_LINE } from './shared';
 
 /** v1's upgrade deadline under --pause: an hour for the learner at the pause before "Start v2". */
 const PAUSED_UPGRADE_TIMEOUT_MS = 60 * 60_000;
@@ -75,7 +75,8 @@ async function runTwoContainers(lab: LabContext): Promise<void> {
   );
   const client = await lab.startRole({ name: 'client', script: roleScript('client'), args: [String(PORT), String(connections)] });
   await client.waitForLine(/^all \d+ connections open/);
-  await sleep(1500);
+  await acceptedAll(v1, connections);
+  await sleep(1500); // the steady state the delays are compared with
 
   await lab.step(
     'Send SIGUSR2 to v1',
