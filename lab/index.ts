@@ -6,6 +6,7 @@ import { lab2 } from './lab2/lab';
 import { lab3 } from './lab3/lab';
 import { lab4 } from './lab4/lab';
 import { lab5 } from './lab5/lab';
+import { lab7 } from './lab7/lab';
 
 export const LABS: LabRegistry['LABS'] = new Map([
   [1, lab1],
@@ -13,4 +14,5 @@ export const LABS: LabRegistry['LABS'] = new Map([
   [3, lab3],
   [4, lab4],
   [5, lab5],
+  [7, lab7],
 ]);
