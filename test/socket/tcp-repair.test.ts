@@ -58,6 +58,13 @@ class Party {
     this.child.stdin!.write(`${command}\n`);
     return this.next(command);
   }
+
+  /** The reply as it is, a failure included. */
+  askRaw(command: string): Promise<Reply> {
+    this.child.stdin!.write(`${command}\n`);
+    const ready = this.replies.shift();
+    return within(10_000, command, ready ? Promise.resolve(ready) : new Promise<Reply>((resolve) => this.waiting.push(resolve)));
+  }
 }
 
 describe('socket: dumpTcp/restoreTcp (TCP_REPAIR) between processes', function () {
@@ -92,8 +99,13 @@ describe('socket: dumpTcp/restoreTcp (TCP_REPAIR) between processes', function (
   }
 
   function start(...args: string[]): Party {
+    return startAs([], ...args);
+  }
+
+  /** `prefix` runs before node inside the namespace (setpriv, to drop a capability). */
+  function startAs(prefix: string[], ...args: string[]): Party {
     const [command, ...rest] = ns!.enter();
-    const party = new Party(spawn(command, [...rest, process.execPath, PARTY, ...args], { stdio: ['pipe', 'pipe', 'pipe'] }));
+    const party = new Party(spawn(command, [...rest, ...prefix, process.execPath, PARTY, ...args], { stdio: ['pipe', 'pipe', 'pipe'] }));
     parties.push(party);
     return party;
   }
@@ -123,9 +135,9 @@ describe('socket: dumpTcp/restoreTcp (TCP_REPAIR) between processes', function (
       .stdout.trim().split('\n').filter(Boolean);
   }
 
-  async function connected(): Promise<{ a: Party; client: Party; port: number; clientPort: number; inode: number }> {
+  async function connected(prefix: string[] = []): Promise<{ a: Party; client: Party; port: number; clientPort: number; inode: number }> {
     const portFile = path.join(dir, 'port');
-    const a = start('server', portFile);
+    const a = startAs(prefix, 'server', portFile);
     await until(10_000, 'server A listens', () => fs.existsSync(portFile) && fs.readFileSync(portFile, 'utf8') !== '');
     const port = Number(fs.readFileSync(portFile, 'utf8'));
     const client = start('client', String(port));
@@ -199,5 +211,15 @@ describe('socket: dumpTcp/restoreTcp (TCP_REPAIR) between processes', function (
     assert.equal(broken.error, 'ECONNRESET');
     assert.equal(outRsts(), rstsBefore + 1, 'one RST, from the kernel');
     assert.equal(ssLine(clientPort, port).length, 0, 'the connection is gone on both sides: nothing left to restore into');
+  });
+
+  it('without CAP_NET_ADMIN: ERR_TCP_REPAIR_PERMISSION says which capability and how, and the connection goes on', async function () {
+    const { a, client } = await connected(['setpriv', '--inh-caps=-net_admin', '--bounding-set=-net_admin', '--']);
+    const refused = await a.askRaw(`dump ${path.join(dir, 'state.json')}`);
+    assert.equal(refused.code, 'ERR_TCP_REPAIR_PERMISSION');
+    assert.match(refused.failed!, /CAP_NET_ADMIN.*root.*unshare -Urn.*--cap-add NET_ADMIN/);
+    await a.ask('write 3');
+    await client.ask('read');
+    await eventually(5_000, 'the client reads on', async () => ((await client.ask('stats')).received === 3 ? true : null));
   });
 });
