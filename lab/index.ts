@@ -7,6 +7,7 @@ import { lab3 } from './lab3/lab';
 import { lab4 } from './lab4/lab';
 import { lab5 } from './lab5/lab';
 import { lab6 } from './lab6/lab';
+import { lab7 } from './lab7/lab';
 
 export const LABS: LabRegistry['LABS'] = new Map([
   [1, lab1],
@@ -15,4 +16,5 @@ export const LABS: LabRegistry['LABS'] = new Map([
   [4, lab4],
   [5, lab5],
   [6, lab6],
+  [7, lab7],
 ]);

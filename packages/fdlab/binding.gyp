@@ -10,6 +10,7 @@
         "native/listen.cc",
         "native/poller.cc",
         "native/supervise.cc",
+        "native/tcp-repair.cc",
         "native/tcp-state.cc",
         "native/module.cc"
       ],

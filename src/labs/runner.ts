@@ -39,7 +39,7 @@ export async function runLab(lab: LabDefinition, options: LabOptions): Promise<L
   guide.title(`fdlab lab ${lab.number}: ${lab.title}`, `from ${lab.source}`);
 
   const runtime = await guide.spin('Choosing a runtime (Docker if an engine answers, else processes)', (update) =>
-    selectRuntime({ lab: name, runtime: options.runtime, echoLogs: options.echo, onProgress: update, inspectPorts: options.inspect ? lab.inspectPorts : undefined }),
+    selectRuntime({ lab: name, runtime: options.runtime, echoLogs: options.echo, onProgress: update, inspectPorts: options.inspect ? lab.inspectPorts : undefined, processOnly: lab.processOnly }),
   );
   guide.line(`${chalk.bold('runtime:')} ${runtime.kind}: ${runtime.reason}`);
   if (options.inspect && !lab.inspectPorts?.length) guide.line(chalk.yellow(`--inspect: lab ${lab.number} starts no role with an inspector; ignored`));

@@ -101,6 +101,11 @@ export interface LabDefinition {
    * Docker pod publishes ports only when it is created, so they are declared here.
    */
   inspectPorts?: number[];
+  /**
+   * Why the lab runs only as processes in a network namespace of its own (lab 7:
+   * firewall rules, addresses and a veth of its own); absent: Docker or processes.
+   */
+  processOnly?: string;
   /** Settings `--set key=value` may change, with their defaults and ranges. */
   settings?: Record<string, LabSetting>;
   /** Failures `--fault <name>` may inject, each with what it shows. */

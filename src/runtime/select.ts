@@ -17,6 +17,8 @@ export interface SelectOptions {
   /** Docker: inspector ports the pod must publish on 127.0.0.1 (see DockerRuntimeOptions). */
   inspectPorts?: number[];
   onProgress?: (message: string) => void;
+  /** The lab runs only as processes in a private network namespace, for this reason (lab 7). */
+  processOnly?: string;
 }
 
 export async function selectRuntime(options: SelectOptions): Promise<LabRuntime> {
@@ -26,6 +28,10 @@ export async function selectRuntime(options: SelectOptions): Promise<LabRuntime>
   }
   // --inspect: a debugger on this machine must reach the roles' inspectors, so they share its network.
   const network = options.inspectPorts?.length ? 'host' : undefined;
+  if (options.processOnly) {
+    if (choice === 'docker') throw new LabError('ERR_LAB_RUNTIME', `--runtime docker: ${options.lab} runs in the process runtime only: ${options.processOnly}`);
+    return new ProcessRuntime({ lab: options.lab, reason: `${options.lab} runs as processes: ${options.processOnly}`, echoLogs: options.echoLogs, network: 'private' });
+  }
   if (choice === 'process') return new ProcessRuntime({ lab: options.lab, reason: 'asked for with --runtime process', echoLogs: options.echoLogs, network });
 
   const docker = new Docker();

@@ -187,7 +187,7 @@ describe('devcontainer and VS Code files', () => {
       }
     });
 
-    it('"Lab 1" ... "Lab 6" run `fdlab lab <n>` with options the CLI has, from compiled TypeScript with source maps; the pick list has every lab', () => {
+    it('"Lab 1" ... "Lab 7" run `fdlab lab <n>` with options the CLI has, from compiled TypeScript with source maps; the pick list has every lab', () => {
       const help = execFileSync(process.execPath, [path.join(ROOT, 'dist/src/cli/main.js'), 'lab', '--help'], { encoding: 'utf8' });
       const picks = (documents.get('.vscode/launch.json')!.inputs as Json[]).find((i) => i.id === 'labNumber')!.options;
       assert.deepEqual(picks, [...LABS.keys()].map(String));

@@ -7,6 +7,7 @@
 #include "listen.h"
 #include "poller.h"
 #include "supervise.h"
+#include "tcp-repair.h"
 #include "tcp-state.h"
 
 namespace fdlab {
@@ -29,6 +30,9 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("firstNotStreamSocket", Napi::Function::New(env, FirstNotStreamSocket, "firstNotStreamSocket"));
   exports.Set("tcpUse", Napi::Function::New(env, TcpUse, "tcpUse"));
   exports.Set("shutdownBoth", Napi::Function::New(env, ShutdownBoth, "shutdownBoth"));
+  exports.Set("tcpRepairDump", Napi::Function::New(env, TcpRepairDump, "tcpRepairDump"));
+  exports.Set("tcpRepairRestore", Napi::Function::New(env, TcpRepairRestore, "tcpRepairRestore"));
+  exports.Set("tcpRepairSet", Napi::Function::New(env, TcpRepairSet, "tcpRepairSet"));
   exports.Set("setBacklog", Napi::Function::New(env, SetBacklog, "setBacklog"));
   exports.Set("tryFlock", Napi::Function::New(env, TryFlock, "tryFlock"));
   exports.Set("notifyDatagram", Napi::Function::New(env, NotifyDatagram, "notifyDatagram"));

@@ -105,6 +105,19 @@ export const ERRORS = {
     meaning: "this Node's net.Socket lacks an internal that moving sockets relies on (_handle.readStop, writeQueueSize, _readableState, ...); the message names what is missing and the Node version",
     action: 'run fdlab on a Node it supports (20, 22 or 24), or an fdlab release that supports this Node; Upgrader.start, detachSocket and adoptSocket refuse until then',
   },
+  // ---- rebuilding a connection (TCP_REPAIR: dumpTcp, restoreTcp)
+  ERR_TCP_REPAIR_PERMISSION: {
+    meaning: "TCP_REPAIR was refused (EPERM): it needs CAP_NET_ADMIN in the user namespace that owns the socket's network namespace",
+    action: "run as root, inside 'unshare -Urn' (an unprivileged user holds CAP_NET_ADMIN in its own namespaces), or in a container started with --cap-add NET_ADMIN",
+  },
+  ERR_TCP_REPAIR_STATE: {
+    meaning: 'dumpTcp got an fd that is not a TCP connection in ESTABLISHED (a listener, a half-closed or closing connection, a Unix socket, ...); the socket is left as it was',
+    action: 'dump only established TCP connections; move the others with fd passing (sendFds) or let them finish',
+  },
+  ERR_TCP_REPAIR_MOVING: {
+    meaning: "dumpTcp read the connection's queues 16 times and they changed every time: segments kept arriving during the dump; the socket left repair mode and goes on",
+    action: "keep the peer's packets away first (a firewall drop rule on the connection, as CRIU does), then dump",
+  },
   // ---- hot upgrade (Upgrader)
   ERR_STATE_DIR: {
     meaning: 'the state dir (or its lock file) cannot be created or opened; the message names the path and the errno (EROFS, ENOSPC, EDQUOT, EACCES, ENOENT, ...)',

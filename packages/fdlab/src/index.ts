@@ -17,6 +17,7 @@ export {
   type PeerCredentials,
 } from './fd/inspect';
 export { tcpUseOf, type TcpUse } from './socket/tcp-use';
+export { dumpTcp, restoreTcp, resumeTcp, type TcpRepairState, type TcpEndpoint } from './socket/tcp-repair';
 export { watchFd, type FdWatcher } from './fd/watch';
 export { FdChannel, type FdMessage, type FdChannelOptions } from './channel/fd-channel';
 export { FdChannelServer, type ListenOptions } from './channel/channel-server';

@@ -34,6 +34,26 @@ export interface RawPoller {
   unref(): void;
 }
 
+/** native/tcp-repair.cc's view of a connection; src/socket/tcp-repair.ts turns the bytes into base64. */
+export interface RawTcpRepairState {
+  family: 4 | 6;
+  local: { address: string; port: number };
+  remote: { address: string; port: number };
+  recvEnd: number;
+  sendEnd: number;
+  recvQueue: Buffer;
+  sendQueue: Buffer;
+  unsent: number;
+  mss: number;
+  sack: boolean;
+  windowScale: boolean;
+  sendWindowScale: number;
+  recvWindowScale: number;
+  timestamps: boolean;
+  timestamp: number;
+  window: { sndWl1: number; sndWnd: number; maxWindow: number; rcvWnd: number; rcvWup: number };
+}
+
 export interface RawBinding {
   SCM_MAX_FD: number;
   /** fds[0..count) must already be valid fd numbers; checkUnix=false skips the AF_UNIX check. */
@@ -60,6 +80,12 @@ export interface RawBinding {
   tcpUse(fds: Int32Array, count: number, out: Float64Array): void;
   /** shutdown(SHUT_RDWR): true, or false when it was not connected. */
   shutdownBoth(fd: number): boolean;
+  /** TCP_REPAIR on, then the state of an ESTABLISHED connection; the socket stays in repair mode. */
+  tcpRepairDump(fd: number): RawTcpRepairState;
+  /** A fresh socket rebuilt from the state, repair mode off; returns its fd. */
+  tcpRepairRestore(state: RawTcpRepairState): number;
+  /** TCP_REPAIR on or off. */
+  tcpRepairSet(fd: number, on: boolean): void;
   /** listen(fd, backlog) again on a listening socket: a new accept queue length (the kernel caps it at somaxconn). */
   setBacklog(fd: number, backlog: number): void;
   /** flock(fd, mode | LOCK_NB): true if taken (or released), false if a conflicting lock is held elsewhere. */
