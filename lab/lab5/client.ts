@@ -16,6 +16,8 @@ interface Conn {
 }
 
 const stats = { disconnects: 0, garbage: 0, maxDelayMs: 0, maxDelayAt: '', probes: 0, probesFailed: 0, probeErrors: new Set<string>() };
+/** The largest delay of the pings sent in each 100 ms (by send time, ms since the epoch): the lab picks the upgrade's window from them. */
+const delays = new Map<number, number>();
 const conns: Conn[] = [];
 let pinging = true;
 
@@ -31,7 +33,10 @@ function open(): Promise<Conn> {
       buffered += chunk.length;
       for (; buffered >= 4; buffered -= 4) {
         conn.pongs += 1;
-        const delay = Date.now() - (conn.sentAt.shift() ?? Date.now());
+        const sentAt = conn.sentAt.shift() ?? Date.now();
+        const delay = Date.now() - sentAt;
+        const bucket = sentAt - (sentAt % 100);
+        if (delay > (delays.get(bucket) ?? -1)) delays.set(bucket, delay);
         if (delay > stats.maxDelayMs) {
           stats.maxDelayMs = delay;
           stats.maxDelayAt = new Date().toISOString().slice(11, 23);
@@ -91,7 +96,7 @@ async function main(): Promise<void> {
     const lost = conns.reduce((s, c) => s + Math.max(0, c.pings - c.pongs), 0);
     const duplicated = conns.reduce((s, c) => s + Math.max(0, c.pongs - c.pings), 0);
     const { probeErrors, ...rest } = stats;
-    console.log(`RESULT ${JSON.stringify({ connections: count, pings, pongs, lost, duplicated, ...rest, probeErrors: [...probeErrors] })}`);
+    console.log(`RESULT ${JSON.stringify({ connections: count, pings, pongs, lost, duplicated, ...rest, probeErrors: [...probeErrors], delays: [...delays] })}`);
   });
   process.once('SIGTERM', () => {
     conns.splice(0).forEach((c) => c.socket.destroy());

@@ -6,7 +6,7 @@ import { unseenIn } from '../../src/labs/fd-snapshot';
 import type { FdPair } from '../../src/strace';
 import { cliPath, roleScripts } from '../../src/project';
 import { runOneContainer, oneContainerCaptures } from './one-container';
-import { acceptedAll, carriedSockets, clientChecks, clientResult, delayCheck, PORT, sleep, STATS_LINE } from './shared';
+import { acceptedAll, carriedSockets, clientChecks, clientResult, delayCheck, logTime, PORT, sleep, STATS_LINE } from './shared';
 
 /** v1's upgrade deadline under --pause: an hour for the learner at the pause before "Start v2". */
 const PAUSED_UPGRADE_TIMEOUT_MS = 60 * 60_000;
@@ -83,6 +83,7 @@ async function runTwoContainers(lab: LabContext): Promise<void> {
     'v1 opens an upgrade socket (mode 0600) on the shared volume and waits for its successor.',
     [v1.manualSignalCommand('SIGUSR2')],
   );
+  const signalAt = Date.now();
   await v1.signal('SIGUSR2');
   await v1.waitForLine(/waiting for the successor/);
   // v1 waits for its successor here, so its table holds still enough to read (probes come and go).
@@ -142,7 +143,10 @@ async function runTwoContainers(lab: LabContext): Promise<void> {
   } else {
     lab.check(`v1's ${lab.runtime.kind === 'docker' ? 'container' : 'process'} has exited`, !rolledBack && oldExit.exitCode === 0, `exit ${oldExit.exitCode}; ${outcome}`);
   }
-  delayCheck(lab, result);
+  // The window the delay check looks at: from the signal to v1's last group switched (or its rollback).
+  const end = [/switched all \d+ connections/, /committed: /, /rolled back:/].map((p) => v1.lines.find((l) => p.test(l))).find((l) => l !== undefined);
+  const gap = v1.lines.map((l) => /committed: .*\(gap (\d+) ms/.exec(l)).find((m) => m !== null);
+  delayCheck(lab, result, { from: signalAt, to: (end === undefined ? null : logTime(end, signalAt)) ?? Date.now(), gapMs: gap ? Number(gap[1]) : null });
   const carried = carriedSockets(tablesBefore, tablesAfter, 'server-v1', serving.name);
   const unseen = unseenIn(tablesBefore, tablesAfter);
   if (unseen) lab.skip(`fd tables from /proc: ${serving.name} holds v1's listener and connections (same inodes)`, unseen);
