@@ -82,7 +82,8 @@ export class ProcessRole implements Role {
   }
 
   manualSignalCommand(signal: NodeJS.Signals): string {
-    return `kill -${signal.replace(/^SIG/, '')} ${this.child.pid}`;
+    // The role's own pid, the one --pause and the timelines show (the runner's would work too: it forwards).
+    return `kill -${signal.replace(/^SIG/, '')} ${this.exitCode === null ? this.rolePid() : this.child.pid}`;
   }
 
   manualShellCommand(): string {
