@@ -212,10 +212,11 @@ async function pm2Cluster(run: Run, dir: string): Promise<Server> {
   return {
     port,
     pids: () => pids,
-    async upgrade() {
+    async upgrade(_k, gone) {
       const old = pids;
       pids = await cluster.reload(UPGRADE_MS);
       await Promise.all(old.map((pid) => processes.waitGone(pid, UPGRADE_MS, `old pm2 worker ${pid} to exit`)));
+      gone();
       return { old_pids: old, new_pids: pids };
     },
     stop: () => cluster.kill(10_000),

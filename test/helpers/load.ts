@@ -2,8 +2,8 @@
 // sending one message (ws) or request (http) every intervalMs, never faster,
 // checking that every answer arrives once and in order. A client the server
 // disconnects reconnects like a real one (full-jitter backoff: a random wait
-// of up to reconnectMs, doubling after each failed connect, at most 2 s) and
-// goes on. What the clients see is recorded per window (the steady state, each
+// of up to reconnectMs, doubling after each failed connect, at most 2 s),
+// sends at once and goes on. What the clients see is recorded per window (the steady state, each
 // upgrade): disconnects, lost / duplicated / reordered answers, the latency of
 // each answer, the longest wait any client had, and the time until every
 // client that lost its connection is served again. ws-load.ts and
@@ -275,7 +275,10 @@ export abstract class Load<C extends LoadClient> {
   protected opened(c: C): void {
     c.connected = true;
     c.failures = 0;
-    if (c.opened++ > 0) this.counts.reconnects += 1;
+    if (c.opened++ === 0) return;
+    this.counts.reconnects += 1;
+    // Back: a real client sends at once (resubscribes, retries), not at its next tick.
+    if (this.running) this.tick(c);
   }
 
   /** A message (request) starts going out: its sequence number. `complete`: all of it is written now. */
@@ -350,13 +353,15 @@ export abstract class Load<C extends LoadClient> {
   private series(): LoadReport['series'] {
     const n = Math.max(this.buckets.length, this.down.length);
     const out: LoadReport['series'] = { bucket_ms: BUCKET_MS, count: [], p50_ms: [], p99_ms: [], max_ms: [], down: [] };
+    let down = 0;
     for (let b = 0; b < n; b++) {
       const d = this.buckets[b] ? delayOf(this.buckets[b]) : null;
+      down = this.down[b] ?? down; // a sample the loop was too busy to take: as the last one
       out.count.push(d?.count ?? 0);
       out.p50_ms.push(d ? d.p50_ms : -1);
       out.p99_ms.push(d ? d.p99_ms : -1);
       out.max_ms.push(d ? d.max_ms : -1);
-      out.down.push(this.down[b] ?? 0);
+      out.down.push(down);
     }
     return out;
   }
