@@ -52,6 +52,7 @@ export interface ServersOptions {
   ways: Way[];
   intervalMs: number;
   reconnectMs: number;
+  timeoutMs: number;
   pm2Instances: number;
   steadyMs: number;
   betweenMs: number;
@@ -62,7 +63,8 @@ const DEFAULTS = { ws: { clients: 1000, intervalMs: 200 }, http: { clients: 200,
 
 const usage = (app = '<ws|http>') => `usage: npm run bench:${app} -- [--clients N (ws 1000, http 200)] [--upgrades K (3)] [--rounds R (1)]
   [--ways ${WAYS.join(',')}] [--interval-ms MS (one message per client per MS; ws 200, http 100)]
-  [--reconnect-ms MS (first reconnect after a random 0..MS; 100)] [--pm2-instances N (2)]
+  [--reconnect-ms MS (first reconnect after a random 0..MS; 100)] [--timeout-ms MS (an answer overdue:
+  the client closes and reconnects; 5000)] [--pm2-instances N (2)]
   [--steady-ms MS (2000)] [--between-ms MS (1000)] [--out DIR (bench/results)]`;
 
 function badArg(message: string, app?: string): never {
@@ -78,6 +80,7 @@ export function parseOptions(argv: string[]): ServersOptions {
     ways: { type: 'string', default: WAYS.join(',') },
     'interval-ms': { type: 'string' },
     'reconnect-ms': { type: 'string', default: '100' },
+    'timeout-ms': { type: 'string', default: '5000' },
     'pm2-instances': { type: 'string', default: '2' },
     'steady-ms': { type: 'string', default: '2000' },
     'between-ms': { type: 'string', default: '1000' },
@@ -100,6 +103,7 @@ export function parseOptions(argv: string[]): ServersOptions {
     ways: ways as Way[],
     intervalMs: integer('interval-ms', values['interval-ms'] ?? String(DEFAULTS[app].intervalMs), 10, 10_000),
     reconnectMs: integer('reconnect-ms', values['reconnect-ms'], 1, 10_000),
+    timeoutMs: integer('timeout-ms', values['timeout-ms'], 100, 60_000),
     pm2Instances: integer('pm2-instances', values['pm2-instances'], 1, 8),
     steadyMs: integer('steady-ms', values['steady-ms'], 0, 60_000),
     betweenMs: integer('between-ms', values['between-ms'], 0, 60_000),
@@ -227,7 +231,7 @@ async function runWay(run: Run, way: Way, round: number): Promise<WayResult> {
   const { options } = run;
   const dir = fs.mkdtempSync(path.join(run.dir, `${way}-${round}-`));
   const server = way === 'pm2' ? await pm2Cluster(run, dir) : await fdlabServe(run, way, dir);
-  const loadOptions = { clients: options.clients, intervalMs: options.intervalMs, reconnectMs: options.reconnectMs };
+  const loadOptions = { clients: options.clients, intervalMs: options.intervalMs, reconnectMs: options.reconnectMs, timeoutMs: options.timeoutMs };
   const load: Load<LoadClient> = options.app === 'ws' ? new WsLoad(`ws://127.0.0.1:${server.port}/`, loadOptions) : new HttpLoad(server.port, loadOptions);
   try {
     await load.start();
@@ -265,6 +269,7 @@ export function figures(r: WayResult) {
   const served = r.upgrades.map((u) => u.all_served_ms).filter((v): v is number => v !== null);
   return {
     disconnects: t.disconnects,
+    timeouts: t.timeouts,
     reconnects: t.reconnects,
     lost: t.lost,
     duplicated: t.duplicated,
@@ -315,13 +320,13 @@ const show = (s: Spread, digits = 0): string => {
 
 export function table(app: App, summary: ReturnType<typeof summarize>, rounds: number): string {
   const head = app === 'ws'
-    ? ['way', 'disconnects', 'lost', 'dup', 'reordered', 'corrupt', 'largest wait\nin upgrades ms', 'echo p99 in\nupgrades ms', 'all served\nagain ms', 'upgrade\ndone ms', 'echoes']
-    : ['way', 'disconnects', 'failed', 'dup', 'in flight\nat signals', 'largest wait\nin upgrades ms', 'response p99\nin upgrades ms', 'all served\nagain ms', 'upgrade\ndone ms', 'responses'];
+    ? ['way', 'disconnects', 'timed\nout', 'lost', 'dup', 'reordered', 'corrupt', 'largest wait\nin upgrades ms', 'echo p99 in\nupgrades ms', 'all served\nagain ms', 'upgrade\ndone ms', 'echoes']
+    : ['way', 'disconnects', 'timed\nout', 'failed', 'dup', 'in flight\nat signals', 'largest wait\nin upgrades ms', 'response p99\nin upgrades ms', 'all served\nagain ms', 'upgrade\ndone ms', 'responses'];
   const t = new Table({ head, style: { head: [], border: [] } });
   for (const [way, s] of Object.entries(summary)) {
     t.push(app === 'ws'
-      ? [way, show(s.disconnects), show(s.lost), show(s.duplicated), show(s.reordered), show(s.garbage), show(s.max_wait_ms), show(s.p99_ms, 1), show(s.all_served_ms), show(s.done_ms), show(s.answered)]
-      : [way, show(s.disconnects), show(s.failed), show(s.duplicated), show(s.in_flight), show(s.max_wait_ms), show(s.p99_ms, 1), show(s.all_served_ms), show(s.done_ms), show(s.answered)]);
+      ? [way, show(s.disconnects), show(s.timeouts), show(s.lost), show(s.duplicated), show(s.reordered), show(s.garbage), show(s.max_wait_ms), show(s.p99_ms, 1), show(s.all_served_ms), show(s.done_ms), show(s.answered)]
+      : [way, show(s.disconnects), show(s.timeouts), show(s.failed), show(s.duplicated), show(s.in_flight), show(s.max_wait_ms), show(s.p99_ms, 1), show(s.all_served_ms), show(s.done_ms), show(s.answered)]);
   }
   return `${rounds > 1 ? `median (min–max) of ${rounds} rounds; ` : ''}counts over the whole run, delays over the upgrade windows\n${t.toString()}`;
 }
@@ -347,7 +352,12 @@ export async function runServers(options: ServersOptions, { echo = false, onStar
     for (let round = 1; round <= options.rounds; round++) {
       for (const way of options.ways) {
         process.stderr.write(`round ${round}/${options.rounds}, ${way}: ${options.clients} ${options.app} clients, ${options.upgrades} upgrade(s)...\n`);
-        results.push(await runWay(run, way, round));
+        try {
+          results.push(await runWay(run, way, round));
+        } catch (error) {
+          const e = error as LabError;
+          throw new LabError(e.code ?? 'ERR_BENCH', `${way}, round ${round}: ${e.message}`);
+        }
       }
     }
     const summary = summarize(results);

@@ -26,12 +26,12 @@ describe('bench:ws and bench:http', function () {
       assert.deepEqual(files.map((f) => f.replace(/\d{4}-\d{2}-\d{2}/, 'DATE')), [`${app}-${CLIENTS[app]}c-DATE.json`, `${app}-${CLIENTS[app]}c-DATE.svg`]);
       const doc = JSON.parse(fs.readFileSync(path.join(out, files[0]), 'utf8'));
       assertBalancedSvg(fs.readFileSync(path.join(out, files[1]), 'utf8'));
-      assert.match(run.stdout, /│ fdlab +│ 0 +│ 0 +│ 0 +│/, 'the table: fdlab, 0 disconnects, 0 lost/failed, 0 duplicated');
+      assert.match(run.stdout, /│ fdlab +│ 0 +│ 0 +│ 0 +│ 0 +│/, 'the table: fdlab, 0 disconnects, 0 timed out, 0 lost/failed, 0 duplicated');
 
       const by = Object.fromEntries((doc.results as WayResult[]).map((r) => [r.way, r]));
       assert.deepEqual(Object.keys(by), ['fdlab', 'restart', 'pm2']);
       const fdlab = by.fdlab;
-      assert.deepEqual({ ...fdlab.load.totals, sent: 0, answered: 0 }, { sent: 0, answered: 0, lost: 0, duplicated: 0, reordered: 0, garbage: 0, disconnects: 0, reconnects: 0, connectFailures: 0 }, 'fdlab: nothing lost, nobody disconnected');
+      assert.deepEqual({ ...fdlab.load.totals, sent: 0, answered: 0 }, { sent: 0, answered: 0, lost: 0, duplicated: 0, reordered: 0, garbage: 0, disconnects: 0, timeouts: 0, reconnects: 0, connectFailures: 0 }, 'fdlab: nothing lost, nobody disconnected');
       assert.equal(fdlab.load.totals.answered, fdlab.load.totals.sent, 'fdlab: every message answered');
       assert.ok(fdlab.upgrades[0].counts.answered > 0, 'answers during the upgrade');
       assert.equal(fdlab.upgrades[0].engine!.connections, CLIENTS[app], 'every connection moved in the first group');

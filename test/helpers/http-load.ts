@@ -58,7 +58,7 @@ export class HttpLoad extends Load<HttpClient> {
     socket.on('close', () => {
       if (c.socket !== socket) return;
       c.socket = null;
-      this.closed(c, wasOpen);
+      this.closed(c, wasOpen ? 'server' : 'refused');
     });
     socket.on('error', () => {}); // a close follows
   }
@@ -80,6 +80,10 @@ export class HttpLoad extends Load<HttpClient> {
       socket.write(`${chunk(second)}0\r\n\r\n`);
       this.completed(c, seq);
     });
+  }
+
+  protected override state(c: HttpClient): string {
+    return `${c.draining ? 'told Connection: close' : 'keep-alive'}, socket ${c.socket ? (c.socket.destroyed ? 'destroyed' : c.socket.readyState) : 'none'}`;
   }
 
   protected hangUp(c: HttpClient): void {

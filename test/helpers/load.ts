@@ -3,7 +3,9 @@
 // checking that every answer arrives once and in order. A client the server
 // disconnects reconnects like a real one (full-jitter backoff: a random wait
 // of up to reconnectMs, doubling after each failed connect, at most 2 s),
-// sends at once and goes on. What the clients see is recorded per window (the steady state, each
+// sends at once and goes on; one whose answer is overdue by timeoutMs gives
+// up on its connection (closes it, counts a timeout) and reconnects the same
+// way, as a client with a request timeout or a heartbeat would. What the clients see is recorded per window (the steady state, each
 // upgrade): disconnects, lost / duplicated / reordered answers, the latency of
 // each answer, the longest wait any client had, and the time until every
 // client that lost its connection is served again. ws-load.ts and
@@ -33,13 +35,15 @@ export interface Counts {
   garbage: number;
   /** Connections the server closed or reset. */
   disconnects: number;
+  /** Connections the client closed: an answer was overdue by timeoutMs (what it waited for is lost). */
+  timeouts: number;
   /** Connections opened again after a disconnect. */
   reconnects: number;
   /** Connects that failed (refused, reset) while reconnecting. */
   connectFailures: number;
 }
 
-const zero = (): Counts => ({ sent: 0, answered: 0, lost: 0, duplicated: 0, reordered: 0, garbage: 0, disconnects: 0, reconnects: 0, connectFailures: 0 });
+const zero = (): Counts => ({ sent: 0, answered: 0, lost: 0, duplicated: 0, reordered: 0, garbage: 0, disconnects: 0, timeouts: 0, reconnects: 0, connectFailures: 0 });
 
 
 export interface WindowReport {
@@ -65,6 +69,7 @@ export interface LoadReport {
   clients: number;
   interval_ms: number;
   reconnect_ms: number;
+  timeout_ms: number;
   kinds: Record<string, number>;
   ready_ms: number;
   end_ms: number;
@@ -83,6 +88,8 @@ export interface LoadOptions {
   intervalMs: number;
   /** The first reconnect waits a random 0..reconnectMs. */
   reconnectMs: number;
+  /** An answer overdue by this long: the client closes the connection and reconnects. */
+  timeoutMs: number;
 }
 
 interface Outstanding {
@@ -148,12 +155,16 @@ export abstract class Load<C extends LoadClient> {
 
   constructor(readonly options: LoadOptions) {}
 
-  /** Starts a connection for `c`; calls opened(c) once open and closed(c, wasOpen) when it ends. */
+  /** Starts a connection for `c`; calls opened(c) once open and closed(c, 'server' or 'refused') when it ends. */
   protected abstract open(c: C): void;
   /** Called every intervalMs while `c` is connected: send the next message (or not, if busy). */
   protected abstract tick(c: C): void;
   /** Closes `c`'s connection from our side (at the end). */
   protected abstract hangUp(c: C): void;
+  /** What else a stuck client's error should say. */
+  protected state(_c: C): string {
+    return '';
+  }
 
   /** Opens every connection (100 at a time) and starts the pacing. */
   async start(ms = 60_000): Promise<void> {
@@ -174,7 +185,15 @@ export abstract class Load<C extends LoadClient> {
       });
     }
     this.sampler = setInterval(() => {
-      this.down[Math.floor((now() - this.t0) / BUCKET_MS)] = this.clients.filter((c) => !c.connected).length;
+      const t = now();
+      this.down[Math.floor((t - this.t0) / BUCKET_MS)] = this.clients.filter((c) => !c.connected).length;
+      for (const c of this.clients) {
+        const oldest = c.connected ? c.outstanding.find((o) => !Number.isNaN(o.sentAt)) : undefined;
+        if (oldest && t - oldest.sentAt > this.options.timeoutMs) {
+          this.hangUp(c); // its close event is ignored from now on
+          this.closed(c, 'timeout');
+        }
+      }
     }, BUCKET_MS);
   }
 
@@ -228,7 +247,13 @@ export abstract class Load<C extends LoadClient> {
    */
   async windowDone(after: number, ms: number): Promise<WindowReport> {
     const back = (c: C) => c.connected && c.lastAnswerAt >= after;
-    await until(ms, () => `every client answered again (${this.clients.filter((c) => !back(c)).length} of ${this.clients.length} not yet, ${this.clients.filter((c) => !c.connected).length} not connected)`, () => this.clients.every(back), 5);
+    const stuck = () => {
+      const late = this.clients.filter((c) => !back(c));
+      const t = now();
+      const some = late.slice(0, 3).map((c) => `client ${c.id} (${c.kind}): ${c.connected ? 'connected' : 'not connected'}, ${c.outstanding.length} in flight, ${c.waitingSince === null ? 'not waiting' : `waiting ${Math.round(t - c.waitingSince)} ms`}, ${this.state(c)}`);
+      return `every client answered again (${late.length} of ${this.clients.length} not yet, ${this.clients.filter((c) => !c.connected).length} not connected: ${some.join('; ')})`;
+    };
+    await until(ms, stuck, () => this.clients.every(back), 5);
     return this.closeWindow();
   }
 
@@ -253,6 +278,7 @@ export abstract class Load<C extends LoadClient> {
       clients: this.clients.length,
       interval_ms: this.options.intervalMs,
       reconnect_ms: this.options.reconnectMs,
+      timeout_ms: this.options.timeoutMs,
       kinds,
       ready_ms: round(this.readyAt - this.t0),
       end_ms: round(end - this.t0),
@@ -329,13 +355,19 @@ export abstract class Load<C extends LoadClient> {
     if (c.lostAt !== null && c.servedAt === null) c.servedAt = t;
   }
 
-  /** The connection ended. Reconnects after a random wait unless the load is stopping. */
-  protected closed(c: C, wasOpen: boolean): void {
+  /**
+   * The connection ended: closed by the server, never opened (refused), or
+   * given up by the client (an answer overdue). Reconnects after a random
+   * wait unless the load is stopping.
+   */
+  protected closed(c: C, how: 'server' | 'refused' | 'timeout'): void {
     c.connected = false;
     if (this.stopping) return;
     const t = now();
-    if (wasOpen) {
-      this.counts.disconnects += 1;
+    if (how === 'refused') {
+      this.counts.connectFailures += 1;
+    } else {
+      this.counts[how === 'server' ? 'disconnects' : 'timeouts'] += 1;
       this.counts.lost += c.outstanding.length;
       c.outstanding.length = 0;
       c.waitingSince ??= t; // waiting for a connection now
@@ -343,8 +375,6 @@ export abstract class Load<C extends LoadClient> {
         c.lostAt = t;
         c.servedAt = null;
       }
-    } else {
-      this.counts.connectFailures += 1;
     }
     const backoff = Math.min(MAX_BACKOFF_MS, this.options.reconnectMs * 2 ** c.failures++);
     this.later(Math.random() * backoff, () => this.stopping || this.open(c));

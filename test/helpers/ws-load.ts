@@ -49,7 +49,7 @@ export class WsLoad extends Load<WsClient> {
       if (c.ws !== ws) return;
       c.ws = null;
       c.fragmenting = false;
-      this.closed(c, wasOpen);
+      this.closed(c, wasOpen ? 'server' : 'refused');
     });
     ws.on('error', () => {}); // a close follows
   }
@@ -81,6 +81,7 @@ export class WsLoad extends Load<WsClient> {
   protected hangUp(c: WsClient): void {
     c.ws?.terminate();
     c.ws = null;
+    c.fragmenting = false;
   }
 
   /** The sequence number this echo answers, or null if it is not exactly a message this client sends. */
