@@ -343,6 +343,7 @@ function chartRun(r: WayResult): ChartRun {
 // ---- main
 
 export async function runServers(options: ServersOptions, { echo = false, onStart }: { echo?: boolean; onStart?: (processes: Processes) => void } = {}) {
+  const loadAtStart = os.loadavg()[0];
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `fdlab-bench-${options.app}-`));
   const processes = new Processes(dir);
   onStart?.(processes);
@@ -367,7 +368,8 @@ export async function runServers(options: ServersOptions, { echo = false, onStar
     const document = {
       bench: options.app,
       date: new Date().toISOString(),
-      host: { cpus: os.cpus().length, kernel: os.release(), node: process.version },
+      // The machine is shared: how busy it was (1-minute load average at the start and the end).
+      host: { cpus: os.cpus().length, kernel: os.release(), node: process.version, loadavg: { start: loadAtStart, end: os.loadavg()[0] } },
       options: { ...options, out: undefined },
       pids: [...processes.pids],
       summary,

@@ -37,7 +37,8 @@ export class WsLoad extends Load<WsClient> {
   }
 
   protected open(c: WsClient): void {
-    const ws = new WebSocket(this.url, { perMessageDeflate: false });
+    // A handshake overdue (a connection the server accepted and never answered) fails the connect: retried.
+    const ws = new WebSocket(this.url, { perMessageDeflate: false, handshakeTimeout: this.options.timeoutMs });
     let wasOpen = false;
     c.ws = ws;
     ws.on('open', () => {
