@@ -1,7 +1,15 @@
 // bench/upgrade.ts's chart: one panel per strategy, ping delay (p50, p99, max
 // per time bucket, log scale) against time since the first signal; the
 // signals in red, the old process gone in grey. Plain SVG, no dependencies.
-import type { StrategyResult } from './upgrade-types';
+import type { ClientReport } from './upgrade-types';
+
+/** What a panel shows: bench:upgrade's StrategyResult, or one way of bench:ws / bench:http. */
+export interface ChartRun {
+  strategy: string;
+  lost: number;
+  disconnects: number;
+  client: Pick<ClientReport, 'connections' | 'ready_ms' | 'series'> & { marks: { what: string; k: number; ms: number }[] };
+}
 
 const WIDTH = 900;
 const PANEL = 190;
@@ -13,7 +21,8 @@ const MIN_MS = 0.01;
 
 const escape = (s: string) => s.replace(/[<>&"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;' })[c]!);
 
-export function renderChart(results: StrategyResult[], title: string): string {
+/** `what`: what the delay is of (a ping's pong, an echo, a response). */
+export function renderChart(results: ChartRun[], title: string, what = 'ping delay'): string {
   const plotW = WIDTH - LEFT - RIGHT;
   const height = TOP + results.length * (PANEL + GAP) + 20;
   // One x range for every panel: seconds since each strategy's first signal.
@@ -37,7 +46,7 @@ export function renderChart(results: StrategyResult[], title: string): string {
     `<rect width="${WIDTH}" height="${height}" fill="white"/>`,
     `<text x="${LEFT}" y="20" font-size="14" font-weight="bold">${escape(title)}</text>`,
     `<defs>${results.map((_, i) => `<clipPath id="plot${i}"><rect x="${LEFT}" y="${TOP + i * (PANEL + GAP)}" width="${plotW}" height="${PANEL}"/></clipPath>`).join('')}</defs>`,
-    `<text x="${LEFT}" y="38"><tspan fill="#999">p50</tspan> · <tspan fill="#1f77b4">p99</tspan> · <tspan fill="#ff7f0e">max</tspan> ping delay per ${results[0]?.client.series.bucket_ms ?? 100} ms · <tspan fill="#d62728">signal</tspan> · <tspan fill="#555">old gone</tspan> · <tspan fill="#e377c2">connections down</tspan> (linear, right axis)</text>`,
+    `<text x="${LEFT}" y="38"><tspan fill="#999">p50</tspan> · <tspan fill="#1f77b4">p99</tspan> · <tspan fill="#ff7f0e">max</tspan> ${escape(what)} per ${results[0]?.client.series.bucket_ms ?? 100} ms · <tspan fill="#d62728">signal</tspan> · <tspan fill="#555">old gone</tspan> · <tspan fill="#e377c2">connections down</tspan> (linear, right axis)</text>`,
   ];
   results.forEach((r, i) => {
     const y0 = TOP + i * (PANEL + GAP);
@@ -96,6 +105,6 @@ export function renderChart(results: StrategyResult[], title: string): string {
   return `${out.join('\n')}\n`;
 }
 
-function firstSignal(r: StrategyResult): number {
+function firstSignal(r: ChartRun): number {
   return r.client.marks.find((m) => m.what === 'signal' && m.k === 1)?.ms ?? 0;
 }

@@ -15,10 +15,10 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { parseArgs } from 'node:util';
 import Table from 'cli-table3';
 import { LabError } from '../src/lab-error';
 import { withDeadline } from '../src/util/deadline';
+import { benchArgs, benchMain, nowNs, Processes, ServerLog, SERVING, until } from './harness';
 import { renderChart } from './upgrade-chart';
 import type { ClientReport, Delay, Sample, StrategyResult, UpgradeResult } from './upgrade-types';
 
@@ -32,7 +32,6 @@ export type Strategy = (typeof STRATEGIES)[number];
 const MAX_CONNECTIONS = 10_000;
 /** Deadlines for what we wait on: a server's first line, a handover, all clients back. */
 const START_MS = 15_000;
-const POLL_MS = 5;
 
 export interface BenchOptions {
   connections: number;
@@ -65,28 +64,18 @@ function integer(name: string, raw: string, min: number, max: number): number {
 }
 
 export function parseOptions(argv: string[]): BenchOptions {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        connections: { type: 'string' },
-        upgrades: { type: 'string', default: '1' },
-        runtime: { type: 'string', default: 'process' },
-        strategies: { type: 'string', default: STRATEGIES.join(',') },
-        standby: { type: 'string', default: '0' },
-        'upgrade-timeout': { type: 'string', default: '10000' },
-        'steady-ms': { type: 'string', default: '3000' },
-        'after-ms': { type: 'string', default: '3000' },
-        rate: { type: 'string', default: '1' },
-        out: { type: 'string', default: path.join(ROOT, 'bench', 'results') },
-      },
-    }));
-  } catch (error) {
-    throw new LabError((error as { code?: string }).code ?? 'ERR_INVALID_ARG_VALUE', `${(error as Error).message}\n${USAGE}`);
-  }
+  const values = benchArgs(argv, {
+    connections: { type: 'string' },
+    upgrades: { type: 'string', default: '1' },
+    runtime: { type: 'string', default: 'process' },
+    strategies: { type: 'string', default: STRATEGIES.join(',') },
+    standby: { type: 'string', default: '0' },
+    'upgrade-timeout': { type: 'string', default: '10000' },
+    'steady-ms': { type: 'string', default: '3000' },
+    'after-ms': { type: 'string', default: '3000' },
+    rate: { type: 'string', default: '1' },
+    out: { type: 'string', default: path.join(ROOT, 'bench', 'results') },
+  }, USAGE);
   if (values.connections === undefined) badArg('--connections is required');
   if (values.runtime === 'docker') throw new LabError('ERR_UNSUPPORTED_RUNTIME', '--runtime docker is not implemented yet; use --runtime process');
   if (values.runtime !== 'process') badArg(`--runtime must be 'process', not '${values.runtime}'`);
@@ -106,117 +95,6 @@ export function parseOptions(argv: string[]): BenchOptions {
     rate,
     out: path.resolve(values.out),
   };
-}
-
-// ---- processes: everything we start (and every pid a server log names) is tracked and ended
-
-const nowNs = () => process.hrtime.bigint(); // CLOCK_MONOTONIC, the client's clock
-
-async function until<T>(ms: number, what: string, probe: () => T | undefined | false): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = probe();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() >= deadline) throw new LabError('ERR_BENCH_TIMEOUT', `timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
-  }
-}
-
-export class Processes {
-  readonly pids = new Set<number>();
-
-  /** `marker` is in the command line of every process of this run (its temp dir), so a reused pid is never killed. */
-  constructor(readonly marker: string) {}
-
-  track(pid: number | undefined): void {
-    if (pid) this.pids.add(pid);
-  }
-
-  /** Running, ours, and not a zombie. */
-  alive(pid: number): boolean {
-    try {
-      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-      if (stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z')) return false;
-      return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(this.marker);
-    } catch {
-      return false;
-    }
-  }
-
-  living(): number[] {
-    return [...this.pids].filter((pid) => this.alive(pid));
-  }
-
-  signal(pid: number, signal: NodeJS.Signals): void {
-    if (!this.alive(pid)) return;
-    try {
-      process.kill(pid, signal);
-    } catch {
-      // gone meanwhile
-    }
-  }
-
-  waitGone(pid: number, ms: number, what: string): Promise<bigint> {
-    return until(ms, what, () => !this.alive(pid) && nowNs());
-  }
-
-  /** SIGTERM, then SIGKILL whatever is still there after `graceMs`. */
-  async stopAll(graceMs = 3000): Promise<void> {
-    for (const pid of this.living()) this.signal(pid, 'SIGTERM');
-    try {
-      await until(graceMs, 'processes to exit', () => this.living().length === 0);
-    } catch {
-      this.killAllNow();
-      await until(2000, 'killed processes to go', () => this.living().length === 0).catch(() => {});
-    }
-  }
-
-  /** Synchronous last resort (process 'exit', Ctrl-C): every process killed, the run's temp dir removed. */
-  killAllNow(): void {
-    for (const pid of this.living()) this.signal(pid, 'SIGKILL');
-    fs.rmSync(this.marker, { recursive: true, force: true });
-  }
-}
-
-/** Lines from the servers (every generation writes to the same pipes), with waiters. */
-class ServerLog {
-  readonly lines: { at: bigint; text: string }[] = [];
-  private waiters: (() => void)[] = [];
-
-  constructor(private readonly processes: Processes, private readonly echo: boolean) {}
-
-  attach(child: ChildProcess): void {
-    for (const stream of [child.stdout!, child.stderr!]) {
-      let partial = '';
-      stream.on('data', (chunk: Buffer) => {
-        const parts = (partial + chunk.toString()).split('\n');
-        partial = parts.pop()!;
-        for (const text of parts) this.add(text);
-      });
-    }
-  }
-
-  private add(text: string): void {
-    const at = nowNs();
-    this.lines.push({ at, text });
-    if (this.echo) process.stderr.write(`    ${text}\n`);
-    for (const match of text.matchAll(/pid (\d+)/g)) this.processes.track(Number(match[1]));
-    for (const wake of this.waiters.splice(0)) wake();
-  }
-
-  /** The first line from index `from` on that matches. */
-  wait(pattern: RegExp, ms: number, what: string, from = 0): Promise<{ at: bigint; match: RegExpMatchArray; index: number }> {
-    return withDeadline(new Promise((resolve) => {
-      const look = () => {
-        for (let index = from; index < this.lines.length; index++) {
-          const match = this.lines[index].text.match(pattern);
-          if (match) return resolve({ at: this.lines[index].at, match, index });
-        }
-        this.waiters.push(look);
-      };
-      look();
-    }), ms, () => new LabError('ERR_BENCH_TIMEOUT', `timed out after ${ms} ms waiting for ${what}; last server lines:\n${this.lines.slice(-8).map((l) => l.text).join('\n')}`));
-  }
 }
 
 // ---- the load client
@@ -309,8 +187,6 @@ interface Run {
   client: string;
   echo: boolean;
 }
-
-const SERVING = /\[[^\]]* pid (\d+)\] serving on 127\.0\.0\.1:(\d+) as pid/;
 
 async function runStrategy(run: Run, strategy: Strategy): Promise<StrategyResult> {
   const { options, processes } = run;
@@ -532,33 +408,10 @@ export async function runBench(options: BenchOptions, { echo = false, onStart }:
 }
 
 async function main(): Promise<void> {
-  let options: BenchOptions;
-  try {
-    options = parseOptions(process.argv.slice(2));
-  } catch (error) {
-    const e = error as LabError;
-    process.stderr.write(`error ${e.code}: ${e.message}\n`);
-    process.exit(2);
-  }
-  let processes: Processes | undefined;
-  process.on('exit', () => processes?.killAllNow());
-  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-    process.once(signal, () => {
-      process.stderr.write(`\n${signal}: stopping every process of this run\n`);
-      processes?.killAllNow();
-      process.exit(130);
-    });
-  }
-  try {
-    const { results, json, svg } = await runBench(options, { echo: process.env.BENCH_ECHO === '1', onStart: (p) => (processes = p) });
-    console.log(table(results));
-    console.log(headroomLine(results));
-    console.log(`results: ${path.relative(process.cwd(), json)}, ${path.relative(process.cwd(), svg)}`);
-  } catch (error) {
-    const e = error as LabError;
-    process.stderr.write(`error ${e.code ?? 'ERR_BENCH'}: ${e.message}\n`);
-    process.exitCode = 1;
-  }
+  await benchMain(parseOptions, async (options, onStart) => {
+    const { results, json, svg } = await runBench(options, { echo: process.env.BENCH_ECHO === '1', onStart });
+    return [table(results), headroomLine(results), `results: ${path.relative(process.cwd(), json)}, ${path.relative(process.cwd(), svg)}`];
+  });
 }
 
 if (require.main === module) void main();

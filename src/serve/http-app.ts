@@ -1,41 +1,10 @@
 // `fdlab serve --app http`: an HTTP/1.1 keep-alive server on fdlab/http,
 // upgradable with SIGUSR2 like the ping/pong default, for anyone to try with
-// their own clients (curl, ab, a browser):
-//   GET /        200, "fdlab serve <version> gen <g>: GET /\n"
-//   POST /echo   200 once the request body has ended: the body back, after
-//                the same prefix. A client that holds its body back keeps a
-//                request in flight as long as it likes (the tests do, across
-//                an upgrade: answered by the version that got the request).
-//   anything else  404
-// Every response names the version that wrote it, so a client sees who answered.
-import * as http from 'node:http';
+// their own clients (curl, ab, a browser). What it answers: http-server.ts.
 import type { HandoverApp, Log } from 'fdlab';
 import { httpApp, type HttpSession } from 'fdlab/http';
-
-/** Bodies of /echo larger than this are refused (413): a demo, not a sink. */
-const MAX_ECHO = 1024 * 1024;
+import { httpServer } from './http-server';
 
 export function httpServeApp(name: string, log: Log): HandoverApp<HttpSession> {
-  const server = http.createServer((req, res) => {
-    const who = `fdlab serve ${name}: ${req.method} ${req.url}`;
-    if (req.method === 'GET' && req.url === '/') return void res.end(`${who}\n`);
-    if (req.method === 'POST' && req.url === '/echo') {
-      const chunks: Buffer[] = [];
-      let size = 0;
-      req.on('data', (chunk: Buffer) => {
-        size += chunk.length;
-        if (size <= MAX_ECHO) chunks.push(chunk);
-      });
-      req.on('end', () => {
-        if (size > MAX_ECHO) res.writeHead(413).end(`${who}: body over ${MAX_ECHO} bytes\n`);
-        else res.end(`${who}: ${Buffer.concat(chunks).toString()}\n`);
-      });
-      return;
-    }
-    res.writeHead(404).end(`${who}: not found (GET / or POST /echo)\n`);
-  });
-  // Idle keep-alive connections stay open (Node's default closes them after 5 s): upgrades are what is tested here.
-  server.keepAliveTimeout = 0;
-  server.requestTimeout = 0;
-  return httpApp(server, { log });
+  return httpApp(httpServer(name), { log });
 }

@@ -3,39 +3,12 @@
 // fdlab's handover loses nothing, the results are written and well formed,
 // and no process the bench started outlives it.
 import { strict as assert } from 'node:assert';
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { assertBalancedSvg, gone, runBench as run } from '../helpers/bench-run';
 import { tempDir } from '../helpers/fds';
-import { collect } from '../helpers/process';
 
-const BENCH = path.resolve(__dirname, '..', '..', 'bench', 'upgrade.js');
-
-function runBench(args: string[]) {
-  return collect(spawn(process.execPath, [BENCH, ...args], { stdio: ['ignore', 'pipe', 'pipe'] }));
-}
-
-/** Well formed enough: one <svg> root, every tag closed in order. */
-function assertBalancedSvg(svg: string): void {
-  assert.match(svg, /^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
-  const open: string[] = [];
-  for (const [, closing, name, selfClosing] of svg.matchAll(/<(\/?)([a-zA-Z]+)[^>]*?(\/?)>/g)) {
-    if (selfClosing) continue;
-    if (!closing) open.push(name);
-    else assert.equal(open.pop(), name, `</${name}> closes <${open[open.length] ?? '?'}>`);
-  }
-  assert.deepEqual(open, [], 'unclosed tags');
-  assert.doesNotMatch(svg, /NaN|undefined|Infinity/);
-}
-
-function gone(pid: number): boolean {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
-  } catch {
-    return true;
-  }
-}
+const runBench = (args: string[]) => run('upgrade', args);
 
 describe('bench:upgrade', function () {
   this.timeout(90_000);

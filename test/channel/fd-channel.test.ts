@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import fc from 'fast-check';
 import { closeQuietly, FdChannel, FdChannelServer, fdOf, sendFds, socketpair, type FdMessage } from 'fdlab';
 import { encodeMessage } from 'fdlab/wire';
-import { openFdCount, readSome, tempDir, tempFile, within } from '../helpers/fds';
+import { openFdCount, readSome, tempDir, tempFile, until, within } from '../helpers/fds';
 import { tcpConnection } from '../helpers/tcp';
 
 function closeAll(message: FdMessage): void {
@@ -80,6 +80,19 @@ describe('FdChannel', () => {
     const words: string[] = [];
     for await (const m of d) words.push(m.data.toString());
     assert.deepEqual(words, ['x', 'y'], 'iteration ends when the peer closes');
+  });
+
+  it('keeps the order when a listener comes after messages queued: the queued ones first, then one read before they are delivered', async () => {
+    await a.send({ data: 'one' });
+    await a.send({ data: 'two' });
+    // Nobody listens or receives: b's poller reads them into its inbox (private; no public sign of it).
+    await until(2000, 'b to read two messages', () => (b as unknown as { inbox: unknown[] }).inbox.length === 2);
+    const seen: string[] = [];
+    b.on('message', (m) => seen.push(m.data.toString()));
+    // In b's socket now, so read in this loop's poll phase: before the check phase that delivers the inbox.
+    await a.send({ data: 'three' });
+    await until(2000, 'three messages', () => seen.length === 3);
+    assert.deepEqual(seen, ['one', 'two', 'three']);
   });
 
   it('closes the channel and every held fd on a garbled frame', async () => {

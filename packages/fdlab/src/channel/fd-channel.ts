@@ -342,7 +342,11 @@ export class FdChannel extends EventEmitter {
     for (const message of messages) {
       const waiter = this.waiters.shift();
       if (waiter) waiter.resolve(message);
-      else if (this.listenerCount('message') > 0) this.emit('message', message);
+      // Behind what is queued: a listener added since gets the inbox first (deliverInbox,
+      // in the check phase), and this poll may come before it. Emitted at once, a later
+      // message overtook earlier ones: the upgrade's 'release' was read before the
+      // 'switch' and 'done' queued ahead of it, and 13 connections were closed.
+      else if (this.inbox.length === 0 && this.listenerCount('message') > 0) this.emit('message', message);
       else this.inbox.push(message);
     }
     this.updateInterest();
