@@ -1,5 +1,6 @@
 // Lab 5: hot upgrade of long-lived connections on SIGUSR2 (seed 003), with
 // the state seed 003's demo leaves out: unprocessed bytes and sessions.
+import * as path from 'node:path';
 import type { LabContext, LabDefinition } from '../../src/labs/types';
 import type { Role } from '../../src/runtime/types';
 import { unseenIn } from '../../src/labs/fd-snapshot';
@@ -98,7 +99,7 @@ async function runTwoContainers(lab: LabContext): Promise<void> {
       'connected since). v2 wraps each fd in a socket that does not read yet and acknowledges; it serves only at\n' +
       'v1\'s commit. Before the commit v1 owns everything and can roll back; after it, v1 stands by for 1 s\n' +
       'with its copies and takes everything back if v2 dies (docs/handover.md).',
-    ['strace -f -e trace=sendmsg,recvmsg -p <pid>   (or read captures/lab5/server-v1.strace)'],
+    [`strace -f -e trace=sendmsg,recvmsg -p <pid>   (or read ${path.join(path.relative(process.cwd(), lab.capturesDir) || '.', 'server-v1.strace')} afterwards)`],
   );
   const v2 = await lab.startRole({
     name: 'server-v2',

@@ -145,7 +145,7 @@ export const lab6: LabDefinition = {
           'each with its state: the bytes of a frame half received, and the session (the name, the room\'s seq). v2\n' +
           'rebuilds a WebSocket on each socket (no new handshake), its connection handler tells the page "v2", and the\n' +
           'room goes on at the next seq.',
-        ['strace -f -e trace=sendmsg,recvmsg -p <pid>   (or read captures/lab6/server-v1.strace)'],
+        [`strace -f -e trace=sendmsg,recvmsg -p <pid>   (or read ${path.join(path.relative(process.cwd(), lab.capturesDir) || '.', 'server-v1.strace')} afterwards)`],
       );
       v2 = await lab.startRole({
         name: 'server-v2',
@@ -217,7 +217,7 @@ export const lab6: LabDefinition = {
     const shot = path.join(lab.capturesDir, SCREENSHOT);
     const png = pngSize(shot);
     lab.check('a screenshot of page-1 after the upgrade', png !== null && png.width > 0 && png.height > 0,
-      png ? `${path.join('captures', 'lab6', SCREENSHOT)}: ${png.width}×${png.height} PNG, ${Math.round(png.bytes / 1024)} kB` : `no PNG at ${shot}`);
+      png ? `${path.relative(process.cwd(), shot) || shot}: ${png.width}×${png.height} PNG, ${Math.round(png.bytes / 1024)} kB` : `no PNG at ${shot}`);
     lab.record('pages', pages);
     lab.record('clients', users);
     lab.record('server', stats.replace(/^.*stats: /, ''));
