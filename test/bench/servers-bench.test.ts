@@ -41,7 +41,8 @@ describe('bench:ws and bench:http', function () {
 
       const restart = by.restart;
       assert.equal(restart.load.totals.disconnects, CLIENTS[app], 'restart: every client disconnected once');
-      assert.equal(restart.load.totals.reconnects, CLIENTS[app]);
+      // A client whose answer was overdue (timeouts) hung up and reconnected too.
+      assert.equal(restart.load.totals.reconnects, restart.load.totals.disconnects + restart.load.totals.timeouts);
       assert.equal(restart.upgrades[0].disrupted, CLIENTS[app]);
       assert.ok(restart.upgrades[0].all_served_ms! > 0);
       assert.ok(restart.load.totals.answered > 0);
@@ -49,7 +50,8 @@ describe('bench:ws and bench:http', function () {
 
       const pm2 = by.pm2;
       assert.ok(pm2.load.totals.disconnects >= CLIENTS[app], `pm2: its old worker's clients disconnected (${pm2.load.totals.disconnects})`);
-      assert.equal(pm2.load.totals.reconnects, pm2.load.totals.disconnects);
+      // CI once saw 21 reconnects for 20 disconnects: one request overdue during the reload (a timeout) reconnects too.
+      assert.equal(pm2.load.totals.reconnects, pm2.load.totals.disconnects + pm2.load.totals.timeouts);
       assert.equal(pm2.upgrades[0].old_pids.length, 1);
       assert.equal(pm2.upgrades[0].new_pids.length, 1);
       assert.notEqual(pm2.upgrades[0].new_pids[0], pm2.upgrades[0].old_pids[0]);
