@@ -8,12 +8,12 @@
 // `fdlab serve` as the container's command, the old version's exit ended
 // the container and the successor with it.
 import { strict as assert } from 'node:assert';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { tempDir, until } from '../helpers/fds';
-import { labImageOrSkip } from '../helpers/docker';
+import { dockerRunLogged, labImageOrSkip } from '../helpers/docker';
 import { Pinger } from '../helpers/pinger';
 import { projectPath } from '../../src/project';
 
@@ -45,16 +45,9 @@ describe('fdlab run as PID 1 of a container (issue 20)', function () {
     const code = tempDir();
     fs.writeFileSync(path.join(code, 'VERSION'), 'v1');
     // --network host: fdlab serve listens on 127.0.0.1, which is then the host's too. Its CMD, as built.
-    child = spawn('docker', ['run', '--rm', '--name', name, '--label', 'fdlab.test=supervisor', '--network', 'host', '-e', 'PORT=0', '-v', `${code}:/code:ro`, builtImage], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let log = '';
-    child.stdout!.on('data', (d: Buffer) => (log += d.toString()));
-    child.stderr!.on('data', (d: Buffer) => (log += d.toString()));
-    const exited = new Promise<number | null>((resolve) => child!.once('exit', (c) => resolve(c)));
-    const waitForLog = async (pattern: RegExp, from = 0): Promise<RegExpMatchArray> => {
-      let match: RegExpMatchArray | null = null;
-      await until(60_000, () => `${pattern} in the log:\n${log}`, () => (match = log.slice(from).match(pattern)) !== null, 20);
-      return match!;
-    };
+    const run = dockerRunLogged(['--rm', '--name', name, '--label', 'fdlab.test=supervisor', '--network', 'host', '-e', 'PORT=0', '-v', `${code}:/code:ro`, builtImage]);
+    child = run.child;
+    const { exited, waitForLog } = run;
     const serving = await waitForLog(/serving on 127\.0\.0\.1:(\d+) as pid (\d+) \(v1\)/);
     assert.equal((await docker('exec', name, 'cat', '/tmp/run.pid')).trim(), '1', 'the supervisor is PID 1');
     pinger = await Pinger.connect(Number(serving[1]), CONNECTIONS);
@@ -62,10 +55,10 @@ describe('fdlab run as PID 1 of a container (issue 20)', function () {
     let workerPid = Number(serving[2]);
     for (const version of ['v2', 'v3', 'v4']) {
       fs.writeFileSync(path.join(code, 'VERSION'), version); // the new code, shipped to the volume
-      const from = log.length;
+      const from = run.log().length;
       await docker('kill', '-s', 'USR2', name);
       const next = Number((await waitForLog(new RegExp(`worker pid ${workerPid} exited \\(code 0\\); serving: (\\d+)\\n`), from))[1]);
-      assert.match(log.slice(from), new RegExp(`serving on 127\\.0\\.0\\.1:\\d+ as pid ${next} \\(${version}\\)`));
+      assert.match(run.log().slice(from), new RegExp(`serving on 127\\.0\\.0\\.1:\\d+ as pid ${next} \\(${version}\\)`));
       workerPid = next;
       // docker top: host pids; the supervisor and exactly one worker.
       const top = (await docker('top', name, '-o', 'pid,args')).trim().split('\n').slice(1);
@@ -73,11 +66,11 @@ describe('fdlab run as PID 1 of a container (issue 20)', function () {
       assert.ok(top.some((line) => / run --pid-file /.test(line)) && top.some((line) => / serve --version /.test(line)), top.join('\n'));
     }
     const counts = await pinger.settle();
-    assert.equal(counts.disconnects, 0, log);
+    assert.equal(counts.disconnects, 0, run.log());
     assert.equal(counts.pongs, counts.pings, 'every ping answered once');
     assert.equal((await docker('ps', '-q', '--filter', `name=^${name}$`)).trim().split('\n').length, 1, 'one container, the same');
     await docker('stop', '-t', '30', name);
-    assert.equal(await exited, 0, log);
+    assert.equal(await exited, 0, run.log());
     await until(5000, () => `every connection closed by the server (${pinger!.disconnects})`, () => pinger!.disconnects === CONNECTIONS);
   });
 });

@@ -10,13 +10,13 @@
 // one worker after the upgrade settles. Not tested: a kubelet (preStop,
 // the grace period, the Service's endpoints), which this machine has none of.
 import { strict as assert } from 'node:assert';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { parseAllDocuments } from 'yaml';
 import { tempDir, until } from '../helpers/fds';
-import { labImageOrSkip } from '../helpers/docker';
+import { dockerRunLogged, labImageOrSkip } from '../helpers/docker';
 import { Pinger } from '../helpers/pinger';
 import { projectPath } from '../../src/project';
 
@@ -130,16 +130,9 @@ describe('the Kubernetes spec (examples/production/fdlab.k8s.yaml), run with Doc
     await docker('volume', 'create', '--label', 'fdlab.test=k8s', volume);
     await docker('run', '--rm', '--label', 'fdlab.test=k8s', ...runArgs(seed, builtImage, volume));
     // Its own network namespace, as a pod's: clients come to the container's address, on the spec's port.
-    child = spawn('docker', ['run', '--rm', '--name', name, '--label', 'fdlab.test=k8s', ...runArgs(container, builtImage, volume)], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let log = '';
-    child.stdout!.on('data', (d: Buffer) => (log += d.toString()));
-    child.stderr!.on('data', (d: Buffer) => (log += d.toString()));
-    const exited = new Promise<number | null>((resolve) => child!.once('exit', (c) => resolve(c)));
-    const waitForLog = async (pattern: RegExp, from = 0): Promise<RegExpMatchArray> => {
-      let match: RegExpMatchArray | null = null;
-      await until(60_000, () => `${pattern} in the log:\n${log}`, () => (match = log.slice(from).match(pattern)) !== null, 20);
-      return match!;
-    };
+    const run = dockerRunLogged(['--rm', '--name', name, '--label', 'fdlab.test=k8s', ...runArgs(container, builtImage, volume)]);
+    child = run.child;
+    const { exited, waitForLog } = run;
     const port = Number(container.env!.find((e) => e.name === 'PORT')!.value);
     const first = await waitForLog(new RegExp(`serving on 0\\.0\\.0\\.0:${port} as pid (\\d+) \\(v1\\)`));
     assert.equal((await docker('exec', name, 'cat', '/tmp/run.pid')).trim(), '1', 'the supervisor is PID 1');
@@ -159,21 +152,21 @@ describe('the Kubernetes spec (examples/production/fdlab.k8s.yaml), run with Doc
     assert.equal(upgrade, `docker exec ${name} kill -USR2 1`);
     await exec('sh', ['-c', ship]);
     assert.equal((await docker('exec', name, 'cat', '/code/VERSION')).trim(), 'v2', 'the new code is on the volume');
-    const from = log.length;
+    const from = run.log().length;
     await exec('sh', ['-c', upgrade]);
     const next = Number((await waitForLog(new RegExp(`worker pid ${first[1]} exited \\(code 0\\); serving: (\\d+)\\n`), from))[1]);
-    assert.match(log.slice(from), new RegExp(`serving on 0\\.0\\.0\\.0:${port} as pid ${next} \\(v2\\)`), 'the new worker runs the code from the volume');
+    assert.match(run.log().slice(from), new RegExp(`serving on 0\\.0\\.0\\.0:${port} as pid ${next} \\(v2\\)`), 'the new worker runs the code from the volume');
     const top = (await docker('top', name, '-o', 'pid,args')).trim().split('\n').slice(1);
     assert.equal(top.length, 2, `the supervisor and one worker:\n${top.join('\n')}`);
     const counts = await pinger.settle();
-    assert.equal(counts.disconnects, 0, log);
+    assert.equal(counts.disconnects, 0, run.log());
     assert.equal(counts.pongs, counts.pings, 'every ping answered once');
     assert.equal((await docker('ps', '-q', '--filter', `name=^${name}$`)).trim().split('\n').length, 1, 'one container, the same');
 
     // The kubelet's end of a pod: preStop (a sleep: the binary is there), then SIGTERM to PID 1, SIGKILL after the grace period.
     await docker('exec', name, 'sh', '-c', `command -v ${container.lifecycle!.preStop!.exec!.command[0]}`);
     await docker('stop', '-t', String(pod.terminationGracePeriodSeconds), name);
-    assert.equal(await exited, 0, log);
+    assert.equal(await exited, 0, run.log());
     await until(5000, () => `every connection closed by the server (${pinger!.disconnects})`, () => pinger!.disconnects === CONNECTIONS);
   });
 });
