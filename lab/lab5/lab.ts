@@ -7,7 +7,7 @@ import { unseenIn } from '../../src/labs/fd-snapshot';
 import type { FdPair } from '../../src/strace';
 import { cliPath, roleScripts } from '../../src/project';
 import { runOneContainer, oneContainerCaptures } from './one-container';
-import { acceptedAll, carriedSockets, clientChecks, clientResult, delayCheck, logTime, PORT, sleep, STATS_LINE } from './shared';
+import { acceptedAll, carriedSockets, clientChecks, delayCheck, logTime, pingOnThenCompare, PORT, sleep, STATS_LINE } from './shared';
 
 /** v1's upgrade deadline under --pause: an hour for the learner at the pause before "Start v2". */
 const PAUSED_UPGRADE_TIMEOUT_MS = 60 * 60_000;
@@ -121,15 +121,7 @@ async function runTwoContainers(lab: LabContext): Promise<void> {
   const oldExit = rolledBack ? await v2.wait(10_000) : await v1.wait(10_000);
   if (!rolledBack) await v2.waitForLine(/serving on 127\.0\.0\.1:7000/);
   const tablesAfter = await lab.fdTables('after', rolledBack ? 'after the rollback' : 'after the handover (v1 has exited)', [v1, v2], tcp);
-  await sleep(1500); // keep pinging and probing on the new owner
-
-  await lab.step(
-    'Stop the client\'s pings and compare its counts with the server\'s sessions',
-    rolledBack
-      ? 'v1 took its connections back: their pings-served counters must go on in v1 as if nothing happened.'
-      : 'The pings-served counters started in v1 and must continue in v2 without a gap.',
-  );
-  const result = await clientResult(client);
+  const result = await pingOnThenCompare(lab, client, rolledBack);
   // Only a stats line printed after this SIGWINCH counts (a rollback prints one too).
   const before = serving.lines.length;
   await serving.signal('SIGWINCH');

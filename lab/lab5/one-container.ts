@@ -13,7 +13,7 @@ import { unseenIn } from '../../src/labs/fd-snapshot';
 import type { FdPair } from '../../src/strace';
 import { LabError } from '../../src/lab-error';
 import { cliPath, pathInImage, roleScripts } from '../../src/project';
-import { carriedSockets, clientChecks, clientResult, delayCheck, PORT, sleep, STATS_LINE } from './shared';
+import { carriedSockets, clientChecks, delayCheck, pingOnThenCompare, PORT, sleep, STATS_LINE } from './shared';
 
 const CLI = cliPath();
 const roleScript = roleScripts(__dirname, ['client']);
@@ -141,15 +141,7 @@ export async function runOneContainer(lab: LabContext): Promise<void> {
   const stillRunning = server.exitCode === null;
   const servingName = rolledBack ? 'worker-v1' : 'worker-v2';
   const tablesAfter = await lab.fdTables('after', rolledBack ? 'after the rollback (v1, the supervisor\'s only worker)' : 'after the upgrade (v2, the supervisor\'s only worker; v1 has exited)', [await workerView(server, servingName)], tcp);
-  await sleep(1500); // keep pinging and probing on the new owner
-
-  await lab.step(
-    'Stop the client\'s pings and compare its counts with the server\'s sessions',
-    rolledBack
-      ? 'v1 took its connections back: their pings-served counters must go on in v1 as if nothing happened.'
-      : 'The pings-served counters started in v1 and must continue in v2 without a gap.',
-  );
-  const result = await clientResult(client);
+  const result = await pingOnThenCompare(lab, client, rolledBack);
   // The supervisor passes on only SIGUSR2 and the stop signals: the stats line is asked of the worker itself.
   const before = server.lines.length;
   await inside(server, `kill -WINCH "$(cat ${quote(servePid)})"`);

@@ -71,6 +71,18 @@ export async function clientResult(client: Role): Promise<ClientResult> {
 }
 
 /** `fdlab serve`'s stats line (SIGWINCH): "[v2 pid 18]", or "[v2 gen 2 pid 18]" for a successor a supervisor started. */
+/** After the upgrade (or rollback): the client pings the new owner a while, then the step that stops it and compares. */
+export async function pingOnThenCompare(lab: LabContext, client: Role, rolledBack: boolean): Promise<ClientResult> {
+  await sleep(1500); // keep pinging and probing on the new owner
+  await lab.step(
+    'Stop the client\'s pings and compare its counts with the server\'s sessions',
+    rolledBack
+      ? 'v1 took its connections back: their pings-served counters must go on in v1 as if nothing happened.'
+      : 'The pings-served counters started in v1 and must continue in v2 without a gap.',
+  );
+  return clientResult(client);
+}
+
 export const STATS_LINE = /\[v\d+(?: gen \d+)? pid \d+\] stats: pid \d+, \d+ connections, \d+ pings served on them$/;
 
 /**
