@@ -96,7 +96,7 @@ async function printPause(runtime: LabRuntime, live: readonly Role[], paused: Pa
     if (docker) out(`       ${chalk.green(paused.running.has(role) ? role.manualShellCommand() : `nsenter -t ${pid} -a sh`)}\n`);
   }
   if (unseen.length) {
-    out(`   ${chalk.yellow("these roles' pids are not visible from here (another pid namespace than the engine's: a devcontainer, Docker Desktop); a paused container refuses docker exec, so look from inside after Enter:")}\n`);
+    out(`   ${chalk.yellow("these roles' pids are not visible from here (another pid namespace than the engine's: a devcontainer, Docker Desktop); a paused container refuses docker exec until Enter; docker unpause <container> first lets it run on while you look inside:")}\n`);
     for (const role of unseen) out(`     ${chalk.bold(role.name)}\n       ${chalk.green(role.manualShellCommand())}   ${chalk.gray('then: ls -l /proc/*/fd; ss -atxnpe')}\n`);
   }
   out(`   ${chalk.gray('look at: which fd numbers each process has, and what they point at (socket:[inode], the file); the same inode in two processes is one open file description')}\n`);
