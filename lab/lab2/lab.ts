@@ -78,9 +78,10 @@ export const lab2: LabDefinition = {
     const linesWhenClientExited = server.lines.length;
     await receiver.waitForLine('holding: the socket is fd');
     const tablesAfter = await lab.fdTables('after', 'after the hand-over (the client has exited)', [client, receiver], tcp);
-    await receiver.signal('SIGUSR2');
 
     await lab.step(`unix-socket-server writes "Migrate to new Process" ${count} times, once a second`, 'The TCP server sees them arrive on the connection the client opened: same peer port, no reconnect.');
+    // After the step (and its --pause): the writes are this step's output, not the last one's.
+    await receiver.signal('SIGUSR2');
     const progress = lab.progress('messages on the migrated connection', count);
     let writeFailure: string | undefined;
     for (let i = 1, from = 0; i <= count && !writeFailure; i++) {

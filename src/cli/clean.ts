@@ -2,8 +2,12 @@
 import Docker from 'dockerode';
 import { ENGINE_FIX, probeEngine } from '../runtime/docker/engine';
 import { removeLeftovers } from '../runtime/docker/leftovers';
+import { removeStaleFreezers } from '../runtime/process/freezer';
 
 export async function runClean(options: { all?: boolean } = {}): Promise<number> {
+  // The process runtime's --pause freezers of labs that are gone (kill -9 of the lab and its guard): thawed, emptied, removed.
+  const freezers = await removeStaleFreezers();
+  if (freezers.length) console.log(`removed ${freezers.length} frozen role cgroup(s) of labs that are gone: ${freezers.join(', ')}`);
   const docker = new Docker();
   const engine = await probeEngine(docker);
   if (!engine.ok) {

@@ -37,7 +37,7 @@ program
   .option('--keep', 'leave the pod running for exploration', false)
   .option('--no-strace', 'do not trace the roles')
   .option('--quiet', 'do not print role logs live', false)
-  .option('--pause', 'stop before each step with the roles alive, print commands to look at them (fds, sockets), go on at Enter', false)
+  .option('--pause', 'before each step stop the roles (frozen, not ended), print commands to look at them (fds, sockets), go on at Enter', false)
   .option('--inspect', 'start the roles that support it with the Node inspector (lab 5: v1 on 9229, v2 on 9230)', false)
   .option('--fault <name>', 'a failure to inject (lab 3: drop-leftover; lab 4: no-fd3; lab 5: crash-new)')
   .option('--reads <how>', 'lab 3: how servers read requests (exact or greedy); the same as --set reads=<how>')

@@ -5,6 +5,7 @@ import ora from 'ora';
 
 export class Guide {
   private stepNumber = 0;
+  private lastTitle = '';
 
   private readonly out: (text: string) => void;
 
@@ -26,8 +27,18 @@ export class Guide {
     this.out(`${text}\n`);
   }
 
+  /** The number and title of the last step printed. */
+  get stepCount(): number {
+    return this.stepNumber;
+  }
+
+  get stepTitle(): string {
+    return this.lastTitle;
+  }
+
   step(title: string, why: string, manual: string[] = []): void {
     this.stepNumber += 1;
+    this.lastTitle = title;
     this.out(`\n${chalk.bold.blue(`Step ${this.stepNumber}.`)} ${chalk.bold(title)}\n`);
     this.out(`${chalk.white(indent(why))}\n`);
     for (const command of manual) this.out(`   ${chalk.gray('try it yourself:')} ${chalk.green(command)}\n`);

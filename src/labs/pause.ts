@@ -1,8 +1,10 @@
-// --pause: before each step, with the roles alive, say what to look at and
-// the exact commands that work from here (host pids, also in Docker mode),
-// then wait for Enter. The lab's timeouts stand still meanwhile.
+// --pause: before each step, stop the roles (a cgroup freezer, SIGSTOP or
+// docker pause), say what to look at and the exact commands that work from
+// here (host pids, also in Docker mode), then wait for Enter. The lab's
+// timeouts stand still meanwhile, and the roles go on at Enter.
 import chalk from 'chalk';
-import type { LabRuntime, Role } from '../runtime/types';
+import type { LabRuntime, PausedRoles, Role } from '../runtime/types';
+import type { Guide } from './guide';
 import { whilePaused } from '../util/pause';
 
 /** Commands for one role, as this machine sees it. */
@@ -36,26 +38,65 @@ function enter(): Promise<void> {
   });
 }
 
-/** Prints the pause and waits for Enter; returns at once when no role is running. */
-export async function pauseBeforeStep(runtime: LabRuntime, roles: readonly Role[], out: (text: string) => void): Promise<void> {
-  const alive: { role: Role; pid: number }[] = [];
-  const unseen: Role[] = []; // running, but their pids are not visible from here (a devcontainer)
-  for (const role of roles) {
-    if (role.exitCode !== null) continue;
+/** The roles' output has stopped growing for `quietMs` (at most `maxMs`): what they printed before the freeze is on screen. */
+async function settled(roles: readonly Role[], quietMs: number, maxMs = 2000): Promise<void> {
+  const count = () => roles.reduce((sum, role) => sum + role.lines.length, 0);
+  const started = Date.now();
+  for (let before = -1; count() !== before && Date.now() - started < maxMs; ) {
+    before = count();
+    await new Promise((resolve) => setTimeout(resolve, quietMs));
+  }
+}
+
+export interface StepText {
+  title: string;
+  why: string;
+  manual?: string[];
+}
+
+/**
+ * --pause: stops every live role, lets what they printed reach the screen,
+ * then prints the step and what is paused, and waits for Enter; the roles go
+ * on at Enter. So a step's output comes before the next step's prompt, and
+ * nothing of the next step runs until Enter. Without live roles: just the step.
+ */
+export async function pausedStep(runtime: LabRuntime, roles: readonly Role[], guide: Guide, step: StepText): Promise<void> {
+  const live = roles.filter((role) => role.exitCode === null);
+  if (live.length === 0) return guide.step(step.title, step.why, step.manual);
+  const paused: PausedRoles = (await runtime.pauseRoles?.()) ?? { how: 'nothing', running: new Map(live.map((role) => [role, 'this runtime cannot pause roles'])) };
+  try {
+    // Measured: a process role's last lines arrive within a few ms of the freeze; a container's come through the engine, later.
+    await settled(live, runtime.kind === 'docker' ? 250 : 50);
+    guide.step(step.title, step.why, step.manual);
+    await printPause(runtime, live, paused, guide);
+    await whilePaused(enter);
+  } finally {
+    await runtime.resumeRoles?.();
+  }
+}
+
+async function printPause(runtime: LabRuntime, live: readonly Role[], paused: PausedRoles, guide: Guide): Promise<void> {
+  const out = (text: string) => guide.write(text);
+  const seen: { role: Role; pid: number }[] = [];
+  const unseen: Role[] = []; // their pids are not visible from here (a devcontainer)
+  for (const role of live) {
     const pid = await role.hostPid().catch(() => null);
-    if (pid) alive.push({ role, pid });
+    if (pid) seen.push({ role, pid });
     else unseen.push(role);
   }
-  if (alive.length === 0 && unseen.length === 0) return;
-  const where = runtime.kind === 'docker' ? 'host pids (inside its container each has its own, smaller pid); run these on this machine' : 'run these in another terminal';
-  out(`   ${chalk.bgYellow.black(' paused ')} ${chalk.yellow(`before this step; the roles are alive${alive.length ? ` (${where})` : ''}:`)}\n`);
-  for (const { role, pid } of alive) {
+  const stopped = live.filter((role) => !paused.running.has(role));
+  const docker = runtime.kind === 'docker';
+  const where = docker ? 'host pids (inside its container each has its own, smaller pid); run these on this machine' : 'run these in another terminal';
+  const state = stopped.length ? `the roles are stopped by ${paused.how}, not ended: their fds and sockets stay as they are` : 'the roles run on while you look';
+  out(`   ${chalk.bgYellow.black(' paused ')} ${chalk.yellow(`before step ${guide.stepCount}; ${state}${seen.length ? ` (${where})` : ''}:`)}\n`);
+  for (const { role, pid } of seen) {
     out(`     ${chalk.bold(role.name)} ${chalk.gray(`pid ${pid}`)}\n`);
     for (const command of lookCommands(runtime.ownNetwork, pid)) out(`       ${chalk.green(command)}\n`);
-    if (runtime.kind === 'docker') out(`       ${chalk.green(role.manualShellCommand())}\n`);
+    // docker exec refuses a paused container; nsenter enters its namespaces without it.
+    if (docker) out(`       ${chalk.green(paused.running.has(role) ? role.manualShellCommand() : `nsenter -t ${pid} -a sh`)}\n`);
   }
   if (unseen.length) {
-    out(`   ${chalk.yellow("these roles run, but this process cannot see their pids (another pid namespace than the engine's: a devcontainer, Docker Desktop); look from inside each:")}\n`);
+    out(`   ${chalk.yellow("these roles' pids are not visible from here (another pid namespace than the engine's: a devcontainer, Docker Desktop); a paused container refuses docker exec until Enter; docker unpause <container> first lets it run on while you look inside:")}\n`);
     for (const role of unseen) out(`     ${chalk.bold(role.name)}\n       ${chalk.green(role.manualShellCommand())}   ${chalk.gray('then: ls -l /proc/*/fd; ss -atxnpe')}\n`);
   }
   out(`   ${chalk.gray('look at: which fd numbers each process has, and what they point at (socket:[inode], the file); the same inode in two processes is one open file description')}\n`);
@@ -63,6 +104,10 @@ export async function pauseBeforeStep(runtime: LabRuntime, roles: readonly Role[
     // Lab 2's receiver (--network none) holds a TCP socket its own namespace does not list.
     out(`   ${chalk.gray("ss lists a socket in the network namespace it was created in: one received from another role's namespace is listed there, not in the holder's")}\n`);
   }
-  out(`   ${chalk.yellow('press Enter to run this step')}\n`);
-  await whilePaused(enter);
+  const pidOf = (role: Role) => seen.find((s) => s.role === role)?.pid;
+  const named = (role: Role) => (pidOf(role) ? `${role.name} (pid ${pidOf(role)})` : role.name);
+  const parts = [];
+  if (stopped.length) parts.push(`paused: ${stopped.map(named).join(', ')}`);
+  if (paused.running.size) parts.push(`still running: ${[...paused.running].map(([role, why]) => `${named(role)}: ${why}`).join(', ')}`);
+  out(`   ${chalk.yellow(`${parts.join('; ')}; press Enter to run step ${guide.stepCount}: ${guide.stepTitle}`)}\n`);
 }

@@ -11,7 +11,7 @@ import { checksTable, verdict } from './checks';
 import { LabError } from '../lab-error';
 import { projectRoot } from '../project';
 import { Guide } from './guide';
-import { pauseBeforeStep } from './pause';
+import { pausedStep } from './pause';
 import { resolveSettings } from './settings';
 import { scmRightsReport } from './scm-report';
 import { takeFdSnapshot, writeFdTables, type FdSnapshot } from './fd-snapshot';
@@ -39,7 +39,7 @@ export async function runLab(lab: LabDefinition, options: LabOptions): Promise<L
   guide.title(`fdlab lab ${lab.number}: ${lab.title}`, `from ${lab.source}`);
 
   const runtime = await guide.spin('Choosing a runtime (Docker if an engine answers, else processes)', (update) =>
-    selectRuntime({ lab: name, runtime: options.runtime, echoLogs: options.echo, onProgress: update, inspectPorts: options.inspect ? lab.inspectPorts : undefined, processOnly: lab.processOnly }),
+    selectRuntime({ lab: name, runtime: options.runtime, echoLogs: options.echo, onProgress: update, inspectPorts: options.inspect ? lab.inspectPorts : undefined, processOnly: lab.processOnly, pausable: options.pause }),
   );
   guide.line(`${chalk.bold('runtime:')} ${runtime.kind}: ${runtime.reason}`);
   if (options.inspect && !lab.inspectPorts?.length) guide.line(chalk.yellow(`--inspect: lab ${lab.number} starts no role with an inspector; ignored`));
@@ -58,8 +58,8 @@ export async function runLab(lab: LabDefinition, options: LabOptions): Promise<L
     options,
     capturesDir,
     step: async (title, why, manual) => {
-      guide.step(title, why, manual);
-      if (options.pause) await pauseBeforeStep(runtime, roles, (text) => guide.write(text));
+      if (options.pause) await pausedStep(runtime, roles, guide, { title, why, manual });
+      else guide.step(title, why, manual);
     },
     say: (text) => guide.say(text),
     startRole: async (spec) => {

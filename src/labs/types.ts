@@ -22,7 +22,7 @@ export interface LabOptions {
   settings?: Record<string, string>;
   /** A failure to inject (--fault): one the lab declares. */
   fault?: string;
-  /** Stop before each step with the roles alive, until Enter (--pause). */
+  /** Stop the roles before each step (frozen), until Enter (--pause). */
   pause?: boolean;
 }
 

@@ -19,6 +19,8 @@ export interface SelectOptions {
   onProgress?: (message: string) => void;
   /** The lab runs only as processes in a private network namespace, for this reason (lab 7). */
   processOnly?: string;
+  /** --pause: the process runtime makes a freezer (a cgroup) for its roles. */
+  pausable?: boolean;
 }
 
 export async function selectRuntime(options: SelectOptions): Promise<LabRuntime> {
@@ -30,15 +32,15 @@ export async function selectRuntime(options: SelectOptions): Promise<LabRuntime>
   const network = options.inspectPorts?.length ? 'host' : undefined;
   if (options.processOnly) {
     if (choice === 'docker') throw new LabError('ERR_LAB_RUNTIME', `--runtime docker: ${options.lab} runs in the process runtime only: ${options.processOnly}`);
-    return new ProcessRuntime({ lab: options.lab, reason: `${options.lab} runs as processes: ${options.processOnly}`, echoLogs: options.echoLogs, network: 'private' });
+    return new ProcessRuntime({ lab: options.lab, reason: `${options.lab} runs as processes: ${options.processOnly}`, echoLogs: options.echoLogs, network: 'private', pausable: options.pausable });
   }
-  if (choice === 'process') return new ProcessRuntime({ lab: options.lab, reason: 'asked for with --runtime process', echoLogs: options.echoLogs, network });
+  if (choice === 'process') return new ProcessRuntime({ lab: options.lab, reason: 'asked for with --runtime process', echoLogs: options.echoLogs, network, pausable: options.pausable });
 
   const docker = new Docker();
   const engine = await probeEngine(docker);
   if (!engine.ok) {
     if (choice === 'docker') throw new LabError('ERR_DOCKER_UNAVAILABLE', `--runtime docker: ${engine.detail}; ${ENGINE_FIX}`);
-    return new ProcessRuntime({ lab: options.lab, reason: `${engine.detail}; falling back to processes on this machine`, echoLogs: options.echoLogs, network });
+    return new ProcessRuntime({ lab: options.lab, reason: `${engine.detail}; falling back to processes on this machine`, echoLogs: options.echoLogs, network, pausable: options.pausable });
   }
   try {
     const image = await ensureLabImage(docker, { onProgress: options.onProgress });
@@ -58,6 +60,7 @@ export async function selectRuntime(options: SelectOptions): Promise<LabRuntime>
       reason: `${engine.detail}, but the lab image could not be built (${(error as Error).message}); falling back to processes`,
       echoLogs: options.echoLogs,
       network,
+      pausable: options.pausable,
     });
   }
 }

@@ -73,6 +73,12 @@ export interface Role {
   readonly id: string;
 }
 
+/** What --pause stopped: how, and each live role that still runs, with why. */
+export interface PausedRoles {
+  how: string;
+  running: Map<Role, string>;
+}
+
 export interface LabRuntime {
   readonly kind: RuntimeKind;
   /** Why this runtime was chosen, in a sentence. */
@@ -90,6 +96,12 @@ export interface LabRuntime {
   cleanup(): Promise<void>;
   /** Leave everything running at exit (--keep) and say how to get in and clean up. */
   keepInstructions(): string[];
+  /**
+   * --pause: stops every live role (processes: the cgroup freezer, else SIGSTOP;
+   * containers: docker pause) until resumeRoles(); says what still runs.
+   */
+  pauseRoles?(): Promise<PausedRoles>;
+  resumeRoles?(): Promise<void>;
   /** --keep: what is left running is no longer in use by this process (fdlab clean may remove it). */
   release?(): Promise<void>;
 }

@@ -30,11 +30,20 @@ export interface PausedRun {
   pauses: number;
 }
 
+/** The last line of every pause: "paused: <role> (pid N), ...; press Enter to run step N: <title>". */
+export const PROMPT = /press Enter to run step \d+: /g;
+
+/** The cgroup a process-runtime pause names ("stopped by the cgroup v2 freezer (<dir>)"), or null. */
+export const pauseCgroup = (pause: string) => /the cgroup v2 freezer \((\/\S+)\)/.exec(pause)?.[1] ?? null;
+
+/** What to type at a pause: Enter (the default), or Ctrl-C; 'nothing' when the caller ends the lab itself. */
+export type PauseAnswer = void | 'enter' | 'ctrl-c' | 'nothing';
+
 /**
  * `fdlab lab <args> --pause`; `atPause(n, pause, output)` runs at the n-th pause (1-based), with that
- * pause's text and everything printed so far, before Enter is typed.
+ * pause's text and everything printed so far, before Enter (or what it returns) is typed.
  */
-export async function runPausedLab(args: string[], atPause: (n: number, pause: string, output: string) => Promise<void>, env: NodeJS.ProcessEnv = {}): Promise<PausedRun> {
+export async function runPausedLab(args: string[], atPause: (n: number, pause: string, output: string) => Promise<PauseAnswer>, env: NodeJS.ProcessEnv = {}): Promise<PausedRun> {
   const command = [process.execPath, CLI, 'lab', ...args, '--pause', '--captures', tempDir()].join(' ');
   const lab = spawn('script', ['-qfec', command, '/dev/null'], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, FORCE_COLOR: '1', ...env } });
   let output = '';
@@ -43,13 +52,21 @@ export async function runPausedLab(args: string[], atPause: (n: number, pause: s
   lab.stdout.on('data', (chunk: Buffer) => {
     output += chunk.toString();
     const text = plain(output);
-    const seen = text.split('press Enter to run this step').length - 1;
+    const seen = text.match(PROMPT)?.length ?? 0;
     if (seen === pauses) return;
     pauses = seen;
     const pause = text.slice(text.lastIndexOf(' paused '));
     const n = pauses;
     // A failed look still lets the lab go on, so the run ends and cleans up; the failure is rethrown below.
-    looked.push(atPause(n, pause, text).finally(() => lab.stdin.write('\r')));
+    looked.push(
+      atPause(n, pause, text).then(
+        (answer) => void (answer === 'nothing' || lab.stdin.write(answer === 'ctrl-c' ? '\x03' : '\r')),
+        (error) => {
+          lab.stdin.write('\r');
+          throw error;
+        },
+      ),
+    );
   });
   const code = await new Promise<number | null>((resolve) => lab.once('close', resolve));
   await Promise.all(looked);

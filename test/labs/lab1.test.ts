@@ -65,7 +65,7 @@ for (const runtime of RUNTIMES) {
 describe('lab 1 in Docker from another pid namespace (as in a devcontainer)', function () {
   this.timeout(90_000);
 
-  it('skips the fd tables saying why, passes, and --pause points at docker exec', async function () {
+  it('skips the fd tables saying why, passes, and --pause points at docker exec (after docker unpause)', async function () {
     const { labImageOrSkip } = await import('../helpers/docker');
     if (!(await labImageOrSkip())) return this.skip();
     const probe = spawnSync('unshare', ['-p', '-f', '--mount-proc', 'true']);
@@ -82,13 +82,14 @@ describe('lab 1 in Docker from another pid namespace (as in a devcontainer)', fu
     let pauses = 0;
     lab.stdout.on('data', (chunk: Buffer) => {
       output += chunk.toString();
-      const seen = output.split('press Enter to run this step').length - 1;
+      const seen = output.match(/press Enter to run step \d+: /g)?.length ?? 0;
       for (; pauses < seen; pauses++) lab.stdin.write('\n');
     });
     const code = await new Promise<number | null>((resolve) => lab.once('close', resolve));
     assert.equal(code, 0, output);
     assert.ok(pauses >= 2, `paused ${pauses} times:\n${output}`);
-    assert.match(output, /this process cannot see their pids .*look from inside each:\n +receiver\n +docker exec -it fdlab-\S+-receiver sh/);
+    assert.match(output, /pids are not visible from here .*docker unpause <container> first[^\n]*:\n +receiver\n +docker exec -it fdlab-\S+-receiver sh/);
+    assert.match(output, /paused: receiver; press Enter to run step 2: /, 'paused, though its pid is not known here');
     assert.match(output, /not visible from here: no fd table/);
     assert.match(output, /skip +│ fd tables from \/proc: two fds, one open/);
     assert.match(output, /Lab passed: 6 passed, 0 failed, 1 skipped/);

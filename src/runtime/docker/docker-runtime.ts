@@ -19,7 +19,7 @@ import * as os from 'node:os';
 import { seesRoleProcess } from '../host-pid';
 import { spawnProcessRole, type ProcessRole } from '../process/process-runtime';
 import { ROLE_RUNNER, roleEnvironment } from '../role-env';
-import { SHARED_DIR_IN_CONTAINER, type LabRuntime, type Role, type RoleSpec } from '../types';
+import { SHARED_DIR_IN_CONTAINER, type LabRuntime, type PausedRoles, type Role, type RoleSpec } from '../types';
 import { DockerRole } from './docker-role';
 import { labels } from './labels';
 import { Lease } from './lease';
@@ -62,6 +62,8 @@ export class DockerRuntime implements LabRuntime {
   private readonly hostRoles: ProcessRole[] = [];
   private hostShared?: string;
   private cleaned = false;
+  /** Containers docker-paused by pauseRoles(), unpaused by resumeRoles(). */
+  private paused: DockerRole[] = [];
 
   constructor(private readonly options: DockerRuntimeOptions) {
     this.docker = options.docker ?? new Docker();
@@ -247,6 +249,33 @@ export class DockerRuntime implements LabRuntime {
       archive.pipe(extract);
     });
     return written;
+  }
+
+  /**
+   * docker pause: the engine's cgroup freezer stops every process of each role's
+   * container (strace inside sees nothing of it); `docker rm -f` still removes
+   * a paused container, so cleanup and `fdlab clean` need nothing more. Roles on
+   * this machine (lab 6's browser) run on.
+   */
+  async pauseRoles(): Promise<PausedRoles> {
+    const running = new Map<Role, string>();
+    for (const role of this.hostRoles) if (role.exitCode === null) running.set(role, 'runs on this machine beside the pod (not in a container): not paused');
+    await Promise.all(
+      this.roles
+        .filter((role) => role.exitCode === null)
+        .map((role) =>
+          role.container.pause().then(
+            () => void this.paused.push(role),
+            (error: Error) => void running.set(role, `docker pause failed: ${error.message.trim()}`),
+          ),
+        ),
+    );
+    return { how: 'docker pause (the engine\'s cgroup freezer)', running };
+  }
+
+  async resumeRoles(): Promise<void> {
+    const paused = this.paused.splice(0);
+    await Promise.all(paused.map((role) => role.container.unpause().catch(() => undefined)));
   }
 
   async cleanup(): Promise<void> {

@@ -14,8 +14,9 @@ import { withDeadline } from '../../util/deadline';
 import { roleProgramPid } from '../host-pid';
 import { RoleLog } from '../role-log';
 import { ROLE_RUNNER, roleEnvironment } from '../role-env';
+import { makeFreezer, type RoleFreezer } from './freezer';
 import { NetworkNamespace, processNetworkFromEnv, type ProcessNetwork } from './netns';
-import type { ExecResult, LabRuntime, Role, RoleExit, RoleSpec } from '../types';
+import type { ExecResult, LabRuntime, PausedRoles, Role, RoleExit, RoleSpec } from '../types';
 
 export interface ProcessRuntimeOptions {
   lab: string;
@@ -23,6 +24,8 @@ export interface ProcessRuntimeOptions {
   echoLogs?: boolean;
   /** Default: FDLAB_PROCESS_NETWORK, else 'host'. */
   network?: ProcessNetwork;
+  /** --pause: make a freezer for the roles (see freezer.ts). */
+  pausable?: boolean;
 }
 
 /** A role run as a child process of the lab (the process runtime's roles, and the Docker runtime's host roles). */
@@ -91,8 +94,13 @@ export class ProcessRole implements Role {
     return `ls -l /proc/${pid}/fd   # ${this.name} runs as pid ${pid} on this machine`;
   }
 
+  /** The runner's pid: it leads the role's process group. */
+  get group(): number {
+    return this.child.pid!;
+  }
+
   /** The role's own node: below the runner (and below strace, when traced). */
-  private rolePid(): number {
+  rolePid(): number {
     return roleProgramPid(this.child.pid!);
   }
 
@@ -142,6 +150,7 @@ export class ProcessRuntime implements LabRuntime {
   private readonly echoLogs: boolean;
   readonly network: ProcessNetwork;
   private netns?: NetworkNamespace;
+  private freezer?: RoleFreezer;
 
   constructor(private readonly options: ProcessRuntimeOptions) {
     this.network = options.network ?? processNetworkFromEnv();
@@ -157,6 +166,7 @@ export class ProcessRuntime implements LabRuntime {
   async start(): Promise<void> {
     fs.mkdirSync(path.join(this.sharedDir, 'captures'), { recursive: true });
     if (this.network === 'private') this.netns = await NetworkNamespace.create();
+    if (this.options.pausable) this.freezer = makeFreezer(this.options.lab);
   }
 
   /** The command prefix that puts a role in its network: the pod's, or (network 'none') an empty one. */
@@ -167,7 +177,8 @@ export class ProcessRuntime implements LabRuntime {
   }
 
   async startRole(spec: RoleSpec): Promise<Role> {
-    const role = await spawnProcessRole(spec, { lab: this.options.lab, sharedDir: this.sharedDir, runtime: this.kind, prefix: this.networkPrefix(spec), echo: this.echoLogs, ownNetwork: this.ownNetwork });
+    const prefix = [...(this.freezer?.prefix() ?? []), ...this.networkPrefix(spec)];
+    const role = await spawnProcessRole(spec, { lab: this.options.lab, sharedDir: this.sharedDir, runtime: this.kind, prefix, echo: this.echoLogs, ownNetwork: this.ownNetwork });
     this.roles.push(role);
     return role;
   }
@@ -182,9 +193,27 @@ export class ProcessRuntime implements LabRuntime {
     });
   }
 
+  async pauseRoles(): Promise<PausedRoles> {
+    const live = this.roles.filter((role) => role.exitCode === null);
+    const running = new Map<Role, string>();
+    if (!this.freezer) {
+      for (const role of live) running.set(role, 'this runtime was made without a freezer');
+      return { how: 'nothing', running };
+    }
+    await this.freezer.freeze(live.map((role) => role.group));
+    for (const role of live) if (role.exitCode === null && !this.freezer.stopped(role.rolePid())) running.set(role, `not stopped by ${this.freezer.how}`);
+    return { how: this.freezer.how, running };
+  }
+
+  async resumeRoles(): Promise<void> {
+    await this.freezer?.thaw();
+  }
+
   async cleanup(): Promise<void> {
+    // SIGKILL ends a frozen or stopped process too (measured: a frozen strace and its node are gone in under 20 ms).
     for (const role of this.roles) role.kill();
     await Promise.all(this.roles.map((role) => role.wait(5000).catch(() => undefined)));
+    await this.freezer?.remove();
     await this.netns?.close();
     fs.rmSync(this.sharedDir, { recursive: true, force: true });
   }
