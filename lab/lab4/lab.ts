@@ -5,6 +5,7 @@
 //   B  seed 004's graceful restart under load: SIGHUP, successor with fd 3 and --graceful, SIGTERM to the parent
 //   -  the naive restart under the same load: close, 300 ms, bind again (what breaks)
 //   C  the listener handed to a new container over a Unix socket (HAProxy, Envoy)
+import { withFdSources } from '../../src/strace/fd-sources';
 import type { LabContext, LabDefinition } from '../../src/labs/types';
 import type { Role } from '../../src/runtime/types';
 import { formatPair, syscallLines, type SyscallLine } from '../../src/strace';
@@ -392,7 +393,7 @@ export const lab4: LabDefinition = {
   number: 4,
   title: 'keep the listener across a restart',
   source: 'seed 004 (Go: graceful restart, listener as fd 3 via ExtraFiles, --graceful, SIGTERM to the parent) and seed 003 §2.1 (inet_bind, EADDRINUSE)',
-  traceSyscalls: ['bind', 'listen', 'accept4', 'sendmsg', 'recvmsg', 'execve', 'kill'],
+  traceSyscalls: withFdSources(['bind', 'listen', 'sendmsg', 'recvmsg', 'execve', 'kill']),
   scmRightsRoles: ['c-old', 'c-new'],
   settings: {
     rate: { description: 'new connections per second in each load', default: 200, min: 1, max: 1000 },
