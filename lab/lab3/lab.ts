@@ -59,6 +59,9 @@ export const lab3: LabDefinition = {
   title: 'hand the connection over after every request',
   source: 'seed 001 (C++/libevent: two servers, "rsp from port: <port>", unary and stream clients)',
   traceSyscalls: withFdSources(['sendmsg', 'recvmsg', 'bind', 'listen', 'connect']),
+  timeline: {
+    keyCalls: [{ what: 'the client\'s one connection, accepted once: every later fd for it was handed over', role: /^server-/, syscall: 'accept4', summary: /→ fd \d+ TCP/ }],
+  },
   scmRightsRoles: [`server-${PORTS[0]}`, `server-${PORTS[1]}`],
   settings: {
     connections: { description: 'unary client connections', default: 100, min: 1, max: 500 },

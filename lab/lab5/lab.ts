@@ -21,6 +21,9 @@ export const lab5: LabDefinition = {
   title: 'hot upgrade of long-lived connections on SIGUSR2',
   source: 'seed 003 (Go: SIGUSR2, conn.sock, send every connection\'s fd and state, "ping"/"pong")',
   traceSyscalls: withFdSources(['sendmsg', 'recvmsg', 'bind', 'listen']),
+  timeline: {
+    keyCalls: [{ what: 'v1 binds the listener that every version serves', role: /^server/, syscall: 'bind', summary: /TCP .*:\d+$/ }],
+  },
   // With containers=1 one role, 'server', holds the supervisor and both versions: its capture shows both sides.
   scmRightsRoles: (settings) => (settings.containers === 1 ? ['server'] : ['server-v1', 'server-v2']),
   settings: {

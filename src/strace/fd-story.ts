@@ -23,7 +23,7 @@ export function fdStoryProblems(timeline: Timeline, rows: readonly TextRow[]): s
         const madeAt = origin.by === null ? undefined : shownAt.get(origin.by);
         if (madeAt === undefined) problems.push(`${where}: fd ${origin.fd} is used, but the call that made it (${timeline.events[origin.by!]?.summary}) is not shown`);
         else if (madeAt > at) problems.push(`${where}: fd ${origin.fd} is used before row ${madeAt}, which makes it`);
-      } else if (!said.has(key) && !new RegExp(`fd [\\d, ]*\\b${origin.fd}\\b[\\d, ]* inherited`).test(rows[at].text)) {
+      } else if (!said.has(key) && !new RegExp(`fd [\\d, ]*\\b${origin.fd}\\b[\\d, ]* (?:inherited|from parent)\\)`).test(rows[at].text)) {
         problems.push(`${where}: fd ${origin.fd} came from ${origin.how === 'forked' ? 'the parent' : 'the process\'s start'}, and the row does not say it was inherited`);
       }
       said.add(key);

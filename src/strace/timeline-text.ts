@@ -28,9 +28,12 @@ interface Row {
   /** Set for a message that carried fds: its arrows' far ends. */
   handovers?: Handover[];
   times: number;
-  /** A run of accepts on one listener: the fds they made. */
+  /** A run of accepts on one listener, or of dups: the fds they made (and the dups' sources). */
   accepted?: number[];
+  sources?: number[];
   priority: number;
+  /** When the row happened, if not at its event (an arrow drawn when its fds arrived). */
+  at?: number;
 }
 
 const TIME_WIDTH = 11;
@@ -65,17 +68,18 @@ function ranges(fds: number[]): string {
   return parts.join(',');
 }
 
-function arrowRow(row: Row, timeline: Timeline, starts: number[], width: number): string {
+function arrowRow(row: Row, timeline: Timeline, starts: number[], width: number, note: string): string {
   const list = row.handovers!;
   const to = list[0].to === null ? null : timeline.events[list[0].to];
   const fromCol = starts[row.event.lane];
   const count = row.event.fdCount ?? list.length;
   const left = fdList(list.map((h) => h.fromFd), count);
-  const object = timeline.objects.find((o) => o.id === list[0].object)?.label ?? '';
+  // The note (an inherited fd) before the object's name: a long path must not cut it off.
+  const object = note + (count === 1 ? (timeline.objects.find((o) => o.id === list[0].object)?.label ?? '') : '');
   const line = Array.from({ length: width }, () => ' ');
   const put = (at: number, text: string) => [...text].forEach((c, i) => at + i < width && (line[at + i] = c));
   if (!to || to.lane < 0) {
-    put(fromCol, `${left} ━━▶ (not seen arriving)`);
+    put(fromCol, `${left} ━━▶ (not seen arriving) ${note}`);
     return line.join('');
   }
   const right = fdList(list.map((h) => h.toFd), to.fdCount ?? list.length);
@@ -84,12 +88,12 @@ function arrowRow(row: Row, timeline: Timeline, starts: number[], width: number)
     put(fromCol, `${left} `);
     const from = fromCol + left.length + 1;
     const shaft = Math.max(2, toCol - from - 2);
-    put(from, `${'━'.repeat(shaft)}▶ ${right}  ${count === 1 ? object : ''}`);
+    put(from, `${'━'.repeat(shaft)}▶ ${right}  ${object}`);
   } else {
     put(toCol, `${right} ◀`);
     const from = toCol + right.length + 2;
     const shaft = Math.max(2, fromCol - from - 1);
-    put(from, `${'━'.repeat(shaft)} ${left}  ${count === 1 ? object : ''}`);
+    put(from, `${'━'.repeat(shaft)} ${left}  ${object}`);
   }
   return line.join('');
 }
@@ -97,9 +101,11 @@ function arrowRow(row: Row, timeline: Timeline, starts: number[], width: number)
 const sameCall = (a: TimelineEvent, b: TimelineEvent) =>
   a.lane === b.lane && a.syscall === b.syscall && a.summary === b.summary && a.errno === b.errno;
 
-const acceptRun = (a: TimelineEvent, b: TimelineEvent) =>
-  a.lane === b.lane && (a.syscall === 'accept4' || a.syscall === 'accept') && a.syscall === b.syscall && !a.errno && !b.errno &&
-  a.fdOrigins?.[0]?.fd === b.fdOrigins?.[0]?.fd && !a.key && !b.key;
+const isDup = (e: TimelineEvent) => e.syscall === 'dup' || (e.syscall === 'fcntl' && e.summary.startsWith('dup '));
+/** Accepts on one listener, or dups (lab 5 copies 100 connections before it sends them): one row naming every fd. */
+const makerRun = (a: TimelineEvent, b: TimelineEvent) =>
+  a.lane === b.lane && a.syscall === b.syscall && !a.errno && !b.errno && !a.key && !b.key &&
+  (((a.syscall === 'accept4' || a.syscall === 'accept') && a.fdOrigins?.[0]?.fd === b.fdOrigins?.[0]?.fd) || (isDup(a) && isDup(b)));
 
 function candidateRows(timeline: Timeline): Row[] {
   const bySender = new Map<number, Handover[]>();
@@ -109,10 +115,32 @@ function candidateRows(timeline: Timeline): Row[] {
     else if (h.to !== null) bySender.set(h.to, [...(bySender.get(h.to) ?? []), h]); // a sender in no capture
     if (h.from !== null && h.to !== null) received.add(h.to);
   }
+  // An arrow is drawn when its message is sent, unless a shown call of either process comes before it is
+  // received (lab 3: the receiver accepts the channel, then receives): then the sendmsg is a row of its own
+  // and the arrow is drawn when the fds arrive, where they are numbered.
+  const shown = timeline.events.filter((e) => !e.noise && e.lane >= 0);
+  const deferred = new Map<number, Row>(); // receiving event id -> its arrow
   const rows: Row[] = [];
   for (const event of timeline.events) {
-    if (event.noise || event.lane < 0 || received.has(event.id)) continue;
+    if (event.noise || event.lane < 0) continue;
+    if (received.has(event.id)) {
+      const arrow = deferred.get(event.id);
+      if (arrow) rows.push({ ...arrow, events: [event.id], at: event.micros });
+      continue;
+    }
     const handovers = bySender.get(event.id);
+    const to = handovers?.[0]?.to;
+    if (handovers && to !== null && to !== undefined && to !== event.id) {
+      const toLane = timeline.events[to].lane;
+      const end = timeline.events[to].micros;
+      const between = shown.some((e) => e.id !== event.id && e.id !== to && (e.lane === event.lane || e.lane === toLane) && !received.has(e.id) &&
+        (e.micros > event.micros || (e.micros === event.micros && e.id > event.id)) && (e.micros < end || (e.micros === end && e.id < to)));
+      if (between) {
+        deferred.set(to, { event, events: [], handovers, times: 1, priority: 0 });
+        rows.push({ event, events: [event.id], times: 1, priority: 0 });
+        continue;
+      }
+    }
     const last = rows[rows.length - 1];
     if (!handovers && last && !last.handovers) {
       if (sameCall(last.event, event) && !last.accepted) {
@@ -120,9 +148,11 @@ function candidateRows(timeline: Timeline): Row[] {
         last.events.push(event.id);
         continue;
       }
-      if (acceptRun(last.event, event)) {
+      if (makerRun(last.event, event) && (last.times === 1 || last.accepted)) {
         last.accepted ??= [...(last.event.creates ?? [])];
         last.accepted.push(...(event.creates ?? []));
+        last.sources ??= [last.event.fdOrigins?.[0]?.fd ?? -1];
+        last.sources.push(event.fdOrigins?.[0]?.fd ?? -1);
         last.times += 1;
         last.events.push(event.id);
         continue;
@@ -210,10 +240,8 @@ function keptRows(timeline: Timeline, rows: Row[], maxRows: number): Set<Row> {
 }
 
 function rowText(row: Row): string {
-  if (row.accepted) {
-    const listener = row.event.fdOrigins?.[0]?.fd;
-    return `${row.event.syscall} fd ${listener} ×${row.times} → fd ${ranges(row.accepted)}`;
-  }
+  if (row.accepted && isDup(row.event)) return `dup ×${row.times}: fd ${ranges(row.sources ?? [])} → fd ${ranges(row.accepted)}`;
+  if (row.accepted) return `${row.event.syscall} fd ${row.event.fdOrigins?.[0]?.fd} ×${row.times} → fd ${ranges(row.accepted)}`;
   return `${row.event.summary}${row.times > 1 ? ` ×${row.times}` : ''}`;
 }
 
@@ -242,25 +270,27 @@ export function timelineRows(timeline: Timeline, options: TextOptions = {}): Tex
       continue;
     }
     fold();
-    const ms = (row.event.micros - timeline.startMicros) / 1000;
+    const ms = ((row.at ?? row.event.micros) - timeline.startMicros) / 1000;
     const time = `${ms < 1000 ? `${ms.toFixed(1)} ms` : `${(ms / 1000).toFixed(2)} s`}`.padStart(TIME_WIDTH - 2) + '  ';
     // An fd no traced call made: the process had it from its start (or its parent); say so where it first shows.
-    const inherited: number[] = [];
+    const notes = { inherited: [] as number[], forked: [] as number[] };
     for (const id of row.events) {
       const e = timeline.events[id];
       for (const origin of e.fdOrigins ?? []) {
         const said = `${e.role}|${e.process ?? e.pid}|${origin.fd}`;
-        if ((origin.how === 'inherited' || origin.how === 'forked') && !announced.has(said)) inherited.push(origin.fd);
+        if ((origin.how === 'inherited' || origin.how === 'forked') && !announced.has(said)) notes[origin.how].push(origin.fd);
         announced.add(said);
       }
     }
-    const note = inherited.length ? ` (fd ${[...new Set(inherited)].join(', ')} inherited)` : '';
+    const list = (fds: number[]) => `fd ${[...new Set(fds)].join(', ')}`;
+    // First on the row, where a narrow lane cannot cut it off.
+    const note = (notes.inherited.length ? `(${list(notes.inherited)} inherited) ` : '') + (notes.forked.length ? `(${list(notes.forked)} from parent) ` : '');
     if (row.handovers) {
-      out.push({ events: row.events, text: clamp(time + arrowRow(row, timeline, starts, laneWidth * lanes.length).trimEnd() + note) });
+      out.push({ events: row.events, text: clamp(time + arrowRow(row, timeline, starts, laneWidth * lanes.length, note).trimEnd()) });
       continue;
     }
     const start = starts[row.event.lane];
-    out.push({ events: row.events, text: clamp(time + ' '.repeat(start) + fit(rowText(row) + note, width - TIME_WIDTH - start)) });
+    out.push({ events: row.events, text: clamp(time + ' '.repeat(start) + fit(note + rowText(row), width - TIME_WIDTH - start)) });
   }
   fold();
   return out;

@@ -379,7 +379,18 @@ export function buildTimeline(captures: readonly CaptureFile[], options: { pids?
   const events = all.map((d, i) => ({ d, i })).sort((a, b) => a.d.micros - b.d.micros || a.i - b.i).map(({ d }) => d);
 
   // Where every fd came from, per process (threads share their process's table).
-  const lives = fdLives(events.map((d) => ({ role: d.role, pid: d.pid, syscall: d.syscall, errno: d.errno, effects: d.effects })));
+  // A call makes its fd when it returns: a split call (<unfinished ...>) is ordered by its resumed line,
+  // or a thread's close in between would seem to close the fd it made (lab 4's stranger: socket() = 18
+  // returned after another thread closed its own fd 18).
+  const ends = events.map((d) => timeMicros(PREFIX.exec(d.line.split('\n').pop()!.trimEnd())?.[3] ?? '') || d.micros);
+  const byEnd = events.map((_, i) => i).sort((a, b) => ends[a] - ends[b] || a - b);
+  const inEndOrder = fdLives(byEnd.map((i) => events[i]).map((d) => ({ role: d.role, pid: d.pid, syscall: d.syscall, errno: d.errno, effects: d.effects })));
+  const position = new Map(byEnd.map((i, k) => [i, k]));
+  const lives = {
+    lives: inEndOrder.lives.map((l) => ({ ...l, creator: l.creator === null ? null : byEnd[l.creator], users: l.users.map((u) => byEnd[u]), closer: l.closer === null ? null : byEnd[l.closer] })),
+    process: events.map((_, i) => inEndOrder.process[position.get(i)!]),
+    uses: events.map((_, i) => inEndOrder.uses[position.get(i)!]),
+  };
   events.forEach((d, i) => (d.process = lives.process[i]));
   for (const d of events) {
     const first = d.tracedFds[0];
