@@ -122,8 +122,8 @@ export async function runLab(lab: LabDefinition, options: LabOptions): Promise<L
     if (scm.lines.length === 0) guide.line(chalk.yellow('  none found'));
   }
   if (options.strace && captureFiles.some((f) => f.endsWith('.strace'))) {
-    // 100 columns at most: wider lines wrap in a narrow terminal and cannot be read.
-    const written = writeTimeline(capturesDir, `fdlab lab ${lab.number}: ${lab.title} (${runtime.kind} runtime)`, { width: Math.min(process.stdout.columns || 100, 100) }, fdPicturesHtml(snapshots), {
+    // 100 columns at most with the 2-space indent: wider lines wrap in a narrow terminal and cannot be read.
+    const written = writeTimeline(capturesDir, `fdlab lab ${lab.number}: ${lab.title} (${runtime.kind} runtime)`, { width: Math.min(process.stdout.columns || 100, 100) - 2 }, fdPicturesHtml(snapshots), {
       ...lab.timeline,
       pids: readRolePids(capturesDir),
     });
