@@ -127,7 +127,8 @@ export async function runLab(lab: LabDefinition, options: LabOptions): Promise<L
       ...lab.timeline,
       pids: readRolePids(capturesDir),
     });
-    guide.line(`\n${chalk.bold('Timeline')} ${chalk.gray(`(${written.timeline.noiseCount} start-up calls folded; open ${path.relative(process.cwd(), written.htmlPath)} for every call, the raw lines and the frame bytes)`)}`);
+    guide.line(`\n${chalk.bold('Timeline')} ${chalk.gray(`(${written.timeline.noiseCount} start-up calls folded; every call, the raw lines and the frame bytes in`)}`);
+    guide.line(chalk.gray(`${path.relative(process.cwd(), written.htmlPath)})`));
     for (const line of written.lines) guide.line(`  ${line}`);
   }
   const scmRightsRoles = typeof lab.scmRightsRoles === 'function' ? lab.scmRightsRoles(settings.values) : lab.scmRightsRoles;
