@@ -1,4 +1,5 @@
 // Lab 1: one open file, two processes (seed 002, with seed 000's interface).
+import { withFdSources } from '../../src/strace/fd-sources';
 import type { LabDefinition } from '../../src/labs/types';
 import { unseenIn, type FdSnapshot } from '../../src/labs/fd-snapshot';
 import { HOLD_STILL } from '../../src/runtime/hold-still';
@@ -22,8 +23,15 @@ export const lab1: LabDefinition = {
   number: 1,
   title: 'one open file, two processes',
   source: 'seed 002 (Go: syscall.UnixRights, "boy" and tmp.txt = "hello world")',
-  traceSyscalls: ['sendmsg', 'recvmsg', 'openat', 'read', 'pread64', 'bind', 'listen', 'accept4', 'connect', 'close'],
+  traceSyscalls: withFdSources(['sendmsg', 'recvmsg', 'openat', 'read', 'pread64', 'bind', 'listen', 'connect']),
   scmRightsRoles: ['sender', 'receiver'],
+  timeline: {
+    keyCalls: [
+      { what: 'the sender opens tmp.txt: the fd it will send', role: 'sender', syscall: 'openat', summary: /tmp\.txt → fd \d+$/ },
+      { what: 'the receiver reads 5 bytes through the fd it was given', role: 'receiver', syscall: 'read', summary: /tmp\.txt: 5 bytes$/ },
+      { what: 'the sender reads on where the receiver stopped: the shared offset', role: 'sender', syscall: 'read', summary: /tmp\.txt: 6 bytes$/ },
+    ],
+  },
 
   async run(lab) {
     const inContainers = lab.runtime.kind === 'docker';

@@ -1,4 +1,5 @@
 // Lab 2: move a live TCP connection to another process (seed 000).
+import { withFdSources } from '../../src/strace/fd-sources';
 import type { LabDefinition } from '../../src/labs/types';
 import { formatPair } from '../../src/strace';
 import { unseenIn, type FdSnapshot } from '../../src/labs/fd-snapshot';
@@ -29,8 +30,15 @@ export const lab2: LabDefinition = {
   number: 2,
   title: 'move a live TCP connection to another process',
   source: 'seed 000 (C: send_fd/recv_fd, APUE 17.4, channel_to_migrate_socket)',
-  traceSyscalls: ['sendmsg', 'recvmsg', 'connect', 'write', 'bind', 'listen', 'accept4', 'close'],
+  traceSyscalls: withFdSources(['sendmsg', 'recvmsg', 'connect', 'write', 'bind', 'listen']),
   scmRightsRoles: ['unix-socket-client', 'unix-socket-server'],
+  timeline: {
+    keyCalls: [
+      { what: 'the client connects to the TCP server', role: 'unix-socket-client', syscall: 'connect', summary: /TCP → 127\.0\.0\.1:\d+/ },
+      { what: 'detachSocket dups the TCP socket: the fd the client hands over', role: 'unix-socket-client', syscall: 'fcntl', summary: /^dup fd \d+ TCP/ },
+      { what: 'the receiver writes on the connection it was handed', role: 'unix-socket-server', syscall: 'write', summary: /TCP.*: 22 bytes$/ },
+    ],
+  },
   settings: {
     count: { description: 'messages unix-socket-server writes, one a second (seed 000 writes until stopped)', default: 5, min: 1, max: 20 },
   },

@@ -1,4 +1,5 @@
 // Lab 3: hand the connection over after every request (seed 001).
+import { withFdSources } from '../../src/strace/fd-sources';
 import type { LabContext, LabDefinition } from '../../src/labs/types';
 import type { Role } from '../../src/runtime/types';
 import { roleScripts } from '../../src/project';
@@ -57,7 +58,10 @@ export const lab3: LabDefinition = {
   number: 3,
   title: 'hand the connection over after every request',
   source: 'seed 001 (C++/libevent: two servers, "rsp from port: <port>", unary and stream clients)',
-  traceSyscalls: ['sendmsg', 'recvmsg'],
+  traceSyscalls: withFdSources(['sendmsg', 'recvmsg', 'bind', 'listen', 'connect']),
+  timeline: {
+    keyCalls: [{ what: 'the client\'s one connection, accepted once: every later fd for it was handed over', role: /^server-/, syscall: 'accept4', summary: /→ fd \d+ TCP/ }],
+  },
   scmRightsRoles: [`server-${PORTS[0]}`, `server-${PORTS[1]}`],
   settings: {
     connections: { description: 'unary client connections', default: 100, min: 1, max: 500 },

@@ -5,6 +5,7 @@
 //   B  seed 004's graceful restart under load: SIGHUP, successor with fd 3 and --graceful, SIGTERM to the parent
 //   -  the naive restart under the same load: close, 300 ms, bind again (what breaks)
 //   C  the listener handed to a new container over a Unix socket (HAProxy, Envoy)
+import { withFdSources } from '../../src/strace/fd-sources';
 import type { LabContext, LabDefinition } from '../../src/labs/types';
 import type { Role } from '../../src/runtime/types';
 import { formatPair, syscallLines, type SyscallLine } from '../../src/strace';
@@ -392,8 +393,27 @@ export const lab4: LabDefinition = {
   number: 4,
   title: 'keep the listener across a restart',
   source: 'seed 004 (Go: graceful restart, listener as fd 3 via ExtraFiles, --graceful, SIGTERM to the parent) and seed 003 §2.1 (inet_bind, EADDRINUSE)',
-  traceSyscalls: ['bind', 'listen', 'accept4', 'sendmsg', 'recvmsg', 'execve', 'kill'],
+  traceSyscalls: withFdSources(['bind', 'listen', 'sendmsg', 'recvmsg', 'execve', 'kill']),
   scmRightsRoles: ['c-old', 'c-new'],
+  // One short timeline per part: all five in one were 13 lanes and 269 columns.
+  timeline: {
+    parts: [
+      { title: 'R. an unrelated restart: the new version cannot bind', roles: /^r-/ },
+      { title: 'A. a parent binds, the child gets the listener as fd 3', roles: /^a-/ },
+      { title: 'B. seed 004\'s graceful restart: gen 2 exec\'d with the listener as fd 3', roles: /^b-/ },
+      { title: 'What breaks: close, wait, bind again', roles: /^n-/ },
+      { title: 'C. the listener handed over on a Unix socket', roles: /^c-/ },
+    ],
+    keyCalls: [
+      { what: 'R: the new version\'s bind fails while the old one listens', role: 'r-new', syscall: 'bind', summary: /EADDRINUSE$/ },
+      { what: 'A: the child listens on the fd 3 it was given', role: 'a-parent', syscall: 'listen', summary: /^listen fd 3 / },
+      { what: 'A: the stranger\'s bind fails', role: 'a-stranger', syscall: 'bind', summary: /EADDRINUSE$/ },
+      { what: 'B: gen 2 listens on fd 3 without a bind', role: 'b-server', syscall: 'listen', summary: /^listen fd 3 / },
+      { what: 'B: gen 2 tells gen 1 to go', role: 'b-server', syscall: 'kill', summary: /SIGTERM$/ },
+      { what: 'naive: the port is bound anew', role: 'n-server', syscall: 'bind', summary: /\d+$/ },
+      { what: 'C: c-new listens on the listener it received', role: 'c-new', syscall: 'listen', summary: /TCP/ },
+    ],
+  },
   settings: {
     rate: { description: 'new connections per second in each load', default: 200, min: 1, max: 1000 },
     duration: { description: 'milliseconds each load runs', default: 4000, min: 500, max: 20_000 },

@@ -1,5 +1,6 @@
 // Lab 5: hot upgrade of long-lived connections on SIGUSR2 (seed 003), with
 // the state seed 003's demo leaves out: unprocessed bytes and sessions.
+import { withFdSources } from '../../src/strace/fd-sources';
 import * as path from 'node:path';
 import type { LabContext, LabDefinition } from '../../src/labs/types';
 import type { Role } from '../../src/runtime/types';
@@ -19,7 +20,10 @@ export const lab5: LabDefinition = {
   number: 5,
   title: 'hot upgrade of long-lived connections on SIGUSR2',
   source: 'seed 003 (Go: SIGUSR2, conn.sock, send every connection\'s fd and state, "ping"/"pong")',
-  traceSyscalls: ['sendmsg', 'recvmsg', 'bind', 'listen', 'accept4', 'close'],
+  traceSyscalls: withFdSources(['sendmsg', 'recvmsg', 'bind', 'listen']),
+  timeline: {
+    keyCalls: [{ what: 'v1 binds the listener that every version serves', role: /^server/, syscall: 'bind', summary: /TCP .*:\d+$/ }],
+  },
   // With containers=1 one role, 'server', holds the supervisor and both versions: its capture shows both sides.
   scmRightsRoles: (settings) => (settings.containers === 1 ? ['server'] : ['server-v1', 'server-v2']),
   settings: {

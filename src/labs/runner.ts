@@ -17,7 +17,8 @@ import { scmRightsReport } from './scm-report';
 import { takeFdSnapshot, writeFdTables, type FdSnapshot } from './fd-snapshot';
 import { fdPictureText } from './fd-picture-text';
 import { fdPicturesHtml } from './fd-picture-svg';
-import { writeTimeline } from '../strace';
+import { writeTimeline, type RolePid } from '../strace';
+import { readRolePids, rolePids, writeRolePids } from './role-pids';
 import type { CheckResult, LabContext, LabDefinition, LabOptions } from './types';
 
 const SCM_LINES_SHOWN = 8;
@@ -53,6 +54,8 @@ export async function runLab(lab: LabDefinition, options: LabOptions): Promise<L
   const roles: Role[] = [];
   const records: Record<string, unknown> = {};
   const snapshots: FdSnapshot[] = [];
+  // Each traced role's pid in its own namespace and on this machine, read while it starts (see role-pids.ts).
+  const pidReads: Promise<RolePid | null>[] = [];
   const context: LabContext = {
     runtime,
     options,
@@ -70,6 +73,7 @@ export async function runLab(lab: LabDefinition, options: LabOptions): Promise<L
         inspectPort: options.inspect ? inspectPort : undefined,
       });
       roles.push(role);
+      if (traced && options.strace) pidReads.push(rolePids(role).catch(() => null));
       return role;
     },
     // Only a real `true` passes: a lab that hands in undefined or a truthy object has measured nothing.
@@ -104,6 +108,7 @@ export async function runLab(lab: LabDefinition, options: LabOptions): Promise<L
       // Captures and logs are kept whether the lab passed or not: they explain a failure.
       if (snapshots.length) writeFdTables(capturesDir, { lab: lab.number, runtime: runtime.kind, snapshots });
       captureFiles = await rt.collectCaptures(capturesDir).catch(() => []);
+      writeRolePids(capturesDir, (await Promise.all(pidReads)).filter((p): p is RolePid => p !== null));
       for (const role of roles) fs.writeFileSync(path.join(capturesDir, `${role.name}.log`), role.lines.join('\n') + '\n');
     },
     { keep: options.keep },
@@ -117,8 +122,13 @@ export async function runLab(lab: LabDefinition, options: LabOptions): Promise<L
     if (scm.lines.length === 0) guide.line(chalk.yellow('  none found'));
   }
   if (options.strace && captureFiles.some((f) => f.endsWith('.strace'))) {
-    const written = writeTimeline(capturesDir, `fdlab lab ${lab.number}: ${lab.title} (${runtime.kind} runtime)`, { width: Math.min(process.stdout.columns || 110, 130) }, fdPicturesHtml(snapshots));
-    guide.line(`\n${chalk.bold('Timeline')} ${chalk.gray(`(${written.timeline.noiseCount} start-up calls folded; open ${path.relative(process.cwd(), written.htmlPath)} for every call, the raw lines and the frame bytes)`)}`);
+    // 100 columns at most with the 2-space indent: wider lines wrap in a narrow terminal and cannot be read.
+    const written = writeTimeline(capturesDir, `fdlab lab ${lab.number}: ${lab.title} (${runtime.kind} runtime)`, { width: Math.min(process.stdout.columns || 100, 100) - 2 }, fdPicturesHtml(snapshots), {
+      ...lab.timeline,
+      pids: readRolePids(capturesDir),
+    });
+    guide.line(`\n${chalk.bold('Timeline')} ${chalk.gray(`(${written.timeline.noiseCount} start-up calls folded; every call, the raw lines and the frame bytes in`)}`);
+    guide.line(chalk.gray(`${path.relative(process.cwd(), written.htmlPath)})`));
     for (const line of written.lines) guide.line(`  ${line}`);
   }
   const scmRightsRoles = typeof lab.scmRightsRoles === 'function' ? lab.scmRightsRoles(settings.values) : lab.scmRightsRoles;

@@ -1,6 +1,6 @@
 // What a lab is: a declaration of roles, steps and checks. The engine
 // (runner.ts) does the work: runtime, guide output, strace, captures, verdict.
-import type { FdPair } from '../strace';
+import type { FdPair, KeyCall, TimelinePart } from '../strace';
 import type { LabRuntime, Role, RoleSpec } from '../runtime/types';
 import type { FdFilter, FdSnapshot } from './fd-snapshot';
 
@@ -110,6 +110,11 @@ export interface LabDefinition {
   settings?: Record<string, LabSetting>;
   /** Failures `--fault <name>` may inject, each with what it shows. */
   faults?: Record<string, string>;
+  /**
+   * The terminal timeline: the calls the lesson rests on (never folded), and
+   * the parts with roles of their own, each drawn as a short timeline of its own.
+   */
+  timeline?: { keyCalls?: KeyCall[]; parts?: TimelinePart[] };
   run(ctx: LabContext): Promise<void>;
   /**
    * Checks on what strace saw, once the captures are in (only with strace on):

@@ -36,3 +36,13 @@ export function roleProgramPid(started: number): number {
   }
   return pid;
 }
+
+/** The pid of `pid` in each pid namespace it is in, this machine's first (/proc/<pid>/status NSpid); [] if gone. */
+export function namespacePids(pid: number): number[] {
+  try {
+    const line = /^NSpid:\s*(.*)$/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return line ? line[1].trim().split(/\s+/).map(Number) : [pid];
+  } catch {
+    return [];
+  }
+}

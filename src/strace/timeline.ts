@@ -8,9 +8,11 @@
 import { pairPassedFds, describeTracedFd, type FdPair, type RoleCapture } from './annotate';
 import { PREFIX, syscallLines, type SyscallLine } from './calls';
 import { parseTracedFd, splitDecorated, type TracedFd } from './decoration';
+import { fdEffects, type FdEffects } from './fd-effects';
+import { fdLives, type FdHow } from './fd-lifetimes';
 import { decodeFrames, describeFrames, messageBytes } from './frame-bytes';
 import { parseCapture, type FdPassingEvent } from './parse';
-import { splitTopLevel } from './scan';
+import { arrayItems, splitTopLevel } from './scan';
 
 export interface CaptureFile {
   /** The role: the capture's file name without .strace. */
@@ -45,6 +47,21 @@ export interface TimelineEvent {
   /** sendmsg/recvmsg with SCM_RIGHTS: the fds it carried as printed (and how many there were). */
   fds?: number[];
   fdCount?: number;
+  /** The process (its main task's pid) whose fd table the call used; `pid` is the task (a thread's id). */
+  process?: number;
+  /** Where each fd the call uses (or makes) came from; `by` is the event that made it (here, or in the parent for 'forked'). */
+  fdOrigins?: FdOrigin[];
+  /** The fds this call made and closed (creating calls: openat, socket, socketpair, accept4, dup*, fcntl(F_DUPFD*), recvmsg). */
+  creates?: number[];
+  closes?: number[];
+  /** A call the lab's lesson rests on (see markKeyCalls): never folded. */
+  key?: boolean;
+}
+
+export interface FdOrigin {
+  fd: number;
+  how: FdHow;
+  by: number | null;
 }
 
 export interface Handover {
@@ -63,8 +80,18 @@ export interface Handover {
 
 export interface Lane {
   role: string;
+  /** The process (one lane per process: its threads share its fd table). */
   pid: number;
   label: string;
+  /** The same process as this machine sees it, when strace saw another pid namespace's numbers (a container). */
+  hostPid?: number;
+}
+
+/** A role's program as its own pid namespace and this machine number it (the runner records them for containers). */
+export interface RolePid {
+  role: string;
+  pid: number;
+  hostPid: number;
 }
 
 export interface TimelineObject {
@@ -157,6 +184,13 @@ function shortFd(fd: TracedFd | null): string {
   return `fd ${fd.fd}`;
 }
 
+/** `fd 19 TCP`, `fd 20 unix`, `fd 17 tmp.txt`: the number and what it is, without its addresses. */
+function kindFd(fd: TracedFd | null): string {
+  if (!fd) return '?';
+  const kind = { tcp: 'TCP', tcp6: 'TCP', udp: 'UDP', udp6: 'UDP', unix: 'unix', file: fd.path?.split('/').pop() ?? 'file', other: '' }[fd.kind];
+  return `fd ${fd.fd}${kind ? ` ${kind}` : ''}`;
+}
+
 interface Described {
   summary: string;
   fds: TracedFd[];
@@ -171,7 +205,8 @@ function describeCall(call: SyscallLine, passing: FdPassingEvent | undefined, fi
   switch (call.syscall) {
     case 'bind':
     case 'connect':
-      return { summary: `${call.syscall} ${shortFd(first)} ${call.syscall === 'connect' ? '→ ' : ''}${address(args[1])}${failed}`, fds, noise: false };
+      // Before connect returns, -yy knows a TCP socket by its inode only: the address is the argument.
+      return { summary: `${call.syscall} ${call.syscall === 'connect' ? `${kindFd(first)} →` : shortFd(first)} ${address(args[1])}${failed}`, fds, noise: false };
     case 'listen':
       return { summary: `listen ${shortFd(first)}${failed}`, fds, noise: false };
     case 'accept':
@@ -189,6 +224,30 @@ function describeCall(call: SyscallLine, passing: FdPassingEvent | undefined, fi
     case 'kill':
     case 'tgkill':
       return { summary: `${call.syscall} ${args.join(' ')}${failed}`, fds: [], noise: false };
+    // fds made without a name of their own: shown only when a shown call uses them (buildTimeline decides).
+    case 'socket': {
+      const got = resultFd(call);
+      return { summary: `socket → ${call.errno ?? kindFd(got)}`, fds: got ? [got] : [], noise: true };
+    }
+    case 'socketpair': {
+      const pair = arrayItems(args[3] ?? '').map((item) => parseTracedFd(item)).filter((fd): fd is TracedFd => fd !== null);
+      return { summary: `socketpair → ${call.errno ?? pair.map((fd) => `fd ${fd.fd}`).join(' + ')}`, fds: pair, noise: true };
+    }
+    case 'dup':
+    case 'dup2':
+    case 'dup3':
+    case 'fcntl': {
+      const got = resultFd(call);
+      const duplicating = call.syscall !== 'fcntl' || /^F_DUPFD/.test(args[1] ?? '');
+      if (!duplicating) return { summary: `fcntl fd ${first?.fd} ${args[1] ?? ''}`, fds, noise: true };
+      // fdlab's dup() is fcntl(F_DUPFD_CLOEXEC): a second number for the same open socket or file.
+      return { summary: `${call.syscall === 'fcntl' ? 'dup' : call.syscall} ${kindFd(first)} → ${call.errno ?? `fd ${got?.fd ?? '?'}`}`, fds: got ? [...fds, got] : fds, noise: true };
+    }
+    case 'clone':
+    case 'clone3':
+    case 'fork':
+    case 'vfork':
+      return { summary: `${call.syscall} → ${call.errno ?? `pid ${call.result}`}`, fds: [], noise: true };
     case 'sendmsg':
     case 'recvmsg': {
       if (call.errno) return { summary: `${call.syscall} fd ${first?.fd} = ${call.errno}`, fds, noise: call.errno === 'EAGAIN' };
@@ -209,7 +268,7 @@ function describeCall(call: SyscallLine, passing: FdPassingEvent | undefined, fi
       const file = quoted(call.syscall === 'open' ? args[0] : args[1]);
       const got = resultFd(call);
       const directory = /O_DIRECTORY/.test(call.args);
-      return { summary: `${call.syscall} ${file} → ${call.errno ?? `fd ${call.result}`}`, fds: got ? [got] : [], noise: Boolean(call.errno) || directory || NOISE_PATH.test(file) || !file.includes('/') };
+      return { summary: `${call.syscall} ${file.split('/').pop()} → ${call.errno ?? `fd ${call.result}`}`, fds: got ? [got] : [], noise: Boolean(call.errno) || directory || NOISE_PATH.test(file) || !file.includes('/') };
     }
     case 'read':
     case 'write':
@@ -246,7 +305,12 @@ const FILE_USE = new Set(['close', 'read', 'write', 'pread64', 'pwrite64']);
 interface Draft extends Omit<TimelineEvent, 'id' | 'lane' | 'objects' | 'channel'> {
   tracedFds: TracedFd[];
   channelFd?: TracedFd;
+  effects: FdEffects;
 }
+
+const NO_EFFECTS: FdEffects = { creates: [], closes: [], uses: [] };
+/** Calls that only make an fd: shown when a shown call uses what they made. */
+const MAKERS = new Set(['socket', 'socketpair', 'dup', 'dup2', 'dup3', 'fcntl']);
 
 function drafts(capture: CaptureFile, passing: FdPassingEvent[]): Draft[] {
   const lineNumbers = new Map<string, number>();
@@ -273,6 +337,7 @@ function drafts(capture: CaptureFile, passing: FdPassingEvent[]): Draft[] {
       ...(call.errno ? { errno: call.errno } : {}),
       noise,
       tracedFds: fds,
+      effects: fdEffects(call, event),
     };
     if (FRAME_SYSCALLS.has(call.syscall) && !call.errno) {
       const io = messageBytes(call.args);
@@ -288,7 +353,7 @@ function drafts(capture: CaptureFile, passing: FdPassingEvent[]): Draft[] {
     out.push(draft);
   }
   for (const s of signalsAndExits(capture.text)) {
-    out.push({ role: capture.role, pid: s.pid, micros: timeMicros(s.time), time: s.time, syscall: s.summary.startsWith('got') ? 'signal' : 'exit', summary: s.summary, line: s.line, lineNo: s.lineNo, noise: false, tracedFds: [] });
+    out.push({ role: capture.role, pid: s.pid, micros: timeMicros(s.time), time: s.time, syscall: s.summary.startsWith('got') ? 'signal' : 'exit', summary: s.summary, line: s.line, lineNo: s.lineNo, noise: false, tracedFds: [], effects: NO_EFFECTS });
   }
   return out;
 }
@@ -300,7 +365,7 @@ function objectLabel(fds: TracedFd[]): string {
 }
 
 /** Builds the timeline of a lab (or any directory) of captures. */
-export function buildTimeline(captures: readonly CaptureFile[]): Timeline {
+export function buildTimeline(captures: readonly CaptureFile[], options: { pids?: readonly RolePid[] } = {}): Timeline {
   const parsed: RoleCapture[] = captures.map((c) => ({ role: c.role, events: parseCapture(c.text) }));
   const pairs = pairPassedFds(parsed, { unprinted: true });
   const all = captures.flatMap((c, i) => drafts(c, parsed[i].events as FdPassingEvent[]));
@@ -310,12 +375,56 @@ export function buildTimeline(captures: readonly CaptureFile[]): Timeline {
     const file = d.tracedFds[0];
     if (FILE_USE.has(d.syscall) && file?.kind === 'file' && !filesThatMatter.has(file.path)) d.noise = true;
   }
-  // A thread (or helper process) that did nothing but load the runtime: its signals and exit are noise too.
-  const notACall = (d: Draft) => d.syscall === 'exit' || d.syscall === 'signal';
-  const busy = new Set(all.filter((d) => !d.noise && !notACall(d)).map((d) => `${d.role}|${d.pid}`));
-  for (const d of all) if (notACall(d) && !busy.has(`${d.role}|${d.pid}`)) d.noise = true;
   // Stable: calls of one capture with equal times keep their order.
   const events = all.map((d, i) => ({ d, i })).sort((a, b) => a.d.micros - b.d.micros || a.i - b.i).map(({ d }) => d);
+
+  // Where every fd came from, per process (threads share their process's table).
+  // A call makes its fd when it returns: a split call (<unfinished ...>) is ordered by its resumed line,
+  // or a thread's close in between would seem to close the fd it made (lab 4's stranger: socket() = 18
+  // returned after another thread closed its own fd 18).
+  const ends = events.map((d) => timeMicros(PREFIX.exec(d.line.split('\n').pop()!.trimEnd())?.[3] ?? '') || d.micros);
+  const byEnd = events.map((_, i) => i).sort((a, b) => ends[a] - ends[b] || a - b);
+  const inEndOrder = fdLives(byEnd.map((i) => events[i]).map((d) => ({ role: d.role, pid: d.pid, syscall: d.syscall, errno: d.errno, effects: d.effects })));
+  const position = new Map(byEnd.map((i, k) => [i, k]));
+  const lives = {
+    lives: inEndOrder.lives.map((l) => ({ ...l, creator: l.creator === null ? null : byEnd[l.creator], users: l.users.map((u) => byEnd[u]), closer: l.closer === null ? null : byEnd[l.closer] })),
+    process: events.map((_, i) => inEndOrder.process[position.get(i)!]),
+    uses: events.map((_, i) => inEndOrder.uses[position.get(i)!]),
+  };
+  events.forEach((d, i) => (d.process = lives.process[i]));
+  for (const d of events) {
+    const first = d.tracedFds[0];
+    // The role's own stdio (its logging) and sockets with no name (netlink: os.networkInterfaces()) are the runtime's.
+    if (first && first.fd <= 2 && d.syscall !== 'sendmsg' && d.syscall !== 'recvmsg') d.noise = true;
+    if (['bind', 'connect', 'listen'].includes(d.syscall) && first?.kind === 'other') d.noise = true;
+  }
+  const isClose = (i: number) => events[i].syscall === 'close';
+  // A call that made an fd is shown when a shown call uses that fd (a dup's source, in turn, with it).
+  for (let changed = true; changed; ) {
+    changed = false;
+    events.forEach((d, i) => {
+      if (d.noise || isClose(i)) return;
+      for (const use of lives.uses[i]) {
+        const creator = lives.lives[use.life].creator;
+        if (creator !== null && creator !== i && events[creator].noise) {
+          events[creator].noise = false;
+          changed = true;
+        }
+      }
+    });
+  }
+  // A close is shown when the fd it ends was: made or used by a shown call.
+  events.forEach((d, i) => {
+    if (!isClose(i) || (d.tracedFds[0]?.fd ?? 0) <= 2) return;
+    const life = lives.uses[i][0] && lives.lives[lives.uses[i][0].life];
+    const shown = (k: number | null) => k !== null && k !== i && !events[k].noise && lives.process[k] === d.process;
+    d.noise = !life || !(shown(life.creator) || life.users.some(shown));
+  });
+  // A thread (or helper process) that did nothing but load the runtime: its signals and exit are noise too;
+  // so is a thread's exit (its process's is the one that counts).
+  const notACall = (d: Draft) => d.syscall === 'exit' || d.syscall === 'signal';
+  const busy = new Set(events.filter((d) => !d.noise && !notACall(d)).map((d) => `${d.role}|${d.process}`));
+  for (const d of events) if (notACall(d) && (!busy.has(`${d.role}|${d.process}`) || (d.syscall === 'exit' && d.pid !== d.process))) d.noise = true;
 
   const union = new Union();
   const seen = new Map<string, TracedFd[]>();
@@ -346,18 +455,32 @@ export function buildTimeline(captures: readonly CaptureFile[]): Timeline {
   const laneIndex = new Map<string, number>();
   const lanes: Lane[] = [];
   const finished: TimelineEvent[] = events.map((d, id) => {
-    const laneKey = `${d.role}|${d.pid}`;
+    const laneKey = `${d.role}|${d.process}`;
     if (!laneIndex.has(laneKey) && !d.noise) {
       laneIndex.set(laneKey, lanes.length);
-      lanes.push({ role: d.role, pid: d.pid, label: '' });
+      lanes.push({ role: d.role, pid: d.process!, label: '' });
     }
-    const { tracedFds, channelFd, ...rest } = d;
+    const { tracedFds, channelFd, effects, ...rest } = d;
     const objects = [...new Set(tracedFds.flatMap((fd) => keysOf(fd).slice(0, 1)).map((k) => union.find(k)))];
     const channelKey = channelFd && keysOf(channelFd)[0];
-    return { ...rest, id, lane: laneIndex.get(laneKey) ?? -1, objects, ...(channelKey ? { channel: union.find(channelKey) } : {}) };
+    const fdOrigins = lives.uses[id].map((use) => ({ fd: use.fd, how: lives.lives[use.life].how, by: lives.lives[use.life].creator }));
+    return {
+      ...rest,
+      id,
+      lane: laneIndex.get(laneKey) ?? -1,
+      objects,
+      ...(channelKey ? { channel: union.find(channelKey) } : {}),
+      ...(fdOrigins.length ? { fdOrigins } : {}),
+      ...(effects.creates.length ? { creates: effects.creates.map((fd) => fd.fd) } : {}),
+      ...(effects.closes.length ? { closes: effects.closes } : {}),
+    };
   });
-  // Threads that only loaded the runtime get no lane: their calls keep lane -1.
-  for (const lane of lanes) lane.label = `${lane.role} · pid ${lane.pid}`;
+  // Processes that only loaded the runtime get no lane: their calls keep lane -1.
+  for (const lane of lanes) {
+    const host = options.pids?.find((p) => p.role === lane.role && p.pid === lane.pid && p.hostPid !== p.pid);
+    if (host) lane.hostPid = host.hostPid;
+    lane.label = `${lane.role} · pid ${lane.pid}${host ? ` (host ${host.hostPid})` : ''}`;
+  }
 
   const eventOf = new Map(finished.map((e) => [`${e.role}|${e.pid}|${e.line}`, e.id]));
   const indexInMessage = new Map<string, number>();
@@ -393,4 +516,30 @@ export function buildTimeline(captures: readonly CaptureFile[]): Timeline {
 
   const start = finished.find((e) => e.micros > 0 && !e.noise)?.micros ?? 0;
   return { lanes, events: finished, handovers, objects, startMicros: start, noiseCount: finished.filter((e) => e.noise).length };
+}
+
+// ---- the calls a lab's lesson rests on ----
+
+/** A call a lab's lesson rests on, which no picture may fold away (lab 1: the two reads that prove the shared offset). */
+export interface KeyCall {
+  /** What it proves, for a test's message. */
+  what: string;
+  role?: string | RegExp;
+  syscall: string;
+  /** Tested against the event's summary ("read fd 19 tmp.txt: 5 bytes"). */
+  summary?: RegExp;
+}
+
+/** Marks every shown event a key call matches (event.key); returns, per key call, the events it matched. */
+export function markKeyCalls(timeline: Timeline, keys: readonly KeyCall[]): { key: KeyCall; events: number[] }[] {
+  return keys.map((key) => {
+    const events = timeline.events.filter(
+      (e) =>
+        !e.noise && e.lane >= 0 && e.syscall === key.syscall &&
+        (key.role === undefined || (typeof key.role === 'string' ? e.role === key.role : key.role.test(e.role))) &&
+        (key.summary === undefined || key.summary.test(e.summary)),
+    );
+    for (const e of events) e.key = true;
+    return { key, events: events.map((e) => e.id) };
+  });
 }

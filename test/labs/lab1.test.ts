@@ -2,6 +2,7 @@ import { strict as assert } from 'node:assert';
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { assertTimelineTruth } from './timeline-truth';
 import { failedChecks, fdTables, runLabForTest, RUNTIMES } from './harness';
 import { tempDir } from '../helpers/fds';
 import { cliPath } from '../../src/project';
@@ -15,6 +16,7 @@ for (const runtime of RUNTIMES) {
       if (!run) return this.skip();
       assert.equal(run.runtime, runtime);
       assert.equal(failedChecks(run), '');
+      assertTimelineTruth(1, run.capturesDir);
       assert.match(run.check('receiver read the file through the passed fd').measured, /"hello"$/);
       assert.match(run.check('fd numbers are per process, the file is one').measured, /^sender fd \d+, receiver fd \d+.*; inode \d+ in both$/);
       assert.match(run.check(/shared offset/).measured, /" world"$/);

@@ -1,6 +1,7 @@
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { assertTimelineTruth } from './timeline-truth';
 import { failedChecks, fdTables, runLabForTest, RUNTIMES } from './harness';
 
 for (const runtime of RUNTIMES) {
@@ -11,6 +12,7 @@ for (const runtime of RUNTIMES) {
       const run = await runLabForTest(2, runtime, { count: '3' });
       if (!run) return this.skip();
       assert.equal(failedChecks(run).replace(/^skipped: the receiver has no network.*$/m, '').trim(), '');
+      assertTimelineTruth(2, run.capturesDir);
       assert.match(run.check('the server saw every message on one connection').measured, /^4 messages from 127\.0\.0\.1:\d+ \(1 test message \+ 3 migrated\)$/);
       assert.match(run.check('the client had exited before the later messages').measured, /3 messages arrived after it exited/);
       const isolation = run.check('the receiver has no network interface but lo');

@@ -1,5 +1,6 @@
 import { strict as assert } from 'node:assert';
 import type { LoadResult as Load } from '../../lab/lab4/lab';
+import { assertTimelineTruth } from './timeline-truth';
 import { failedChecks, leftBehind, runLabForTest, RUNTIMES } from './harness';
 
 for (const runtime of RUNTIMES) {
@@ -10,6 +11,7 @@ for (const runtime of RUNTIMES) {
       const run = await runLabForTest(4, runtime);
       if (!run) return this.skip();
       assert.equal(failedChecks(run), '');
+      assertTimelineTruth(4, run.capturesDir);
       assert.ok(run.seconds <= 30, `lab 4 took ${run.seconds} s`);
 
       // R: an unrelated new version cannot bind while the old listener lives; nor can a socket without

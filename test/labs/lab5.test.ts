@@ -1,4 +1,5 @@
 import { strict as assert } from 'node:assert';
+import { assertTimelineTruth } from './timeline-truth';
 import { failedChecks, fdTables, leftBehind, runLabForTest, RUNTIMES } from './harness';
 
 for (const runtime of RUNTIMES) {
@@ -9,6 +10,7 @@ for (const runtime of RUNTIMES) {
       const run = await runLabForTest(5, runtime);
       if (!run) return this.skip();
       assert.equal(failedChecks(run), '');
+      assertTimelineTruth(5, run.capturesDir);
       assert.equal(run.check('0 disconnects').measured, '0 of 100 connections dropped');
       assert.match(run.check('0 lost and 0 duplicated pongs').measured, /^([\d,]+) pings, \1 pongs \(0 lost, 0 duplicated\)$/);
       assert.match(run.check(/sessions carried/).measured, /^server-v2 counts [\d,]+ pings served on 10\d connections( \(\d of them a probe still closing\))?; the client sent [\d,]+$/);
