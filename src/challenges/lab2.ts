@@ -57,7 +57,7 @@ const handOff: Challenge = {
   hints: [
     'Both processes hold an fd of one kernel socket. Some ways of letting go act on your fd; others act on the socket, for every holder.',
     'close() drops one reference: the connection ends when the last one goes. shutdown() ends a direction of the connection itself, whoever holds it.',
-    'socket.end() is shutdown(SHUT_WR) (strace shows it). Take the fd away from Node with detachSocket(socket) (no FIN), send that fd, then close(fd).',
+    'socket.destroySoon() ends the socket first: shutdown(SHUT_WR) (strace shows it), then close(). Take the fd away from Node with detachSocket(socket) (no FIN), send that fd, then close(fd).',
   ],
   check: (ctx) =>
     withPeer(async (peer) => {

@@ -1,7 +1,9 @@
-// Lab 5's challenges: the learner's old version hands live ping/pong
-// connections to a shipped new version on SIGUSR2, under a client that keeps
-// pings in flight on every connection; every ping must get its pong, and in
-// carry-state the pongs' numbers must go on where they were.
+// Lab 5's challenges, under a client that keeps pings in flight on every
+// connection. pause-trap: the learner's old version hands live ping/pong
+// connections to a shipped new version on SIGUSR2; every ping must get its
+// pong. carry-state: the learner's server is upgradable with the Upgrader and
+// upgrades itself on SIGUSR2; the pongs' numbers must go on where they were.
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { roleScripts } from '../project';
 import { allUntil, Pinger, SessionPinger } from './pingers';
@@ -9,9 +11,8 @@ import { firstOf } from './run';
 import type { Challenge, ChallengeContext, CheckOutcome } from './types';
 
 /** The shipped roles beside this module (roles/, compiled: dist/src/challenges/roles). */
-const roleScript = roleScripts(path.join(__dirname, 'roles'), ['lab5-new-server', 'lab5-session-server']);
+const roleScript = roleScripts(path.join(__dirname, 'roles'), ['lab5-new-server']);
 const NEW_SERVER = roleScript('lab5-new-server');
-const SESSION_SERVER = roleScript('lab5-session-server');
 const CONNECTIONS = 20;
 const IN_FLIGHT = 4;
 const PONGS_BEFORE = 20;
@@ -88,29 +89,37 @@ const carryState: Challenge = {
   id: 'carry-state',
   title: 'carry each connection\'s session, not only its fd',
   goal:
-    `Your old server answers each "ping" with "pong <n>", n counting that connection's pongs. On SIGUSR2 it hands its\n` +
-    `${CONNECTIONS} connections to a new version, bytes and all, and exits. No pong is lost, yet after the upgrade every\n` +
-    'connection counts from 1 again. Make the numbers go on. The new version (src/challenges/roles/lab5-session-server.ts)\n' +
-    'stays as it is; the comment at the top of your file says what it accepts.',
-  file: 'old-server.ts',
-  start: 'challenges/lab5/carry-state/old-server.ts',
+    'Your server is upgradable with fdlab\'s Upgrader and answers each "ping" with "pong <n>", n counting that\n' +
+    `connection's pongs. On SIGUSR2 it starts itself again and the Upgrader hands the new version the listener and its\n` +
+    `${CONNECTIONS} connections, bytes and all. No pong is lost, yet after the upgrade every connection counts from 1 again.\n` +
+    'Make the numbers go on.',
+  file: 'server.ts',
+  start: 'challenges/lab5/carry-state/server.ts',
   solution: 'challenges/lab5/carry-state/solution.ts',
   hints: [
-    'What did SCM_RIGHTS give the new version? The socket, with everything the kernel holds for it. Where does the count live?',
-    'The count is a variable in the old process: no fd carries it. It must travel as data, in the same message as its fd.',
-    'Start each message\'s data with a line of JSON, {"answered": n}, then the bytes you already send.',
+    'What did the new version get? The socket, with everything the kernel holds for it, and what snapshot() returned. Where does the count live?',
+    'The count is a variable of the old process: no fd carries it. What the next version gets of a connection is its socket, its pending bytes and its session.',
+    'Put the count in the Session (it travels as JSON), count with session.answered, and in serve() take it from the carried session (check its shape first).',
   ],
   async check(ctx): Promise<CheckOutcome> {
-    const { fresh, old, port } = await startOldAndNew(ctx, SESSION_SERVER);
-    if (port === undefined) return { passed: false, measured: [], problem: NOT_SERVING };
+    const stateDir = path.join(ctx.runtime.sharedDir, 'state');
+    const pidFile = path.join(stateDir, 'pid');
+    const gen1 = await ctx.startRole('server', ctx.script, { args: [stateDir] });
+    const serving = await firstOf([gen1.waitForLine(/^gen 1: serving on 127\.0\.0\.1:\d+ as pid \d+/), gen1.wait().then(() => undefined)], 15_000);
+    if (!serving) return { passed: false, measured: [], problem: 'your server did not print "gen 1: serving on 127.0.0.1:<port> as pid <pid>" (its log is below)' };
+    const port = Number(/:(\d+)/.exec(serving)![1]);
+    const gen1Pid = Number(/as pid (\d+)/.exec(serving)![1]);
     const pingers = Array.from({ length: CONNECTIONS }, () => new SessionPinger(port, 2));
+    let gen2Pid: number | undefined;
     try {
       if (!(await firstOf([allUntil(pingers, () => PONGS_BEFORE)], 10_000))) {
-        return { passed: false, measured: [], problem: `before any SIGUSR2, not every connection got ${PONGS_BEFORE} pongs within 10 s: the old server must answer every "ping" line with "pong <n>"` };
+        return { passed: false, measured: [], problem: `before any SIGUSR2, not every connection got ${PONGS_BEFORE} pongs within 10 s: the server must answer every "ping" line with "pong <n>"` };
       }
-      await old.signal('SIGUSR2');
-      const exited = await firstOf([old.wait()], 10_000);
-      const adopted = await firstOf([fresh.waitForLine(/adopted \d+ connections/)], 5000);
+      await gen1.signal('SIGUSR2');
+      // Not gen1.wait(): gen 2 inherits gen 1's stdout, so the role's pipes stay open while gen 2 runs.
+      const exited = await gone(gen1Pid, 10_000);
+      gen2Pid = readPid(pidFile);
+      if (gen2Pid === gen1Pid) gen2Pid = undefined;
       const before = pingers.map((p) => p.received);
       await firstOf([allUntil(pingers, (p) => before[pingers.indexOf(p)] + PONGS_AFTER)], 3000);
       for (const p of pingers) p.sending = false;
@@ -118,13 +127,14 @@ const carryState: Challenge = {
       const jumped = pingers.map((p, i) => ({ i, p })).filter(({ p }) => p.firstJump);
       const lost = pingers.filter((p) => p.sent > p.received || p.closed).length;
       const measured = [
-        `old version: ${exited ? `exited (code ${exited.exitCode})` : 'still running 10 s after SIGUSR2'}; new version: ${adopted ?? 'adopted nothing'}`,
+        `gen 1: ${exited ? 'exited' : 'still running 10 s after SIGUSR2'}; the pid file names ${gen2Pid ? `gen 2, pid ${gen2Pid}` : 'no new version'}`,
         `${pingers.reduce((n, p) => n + p.sent, 0)} pings, ${pingers.reduce((n, p) => n + p.received, 0)} pongs over ${CONNECTIONS} connections; ${lost} lost pongs or closed`,
         ...jumped.slice(0, 5).map(({ i, p }) => `connection ${i}: pong ${p.firstJump!.got} came where pong ${p.firstJump!.expected} was due`),
       ];
-      if (!exited || exited.exitCode !== 0) return { passed: false, measured, problem: 'the old server must exit (code 0) once it has handed every connection over' };
-      if (!adopted) return { passed: false, measured, problem: 'the new version adopted no connections: send each fd on handover.sock, then "done"' };
-      if (lost > 0) return { passed: false, measured, problem: `${lost} of ${CONNECTIONS} connections lost pongs or were closed: the bytes must travel as they do in the starting file` };
+      if (!exited || !gen2Pid) {
+        return { passed: false, measured, problem: 'the upgrade did not complete: gen 1 must hand everything to gen 2 and exit (the log below says why; an upgrade that rolls back names its ERR_ code)' };
+      }
+      if (lost > 0) return { passed: false, measured, problem: `${lost} of ${CONNECTIONS} connections lost pongs or were closed: the pending bytes must travel as they do in the starting file` };
       if (jumped.length > 0) {
         return {
           passed: false,
@@ -135,8 +145,41 @@ const carryState: Challenge = {
       return { passed: true, measured };
     } finally {
       for (const p of pingers) p.socket.destroy();
+      // Gen 2 runs detached (its own session, as spawnSuccessor starts it): the runtime's cleanup does not reach it.
+      const last = readPid(pidFile) ?? gen2Pid;
+      for (const pid of new Set([gen2Pid, last])) if (pid && pid !== gen1Pid) killQuietly(pid);
     }
   },
 };
+
+/** The pid the Upgrader's pid file names, if any. */
+function readPid(file: string): number | undefined {
+  try {
+    const pid = Number(fs.readFileSync(file, 'utf8').trim());
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether `pid` is gone within `ms` (looked at every 50 ms: its role's pipes outlive it). */
+async function gone(pid: number, ms: number): Promise<boolean> {
+  for (const end = Date.now() + ms; Date.now() < end; await new Promise((resolve) => setTimeout(resolve, 50))) {
+    try {
+      process.kill(pid, 0);
+    } catch {
+      return true;
+    }
+  }
+  return false;
+}
+
+function killQuietly(pid: number): void {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // already gone
+  }
+}
 
 export const lab5Challenges: Challenge[] = [pauseTrap, carryState];

@@ -21,7 +21,7 @@ export async function runLabCommand(n: number, options: LabCommandOptions): Prom
   const LABS = loadLabs();
   const lab = LABS.get(n);
   if (!lab) {
-    throw new LabError('ERR_NO_SUCH_LAB', `there is no lab ${n}; available: ${[...LABS.keys()].join(', ')} (see labs.md)`);
+    throw new LabError('ERR_NO_SUCH_LAB', `there is no lab ${n}; available: ${[...LABS.keys()].join(', ')} (see labs.md: a page per lab)`);
   }
   const outcome = await runLab(lab, {
     runtime: options.runtime,

@@ -27,6 +27,23 @@ const STARTING_PROBLEM: Record<string, RegExp> = {
   'lab5/carry-state': /NOT YET: 20 of 20 connections saw their pong numbers start over after the upgrade/,
 };
 
+/**
+ * The distinctive calls of each challenge's answer: a starting file that has
+ * all of a challenge's marks gives that challenge away.
+ */
+const ANSWERS: Record<string, RegExp[]> = {
+  'lab1/read-world': [/readSync\(fd, buffer, 0, 11, null\)/], // reads past "hello"
+  'lab1/pread': [/readSync\([^)]*, 0\)/], // an explicit position: pread64
+  'lab2/hand-off': [/detachSocket\(/], // Node lets go of its fd without a FIN
+  'lab2/end-for-all': [/socket\.end\(\)/], // shutdown(SHUT_WR), for every holder
+  'lab3/greedy-read': [/Buffer\.concat\(\[leftover, unread\]\)/], // what was read travels with the fd
+  'lab3/exact-read': [/readUpTo\(fd, buffered\.length === 0 \? 1 : length - buffered\.length\)/], // one request, no more
+  'lab4/adopt-fd3': [/adoptServer\(3\b/],
+  'lab4/drain': [/server\.close\(/, /=\s*setTimeout\(\(\) => \{[\s\S]{0,200}?process\.exit/], // stop accepting, with a deadline that exits
+  'lab5/pause-trap': [/detachSocket\(/, /Buffer\.concat\(\[[^\]]*\bunread\]\)/], // reads stop at the handle, and what Node read travels
+  'lab5/carry-state': [/interface Session \{[^}]*\banswered\b/, /session\.answered/], // the count in the session that travels
+};
+
 function fdlab(args: string[], dir: string) {
   return collect(spawn(process.execPath, [CLI, ...args, '--dir', dir], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] }));
 }
@@ -41,15 +58,37 @@ describe('challenges (fdlab challenge / check / hint)', function () {
     assert.deepEqual(CHALLENGES.map((c) => `lab${c.lab}/${c.id}`).filter((key) => !STARTING_PROBLEM[key]), []);
   });
 
-  it('every lab has at least two challenges, each in README\'s table and in labs.md, with 2 to 4 hints', function () {
+  it('every lab has at least two challenges, each in README\'s table and on its lab\'s page, with 2 to 4 hints', function () {
     const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
-    const labs = fs.readFileSync(path.join(ROOT, 'labs.md'), 'utf8');
+    const page = (lab: number) => fs.readFileSync(path.join(ROOT, 'lab', `lab${lab}`, 'README.md'), 'utf8');
     for (const lab of [1, 2, 3, 4, 5]) assert.ok(CHALLENGES.filter((c) => c.lab === lab).length >= 2, `lab ${lab}`);
     for (const c of CHALLENGES) {
       assert.ok(readme.includes(`| ${c.lab} | \`${c.id}\` |`), `README.md's table lacks lab ${c.lab} ${c.id}`);
-      assert.ok(labs.includes(`fdlab challenge ${c.lab} ${c.id}`) || labs.includes(`fdlab -- challenge ${c.lab} ${c.id}`), `labs.md does not mention fdlab challenge ${c.lab} ${c.id}`);
+      const text = page(c.lab);
+      assert.ok(text.includes(`fdlab challenge ${c.lab} ${c.id}`) || text.includes(`fdlab -- challenge ${c.lab} ${c.id}`), `lab/lab${c.lab}/README.md does not mention fdlab challenge ${c.lab} ${c.id}`);
       assert.ok(c.hints.length >= 2 && c.hints.length <= 4, `${c.id}: ${c.hints.length} hints`);
     }
+  });
+
+  it('no starting file gives away the answer of a challenge of its own lab or an earlier one (a later lab may build on it)', function () {
+    const read = (file: string) => fs.readFileSync(path.join(ROOT, file), 'utf8');
+    const problems: string[] = [];
+    for (const c of CHALLENGES) {
+      const key = `lab${c.lab}/${c.id}`;
+      const answer = ANSWERS[key];
+      if (!answer) {
+        problems.push(`${key}: no entry in ANSWERS`);
+        continue;
+      }
+      // The marks are the answer: all in the solution, not all in its own starting file.
+      for (const mark of answer) if (!mark.test(read(c.solution))) problems.push(`${key}: its solution lacks ${mark}`);
+      if (answer.every((mark) => mark.test(read(c.start)))) problems.push(`${key}: its own starting file already has the answer`);
+      for (const other of CHALLENGES) {
+        if (other === c || other.start === c.start || other.lab > c.lab) continue;
+        if (answer.every((mark) => mark.test(read(other.start)))) problems.push(`lab${other.lab}/${other.id}'s starting file (${other.start}) holds ${key}'s answer: ${answer.join(' and ')}`);
+      }
+    }
+    assert.deepEqual(problems, []);
   });
 
   for (const challenge of CHALLENGES) {

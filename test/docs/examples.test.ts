@@ -1,4 +1,4 @@
-// Docs that run: every code block README.md, labs.md, CONTRIBUTING.md and
+// Docs that run: every code block README.md, the labs' pages, CONTRIBUTING.md and
 // packages/fdlab/README.md invite a reader to copy is either a file in
 // examples/, embedded after an `<!-- example: path -->` marker (these tests
 // check each block equals its file, then run the file), or a TypeScript block
@@ -16,6 +16,7 @@ import * as ts from 'typescript';
 import { collect, processAlive } from '../helpers/process';
 import { freePort } from '../helpers/ports';
 import { until } from '../helpers/fds';
+import { labPages } from './pages';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
 
@@ -39,7 +40,7 @@ function run(command: string, args: string[], env: Record<string, string> = {}) 
 }
 
 /** The docs whose code blocks a reader is invited to copy. */
-export const RUNNABLE_DOCS = ['README.md', 'labs.md', 'CONTRIBUTING.md', 'packages/fdlab/README.md', 'docs/performance.md', 'docs/production.md'];
+export const RUNNABLE_DOCS = ['README.md', 'labs.md', ...labPages(), 'docs/running-labs.md', 'CONTRIBUTING.md', 'packages/fdlab/README.md', 'docs/performance.md', 'docs/production.md'];
 
 describe('docs that run (examples/)', function () {
   this.timeout(60_000);

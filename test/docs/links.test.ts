@@ -5,13 +5,14 @@
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { labPages } from './pages';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
 
-/** The docs this test reads: the front door, the doors behind it, and docs/. */
+/** The docs this test reads: the front door, the doors behind it, docs/ and each lab's page. */
 export function linkedDocs(): string[] {
   const docs = fs.readdirSync(path.join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`);
-  return ['README.md', 'CONTRIBUTING.md', 'labs.md', 'packages/fdlab/README.md', ...docs];
+  return ['README.md', 'CONTRIBUTING.md', 'labs.md', 'packages/fdlab/README.md', ...docs, ...labPages()];
 }
 
 /** The text without fenced code blocks (kept as empty lines, so line numbers hold). */
@@ -99,6 +100,25 @@ describe('docs: relative links and anchors resolve', function () {
       assert.deepEqual(broken, []);
     });
   }
+
+  it('every lab has a page: a five-line "What to notice", then run, checks, what breaks, exercises, challenges; labs.md links to each', function () {
+    const index = links('labs.md').map((l) => l.target);
+    const wrong: string[] = [];
+    for (const page of labPages()) {
+      if (!fs.existsSync(path.join(ROOT, page))) {
+        wrong.push(`${page}: missing`);
+        continue;
+      }
+      if (!index.includes(page)) wrong.push(`labs.md does not link to ${page}`);
+      const text = withoutFences(fs.readFileSync(path.join(ROOT, page), 'utf8'));
+      const sections = [...text.matchAll(/^## (.+)$/gm)].map((m) => m[1]);
+      const order = ['What to notice', 'Run', 'Checks', 'What breaks', 'Exercises', 'Challenges?'].map((want) => sections.findIndex((s) => new RegExp(`^${want}$`).test(s)));
+      if (order[0] !== 0 || order.some((at, k) => at < 0 || (k > 0 && at <= order[k - 1]))) wrong.push(`${page}: sections in this order: ${sections.join(' / ')}`);
+      const notice = /^## What to notice\n\n((?:.+\n)+)/m.exec(text)?.[1].trimEnd().split('\n') ?? [];
+      if (notice.length !== 5) wrong.push(`${page}: "What to notice" has ${notice.length} lines, not 5`);
+    }
+    assert.deepEqual(wrong, []);
+  });
 
   it('the readers\' docs link to each other (README.md opens three doors)', function () {
     const readme = links('README.md').map((l) => l.target);

@@ -1,6 +1,6 @@
-// labs.md, lab 1: each exercise and the "what breaks", done as a learner
+// lab/lab1/README.md: each exercise and the "what breaks", done as a learner
 // would (a flag, or the quoted edit on a copy of the lab) and checked against
-// what labs.md says happens.
+// what the lab's page says happens.
 import { strict as assert } from 'node:assert';
 import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -31,30 +31,30 @@ async function tmpTxtFds(pid: number): Promise<{ fd: number; target: string }[]>
 }
 
 /**
- * The fd numbers labs.md gives, for the Node running the test: Node opens fds
- * of its own at start, and Node 24 opens more than Node 20. A Node labs.md does
+ * The fd numbers lab/lab1/README.md gives, for the Node running the test: Node opens fds
+ * of its own at start, and Node 24 opens more than Node 20. A Node lab/lab1/README.md does
  * not cover fails here, so the docs get its numbers.
  */
 function documented(byMajor: Record<number, number[]>): number[] {
   const major = Number(process.versions.node.split('.')[0]);
   const numbers = byMajor[major];
-  assert.ok(numbers, `labs.md gives no fd numbers for Node ${major} (it has Node ${Object.keys(byMajor).join(' and ')})`);
+  assert.ok(numbers, `lab/lab1/README.md gives no fd numbers for Node ${major} (it has Node ${Object.keys(byMajor).join(' and ')})`);
   return numbers;
 }
 
 /**
  * Node 24 opens an fd or two of its own at moments that vary, so its numbers
- * are sometimes one off labs.md's in either role: in CI (2026-12-05/06) the
+ * are sometimes one off the page's in either role: in CI (2026-12-05/06) the
  * receiver got 21 instead of 22, and once sender and receiver both got 21.
  * Node 20's never varied: they stay exact.
  */
 const SLACK = Number(process.versions.node.split('.')[0]) >= 24 ? 1 : 0;
 
 function assertNear(got: number[], want: number[], what: string): void {
-  assert.ok(got.every((n, i) => Math.abs(n - want[i]) <= SLACK), `${what}: got ${got.join(', ')}, labs.md ${want.join(', ')}${SLACK ? ' (Node 24: one off allowed)' : ''}`);
+  assert.ok(got.every((n, i) => Math.abs(n - want[i]) <= SLACK), `${what}: got ${got.join(', ')}, lab/lab1/README.md ${want.join(', ')}${SLACK ? ' (Node 24: one off allowed)' : ''}`);
 }
 
-describe('labs.md, lab 1: exercises and what breaks', function () {
+describe('lab/lab1/README.md: exercises and what breaks', function () {
   this.timeout(60_000);
 
   it('lab 1 exercise 1: at the pause before step 3 both containers hold tmp.txt, under different numbers', async function () {
@@ -79,7 +79,7 @@ describe('labs.md, lab 1: exercises and what breaks', function () {
     if (!SLACK) assert.notEqual(sender[0].fd, receiver[0].fd, 'different numbers');
     assert.equal(sender[0].target, receiver[0].target, 'one file');
     assert.deepEqual(pos, ['0', '0'], 'nobody has read yet: offset 0 through both');
-    assertNear([sender[0].fd, receiver[0].fd], documented({ 20: [17, 19], 24: [20, 22] }), 'the numbers labs.md shows');
+    assertNear([sender[0].fd, receiver[0].fd], documented({ 20: [17, 19], 24: [20, 22] }), 'the numbers lab/lab1/README.md shows');
   });
 
   it('lab 1 exercise 2: three more open files in the receiver move its number by 3, not the sender\'s', async () => {
@@ -95,7 +95,7 @@ describe('labs.md, lab 1: exercises and what breaks', function () {
     // At least 3 higher: the receiver's three files take the lowest free slots, and Node's own fds take slots too.
     assert.ok(receiverAfter >= receiverBefore + 3, `receiver fd ${receiverBefore} -> ${receiverAfter}`);
     const [sender, before, after] = documented({ 20: [17, 19, 23], 24: [20, 22, 26] });
-    assertNear([senderBefore, receiverBefore, receiverAfter], [sender, before, after], 'the numbers labs.md gives');
+    assertNear([senderBefore, receiverBefore, receiverAfter], [sender, before, after], 'the numbers lab/lab1/README.md gives');
   });
 
   it('lab 1 exercise 3: a pread leaves the shared offset alone, so the sender reads "hello world"', async () => {

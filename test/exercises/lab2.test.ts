@@ -1,6 +1,6 @@
-// labs.md, lab 2: each exercise and the "what breaks", done as a learner
+// lab/lab2/README.md: each exercise and the "what breaks", done as a learner
 // would (--pause in Docker, or the quoted edit on a copy of the lab) and
-// checked against what labs.md says happens.
+// checked against what the lab's page says happens.
 import { strict as assert } from 'node:assert';
 import { labImageOrSkip } from '../helpers/docker';
 import { pauseCommands, pausePids, runPausedLab, sh } from '../helpers/paused-lab';
@@ -9,7 +9,7 @@ import { patchedLab } from './patch';
 
 const CLOSE = '  close(fd);\n';
 
-describe('labs.md, lab 2: exercises and what breaks', function () {
+describe('lab/lab2/README.md: exercises and what breaks', function () {
   this.timeout(90_000);
 
   it("lab 2 exercise 1: at the pause before step 4, ss in the pod's namespace shows the receiver owning the inode the client handed over; its own has none", async function () {

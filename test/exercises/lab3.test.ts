@@ -1,6 +1,6 @@
-// labs.md, lab 3: each exercise and the "what breaks", done as a learner
+// lab/lab3/README.md: each exercise and the "what breaks", done as a learner
 // would (a flag, or the quoted edit on a copy of the lab) and checked against
-// what labs.md says happens.
+// what the lab's page says happens.
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -14,7 +14,7 @@ const ROOT = projectRoot();
 /** sendmsg calls that carried fds, in one capture (a call strace -f split in two counts once). */
 const handoversIn = (capture: string) => parseCapture(capture).filter((e) => e.syscall === 'sendmsg').length;
 
-describe('labs.md, lab 3: exercises and what breaks', function () {
+describe('lab/lab3/README.md: exercises and what breaks', function () {
   this.timeout(90_000);
 
   it('lab 3 exercise 1: --reads greedy still passes the stream check; the leftover rides with the fd', async () => {

@@ -1,6 +1,6 @@
-// labs.md, lab 4: each exercise and the "what breaks", done as a learner
+// lab/lab4/README.md: each exercise and the "what breaks", done as a learner
 // would (a flag, a command on the captures, or the quoted edit on a copy)
-// and checked against what labs.md says happens.
+// and checked against what the lab's page says happens.
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -32,7 +32,7 @@ async function reuseport(script: string, migrate: 0 | 1): Promise<{ accepted: nu
   return { accepted: Number(two[1]), reset: Number(two[2]), shared: /^one socket, two fds.*$/m.exec(output)?.[0] ?? output };
 }
 
-describe('labs.md, lab 4: exercises and what breaks', function () {
+describe('lab/lab4/README.md: exercises and what breaks', function () {
   this.timeout(120_000);
 
   let plain: LabRun;

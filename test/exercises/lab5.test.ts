@@ -1,6 +1,6 @@
-// labs.md, lab 5: each exercise and the "what breaks", done as a learner
+// lab/lab5/README.md: each exercise and the "what breaks", done as a learner
 // would (--inspect and a debugger, --set, a challenge) and checked against
-// what labs.md says happens.
+// what the lab's page says happens.
 import { strict as assert } from 'node:assert';
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -18,7 +18,7 @@ const TAKE_OVER = projectPath('packages', 'fdlab', 'dist', 'handover', 'take-ove
 const ADOPT_COPIES = 'arrivals.takeCopies(message.copies, fds);';
 const V2_INSPECTOR = 9230; // the lab's own port for v2 (--inspect)
 
-describe('labs.md, lab 5: exercises and what breaks', function () {
+describe('lab/lab5/README.md: exercises and what breaks', function () {
   this.timeout(120_000);
 
   it('lab 5 exercise 1: --inspect, attach to v2 on 9230, stop in take-over.ts where it adopts the copies', async () => {

@@ -1,6 +1,6 @@
-// labs.md, lab 6: each exercise and the "what breaks", done as a learner
+// lab/lab6/README.md: each exercise and the "what breaks", done as a learner
 // would (--set, the chat server by hand with a browser page open) and
-// checked against what labs.md says happens.
+// checked against what the lab's page says happens.
 import { strict as assert } from 'node:assert';
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -15,7 +15,7 @@ import { compiledPath, projectRoot } from '../../src/project';
 
 const CHAT_SERVER = compiledPath('lab/lab6/chat-server.ts');
 
-/** `node dist/lab/lab6/chat-server.js <port> <version> <dir> <pid file>`, as labs.md has it, with its output kept. */
+/** `node dist/lab/lab6/chat-server.js <port> <version> <dir> <pid file>`, as lab 6's page has it, with its output kept. */
 function chatServer(args: string[], env: Record<string, string> = {}): { child: ChildProcess; output: () => string } {
   const child = spawn(process.execPath, [CHAT_SERVER, ...args], { cwd: projectRoot(), env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
@@ -33,7 +33,7 @@ async function inPage(page: Page, condition: string, what: string, ms = 15_000):
 
 const exited = (child: ChildProcess) => new Promise<number | null>((resolve) => (child.exitCode !== null ? resolve(child.exitCode) : child.once('exit', resolve)));
 
-describe('labs.md, lab 6: exercises and what breaks', function () {
+describe('lab/lab6/README.md: exercises and what breaks', function () {
   this.timeout(120_000);
 
   it('lab 6 exercise 1: --set clients=50 --set pages=3: 53 WebSockets cross in one batch with the pages\' HTTP connections, nothing lost', async function () {

@@ -1,6 +1,6 @@
-// An exercise's code edit, made the way labs.md tells a learner to make it,
+// An exercise's code edit, made the way the lab's page tells a learner to make it,
 // but on a copy: the shipped files are never touched. Each edit names the
-// exact text labs.md quotes, which must occur exactly once, so an exercise
+// exact text the page quotes, which must occur exactly once, so an exercise
 // that no longer matches the code fails here instead of silently testing
 // nothing. The copy is compiled with TypeScript, next to copies of the lab's
 // other files; imports that leave the lab's folder point at dist/, and

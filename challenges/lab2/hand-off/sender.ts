@@ -21,7 +21,7 @@ async function main(): Promise<void> {
   close(fd);
   channel.close();
 
-  socket.end(); // we are done with the connection: let go of it, then exit
+  socket.destroySoon(); // we are done with the connection: let go of it once our writes are out, then exit
   await once(socket, 'close');
   console.log('sender: let go of the connection; exiting');
 }

@@ -1,58 +1,69 @@
-// Lab 5 challenge "carry-state", a solution: the fd carries the connection
-// and the kernel's bytes; the session (how many pongs this connection has had)
-// lives in this process only, so it travels as the message's first line.
-// A numbered ping/pong server. The client sends "ping\n"; the answer is
-// "pong <n>\n", n counting this connection's pongs from 1. On SIGUSR2 it
-// hands every connection to the new version (which `fdlab check 5
-// carry-state` starts beside it, listening on $FDLAB_SHARED/handover.sock)
-// and exits.
-// The handover: one message per connection, its fd and, as data, optionally a
-// first line with the session as JSON ({"answered": n}), then the bytes the
-// new version must serve first; then a message "done" without fds.
-import * as net from 'node:net';
+// Lab 5 challenge "carry-state", a solution: the Upgrader moves the socket
+// and its bytes; the count lives in this process only, so it goes into the
+// session that snapshot() hands to the next version, and serve() takes it back.
+// A numbered ping/pong server, upgradable with
+// fdlab's Upgrader (packages/fdlab/README.md, "The shape of an upgradable
+// server"). The client sends "ping\n"; the answer is "pong <n>\n", n counting
+// this connection's pongs from 1.
+// `fdlab check 5 carry-state` runs it as `node server.js <state dir>` and sends
+// it SIGUSR2: the Upgrader starts this same file again as the new version and
+// hands it the listener and every connection, with the bytes read but not
+// answered yet and each connection's session as snapshot() returns it.
+import type * as net from 'node:net';
 import * as path from 'node:path';
-import { close, detachSocket, FdChannel } from 'fdlab';
+import { fromEnvironment, guardUpgradeSignal, Upgrader, type HandoverApp, type ServedConnection } from 'fdlab';
 
+guardUpgradeSignal(); // first: a SIGUSR2 that arrives while this version starts must not kill it
+
+/** What travels to the next version with each connection (as JSON). */
 interface Session {
-  answered: number;
-  partial: Buffer; // a line split across reads waits here (bytes: detachSocket refuses a socket with setEncoding)
+  since: string; // when the client connected, to any version
+  answered: number; // pongs on this connection so far, by every version
 }
 
-const sessions = new Map<net.Socket, Session>();
+const { takeOver, generation } = fromEnvironment(); // takeOver: set when the old version started us
 
-const server = net.createServer((socket) => {
-  const session: Session = { answered: 0, partial: Buffer.alloc(0) };
-  sessions.set(socket, session);
-  socket.on('data', (chunk: Buffer) => {
-    session.partial = Buffer.concat([session.partial, chunk]);
-    let reply = '';
-    for (let end = session.partial.indexOf('\n'); end >= 0; end = session.partial.indexOf('\n')) {
-      if (session.partial.subarray(0, end).toString() === 'ping') reply += `pong ${++session.answered}\n`;
-      session.partial = session.partial.subarray(end + 1);
-    }
-    if (reply) socket.write(reply);
+const app: HandoverApp<Session> = {
+  serve(socket: net.Socket, carried?: Session, pending?: Buffer): ServedConnection<Session> {
+    // A session from another process: trust its shape only after a look.
+    const session: Session =
+      typeof carried?.since === 'string' && Number.isInteger(carried.answered) ? carried : { since: new Date().toISOString(), answered: 0 };
+    let partial = Buffer.alloc(0); // read, but not a whole line yet
+    const consume = (chunk: Buffer) => {
+      partial = Buffer.concat([partial, chunk]);
+      let reply = '';
+      for (let end = partial.indexOf('\n'); end >= 0; end = partial.indexOf('\n')) {
+        if (partial.subarray(0, end).toString() === 'ping') reply += `pong ${++session.answered}\n`;
+        partial = partial.subarray(end + 1);
+      }
+      if (reply) socket.write(reply);
+    };
+    if (pending) consume(pending); // what the old version had read and not answered: first
+    socket.on('data', consume);
+    socket.on('error', () => socket.destroy());
+    return { socket, snapshot: () => ({ session, pending: partial }) };
+  },
+};
+
+async function main(): Promise<void> {
+  const stateDir = process.argv[2];
+  const upgrader = await Upgrader.start({
+    app,
+    port: 0, // any free port; the new version takes the listener over
+    host: '127.0.0.1',
+    stateDir,
+    pidFile: path.join(stateDir, 'pid'),
+    takeOver,
+    signals: true, // SIGUSR2 calls upgrader.upgrade()
+    standbyMs: 500,
+    log: (line) => console.log(`gen ${generation}: ${line}`),
   });
-  socket.on('close', () => sessions.delete(socket));
-  socket.on('error', () => socket.destroy());
-});
+  console.log(`gen ${generation}: serving on 127.0.0.1:${upgrader.port} as pid ${process.pid}`);
+  upgrader.on('upgraded', () => process.exit(0)); // the new version serves: this one leaves
+  process.on('SIGTERM', () => void upgrader.close().then(() => process.exit(0)));
+}
 
-server.listen(0, '127.0.0.1', () => {
-  console.log(`old: serving on 127.0.0.1:${(server.address() as net.AddressInfo).port} as pid ${process.pid}`);
-});
-
-process.once('SIGUSR2', async () => {
-  server.close(); // new connections: not part of this challenge
-  const channel = await FdChannel.connect(path.join(process.env.FDLAB_SHARED ?? '.', 'handover.sock'), { waitMs: 5000 });
-  let handed = 0;
-  for (const [socket, session] of sessions) {
-    handed += 1;
-    const { fd, unread } = await detachSocket(socket); // reading stops at the handle: nothing is left behind
-    const state = Buffer.from(`${JSON.stringify({ answered: session.answered })}\n`); // the session: ours alone
-    await channel.send({ data: Buffer.concat([state, session.partial, unread]), fds: [fd] });
-    close(fd);
-  }
-  await channel.send({ data: 'done' });
-  console.log(`old: handed over ${handed} connections; exiting`);
-  channel.close();
-  process.exit(0);
+main().catch((error: Error & { code?: string }) => {
+  console.error(`gen ${generation}: ${error.code ?? 'error'}: ${error.message}`);
+  process.exit(1);
 });

@@ -131,6 +131,15 @@ async function sendCopies<S>(channel: FdChannel, listenerFd: number, copies: rea
   return batch;
 }
 
+/** How the copies differ from what we served at the signal ("handing over the listener and N"), if they do. */
+function sinceSignal<S>(atSignal: ReadonlySet<ServedConnection<S>>, copies: readonly ServedConnection<S>[]): string {
+  const copied = new Set(copies);
+  const closed = [...atSignal].filter((c) => !copied.has(c)).length;
+  const accepted = copies.filter((c) => !atSignal.has(c)).length;
+  if (closed === 0 && accepted === 0) return '';
+  return `; since the signal ${closed} connection(s) closed and ${accepted} arrived`;
+}
+
 /** One stopped group: its detached connections with their fds and bytes, then the switch with each still one's state. */
 function sendGroup<S>(channel: FdChannel, group: HeldGroup<S>): Promise<void> {
   const sent: Promise<void>[] = [];
@@ -189,6 +198,8 @@ class HandingOff<S> {
   /** Whether we stopped accepting and reading (a rollback then has to serve again). */
   private stopped = false;
   private copies: ServedConnection<S>[] = [];
+  /** What we served at the signal: the log says how the copies differ from it. */
+  private readonly atSignal: ReadonlySet<ServedConnection<S>>;
   private groups: number[][] = [];
   /** Groups sent so far (the regular ones, then those of busy connections turned idle). */
   private sentGroups = 1;
@@ -205,6 +216,7 @@ class HandingOff<S> {
 
   constructor(private readonly serving: Serving<S>, private readonly options: HandOffOptions<S>) {
     this.deadline = this.started + options.timeoutMs;
+    this.atSignal = new Set(serving.connections);
     this.socketPath = upgradeSocketPath(options.stateDir);
     this.expired = new Promise<never>((_, reject) => {
       this.timer = setTimeout(() => reject(deadlineError(`(${options.timeoutMs} ms: timeoutMs, fdlab serve --upgrade-timeout) in state '${options.machine.state}'`)), options.timeoutMs);
@@ -258,9 +270,14 @@ class HandingOff<S> {
     const channel = this.channel!;
     options.machine.to('sending-copies');
     this.copies = [...serving.connections].filter((c) => !c.socket.destroyed);
-    this.held = { listenerFd: dup(fdOf(serving.server)), connections: [] };
+    const listenerFd = fdOf(serving.server);
+    this.held = { listenerFd: dup(listenerFd), connections: [] };
     const batches = await this.race(sendCopies(channel, this.held.listenerFd, this.copies, Math.max(0, this.deadline - Date.now())));
-    options.log(`sent the listener and copies of ${this.copies.length} connections in ${batches} batch(es) while serving`);
+    // Both numbers: strace shows the dup's (fd 120) while /proc shows the listener's own (fd 19).
+    options.log(
+      `sent the listener and copies of ${this.copies.length} connections in ${batches} batch(es) while serving ` +
+        `(each a dup: the listener, our fd ${listenerFd}, went as fd ${this.held.listenerFd}${sinceSignal(this.atSignal, this.copies)})`,
+    );
     // Sent is not taken: wait (still serving) until the new version has wrapped every copy.
     const { message } = await this.race(nextMessage(channel, 'new', this.deadline, 'while the successor took the copies'));
     expect(message, 'ready');

@@ -306,7 +306,8 @@ export class Upgrader<S> extends EventEmitter {
 
   private async handOver(): Promise<UpgradeResult> {
     const started = Date.now();
-    this.log(`upgrade: handing over ${this.served.size} connections`);
+    // "the listener and N": a learner read "101 connections" as 101 sockets of clients (issue 22, item 6).
+    this.log(`upgrade: handing over the listener and ${this.served.size} connections`);
     let end: HandOffEnd<S>;
     try {
       end = await handOff({ server: this.listener, connections: this.served }, {
