@@ -15,7 +15,7 @@ describe('lab/lab2/README.md: exercises and what breaks', function () {
   it("lab 2 exercise 1: at the pause before step 4, ss in the pod's namespace shows the receiver owning the inode the client handed over; its own has none", async function () {
     if (!(await labImageOrSkip())) return this.skip();
     const looks: { receiver: number; pod: string[]; own: string[] }[] = [];
-    const run = await runPausedLab(['2', '--runtime', 'docker', '--set', 'count=10'], async (n, pause) => {
+    const run = await runPausedLab(['2', '--runtime', 'docker'], async (n, pause) => {
       if (n !== 3) return;
       const pids = pausePids(pause);
       const ssOf = async (role: string) => {
