@@ -176,6 +176,7 @@ aside table{font:11px ui-monospace,monospace;border-collapse:collapse}aside td{p
 #marker{fill:#fde68a;opacity:.55}
 .path circle{fill:#15803d;r:6}.path text.label{font-weight:bold;fill:#14532d}.path .bundle-line,.pair.path line{stroke:#15803d}.bundle.path .bundle-line{stroke-width:3.4;marker-end:url(#head-path)}
 .bundle.path .count rect{fill:#dcfce7;stroke:#15803d}.bundle.path .count text,.pair.path .fd{fill:#14532d}.run.path rect{fill:#bbf7d0;stroke:#15803d}
+svg g:focus{outline:none}svg g:focus-visible .count rect,svg g:focus-visible rect,svg g:focus-visible circle{stroke:#0f172a;stroke-width:2}
 .dim{opacity:.12}details{margin:12px 16px}
 </style></head>
 <body>
