@@ -236,8 +236,9 @@ const PAGE_SCRIPT = String.raw`(function () {
     // (where the left-hand lane has no label to cover).
     var d, across;
     if (Math.abs(y1 - y0) < 8) { d = 'M' + x0 + ',' + y0 + ' L' + (x1 - 6 * dir) + ',' + y1; across = y1; }
-    else if (dir > 0) { d = 'M' + x0 + ',' + (y0 + 5 * down) + ' L' + x0 + ',' + (y1 - 6 * down) + ' Q' + x0 + ',' + y1 + ' ' + (x0 + 6) + ',' + y1 + ' L' + (x1 - 6) + ',' + y1; across = y1; }
-    else { d = 'M' + (x0 - 6) + ',' + y0 + ' L' + (x1 + 6) + ',' + y0 + ' Q' + x1 + ',' + y0 + ' ' + x1 + ',' + (y0 + 6 * down) + ' L' + x1 + ',' + (y1 - 6 * down); across = y0; }
+    // The vertical part runs 9 px left of the lane's line: past the calls in between, not through their dots.
+    else if (dir > 0) { d = 'M' + (x0 - 4) + ',' + (y0 + 3 * down) + ' Q' + (x0 - 9) + ',' + (y0 + 3 * down) + ' ' + (x0 - 9) + ',' + (y0 + 9 * down) + ' L' + (x0 - 9) + ',' + (y1 - 6 * down) + ' Q' + (x0 - 9) + ',' + y1 + ' ' + (x0 - 3) + ',' + y1 + ' L' + (x1 - 6) + ',' + y1; across = y1; }
+    else { d = 'M' + (x0 - 6) + ',' + y0 + ' L' + (x1 - 3) + ',' + y0 + ' Q' + (x1 - 9) + ',' + y0 + ' ' + (x1 - 9) + ',' + (y0 + 6 * down) + ' L' + (x1 - 9) + ',' + (y1 - 6 * down) + ' Q' + (x1 - 9) + ',' + y1 + ' ' + (x1 - 5) + ',' + y1; across = y0; }
     el.querySelector('path').setAttribute('d', d);
     var rect = el.querySelector('.count rect'), text = el.querySelector('.count text');
     var w = +rect.getAttribute('width'), left = dir > 0 ? x0 + 16 : x0 - 16 - w;
