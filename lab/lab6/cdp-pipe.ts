@@ -21,8 +21,9 @@ export function findChromium(): string | null {
 }
 
 /** Flags for a quiet headless browser that runs as root in a container or namespace and calls nowhere. */
-export function chromiumFlags(profileDir: string): string[] {
+export function chromiumFlags(profileDir: string, extra: readonly string[] = []): string[] {
   return [
+    ...extra,
     '--headless', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--remote-debugging-pipe', `--user-data-dir=${profileDir}`,
     '--no-first-run', '--no-default-browser-check', '--disable-background-networking', '--disable-component-update', '--disable-sync',
     '--disable-default-apps', '--disable-breakpad', '--disable-crash-reporter', '--disable-domain-reliability', '--no-pings', '--mute-audio',
@@ -59,8 +60,9 @@ export class Browser {
     }));
   }
 
-  static async launch(executable: string, profileDir: string): Promise<Browser> {
-    const child = spawn(executable, chromiumFlags(profileDir), { stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'] });
+  /** `extra`: more flags (a test's --proxy-server that counts what the page asks the network for). */
+  static async launch(executable: string, profileDir: string, extra: readonly string[] = []): Promise<Browser> {
+    const child = spawn(executable, chromiumFlags(profileDir, extra), { stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'] });
     await new Promise<void>((resolve, reject) => {
       child.once('spawn', resolve);
       child.once('error', reject);
