@@ -2,8 +2,12 @@
 import Docker from 'dockerode';
 import { ENGINE_FIX, probeEngine } from '../runtime/docker/engine';
 import { removeLeftovers } from '../runtime/docker/leftovers';
+import { removeOrphanSharedDirs } from '../runtime/process/leftovers';
 
 export async function runClean(options: { all?: boolean } = {}): Promise<number> {
+  // The process runtime's part first: it needs no engine.
+  const orphans = removeOrphanSharedDirs();
+  if (orphans.length) console.log(`removed ${orphans.length} shared dir(s) of labs or checks that were killed: ${orphans.join(', ')}`);
   const docker = new Docker();
   const engine = await probeEngine(docker);
   if (!engine.ok) {

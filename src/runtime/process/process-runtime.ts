@@ -14,6 +14,7 @@ import { withDeadline } from '../../util/deadline';
 import { roleProgramPid } from '../host-pid';
 import { RoleLog } from '../role-log';
 import { ROLE_RUNNER, roleEnvironment } from '../role-env';
+import { markOwner } from './leftovers';
 import { NetworkNamespace, processNetworkFromEnv, type ProcessNetwork } from './netns';
 import type { ExecResult, LabRuntime, Role, RoleExit, RoleSpec } from '../types';
 
@@ -156,6 +157,7 @@ export class ProcessRuntime implements LabRuntime {
 
   async start(): Promise<void> {
     fs.mkdirSync(path.join(this.sharedDir, 'captures'), { recursive: true });
+    markOwner(this.sharedDir); // after kill -9, `fdlab clean` knows it is nobody's
     if (this.network === 'private') this.netns = await NetworkNamespace.create();
   }
 
