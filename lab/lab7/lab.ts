@@ -85,7 +85,8 @@ export const lab7: LabDefinition = {
   scmRightsRoles: ['server-v1', 'server-v2'],
   processOnly:
     'it adds firewall rules, addresses and a veth, which need a network namespace of its own and CAP_NET_ADMIN; ' +
-    "the Docker engine here grants --cap-add NET_ADMIN (TCP_REPAIR passes), but the lab image has no nft or ip",
+    "the Docker engine here grants --cap-add NET_ADMIN (TCP_REPAIR passes in a container), but the lab image has no nft for the hold, " +
+    "and part C's veth into a second container's namespace can only be made from the host",
   settings: {
     measure: { description: 'connections in the largest batch of the cost table (each way; also 1)', default: 1000, min: 1, max: 5000 },
   },

@@ -5,10 +5,11 @@ import { lab2Challenges } from './lab2';
 import { lab3Challenges } from './lab3';
 import { lab4Challenges } from './lab4';
 import { lab5Challenges } from './lab5';
+import { lab7Challenges } from './lab7';
 import type { Challenge } from './types';
 import type { Progress } from './workspace';
 
-export const CHALLENGES: readonly Challenge[] = [...lab1Challenges, ...lab2Challenges, ...lab3Challenges, ...lab4Challenges, ...lab5Challenges];
+export const CHALLENGES: readonly Challenge[] = [...lab1Challenges, ...lab2Challenges, ...lab3Challenges, ...lab4Challenges, ...lab5Challenges, ...lab7Challenges];
 
 /** The named task of `lab`; without a name, the lab's current one (the last set up), else its first. */
 export function findChallenge(lab: number, id: string | undefined, progress: Progress): Challenge {

@@ -3,6 +3,7 @@
 // process group is killed, the shared dir removed).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { withRuntime } from '../runtime/cleanup';
 import { ProcessRuntime } from '../runtime/process/process-runtime';
 import { captureFileName } from '../runtime/role-env';
 import type { Role } from '../runtime/types';
@@ -19,7 +20,8 @@ export async function runCheck(challenge: Challenge, workspace: Workspace): Prom
   const source = workspace.requireFile(challenge);
   const script = compileLearnerFile(source, workspace.buildDir(challenge));
   // The host's network: the check itself talks to the roles (a TCP peer, a load), on ports the kernel picks.
-  const runtime = new ProcessRuntime({ lab: `challenge-lab${challenge.lab}`, reason: 'challenge check', echoLogs: false, network: 'host' });
+  // A 'private' challenge's roles get a namespace of their own (firewall rules); the check reaches it through role.exec.
+  const runtime = new ProcessRuntime({ lab: `challenge-lab${challenge.lab}`, reason: 'challenge check', echoLogs: false, network: challenge.network ?? 'host' });
   const roles = new Map<string, Role>();
   const ctx: ChallengeContext = {
     runtime,
@@ -41,13 +43,8 @@ export async function runCheck(challenge: Challenge, workspace: Workspace): Prom
       return fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
     },
   };
-  let outcome: CheckOutcome;
-  try {
-    await runtime.start();
-    outcome = await challenge.check(ctx);
-  } finally {
-    await runtime.cleanup();
-  }
+  // withRuntime: cleaned up on a pass, a failure, a throw and Ctrl-C (kill -9: the roles and the namespace's holder exit with their stdin).
+  const outcome = await withRuntime(runtime, () => challenge.check(ctx));
   const logs = Object.fromEntries([...roles].map(([name, role]) => [name, role.lines.slice(-12)]));
   workspace.updateProgress((progress) => {
     const task = (progress.tasks[taskKey(challenge)] ??= { startedAt: new Date().toISOString(), hintsShown: 0, checks: 0 });

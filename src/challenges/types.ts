@@ -4,7 +4,7 @@
 import type { LabRuntime, Role } from '../runtime/types';
 
 export interface ChallengeContext {
-  /** Roles run as processes of this machine, in a fresh shared dir (FDLAB_SHARED). */
+  /** Roles run as processes of this machine, in a fresh shared dir (FDLAB_SHARED); in their own network namespace when the challenge's network is 'private'. */
   readonly runtime: LabRuntime;
   /** The learner's file, compiled just now: run it as a role's script. */
   readonly script: string;
@@ -35,6 +35,8 @@ export interface Challenge {
   start: string;
   /** The solution, relative to the project root; never copied. */
   solution: string;
+  /** 'private': the roles run in a network namespace the check makes (and removes): for firewall rules and addresses. Default: this machine's. */
+  network?: 'host' | 'private';
   /** Progressive hints: each `fdlab hint` shows the next. */
   hints: string[];
   check(ctx: ChallengeContext): Promise<CheckOutcome>;

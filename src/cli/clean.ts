@@ -3,11 +3,15 @@ import Docker from 'dockerode';
 import { ENGINE_FIX, probeEngine } from '../runtime/docker/engine';
 import { removeLeftovers } from '../runtime/docker/leftovers';
 import { removeStaleFreezers } from '../runtime/process/freezer';
+import { removeOrphanSharedDirs } from '../runtime/process/leftovers';
 
 export async function runClean(options: { all?: boolean } = {}): Promise<number> {
-  // The process runtime's --pause freezers of labs that are gone (kill -9 of the lab and its guard): thawed, emptied, removed.
+  // The process runtime's part first: it needs no engine.
+  // Its --pause freezers of labs that are gone (kill -9 of the lab and its guard): thawed, emptied, removed.
   const freezers = await removeStaleFreezers();
   if (freezers.length) console.log(`removed ${freezers.length} frozen role cgroup(s) of labs that are gone: ${freezers.join(', ')}`);
+  const orphans = removeOrphanSharedDirs();
+  if (orphans.length) console.log(`removed ${orphans.length} shared dir(s) of labs or checks that were killed: ${orphans.join(', ')}`);
   const docker = new Docker();
   const engine = await probeEngine(docker);
   if (!engine.ok) {

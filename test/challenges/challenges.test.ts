@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { CHALLENGES } from '../../src/challenges';
+import { NetworkNamespace } from '../../src/runtime/process/netns';
 import { collect } from '../helpers/process';
 import { cliPath, projectRoot } from '../../src/project';
 
@@ -25,6 +26,7 @@ const STARTING_PROBLEM: Record<string, RegExp> = {
   'lab4/drain': /NOT YET: [1-9]\d* connections were closed without their answer: gen 1 had accepted them/,
   'lab5/pause-trap': /NOT YET: \d+ of \d+ connections lost pongs/,
   'lab5/carry-state': /NOT YET: 20 of 20 connections saw their pong numbers start over after the upgrade/,
+  'lab7/unread-bytes': /receive queue 0 bytes \(0 pings\)[^]*NOT YET: pings 10-1\d never got a pong: they had reached your old server before the dump/,
 };
 
 /**
@@ -42,7 +44,41 @@ const ANSWERS: Record<string, RegExp[]> = {
   'lab4/drain': [/server\.close\(/, /=\s*setTimeout\(\(\) => \{[\s\S]{0,200}?process\.exit/], // stop accepting, with a deadline that exits
   'lab5/pause-trap': [/detachSocket\(/, /Buffer\.concat\(\[[^\]]*\bunread\]\)/], // reads stop at the handle, and what Node read travels
   'lab5/carry-state': [/interface Session \{[^}]*\banswered\b/, /session\.answered/], // the count in the session that travels
+  'lab7/unread-bytes': [/detachSocket\(/, /state\.recvQueue = Buffer\.concat\(/], // what Node read goes back in the receive queue
 };
+
+/** Lab 7's check makes a network namespace (root, or unshare -Urn); without one its tests skip. */
+let namespaces: Promise<boolean> | undefined;
+function canMakeNamespace(): Promise<boolean> {
+  namespaces ??= NetworkNamespace.create().then(
+    (ns) => ns.close().then(() => true),
+    () => false,
+  );
+  return namespaces;
+}
+
+/** The command lines of running processes that match `pattern`. */
+function processesRunning(pattern: RegExp): string[] {
+  return fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p)).flatMap((pid) => {
+    try {
+      const command = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
+      return pattern.test(command) ? [`${pid}: ${command}`] : [];
+    } catch {
+      return []; // gone meanwhile
+    }
+  });
+}
+
+/** The pids of the processes in network namespace `ns` ("net:[4026532...]"). */
+function processesIn(ns: string): string[] {
+  return fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((pid) => {
+    try {
+      return fs.readlinkSync(`/proc/${pid}/ns/net`) === ns;
+    } catch {
+      return false;
+    }
+  });
+}
 
 function fdlab(args: string[], dir: string) {
   return collect(spawn(process.execPath, [CLI, ...args, '--dir', dir], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] }));
@@ -94,6 +130,7 @@ describe('challenges (fdlab challenge / check / hint)', function () {
   for (const challenge of CHALLENGES) {
     const key = `lab${challenge.lab}/${challenge.id}`;
     it(`${key}: the starting state fails with a hint-worthy message, the solution passes`, async function () {
+      if (challenge.network === 'private' && !(await canMakeNamespace())) this.skip();
       const setUp = await fdlab(['challenge', String(challenge.lab), challenge.id], dir);
       assert.equal(setUp.code, 0, setUp.stderr);
       const file = path.join(dir, `lab${challenge.lab}`, challenge.id, challenge.file);
@@ -138,6 +175,28 @@ describe('challenges (fdlab challenge / check / hint)', function () {
     assert.equal(check.code, 1, check.stdout + check.stderr);
     assert.match(check.stdout, / 0 reset, 0 closed without an answer, 0 timed out/);
     assert.match(check.stdout, /NOT YET: gen 1 must exit once its connections are finished: one client never hangs up/);
+  });
+
+  it('lab7/unread-bytes: every unread ping carried but no hold: the client\'s next ping gets a RST, the check says so and leaves no process or namespace behind', async function () {
+    if (!(await canMakeNamespace())) this.skip();
+    await fdlab(['challenge', '7', 'unread-bytes'], dir);
+    const solution = fs.readFileSync(path.join(ROOT, 'challenges/lab7/unread-bytes/solution.ts'), 'utf8');
+    const noHold = solution.replace(/^  holdTheClient\(port\);.*\n/m, '');
+    assert.notEqual(noHold, solution);
+    fs.writeFileSync(path.join(dir, 'lab7', 'unread-bytes', 'old-server.ts'), noHold);
+    const check = await fdlab(['check', '7', 'unread-bytes'], dir);
+    assert.equal(check.code, 1, check.stdout + check.stderr);
+    assert.match(check.stdout, /hold: 0 drop rule\(s\)/);
+    assert.match(check.stdout, /client: connection error: ECONNRESET/);
+    assert.match(check.stdout, /NOT YET: the client's connection broke before the new version rebuilt it: its next ping reached this network while no socket held the connection, and the kernel answered with a RST/);
+
+    // Nothing left behind by a failed check: no role, and no process in the roles' namespace.
+    const namespace = /in network namespace (net:\[\d+\])/.exec(check.stdout)?.[1]; // a failed check shows the roles' logs
+    assert.ok(namespace, check.stdout);
+    assert.notEqual(namespace, fs.readlinkSync('/proc/self/ns/net'), 'the roles ran in a namespace of their own');
+    assert.deepEqual(processesRunning(/lab7-(new-server|client)\.js|lab7\/unread-bytes/), []);
+    // A namespace lives while a process is in it (the check makes no bind mount): none is, so it is gone, nft rules and all.
+    assert.deepEqual(processesIn(namespace!), [], `processes still in ${namespace}`);
   });
 
   it('no starting file gives away another challenge\'s answer: drain\'s has no gen 2 (the check brings its own)', function () {

@@ -7,11 +7,14 @@
 // packets: its next segment meets no socket, and the kernel answers RST.
 import { strict as assert } from 'node:assert';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
 import { NetworkNamespace } from '../../src/runtime/process/netns';
-import { tempDir, until, within } from '../helpers/fds';
+import { dumpTcp, fdOf } from 'fdlab';
+import { openFdCount, tempDir, until, within } from '../helpers/fds';
 
 const PARTY = path.join(__dirname, '..', 'fixtures', 'tcp-repair-party.js');
 
@@ -221,5 +224,114 @@ describe('socket: dumpTcp/restoreTcp (TCP_REPAIR) between processes', function (
     await a.ask('write 3');
     await client.ask('read');
     await eventually(5_000, 'the client reads on', async () => ((await client.ask('stats')).received === 3 ? true : null));
+  });
+
+  it('segments arriving all through the dump: ERR_TCP_REPAIR_MOVING says to hold the peer first; the socket leaves repair mode and goes on, no fd leaked', async function () {
+    // strace makes every ioctl() of A's take 20 ms longer: a dumper descheduled in mid-dump, made
+    // certain. The client writes a line every 2 ms, so each of the 16 reads of the queues sees the
+    // receive queue grow between its SIOCINQ and its peek (without the delay a flood of 100-byte
+    // writes reached this error in 4 of 5 runs, after 0.5-2.9 s: a race, not a test).
+    const slow = ['strace', '-f', '-qq', '-o', '/dev/null', '-e', 'trace=ioctl', '-e', 'inject=ioctl:delay_exit=20000', '--'];
+    const { a, client, port, clientPort } = await connected(slow);
+    const rstsBefore = outRsts();
+    const fdsBefore = (await a.ask('fds')).fds;
+    await client.ask('trickle 2');
+    const file = path.join(dir, 'state.json');
+    const refused = await a.askRaw(`dump ${file}`);
+    await client.ask('still');
+    assert.equal(refused.code, 'ERR_TCP_REPAIR_MOVING', JSON.stringify(refused));
+    assert.match(refused.failed!, /queues kept changing during 16 reads: keep the peer's packets away \(a firewall drop rule\) before dumping/);
+    assert.equal(fs.existsSync(file), false, 'no state written');
+    assert.equal((await a.ask('fds')).fds, fdsBefore, 'no fd leaked');
+    // Out of repair mode: what A writes now goes out (in repair mode it would wait silently in the queue).
+    await a.ask('write 3');
+    await client.ask('read');
+    const seen = await eventually(5_000, 'the client reads A\'s 3 lines', async () => {
+      const stats = await client.ask('stats');
+      return stats.received === 3 ? stats : null;
+    });
+    assert.deepEqual([seen.garbage, seen.error, seen.ended], [0, null, false]);
+    assert.equal(outRsts(), rstsBefore, 'no RST');
+    assert.ok(ssLine(clientPort, port).every((l) => l.startsWith('ESTAB')));
+  });
+});
+
+describe('socket: dumpTcp refuses what is not an established TCP connection (ERR_TCP_REPAIR_STATE)', function () {
+  this.timeout(10_000);
+  // These refusals come before TCP_REPAIR is asked for: no capability, no namespace needed.
+  const STATE_HINT = /only an established connection can be dumped \(the socket is left as it was\); move a listener or an unconnected socket with fd passing \(sendFds\), and let a closing connection finish/;
+
+  function refusal(fd: number): NodeJS.ErrnoException {
+    try {
+      dumpTcp(fd);
+    } catch (error) {
+      return error as NodeJS.ErrnoException;
+    }
+    assert.fail(`dumpTcp(${fd}) returned a state`);
+  }
+
+  it('a listener and a connection whose peer has closed: the state named, what to do, the socket goes on, no fd leaked', async function () {
+    const fdsBefore = openFdCount();
+    const server = net.createServer({ allowHalfOpen: true }); // the server's side stays open after the client's FIN
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const port = (server.address() as net.AddressInfo).port;
+
+    const listening = refusal(fdOf(server));
+    assert.equal(listening.code, 'ERR_TCP_REPAIR_STATE');
+    assert.match(listening.message, new RegExp(`^dumpTcp: fd ${fdOf(server)} is a TCP socket in state LISTEN, not ESTABLISHED: `));
+    assert.match(listening.message, STATE_HINT);
+
+    // The listener was left as it was: it accepts.
+    const accepted = once(server, 'connection') as Promise<[net.Socket]>;
+    const client = net.connect(port, '127.0.0.1');
+    const [peer] = await accepted;
+    await once(client, 'connect');
+
+    // The client half-closes (FIN): the server's side is CLOSE_WAIT, the client's FIN_WAIT1 or 2 (its FIN acknowledged or not yet).
+    client.end();
+    peer.resume(); // 'end' comes once the stream flows
+    await once(peer, 'end');
+    const closing = refusal(fdOf(peer));
+    assert.equal(closing.code, 'ERR_TCP_REPAIR_STATE');
+    assert.match(closing.message, /is a TCP socket in state CLOSE_WAIT, not ESTABLISHED: /);
+    const finWait = refusal(fdOf(client));
+    assert.match(finWait.message, /in state FIN_WAIT[12], not ESTABLISHED: .*let a closing connection finish/);
+
+    // Left as it was: the server's side can still answer and close normally.
+    const answer = once(client, 'data') as Promise<[Buffer]>;
+    const closed = Promise.all([once(client, 'close'), once(peer, 'close')]);
+    peer.end('bye\n');
+    assert.equal((await answer)[0].toString(), 'bye\n');
+    await closed;
+    await new Promise((resolve) => server.close(resolve));
+    assert.equal(openFdCount(), fdsBefore, 'no fd leaked');
+  });
+
+  it('a Unix socket and a file: "not a TCP socket", what to do, no fd leaked', async function () {
+    const fdsBefore = openFdCount();
+    const file = path.join(tempDir(), 'plain');
+    fs.writeFileSync(file, 'x');
+    const fileFd = fs.openSync(file, 'r');
+    const notSocket = refusal(fileFd);
+    assert.equal(notSocket.code, 'ERR_TCP_REPAIR_STATE');
+    assert.match(notSocket.message, new RegExp(`^dumpTcp: fd ${fileFd} is not a TCP socket: `));
+    assert.match(notSocket.message, STATE_HINT);
+    fs.closeSync(fileFd);
+
+    const unixPath = path.join(tempDir(), 'unix.sock');
+    const server = net.createServer();
+    server.listen(unixPath);
+    await once(server, 'listening');
+    const accepted = once(server, 'connection') as Promise<[net.Socket]>;
+    const client = net.connect(unixPath);
+    const [peer] = await accepted;
+    const unix = refusal(fdOf(peer));
+    assert.equal(unix.code, 'ERR_TCP_REPAIR_STATE');
+    assert.match(unix.message, /is not a TCP socket: only an established connection can be dumped/);
+    client.destroy();
+    peer.destroy();
+    await new Promise((resolve) => server.close(resolve));
+    assert.equal(openFdCount(), fdsBefore, 'no fd leaked');
   });
 });

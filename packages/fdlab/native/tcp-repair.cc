@@ -48,6 +48,17 @@ const char* const kPermissionHint =
     "run as root, inside 'unshare -Urn' (an unprivileged user holds it in its own namespaces), "
     "or in a container started with --cap-add NET_ADMIN";
 
+const char* const kStateHint =
+    "only an established connection can be dumped (the socket is left as it was); "
+    "move a listener or an unconnected socket with fd passing (sendFds), and let a closing connection finish";
+
+// The kernel's TCP states (include/net/tcp_states.h), for messages.
+std::string StateName(int state) {
+  static const char* const names[] = {"?",         "ESTABLISHED", "SYN_SENT", "SYN_RECV", "FIN_WAIT1", "FIN_WAIT2", "TIME_WAIT",
+                                      "CLOSE",     "CLOSE_WAIT",  "LAST_ACK", "LISTEN",   "CLOSING",   "NEW_SYN_RECV"};
+  return state > 0 && state < static_cast<int>(sizeof(names) / sizeof(names[0])) ? names[state] : "#" + std::to_string(state);
+}
+
 [[noreturn]] void ThrowSockopt(Napi::Env env, int err, const char* what) {
   if (err == EPERM || err == EACCES) {
     throw CodedError(env, "ERR_TCP_REPAIR_PERMISSION", std::string(what) + " EPERM: " + kPermissionHint);
@@ -236,13 +247,13 @@ Napi::Value TcpRepairDump(const Napi::CallbackInfo& info) {
   socklen_t ti_length = sizeof(ti);
   if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &ti_length) < 0) {
     if (errno == ENOTSOCK || errno == EOPNOTSUPP || errno == ENOPROTOOPT) {
-      throw CodedError(env, "ERR_TCP_REPAIR_STATE", "tcpRepairDump: fd " + std::to_string(fd) + " is not a TCP socket");
+      throw CodedError(env, "ERR_TCP_REPAIR_STATE", "dumpTcp: fd " + std::to_string(fd) + " is not a TCP socket: " + kStateHint);
     }
     throw SystemError(env, errno, "getsockopt(TCP_INFO)");
   }
   if (ti.tcpi_state != kEstablished) {
-    throw CodedError(env, "ERR_TCP_REPAIR_STATE", "tcpRepairDump: fd " + std::to_string(fd) + " is a TCP socket in state " +
-                                                      std::to_string(ti.tcpi_state) + ", not ESTABLISHED (1)");
+    throw CodedError(env, "ERR_TCP_REPAIR_STATE", "dumpTcp: fd " + std::to_string(fd) + " is a TCP socket in state " +
+                                                      StateName(ti.tcpi_state) + ", not ESTABLISHED: " + kStateHint);
   }
   sockaddr_storage local{}, remote{};
   socklen_t local_length = sizeof(local), remote_length = sizeof(remote);
@@ -255,7 +266,8 @@ Napi::Value TcpRepairDump(const Napi::CallbackInfo& info) {
     ti_length = sizeof(ti);
     if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &ti_length) < 0) throw SystemError(env, errno, "getsockopt(TCP_INFO)");
     if (ti.tcpi_state != kEstablished) {
-      throw CodedError(env, "ERR_TCP_REPAIR_STATE", "tcpRepairDump: the connection left ESTABLISHED (a FIN or RST arrived) during the dump");
+      throw CodedError(env, "ERR_TCP_REPAIR_STATE", "dumpTcp: the connection left ESTABLISHED (a FIN or RST arrived) during the dump: keep the peer's packets away "
+                       "(a firewall drop rule) before dumping; the socket left repair mode");
     }
     // The queues move while segments arrive: read everything twice until both rounds agree.
     std::vector<uint8_t> in_bytes, out_bytes;
@@ -276,7 +288,7 @@ Napi::Value TcpRepairDump(const Napi::CallbackInfo& info) {
     SetInt(env, fd, TCP_REPAIR_QUEUE, TCP_NO_QUEUE, "setsockopt(TCP_REPAIR_QUEUE)");
     if (!agreed) {
       throw CodedError(env, "ERR_TCP_REPAIR_MOVING",
-                       "tcpRepairDump: the connection's queues kept changing during 16 reads: keep the peer's packets away "
+                       "dumpTcp: the connection's queues kept changing during 16 reads: keep the peer's packets away "
                        "(a firewall drop rule) before dumping");
     }
     out.Set("family", local.ss_family == AF_INET ? 4 : 6);

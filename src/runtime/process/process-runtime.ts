@@ -15,6 +15,7 @@ import { roleProgramPid } from '../host-pid';
 import { RoleLog } from '../role-log';
 import { ROLE_RUNNER, roleEnvironment } from '../role-env';
 import { makeFreezer, type RoleFreezer } from './freezer';
+import { markOwner } from './leftovers';
 import { NetworkNamespace, processNetworkFromEnv, type ProcessNetwork } from './netns';
 import type { ExecResult, LabRuntime, PausedRoles, Role, RoleExit, RoleSpec } from '../types';
 
@@ -165,6 +166,7 @@ export class ProcessRuntime implements LabRuntime {
 
   async start(): Promise<void> {
     fs.mkdirSync(path.join(this.sharedDir, 'captures'), { recursive: true });
+    markOwner(this.sharedDir); // after kill -9, `fdlab clean` knows it is nobody's
     if (this.network === 'private') this.netns = await NetworkNamespace.create();
     if (this.options.pausable) this.freezer = makeFreezer(this.options.lab);
   }
