@@ -334,4 +334,35 @@ describe('socket: dumpTcp refuses what is not an established TCP connection (ERR
     await new Promise((resolve) => server.close(resolve));
     assert.equal(openFdCount(), fdsBefore, 'no fd leaked');
   });
+
+  it('urgent data (MSG_OOB) pending: refused, because the dump would stop at its mark; the socket left as it was, no fd leaked', async function () {
+    const fdsBefore = openFdCount();
+    const server = net.createServer();
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const port = (server.address() as net.AddressInfo).port;
+    const accepted = once(server, 'connection') as Promise<[net.Socket]>;
+    // Node cannot send urgent data: a Python peer sends "abc", then "!" with MSG_OOB, then waits for stdin to close.
+    const peer = spawn('python3', ['-c', [
+      'import socket, sys',
+      `s = socket.create_connection(("127.0.0.1", ${port}))`,
+      's.sendall(b"abc"); s.send(b"!", socket.MSG_OOB)',
+      'print("sent", flush=True); sys.stdin.read()',
+    ].join('\n')], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const sent = once(peer.stdout!, 'data');
+    const [socket] = await accepted;
+    await sent;
+    socket.pause();
+    const fd = fdOf(socket);
+    const urgent = refusal(fd);
+    assert.equal(urgent.code, 'ERR_TCP_REPAIR_STATE');
+    assert.match(urgent.message, new RegExp(`^dumpTcp: fd ${fd} has urgent data \\(MSG_OOB\\) pending, which a dump cannot carry: read it first`));
+    // Left as it was: still ESTABLISHED, not in repair mode (a second refusal names the urgent data again, not a repair state).
+    assert.match(refusal(fd).message, /has urgent data/);
+    peer.stdin!.end();
+    await once(peer, 'exit');
+    socket.destroy();
+    await new Promise((resolve) => server.close(resolve));
+    assert.equal(openFdCount(), fdsBefore, 'no fd leaked');
+  });
 });

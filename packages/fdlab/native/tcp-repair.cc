@@ -28,6 +28,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "tcp-state.h"
+
 #include <algorithm>
 #include <string>
 #include <vector>
@@ -254,6 +256,12 @@ Napi::Value TcpRepairDump(const Napi::CallbackInfo& info) {
   if (ti.tcpi_state != kEstablished) {
     throw CodedError(env, "ERR_TCP_REPAIR_STATE", "dumpTcp: fd " + std::to_string(fd) + " is a TCP socket in state " +
                                                       StateName(ti.tcpi_state) + ", not ESTABLISHED: " + kStateHint);
+  }
+  // With an urgent byte pending, SIOCINQ stops at its mark (measured, tcp-state.cc): the dump would
+  // read the receive queue short while recvEnd counts past it, and a restore would misplace the rest.
+  if (UrgentPending(fd)) {
+    throw CodedError(env, "ERR_TCP_REPAIR_STATE", "dumpTcp: fd " + std::to_string(fd) + " has urgent data (MSG_OOB) pending, which a dump cannot carry: "
+                     "read it first (recv with MSG_OOB, or SO_OOBINLINE before it arrives); the socket is left as it was");
   }
   sockaddr_storage local{}, remote{};
   socklen_t local_length = sizeof(local), remote_length = sizeof(remote);

@@ -25,6 +25,13 @@
 
 namespace fdlab {
 
+// Urgent data pending: SIOCINQ stops at its mark.
+bool UrgentPending(int fd) {
+  struct pollfd p = {fd, POLLPRI, 0};
+  return poll(&p, 1, 0) > 0 && (p.revents & POLLPRI) != 0;
+}
+
+
 namespace {
 
 // tcpi_state values (the kernel's include/net/tcp_states.h; <netinet/tcp.h> has them too but
@@ -43,12 +50,6 @@ bool Counters(int fd, double* acked, double* received) {
   *acked = static_cast<double>(info.tcpi_bytes_acked);
   *received = static_cast<double>(info.tcpi_bytes_received) - (fin_received ? 1 : 0);
   return true;
-}
-
-// Urgent data pending: SIOCINQ stops at its mark.
-bool UrgentPending(int fd) {
-  struct pollfd p = {fd, POLLPRI, 0};
-  return poll(&p, 1, 0) > 0 && (p.revents & POLLPRI) != 0;
 }
 
 // One connection's (consumed, written), or NaN for a socket that is not TCP.

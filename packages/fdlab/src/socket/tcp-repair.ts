@@ -12,7 +12,7 @@
 // timestamp clock; the windows (TCP_REPAIR_WINDOW). NOT carried: congestion
 // state (cwnd, ssthresh, RTT: the new socket starts afresh, and retransmits its
 // unacknowledged bytes at its first RTO, 1 s), TCP_FASTOPEN, MD5/AO keys,
-// urgent data, half-closed connections (refused), and every socket option not
+// urgent data (refused while pending), half-closed connections (refused), and every socket option not
 // named here (TCP_NODELAY, keepalive, buffer sizes, marks...), nor bytes Node
 // holds in user space (detachSocket's unread/unsent do that part).
 //
