@@ -7,7 +7,7 @@
 //   the connections it sends and its 100 closes of them, the ping traffic
 //   after the upgrade): one row, expandable;
 // - a dup followed at once by the close of its source (an fd moved to another
-//   number: fdlab's channel, both ends): one row, expandable;
+//   number: fdlab's channel, both ends, interleaved or not): one row, expandable;
 // - each lane's start-up calls (the runtime loading itself), counted.
 // Fd passing, bind, listen, connect, exec, kill, exits, the signals that
 // drive a lab and a lab's key calls never go into a run: the story stays on screen.
@@ -77,12 +77,31 @@ function collapsible(e: TimelineEvent): boolean {
 
 const DUP = /^dup\d? fd (\d+) (\S+) → fd (\d+)$/;
 
-/** A dup whose source the next call drawn closes, in the same lane: the fd moved (`dup fd 19 unix → fd 20`, `close fd 19 unix`). */
-function moveAt(drawn: readonly TimelineEvent[], i: number): string | null {
-  const [dup, close] = [drawn[i], drawn[i + 1]];
-  const made = close && collapsible(dup) && collapsible(close) && callName(dup) === 'dup' ? DUP.exec(dup.summary) : null;
-  if (!made || close.lane !== dup.lane || close.syscall !== 'close' || !close.summary.startsWith(`close fd ${made[1]} `)) return null;
-  return `dup + close: fd ${made[1]} ${made[2]} → fd ${made[3]}`;
+/**
+ * Fds moved to another number: a dup, then the close of its source, in one lane; the calls from `i` on
+ * that are only such moves, each one complete, however the lanes interleave (lab 5's channel, both ends
+ * at once in Docker: dup, dup, close, close). The last index of the stretch and one line per lane, or null.
+ */
+function movesAt(drawn: readonly TimelineEvent[], i: number): { last: number; lanes: Run['lanes'] } | null {
+  const open = new Map<string, { lane: number; text: string }>();
+  const done = new Map<number, string[]>();
+  let last = -1;
+  let complete = new Map<number, string[]>();
+  for (let j = i; j < drawn.length && collapsible(drawn[j]); j++) {
+    const e = drawn[j];
+    const made = callName(e) === 'dup' ? DUP.exec(e.summary) : null;
+    const closed = e.syscall === 'close' ? /^close fd (\d+) /.exec(e.summary)?.[1] : undefined;
+    if (made && !open.has(`${e.lane}|${made[1]}`)) open.set(`${e.lane}|${made[1]}`, { lane: e.lane, text: `fd ${made[1]} ${made[2]} → fd ${made[3]}` });
+    else if (closed !== undefined && open.has(`${e.lane}|${closed}`)) {
+      const move = open.get(`${e.lane}|${closed}`)!;
+      open.delete(`${e.lane}|${closed}`);
+      done.set(move.lane, [...(done.get(move.lane) ?? []), move.text]);
+    } else break;
+    if (open.size === 0) [last, complete] = [j, new Map(done)];
+  }
+  if (last < i) return null;
+  const lanes = [...complete].sort((a, b) => a[0] - b[0]).map(([lane, texts]) => ({ lane, summary: `dup + close: ${texts.join(', ')}`, count: texts.length * 2 }));
+  return { last, lanes };
 }
 
 /** What makes two calls alike: the lane, the call, and its listener, channel, file or kind of socket. */
@@ -187,17 +206,17 @@ export function planRows(timeline: Timeline, drawn: readonly TimelineEvent[]): P
     const start = drawn[i];
     let last = i;
     let alike = 1;
-    const move = moveAt(drawn, i);
-    if (move) {
-      const members = [start, drawn[i + 1]];
-      const run: Run = { id: runs.length, events: members.map((e) => e.id), lanes: [{ lane: start.lane, summary: move, count: 2 }], objects: [...new Set(members.flatMap((e) => e.objects))] };
+    const moves = movesAt(drawn, i);
+    if (moves) {
+      const members = drawn.slice(i, moves.last + 1);
+      const run: Run = { id: runs.length, events: members.map((e) => e.id), lanes: moves.lanes, objects: [...new Set(members.flatMap((e) => e.objects))] };
       runs.push(run);
       rows.push({ kind: 'run', run: run.id });
       for (const e of members) {
         rowOf.set(e.id, rows.length);
         rows.push({ kind: 'event', event: e.id, run: run.id });
       }
-      i += 2;
+      i = moves.last + 1;
       continue;
     }
     if (collapsible(start)) {
