@@ -3,11 +3,14 @@
 //   ("100 fds: 100 connections"), its fd pairs listed under it on demand
 //   (lab 5 drew 100 arrows whose heads spread over 750 px: the fds seemed to
 //   arrive over time although one call carried them all);
-// - a run per stretch of like calls (lab 5's 100 accept4, v1's 100 closes of
-//   its copies, the ping traffic after the upgrade): one row, expandable;
+// - a run per stretch of like calls (lab 5's 100 accept4, v1's 100 dups of
+//   the connections it sends and its 100 closes of them, the ping traffic
+//   after the upgrade): one row, expandable;
+// - a dup followed at once by the close of its source (an fd moved to another
+//   number: fdlab's channel, both ends, interleaved or not): one row, expandable;
 // - each lane's start-up calls (the runtime loading itself), counted.
-// Fd passing, bind, listen, connect, exec, kill, exits and the signals that
-// drive a lab never go into a run: the story stays on screen.
+// Fd passing, bind, listen, connect, exec, kill, exits, the signals that
+// drive a lab and a lab's key calls never go into a run: the story stays on screen.
 import type { Handover, Timeline, TimelineEvent } from './timeline';
 
 export interface Bundle {
@@ -56,26 +59,63 @@ const MIN_ACCEPTS = 3;
 /** ...each at most this many other calls after the last (the SIGWINCHes inside lab 5's accept4 run, a ping's answer in the other lane). */
 const MAX_GAP = 2;
 
-const COLLAPSIBLE = new Set(['accept', 'accept4', 'close', 'read', 'write', 'pread64', 'pwrite64', 'sendmsg', 'recvmsg', 'sendto', 'recvfrom']);
+// dup: lab 5's v1 dups each connection before it sends it (fdlab's dup(), fcntl F_DUPFD_CLOEXEC):
+// 40 rows before the handover with 40 connections, the arrow at 1727 px instead of 949.
+const COLLAPSIBLE = new Set(['accept', 'accept4', 'close', 'read', 'write', 'pread64', 'pwrite64', 'sendmsg', 'recvmsg', 'sendto', 'recvfrom', 'dup', 'dup2', 'dup3']);
 const QUIET_SIGNALS = /SIG(?:WINCH|CHLD)\b/;
 
+/** The call's name as a reader knows it: fdlab's fcntl(F_DUPFD_CLOEXEC) is a dup. */
+function callName(e: TimelineEvent): string {
+  return e.syscall === 'fcntl' && e.summary.startsWith('dup ') ? 'dup' : e.syscall;
+}
+
 function collapsible(e: TimelineEvent): boolean {
-  if (e.fds !== undefined) return false; // fd passing: always its own row
+  if (e.fds !== undefined || e.key) return false; // fd passing and a lab's key calls: always rows of their own
   if (e.syscall === 'signal') return QUIET_SIGNALS.test(e.summary);
-  return COLLAPSIBLE.has(e.syscall);
+  return COLLAPSIBLE.has(callName(e));
+}
+
+const DUP = /^dup\d? fd (\d+) (\S+) → fd (\d+)$/;
+
+/**
+ * Fds moved to another number: a dup, then the close of its source, in one lane; the calls from `i` on
+ * that are only such moves, each one complete, however the lanes interleave (lab 5's channel, both ends
+ * at once in Docker: dup, dup, close, close). The last index of the stretch and one line per lane, or null.
+ */
+function movesAt(drawn: readonly TimelineEvent[], i: number): { last: number; lanes: Run['lanes'] } | null {
+  const open = new Map<string, { lane: number; text: string }>();
+  const done = new Map<number, string[]>();
+  let last = -1;
+  let complete = new Map<number, string[]>();
+  for (let j = i; j < drawn.length && collapsible(drawn[j]); j++) {
+    const e = drawn[j];
+    const made = callName(e) === 'dup' ? DUP.exec(e.summary) : null;
+    const closed = e.syscall === 'close' ? /^close fd (\d+) /.exec(e.summary)?.[1] : undefined;
+    if (made && !open.has(`${e.lane}|${made[1]}`)) open.set(`${e.lane}|${made[1]}`, { lane: e.lane, text: `fd ${made[1]} ${made[2]} → fd ${made[3]}` });
+    else if (closed !== undefined && open.has(`${e.lane}|${closed}`)) {
+      const move = open.get(`${e.lane}|${closed}`)!;
+      open.delete(`${e.lane}|${closed}`);
+      done.set(move.lane, [...(done.get(move.lane) ?? []), move.text]);
+    } else break;
+    if (open.size === 0) [last, complete] = [j, new Map(done)];
+  }
+  if (last < i) return null;
+  const lanes = [...complete].sort((a, b) => a[0] - b[0]).map(([lane, texts]) => ({ lane, summary: `dup + close: ${texts.join(', ')}`, count: texts.length * 2 }));
+  return { last, lanes };
 }
 
 /** What makes two calls alike: the lane, the call, and its listener, channel, file or kind of socket. */
 function likeness(e: TimelineEvent): string {
   const s = e.summary;
   const detail =
+    DUP.exec(s)?.[2] ?? // dups of one kind of socket or file, whatever their numbers
     /^accept4? fd (\d+)/.exec(s)?.[1] ??
     /^close fd \d+ (\S+)/.exec(s)?.[1] ??
     / on fd (\d+)/.exec(s)?.[1] ??
     /^\w+ fd (\d+)/.exec(s)?.[1] ??
     (e.syscall === 'signal' ? /SIG\w+/.exec(s)?.[0] : '') ??
     '';
-  return `${e.lane}|${e.syscall}|${detail}`;
+  return `${e.lane}|${callName(e)}|${detail}`;
 }
 
 function plural(n: number, one: string, many = `${one}s`): string {
@@ -93,18 +133,19 @@ function fdRange(events: TimelineEvent[], pattern: RegExp): string {
 function laneSummary(events: TimelineEvent[]): string {
   const groups = new Map<string, TimelineEvent[]>();
   for (const e of events) {
-    const key = e.syscall === 'signal' ? (/SIG\w+/.exec(e.summary)?.[0] ?? 'signal') : e.syscall;
+    const key = e.syscall === 'signal' ? (/SIG\w+/.exec(e.summary)?.[0] ?? 'signal') : callName(e);
     groups.set(key, [...(groups.get(key) ?? []), e]);
   }
   const [[name, main], ...rest] = [...groups].sort((a, b) => b[1].length - a[1].length);
   const first = main[0].summary;
   let text: string;
   if (main[0].syscall.startsWith('accept')) text = `${name} ×${main.length} on fd ${/^accept4? fd (\d+)/.exec(first)?.[1] ?? '?'} → ${fdRange(main, /→ fd (\d+)/)}`;
+  else if (name === 'dup') text = `dup ×${main.length} ${DUP.exec(first)?.[2] ?? ''} ${fdRange(main, /^dup\d? fd (\d+)/)} → ${fdRange(main, /→ fd (\d+)$/)}`;
   else if (name === 'close') text = `close ×${main.length} ${/^close fd \d+ (\S+)/.exec(first)?.[1] ?? ''} ${fdRange(main, /^close fd (\d+)/)}`;
   else if (/ on fd \d+/.test(first)) text = `${name} ×${main.length} on fd ${/ on fd (\d+)/.exec(first)![1]}`;
   else text = `${name} ×${main.length}`;
-  const others = rest.reduce((n, [, g]) => n + g.length, 0);
-  return `${text.replace(/ +/g, ' ').trim()}${others ? `, +${others} other` : ''}`;
+  // The others by name: "accept4 ×55 on fd 19 → fd 20…60, close ×15, SIGWINCH ×2" (the checks' probes, accepted and closed).
+  return [text.replace(/ +/g, ' ').trim(), ...rest.map(([other, g]) => `${other} ×${g.length}`)].join(', ');
 }
 
 /** The kind of thing a handed-over object is, from its label ("TCP 127.0.0.1:7000", "TCP a->b", "UNIX …", "/path"). */
@@ -165,6 +206,19 @@ export function planRows(timeline: Timeline, drawn: readonly TimelineEvent[]): P
     const start = drawn[i];
     let last = i;
     let alike = 1;
+    const moves = movesAt(drawn, i);
+    if (moves) {
+      const members = drawn.slice(i, moves.last + 1);
+      const run: Run = { id: runs.length, events: members.map((e) => e.id), lanes: moves.lanes, objects: [...new Set(members.flatMap((e) => e.objects))] };
+      runs.push(run);
+      rows.push({ kind: 'run', run: run.id });
+      for (const e of members) {
+        rowOf.set(e.id, rows.length);
+        rows.push({ kind: 'event', event: e.id, run: run.id });
+      }
+      i = moves.last + 1;
+      continue;
+    }
     if (collapsible(start)) {
       // Calls like one already in the run extend it; the few others between two of them join it,
       // and so do their likes after (a ping in one lane, its answer in the other, and so on).
