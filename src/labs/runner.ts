@@ -114,7 +114,7 @@ export async function runLab(lab: LabDefinition, options: LabOptions): Promise<L
     { keep: options.keep },
   );
 
-  const scm = scmRightsReport(captureFiles);
+  const scm = scmRightsReport(captureFiles, readRolePids(capturesDir));
   if (options.strace) {
     guide.line(`\n${chalk.bold('SCM_RIGHTS seen by strace')} ${chalk.gray(`(full captures in ${path.relative(process.cwd(), capturesDir) || '.'})`)}`);
     for (const line of scm.lines.slice(0, SCM_LINES_SHOWN)) guide.line(`  ${line}`);

@@ -5,6 +5,7 @@
 // a capture missed some calls or the channel's ends could not be matched.
 import { identify, type FdIdentity, type TracedFd } from './decoration';
 import type { FdPassingEvent } from './parse';
+import type { RolePid } from './timeline';
 
 export interface RoleCapture {
   role: string;
@@ -122,8 +123,10 @@ export function describeTracedFd(fd: TracedFd): string {
   return `<${[type, where, fd.inode !== undefined ? `inode ${fd.inode}` : ''].filter(Boolean).join(' ')}>`;
 }
 
-function who(side: FdEnd): string {
-  return `${side.role} (pid ${side.pid})`;
+/** A role and its pid; in a container, the host's pid too (the one the fd tables show). */
+function who(side: FdEnd, pids: readonly RolePid[]): string {
+  const host = pids.find((p) => p.role === side.role && p.pid === side.pid && p.hostPid !== p.pid);
+  return `${side.role} (pid ${side.pid}${host ? `, host ${host.hostPid}` : ''})`;
 }
 
 const NOT_PRINTED = 'an fd strace did not print (cut at -s)';
@@ -146,12 +149,12 @@ function why(basis: PairBasis | null, fd: TracedFd | undefined): string {
 }
 
 /** One line for a person: who sent which fd, and which number it became on the other side. */
-export function formatPair(pair: FdPair): string {
+export function formatPair(pair: FdPair, pids: readonly RolePid[] = []): string {
   const { sent, received } = pair;
-  if (!received) return sent ? `${who(sent)} sent ${fdText(sent)} -> no capture shows it arriving` : '';
-  if (!sent) return `${who(received)} got ${fdText(received)} from a sender in none of the captures`;
+  if (!received) return sent ? `${who(sent, pids)} sent ${fdText(sent)} -> no capture shows it arriving` : '';
+  if (!sent) return `${who(received, pids)} got ${fdText(received)} from a sender in none of the captures`;
   const got = received.fd ? `fd ${received.fd.fd}` : NOT_PRINTED;
   // Only when the two sides do not show the same thing is the receiver's view worth repeating.
   const view = pair.basis === 'order' && received.fd ? ` ${describeTracedFd(received.fd)}` : '';
-  return `${who(sent)} sent ${fdText(sent)} -> ${who(received)} got it as ${got}${view} (${why(pair.basis, received.fd)})`;
+  return `${who(sent, pids)} sent ${fdText(sent)} -> ${who(received, pids)} got it as ${got}${view} (${why(pair.basis, received.fd)})`;
 }

@@ -116,6 +116,8 @@ export function timelineHtml(timeline: Timeline, options: HtmlOptions): string {
     const startup = plan.startup[i].length;
     svg.push(`<g class="lane"><rect x="${LEFT + i * LANE}" y="0" width="${LANE - 8}" height="${height}" rx="6" class="lane-bg"/>` +
       `<text x="${LEFT + i * LANE + 8}" y="16" class="lane-title">${esc(lane.role)}</text><text x="${LEFT + i * LANE + 8}" y="32" class="lane-pid">pid ${lane.pid}</text>` +
+      // In a container strace prints the container's pid; the fd tables above show the host's.
+      (lane.hostPid ? `<text x="${LEFT + i * LANE + LANE - 16}" y="16" text-anchor="end" class="lane-pid">host pid ${lane.hostPid}</text>` : '') +
       (startup ? `<g class="startup" data-lane="${i}" tabindex="0"><title>the calls this process made loading the runtime before its first one drawn: click to list them</title>` +
         `<text x="${LEFT + i * LANE + 80}" y="32" class="lane-pid">▸ start-up: ${startup} call(s)</text></g>` : '') +
       `<line x1="${x(i)}" y1="${TOP - 2}" x2="${x(i)}" y2="${height - 8}" class="lane-line"/></g>`);

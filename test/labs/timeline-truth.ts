@@ -4,6 +4,8 @@
 // line is wider than 100 columns, and every call the lab's lesson rests on
 // (its key calls) is on a line. Reads what the run left: no run of its own.
 import { strict as assert } from 'node:assert';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { LABS } from '../../lab';
 import { fdStoryProblems, readCaptures, textTimelines } from '../../src/strace';
 import { readRolePids } from '../../src/labs/role-pids';
@@ -34,6 +36,9 @@ export function assertTimelineTruth(n: number, capturesDir: string): string[] {
   for (const pid of pids.filter((p) => p.hostPid !== p.pid)) {
     const lane = parts.flatMap((p) => p.timeline.lanes).find((l) => l.role === pid.role && l.pid === pid.pid);
     if (lane) assert.match(lane.label, new RegExp(`pid ${pid.pid} \\(host ${pid.hostPid}\\)`), `lab ${n}: ${pid.role}'s lane`);
+    // The page the run wrote says it too, in the lane's header.
+    const page = path.join(capturesDir, 'timeline.html');
+    if (lane && fs.existsSync(page)) assert.ok(fs.readFileSync(page, 'utf8').includes(`>host pid ${pid.hostPid}</text>`), `lab ${n}: ${pid.role}'s host pid ${pid.hostPid} on timeline.html`);
   }
   for (const snapshot of readFdTables(capturesDir)) {
     for (const p of snapshot.processes.filter((q) => q.pid !== null)) {

@@ -85,10 +85,13 @@ describe('pairing sent and received fds (literal lines)', () => {
       { role: 'other', events: parseCapture(line(30, 'recvmsg', '200->201', '9<TCP:[61530]>')) },
       { role: 'worker', events: parseCapture(line(40, 'recvmsg', '101', '7<TCP:[61530]>')) },
     ]);
-    assert.deepEqual(pairs.map(formatPair), [
+    assert.deepEqual(pairs.map((pair) => formatPair(pair)), [
       'proxy (pid 12) sent fd 5 <TCP inode 61530> -> worker (pid 40) got it as fd 7 (same socket, inode 61530)',
       'other (pid 30) got fd 9 <TCP inode 61530> from a sender in none of the captures',
     ]);
+    // In containers strace prints each one's own pid; the host's (role-pids.json) goes beside it. Same pid on both: once.
+    const pids = [{ role: 'proxy', pid: 12, hostPid: 43210 }, { role: 'worker', pid: 40, hostPid: 40 }];
+    assert.equal(formatPair(pairs[0], pids), 'proxy (pid 12, host 43210) sent fd 5 <TCP inode 61530> -> worker (pid 40) got it as fd 7 (same socket, inode 61530)');
   });
 
   it('skips a received fd that cannot be the one sent (a capture that missed a call)', () => {
