@@ -9,7 +9,7 @@ import * as net from 'node:net';
 import { FdlabError, type FdlabErrorCode } from '../errors';
 import { adoptServer } from '../socket/adopt';
 import { resolveBacklog } from '../socket/backlog';
-import { holdSocket } from '../socket/hold';
+import { holdSocket, readIfListening } from '../socket/hold';
 import { beforeFdClose, checkNodeInternals, onHandleUse } from '../socket/internals';
 import { shutdownBoth } from '../socket/tcp-use';
 import { trackWrites } from '../socket/write-tracker';
@@ -551,14 +551,17 @@ export class Upgrader<S> extends EventEmitter {
    * sockets are destroyed: our copies only, the old version has its own.
    * `first`: the number both sides give the first of them (alive.closed).
    */
-  private prepare(incoming: Incoming<S>[], first: number): void {
+  private prepare(incoming: Incoming<S>[], first: number, hold = true): void {
     let refused = 0;
     const fresh: [number, ServedConnection<S>][] = [];
     incoming.forEach((c, i) => {
-      if (c.hold) return;
+      if (c.hold || c.served) return;
+      c.served = true;
       const index = first + i;
-      const hold = holdSocket(c.socket);
-      if (hold) c.hold = hold; // a fresh wrap can always be held; if not, it reads as soon as it is served
+      if (hold) {
+        const held = holdSocket(c.socket);
+        if (held) c.hold = held; // a fresh wrap can always be held; if not, it reads as soon as it is served
+      }
       if (c.unsent.length > 0) c.socket.write(c.unsent);
       c.socket.once('close', () => this.adoptedClosed(index));
       beforeFdClose(c.socket, (fd) => this.closingAdopted(fd));
@@ -596,9 +599,12 @@ export class Upgrader<S> extends EventEmitter {
 
   /** Serves a group that is ours (committed): it reads, its corked writes go out, a pending end() is done. */
   private startServing(incoming: Incoming<S>[], first: number): void {
-    this.prepare(incoming, first); // orphaned mid-transfer, or a group switched after the commit
+    // Orphaned mid-transfer, or a group switched after the commit: ours already, so served
+    // without a hold (holding and resuming at once cost 22 us a connection: 220 ms at 10,000).
+    this.prepare(incoming, first, false);
     for (const c of incoming) {
-      c.hold?.resume();
+      if (c.hold) c.hold.resume();
+      else readIfListening(c.socket);
       if (c.writeEnd !== 'open') c.socket.end();
     }
   }
