@@ -10,8 +10,8 @@ import { FdlabError, type FdlabErrorCode } from '../errors';
 import { adoptServer } from '../socket/adopt';
 import { resolveBacklog } from '../socket/backlog';
 import { holdSocket, readIfListening } from '../socket/hold';
-import { beforeFdClose, checkNodeInternals, onHandleUse } from '../socket/internals';
-import { shutdownBoth } from '../socket/tcp-use';
+import { beforeFdClose, checkNodeInternals, handleOf, onHandleUse } from '../socket/internals';
+import { shutdownBoth, tcpUseOf, type TcpUse } from '../socket/tcp-use';
 import { trackWrites } from '../socket/write-tracker';
 import { closeQuietly } from '../fd/fds';
 import { spawnSuccessor, withServiceManager, type TakeOver } from '../environment';
@@ -553,7 +553,17 @@ export class Upgrader<S> extends EventEmitter {
    */
   private prepare(incoming: Incoming<S>[], first: number, hold = true): void {
     let refused = 0;
-    const fresh: [number, ServedConnection<S>][] = [];
+    const fresh: [number, ServedConnection<S>, TcpUse | null][] = [];
+    // The kernel's counts before anything here reads or writes (unsent bytes, a write in serve()):
+    // the use a report starts from. Taken after serve() they missed those writes when a group
+    // is served without a hold, and a take-back found a use that no report explained.
+    const fds = new Map<number, number>(); // index in incoming -> fd
+    incoming.forEach((c, i) => {
+      const fd = c.hold || c.served ? undefined : handleOf(c.socket)?.fd;
+      if (typeof fd === 'number' && fd >= 0) fds.set(i, fd);
+    });
+    const counted = tcpUseOf([...fds.values()]);
+    const uses = new Map([...fds.keys()].map((i, k) => [i, counted[k]]));
     incoming.forEach((c, i) => {
       if (c.hold || c.served) return;
       c.served = true;
@@ -568,7 +578,7 @@ export class Upgrader<S> extends EventEmitter {
       onHandleUse(c.socket, () => this.adoptedUsed(index));
       const served = this.serve(c.socket, c.session, c.pending);
       if (!served) refused++;
-      else fresh.push([index, served]);
+      else fresh.push([index, served, uses.get(i) ?? null]);
     });
     if (refused > 0) this.log(`the app's serve() returned no usable connection for ${refused} of ${incoming.length} adopted connections: closed them`);
     this.reports.adopt(fresh);
