@@ -550,6 +550,8 @@ export class Upgrader<S> extends EventEmitter {
    * and nothing reaches or leaves a socket until it. If the upgrade fails the
    * sockets are destroyed: our copies only, the old version has its own.
    * `first`: the number both sides give the first of them (alive.closed).
+   * `hold` false (a group that is ours already): served as they are, each
+   * connection once.
    */
   private prepare(incoming: Incoming<S>[], first: number, hold = true): void {
     let refused = 0;
