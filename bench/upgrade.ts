@@ -56,7 +56,7 @@ export interface BenchOptions {
 
 const USAGE = `usage: npm run bench:upgrade -- --connections N [--upgrades K] [--runtime process]
   [--strategies fdlab,restart,listener-only] [--standby MS (0)] [--upgrade-timeout MS (10000)]
-  [--steady-ms MS (3000)] [--after-ms MS (3000)] [--rate PINGS_PER_S (1)] [--rounds N (1)]
+  [--steady-ms MS (3000)] [--after-ms MS (3000)] [--rate PINGS_PER_S (1)] [--rounds N (3)]
   [--storm N (the connections; 0: no connect storm)] [--out DIR (bench/results)]`;
 
 function badArg(message: string): never {
@@ -80,7 +80,7 @@ export function parseOptions(argv: string[]): BenchOptions {
     'steady-ms': { type: 'string', default: '3000' },
     'after-ms': { type: 'string', default: '3000' },
     rate: { type: 'string', default: '1' },
-    rounds: { type: 'string', default: '1' },
+    rounds: { type: 'string', default: '3' },
     storm: { type: 'string' },
     out: { type: 'string', default: path.join(ROOT, 'bench', 'results') },
   }, USAGE);

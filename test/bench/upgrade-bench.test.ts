@@ -15,7 +15,7 @@ describe('bench:upgrade', function () {
 
   it('runs every strategy with 200 connections and 1 upgrade: fdlab loses nothing, results written, no process left', async () => {
     const out = tempDir('fdlab-bench-');
-    const run = await runBench(['--connections', '200', '--upgrades', '1', '--steady-ms', '500', '--after-ms', '500', '--storm', '100', '--out', out]);
+    const run = await runBench(['--connections', '200', '--upgrades', '1', '--steady-ms', '500', '--after-ms', '500', '--rounds', '1', '--storm', '100', '--out', out]);
     assert.equal(run.code, 0, `bench failed:\n${run.stdout}\n${run.stderr}`);
     const files = fs.readdirSync(out).sort();
     assert.equal(files.length, 2, files.join(', '));
