@@ -113,6 +113,15 @@ export class ServerLog {
     for (const wake of this.waiters.splice(0)) wake();
   }
 
+  /** The first line already read, from index `from` on, that matches; null if none (yet). */
+  find(pattern: RegExp, from = 0): RegExpMatchArray | null {
+    for (let index = from; index < this.lines.length; index++) {
+      const match = this.lines[index].text.match(pattern);
+      if (match) return match;
+    }
+    return null;
+  }
+
   /** The first line from index `from` on that matches. */
   wait(pattern: RegExp, ms: number, what: string, from = 0): Promise<{ at: bigint; match: RegExpMatchArray; index: number }> {
     return withDeadline(new Promise((resolve) => {

@@ -87,7 +87,11 @@ export interface UpgradeResult {
   allBackMs: number | null;
   oldStillAlive: boolean;
   /** fdlab: the engine's own "committed: ... (gap G ms: hold H, send S, ack A; copies sent in C ms while serving)" line. */
-  engine: { connections: number; gapMs: number; holdMs: number; sendMs: number; ackMs: number; copyMs: number; committedMs: number } | null;
+  engine: {
+    connections: number; gapMs: number; holdMs: number; sendMs: number; ackMs: number; copyMs: number; committedMs: number;
+    /** Signal → the successor's hello ("said hello after"), and the commit → every group switched ("switched all ... after the commit"). */
+    startMs?: number; restMs?: number; groups?: number;
+  } | null;
   client?: ClientWindow;
 }
 

@@ -19,6 +19,7 @@ import Table from 'cli-table3';
 import { LabError } from '../src/lab-error';
 import { withDeadline } from '../src/util/deadline';
 import { benchArgs, benchMain, nowNs, Processes, ServerLog, SERVING, until } from './harness';
+import { buildClient, SERVERS, stormInNamespace, type StormResult } from './storm';
 import { renderChart } from './upgrade-chart';
 import type { ClientReport, Delay, Sample, StrategyResult, UpgradeResult } from './upgrade-types';
 
@@ -46,12 +47,17 @@ export interface BenchOptions {
   afterMs: number;
   /** Pings per second per connection. */
   rate: number;
+  /** Each strategy this many times, one after the other: medians and ranges of every upgrade. */
+  rounds: number;
+  /** Connections for the connect storm beside (bench/storm.ts: fdlab, bare node, python), 0: none. */
+  storm: number;
   out: string;
 }
 
 const USAGE = `usage: npm run bench:upgrade -- --connections N [--upgrades K] [--runtime process]
   [--strategies fdlab,restart,listener-only] [--standby MS (0)] [--upgrade-timeout MS (10000)]
-  [--steady-ms MS (3000)] [--after-ms MS (3000)] [--rate PINGS_PER_S (1)] [--out DIR (bench/results)]`;
+  [--steady-ms MS (3000)] [--after-ms MS (3000)] [--rate PINGS_PER_S (1)] [--rounds N (3)]
+  [--storm N (the connections; 0: no connect storm)] [--out DIR (bench/results)]`;
 
 function badArg(message: string): never {
   throw new LabError('ERR_INVALID_ARG_VALUE', `${message}\n${USAGE}`);
@@ -74,6 +80,8 @@ export function parseOptions(argv: string[]): BenchOptions {
     'steady-ms': { type: 'string', default: '3000' },
     'after-ms': { type: 'string', default: '3000' },
     rate: { type: 'string', default: '1' },
+    rounds: { type: 'string', default: '3' },
+    storm: { type: 'string' },
     out: { type: 'string', default: path.join(ROOT, 'bench', 'results') },
   }, USAGE);
   if (values.connections === undefined) badArg('--connections is required');
@@ -93,6 +101,8 @@ export function parseOptions(argv: string[]): BenchOptions {
     steadyMs: integer('steady-ms', values['steady-ms'], 200, 20_000),
     afterMs: integer('after-ms', values['after-ms'], 200, 20_000),
     rate,
+    rounds: integer('rounds', values.rounds, 1, 10),
+    storm: values.storm === undefined ? integer('connections', values.connections, 1, MAX_CONNECTIONS) : integer('storm', values.storm, 0, MAX_CONNECTIONS),
     out: path.resolve(values.out),
   };
 }
@@ -239,6 +249,8 @@ async function runStrategy(run: Run, strategy: Strategy): Promise<StrategyResult
         handoverMs, `pid ${current} to commit`, logFrom);
       const [, pid, connections, gapMs, holdMs, sendMs, ackMs, copyMs] = committed.match.map(Number);
       result.engine = { connections, gapMs, holdMs, sendMs, ackMs, copyMs, committedMs: ms(signalAt, committed.at) };
+      const hello = log.find(new RegExp(`pid ${current}\\] successor pid \\d+ .* said hello after (\\d+) ms`), logFrom);
+      if (hello) result.engine.startMs = Number(hello[1]);
       result.newPid = pid;
       const serving = await log.wait(new RegExp(`pid ${pid}\\] serving on`), handoverMs, `pid ${pid} to serve`, logFrom);
       result.newServingMs = ms(signalAt, serving.at);
@@ -246,6 +258,9 @@ async function runStrategy(run: Run, strategy: Strategy): Promise<StrategyResult
       const goneAt = await processes.waitGone(current, handoverMs + options.standbyMs, `old pid ${current} to exit`);
       client.mark('gone', k, goneAt);
       result.oldGoneMs = ms(signalAt, goneAt);
+      // Its last lines may still be in the pipe when it is gone.
+      const rest = await log.wait(new RegExp(`pid ${current}\\] switched all \\d+ connections in (\\d+) group\\(s\\) \\((\\d+) ms after the commit\\)`), 2000, 'the switch line', logFrom).catch(() => null);
+      if (rest) Object.assign(result.engine, { groups: Number(rest.match[1]), restMs: Number(rest.match[2]) });
     } else if (strategy === 'restart') {
       processes.signal(current, 'SIGTERM');
       const goneAt = await processes.waitGone(current, handoverMs, `pid ${current} to exit on SIGTERM`);
@@ -373,6 +388,63 @@ function headroomLine(results: StrategyResult[]): string {
   }).join('\n');
 }
 
+// ---- rounds: medians and ranges
+
+/** "median (min-max)" of the values, or '-' without any; the median of an even count is the lower middle one. */
+export function spread(values: (number | null | undefined)[], digits = 0): string {
+  const sorted = values.filter((v): v is number => typeof v === 'number' && Number.isFinite(v)).sort((a, b) => a - b);
+  if (sorted.length === 0) return '-';
+  const f = (v: number) => v.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+  const median = f(sorted[Math.floor((sorted.length - 1) / 2)]);
+  return sorted.length === 1 ? median : `${median} (${f(sorted[0])}-${f(sorted[sorted.length - 1])})`;
+}
+
+/** Every upgrade of every round of each strategy, one line: the medians and ranges. */
+export function summaryTable(rounds: StrategyResult[][]): string {
+  const table = new Table({
+    head: ['strategy', 'upgrades', 'handover ms\n(signal→old gone)', 'upgrade delay\np99 ms', 'upgrade delay\nmax ms', 'service\ngap ms', 'successor start /\ncopies / gap / rest ms', 'steady\np99 ms'],
+    style: { head: [], border: [] },
+  });
+  const strategies = [...new Set(rounds.flat().map((r) => r.strategy))];
+  for (const strategy of strategies) {
+    const results = rounds.flat().filter((r) => r.strategy === strategy);
+    const upgrades = results.flatMap((r) => r.upgrades);
+    const engine = upgrades.map((u) => u.engine).filter((e) => e !== null);
+    table.push([
+      strategy,
+      String(upgrades.length),
+      spread(upgrades.map((u) => u.oldGoneMs)),
+      spread(upgrades.map((u) => u.client?.delay.p99_ms), 1),
+      spread(upgrades.map((u) => u.client?.delay.max_ms), 1),
+      spread(upgrades.map((u) => u.client?.gap_ms), 1),
+      engine.length ? [spread(engine.map((e) => e.startMs)), spread(engine.map((e) => e.copyMs)), spread(engine.map((e) => e.gapMs)), spread(engine.map((e) => e.restMs))].join(' / ') : '-',
+      spread(results.map((r) => r.steady.delay.p99_ms), 1),
+    ]);
+  }
+  return `Every upgrade of ${rounds.length} round(s): median (min-max)\n${table.toString()}`;
+}
+
+/** The connect storm beside (bench/storm.ts), each server in a network namespace of its own, as many runs as rounds. */
+async function stormsBeside(connections: number, runs: number, dir: string): Promise<{ results: StormResult[]; text: string }> {
+  const client = buildClient(dir);
+  const results: StormResult[] = [];
+  for (let run = 1; run <= runs; run++) {
+    for (const server of SERVERS) {
+      process.stderr.write(`connect storm ${run}/${runs}: ${server}, ${connections} connections at once...\n`);
+      results.push(await stormInNamespace(server, connections, client));
+    }
+  }
+  const reference = results.filter((r) => r.server === 'python').map((r) => r.ms).sort((a, b) => a - b);
+  const table = new Table({ head: ['server', `${connections} connect at once:\nall answered ms`, 'vs python\n(medians)', 'SYNs dropped\n(overflows)', 'SYNs sent\nagain'], style: { head: [], border: [] } });
+  for (const server of SERVERS) {
+    const mine = results.filter((r) => r.server === server);
+    const median = [...mine.map((r) => r.ms)].sort((a, b) => a - b)[Math.floor((mine.length - 1) / 2)];
+    const ratio = reference.length ? (median / reference[Math.floor((reference.length - 1) / 2)]).toFixed(1) : '-';
+    table.push([server, spread(mine.map((r) => r.ms)), ratio, spread(mine.map((r) => r.listenOverflows)), spread(mine.map((r) => r.synRetransmits))]);
+  }
+  return { results, text: `Connect storm (bench/storm.ts; fdlab serve, bare node:net with backlog 511, python selectors)\n${table.toString()}` };
+}
+
 // ---- main
 
 export async function runBench(options: BenchOptions, { echo = false, onStart }: { echo?: boolean; onStart?: (processes: Processes) => void } = {}) {
@@ -407,11 +479,38 @@ export async function runBench(options: BenchOptions, { echo = false, onStart }:
   }
 }
 
+
 async function main(): Promise<void> {
   await benchMain(parseOptions, async (options, onStart) => {
-    const { results, json, svg } = await runBench(options, { echo: process.env.BENCH_ECHO === '1', onStart });
-    return [table(results), headroomLine(results), `results: ${path.relative(process.cwd(), json)}, ${path.relative(process.cwd(), svg)}`];
+    const rounds: StrategyResult[][] = [];
+    let last: Awaited<ReturnType<typeof runBench>> | undefined;
+    for (let round = 1; round <= options.rounds; round++) {
+      if (options.rounds > 1) process.stderr.write(`round ${round}/${options.rounds}\n`);
+      last = await runBench(options, { echo: process.env.BENCH_ECHO === '1', onStart });
+      rounds.push(last.results);
+    }
+    const lines = [table(last!.results), headroomLine(last!.results), summaryTable(rounds)];
+    if (options.storm > 0) {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fdlab-bench-storm-'));
+      try {
+        const storm = await stormsBeside(options.storm, options.rounds, dir);
+        lines.push(storm.text);
+        addToDocument(last!.json, { rounds, storm: storm.results });
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    } else {
+      addToDocument(last!.json, { rounds });
+    }
+    lines.push(`results: ${path.relative(process.cwd(), last!.json)}, ${path.relative(process.cwd(), last!.svg)}`);
+    return lines;
   });
+}
+
+/** The results file (the last round's, as before) gets every round and the storm too. */
+function addToDocument(file: string, more: Record<string, unknown>): void {
+  const document = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
+  fs.writeFileSync(file, `${JSON.stringify({ ...document, ...more }, null, 1)}\n`);
 }
 
 if (require.main === module) void main();

@@ -15,7 +15,7 @@ describe('bench:upgrade', function () {
 
   it('runs every strategy with 200 connections and 1 upgrade: fdlab loses nothing, results written, no process left', async () => {
     const out = tempDir('fdlab-bench-');
-    const run = await runBench(['--connections', '200', '--upgrades', '1', '--steady-ms', '500', '--after-ms', '500', '--out', out]);
+    const run = await runBench(['--connections', '200', '--upgrades', '1', '--steady-ms', '500', '--after-ms', '500', '--rounds', '1', '--storm', '100', '--out', out]);
     assert.equal(run.code, 0, `bench failed:\n${run.stdout}\n${run.stderr}`);
     const files = fs.readdirSync(out).sort();
     assert.equal(files.length, 2, files.join(', '));
@@ -41,6 +41,12 @@ describe('bench:upgrade', function () {
     assert.ok(by.restart.upgrades[0].allBackMs > 0);
     assert.deepEqual(by['listener-only'].end.oldStillServing.map((o: { connections: number }) => o.connections), [200]);
     assert.match(run.stdout, /What the clients saw/);
+    // The medians of every upgrade, and the connect storm beside: each server once, every connection answered.
+    assert.match(run.stdout, /Every upgrade of 1 round\(s\): median \(min-max\)/);
+    assert.equal(doc.rounds.length, 1);
+    assert.deepEqual(doc.storm.map((r: { server: string }) => r.server), ['fdlab', 'node', 'python']);
+    for (const r of doc.storm) assert.equal(r.answered, 100, `${r.server}: ${JSON.stringify(r)}`);
+    assert.ok(typeof fdlab.engine.startMs === 'number' && fdlab.engine.restMs === 0, JSON.stringify(fdlab.engine));
 
     assert.ok(doc.pids.length >= 7, `pids: ${doc.pids}`); // 3 clients, 2 fdlab, 2 restart, 2 listener-only
     const left = doc.pids.filter((pid: number) => !gone(pid));

@@ -28,6 +28,8 @@ export interface Incoming<S> {
   writeEnd: WriteEnd;
   /** Set once the app serves it, held still until the commit (see Upgrader.prepare). */
   hold?: HeldSocket;
+  /** Set once the app serves it (held or not): it is served once. */
+  served?: boolean;
 }
 
 export class Arrivals<S> {

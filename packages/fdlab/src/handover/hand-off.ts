@@ -161,10 +161,17 @@ function expect<T extends FromNew['type']>(message: FromNew, type: T): Extract<F
   return message as Extract<FromNew, { type: T }>;
 }
 
-/** Copy numbers in groups of GROUP: each group is stopped and switched on its own. */
-function groupsOf(count: number): number[][] {
+/**
+ * Copy numbers in groups: GROUP at a time for the first SMALL_GROUPS_UP_TO,
+ * LARGE_GROUP after that. Each group is stopped and switched on its own.
+ */
+export function groupsOf(count: number): number[][] {
   const groups: number[][] = [];
-  for (let start = 0; start < count; start += GROUP) groups.push(Array.from({ length: Math.min(GROUP, count - start) }, (_, i) => start + i));
+  for (let start = 0; start < count;) {
+    const size = Math.min(start < SMALL_GROUPS_UP_TO ? GROUP : LARGE_GROUP, count - start);
+    groups.push(Array.from({ length: size }, (_, i) => start + i));
+    start += size;
+  }
   return groups.length > 0 ? groups : [[]];
 }
 
@@ -174,6 +181,15 @@ function groupsOf(count: number): number[][] {
  * version as soon as it arrives. A connection waits only for its own group.
  */
 const GROUP = 256;
+/**
+ * Past this many, groups of LARGE_GROUP: each group is a round trip between
+ * the versions, and 40 of them at 10,000 connections were most of the switch
+ * (716 ms). A group of 1,024 stops its connections for about 4 times as long
+ * as one of 256 (the new version serves a connection in ~25 us); servers of up
+ * to 2,048 connections see no change.
+ */
+const SMALL_GROUPS_UP_TO = 2048;
+const LARGE_GROUP = 1024;
 
 /** Said in the log when busy connections are switched at the deadline (errors.ts). */
 const BUSY_AT_DEADLINE = 'ERR_BUSY_AT_DEADLINE';

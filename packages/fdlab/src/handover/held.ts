@@ -205,7 +205,7 @@ export function snapshotOf<S>(connection: ServedConnection<S>): { session: S; pe
   if (!('session' in (snapshot as object))) {
     throw new FdlabError('ERR_APP_SNAPSHOT', `the app's snapshot() must return { session, pending: Buffer }: it has no session`);
   }
-  checkSession(session, nameOf(connection.socket)); // JSON would change it silently: said now, with the field
+  checkSession(session, () => nameOf(connection.socket)); // JSON would change it silently: said now, with the field
   return { session: session as S, pending };
 }
 

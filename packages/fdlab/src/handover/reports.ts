@@ -33,13 +33,12 @@ export class AdoptedReports<S> {
   constructor(private readonly sink: () => ReportSink | null) {}
 
   /**
-   * Connections the app serves now: nobody has read or written them since
-   * the old version held them, so their counts now are the use both sides
-   * start from.
+   * Connections the app serves now, each with its counts taken before
+   * anything here read or wrote it: nobody had used it since the old version
+   * held it, so that is the use both sides start from.
    */
-  adopt(fresh: [index: number, served: ServedConnection<S>][]): void {
-    const uses = tcpUseOf(fresh.map(([, served]) => handleOf(served.socket)?.fd ?? 0));
-    fresh.forEach(([index, served], i) => this.adopted.set(index, { served, reported: uses[i] }));
+  adopt(fresh: [index: number, served: ServedConnection<S>, use: TcpUse | null][]): void {
+    for (const [index, served, use] of fresh) this.adopted.set(index, { served, reported: use });
   }
 
   closed(index: number): void {

@@ -54,9 +54,47 @@ export function notJson(value: unknown, path = 'session', seen = new Set<object>
   return null;
 }
 
+/**
+ * notJson without the paths: whether `value` survives JSON unchanged. The
+ * check runs for every connection handed over, and building each field's path
+ * (a string and a regex test a field) was most of it; the path is built only
+ * for a session that fails.
+ */
+function exactJson(value: unknown, seen: Set<object>): boolean {
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return true;
+    case 'number':
+      return Number.isFinite(value);
+    case 'object':
+      break;
+    default:
+      return false;
+  }
+  if (value === null) return true;
+  const object = value as object;
+  if (seen.has(object)) return false;
+  seen.add(object);
+  if (Array.isArray(object)) {
+    for (let i = 0; i < object.length; i++) if (!(i in object) || !exactJson(object[i], seen)) return false;
+  } else {
+    const proto = Object.getPrototypeOf(object);
+    if ((proto !== Object.prototype && proto !== null) || Object.getOwnPropertySymbols(object).length > 0) return false;
+    for (const key in object) {
+      if (!Object.hasOwn(object, key)) continue;
+      const field = (object as Record<string, unknown>)[key];
+      if (field !== undefined && !exactJson(field, seen)) return false;
+    }
+  }
+  seen.delete(object);
+  return true;
+}
+
 /** Throws ERR_SESSION_NOT_JSON if the session of connection `who` would not arrive as it is. */
-export function checkSession(session: unknown, who: string): void {
+export function checkSession(session: unknown, who: string | (() => string)): void {
   if (session === undefined) return; // no session at all: the next version is told none
+  if (exactJson(session, new Set())) return;
   const why = notJson(session);
-  if (why) throw new FdlabError('ERR_SESSION_NOT_JSON', `the session of connection ${who} cannot travel to the next version: ${why}`);
+  if (why) throw new FdlabError('ERR_SESSION_NOT_JSON', `the session of connection ${typeof who === 'function' ? who() : who} cannot travel to the next version: ${why}`);
 }

@@ -50,8 +50,7 @@ export function holdSocket(socket: net.Socket, refused?: Refused): HeldSocket | 
     socket,
     resume: () => {
       restartReading();
-      // A socket that never read yet (a handover's fresh wrap) reads once the app listens.
-      if (!handle.reading && socket.readableFlowing && !socket.destroyed) startReading(handle);
+      readIfListening(socket);
       writes.open();
       socket.uncork();
     },
@@ -62,4 +61,10 @@ export function holdSocket(socket: net.Socket, refused?: Refused): HeldSocket | 
       socket.destroy();
     },
   };
+}
+
+/** A socket that never read yet (a handover's fresh wrap, manualStart) reads once the app listens. */
+export function readIfListening(socket: net.Socket): void {
+  const handle = handleOf(socket);
+  if (handle && !handle.reading && socket.readableFlowing && !socket.destroyed) startReading(handle);
 }
