@@ -18,9 +18,10 @@ import { formatErrors, learnerOptions, type TypeCheckRequest } from './type-chec
 
 type TypeScript = typeof import('typescript');
 
-function loadTypeScript(): TypeScript {
+/** The compiler's version, without loading the compiler (~200 ms): the worker loads its own meanwhile. */
+function typeScriptVersion(): string {
   try {
-    return require('typescript') as TypeScript;
+    return (require('typescript/package.json') as { version: string }).version;
   } catch (error) {
     throw new LabError('ERR_CHALLENGE_NO_TYPESCRIPT', 'challenges compile your file with the TypeScript compiler, which is not installed here: run `npm install` in the fdlab folder (typescript is a dev dependency)', { cause: error });
   }
@@ -55,25 +56,29 @@ function typeCheckInWorker(request: TypeCheckRequest): { errors: Promise<string>
  * Throws ERR_CHALLENGE_COMPILE at once for a syntax error (nothing to run).
  */
 export async function compileLearnerFile(source: string, outDir: string): Promise<Compilation> {
-  const ts = loadTypeScript();
+  const version = typeScriptVersion();
   const text = fs.readFileSync(source, 'utf8');
   const output = path.join(outDir, path.basename(source).replace(/\.ts$/, '.js'));
   const stamp = path.join(outDir, '.source-hash');
-  const hash = createHash('sha256').update(ts.version).update('\0').update(source).update('\0').update(text).digest('hex');
+  const hash = createHash('sha256').update(version).update('\0').update(source).update('\0').update(text).digest('hex');
   if (fs.existsSync(output) && fs.existsSync(stamp) && fs.readFileSync(stamp, 'utf8') === hash) {
     return { script: output, typeChecked: Promise.resolve(), stop: () => undefined };
   }
   fs.rmSync(stamp, { force: true });
 
-  // A file importing a sibling ('./x') needs the whole program's emit: the old, sequential way.
-  const emit = ts.preProcessFile(text).importedFiles.some((i) => i.fileName.startsWith('.'));
-  const check = typeCheckInWorker({ source, text, outDir, emit });
+  // The type-check first: it is the longer road (2-4 s), and the JS is ready long before it.
+  let check = typeCheckInWorker({ source, text, outDir, emit: false });
+  const ts = require('typescript') as TypeScript;
   const verdict = async () => {
     const errors = await check.errors;
     if (errors) throw compileError(source, errors);
     fs.writeFileSync(stamp, hash);
   };
-  if (emit) {
+  // A file importing a sibling ('./x') needs the whole program's emit: the old, sequential way.
+  if (ts.preProcessFile(text).importedFiles.some((i) => i.fileName.startsWith('.'))) {
+    check.stop();
+    check.errors.catch(() => undefined);
+    check = typeCheckInWorker({ source, text, outDir, emit: true });
     await verdict();
     return { script: output, typeChecked: Promise.resolve(), stop: () => undefined };
   }
