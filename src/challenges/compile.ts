@@ -6,17 +6,15 @@
 // Why in two parts: the full program (@types/node, strict) took 2.5 s on a
 // quiet machine and 5-7 s under load, before a check's roles could start. The
 // JS is the same file by file (measured: byte-identical JS and maps for every
-// starting file and solution), so it is transpiled at once (~60 ms) and the
-// type-check runs in a worker beside the roles; the verdict waits for it
-// (run.ts), and a syntax error stops the check before anything runs (~0.3 s).
+// starting file and solution), so a worker transpiles it at once (~60 ms, after
+// loading TypeScript) and then type-checks it while the roles run; the verdict
+// waits for it (run.ts), and a syntax error stops the check before anything runs.
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { LabError } from '../lab-error';
-import { formatErrors, learnerOptions, type TypeCheckRequest } from './type-check';
-
-type TypeScript = typeof import('typescript');
+import type { Transpiled, TypeCheckRequest } from './type-check';
 
 /** The compiler's version, without loading the compiler (~200 ms): the worker loads its own meanwhile. */
 function typeScriptVersion(): string {
@@ -40,15 +38,23 @@ function compileError(source: string, errors: string): LabError {
   return new LabError('ERR_CHALLENGE_COMPILE', `${path.relative(process.cwd(), source) || source} does not compile; fix it and check again:\n${errors}`);
 }
 
-/** The full type-check of `request`, in a worker thread: resolves with tsc-style errors ('' for none). */
-function typeCheckInWorker(request: TypeCheckRequest): { errors: Promise<string>; stop(): void } {
+/** `request` in a worker thread: its JS first, then its type-check (tsc-style errors, '' for none). */
+function compileInWorker(request: TypeCheckRequest): { js: Promise<Transpiled>; errors: Promise<string>; stop(): void } {
   const worker = new Worker(path.join(__dirname, 'type-check-worker.js'), { workerData: request });
-  const errors = new Promise<string>((resolve, reject) => {
-    worker.once('message', (message: { errors: string }) => resolve(message.errors));
-    worker.once('error', (error) => reject(new LabError('ERR_CHALLENGE_COMPILE', `the type-check of ${request.source} failed: ${error.message}`, { cause: error })));
-    worker.once('exit', (code) => reject(new LabError('ERR_CHALLENGE_COMPILE', `the type-check of ${request.source} stopped (exit code ${code}) before it gave a verdict`)));
+  let onJs!: (t: Transpiled) => void;
+  let onErrors!: (errors: string) => void;
+  const fails: ((error: Error) => void)[] = []; // a settled promise ignores a later rejection
+  const js = new Promise<Transpiled>((resolve, reject) => ((onJs = resolve), fails.push(reject)));
+  const errors = new Promise<string>((resolve, reject) => ((onErrors = resolve), fails.push(reject)));
+  errors.catch(() => undefined); // not awaited when the check ends some other way
+  worker.on('message', (message: ({ kind: 'js' } & Transpiled) | { kind: 'checked'; errors: string }) => {
+    if (message.kind === 'js') onJs(message);
+    else onErrors(message.errors);
   });
-  return { errors, stop: () => void worker.terminate() };
+  const fail = (error: Error) => fails.forEach((reject) => reject(error));
+  worker.once('error', (error) => fail(new LabError('ERR_CHALLENGE_COMPILE', `the type-check of ${request.source} failed: ${error.message}`, { cause: error })));
+  worker.once('exit', (code) => fail(new LabError('ERR_CHALLENGE_COMPILE', `the type-check of ${request.source} stopped (exit code ${code}) before it gave a verdict`)));
+  return { js, errors, stop: () => void worker.terminate() };
 }
 
 /**
@@ -66,39 +72,25 @@ export async function compileLearnerFile(source: string, outDir: string): Promis
   }
   fs.rmSync(stamp, { force: true });
 
-  // The type-check first: it is the longer road (2-4 s), and the JS is ready long before it.
-  let check = typeCheckInWorker({ source, text, outDir, emit: false });
-  const ts = require('typescript') as TypeScript;
+  const worker = compileInWorker({ source, text, outDir });
   const verdict = async () => {
-    const errors = await check.errors;
+    const errors = await worker.errors;
     if (errors) throw compileError(source, errors);
     fs.writeFileSync(stamp, hash);
   };
-  // A file importing a sibling ('./x') needs the whole program's emit: the old, sequential way.
-  if (ts.preProcessFile(text).importedFiles.some((i) => i.fileName.startsWith('.'))) {
-    check.stop();
-    check.errors.catch(() => undefined);
-    check = typeCheckInWorker({ source, text, outDir, emit: true });
-    await verdict();
+  const transpiled = await worker.js;
+  if (transpiled.syntaxErrors) {
+    worker.stop();
+    throw compileError(source, transpiled.syntaxErrors);
+  }
+  if (transpiled.siblings) {
+    await verdict(); // the worker emits the whole program: the old, sequential way
     return { script: output, typeChecked: Promise.resolve(), stop: () => undefined };
   }
-
-  const options = learnerOptions(ts, source, outDir);
-  const transpiled = ts.transpileModule(text, { fileName: source, compilerOptions: options, reportDiagnostics: true });
-  // A syntax error: nothing runs, and tsc too prints only the syntax errors when there are any.
-  const syntaxErrors = formatErrors(ts, (transpiled.diagnostics ?? []).filter((d) => d.file));
-  if (syntaxErrors) {
-    check.stop();
-    check.errors.catch(() => undefined);
-    throw compileError(source, syntaxErrors);
-  }
-  const map = JSON.parse(transpiled.sourceMapText!) as { sources: string[] };
-  map.sources = [path.relative(outDir, path.resolve(source))]; // as the program's emit writes it
   fs.mkdirSync(outDir, { recursive: true });
-  fs.writeFileSync(`${output}.map`, JSON.stringify(map));
-  fs.writeFileSync(output, transpiled.outputText);
+  fs.writeFileSync(`${output}.map`, transpiled.map);
+  fs.writeFileSync(output, transpiled.js);
   const typeChecked = verdict();
   typeChecked.catch(() => undefined); // awaited by run.ts; never an unhandled rejection if the check ends first
-  return { script: output, typeChecked, stop: check.stop };
+  return { script: output, typeChecked, stop: worker.stop };
 }
-

@@ -1,7 +1,7 @@
-// The full TypeScript program for a learner's file, as every check had it
-// before (strict, @types/node, `fdlab` from this project): tsc-style errors.
-// It runs in a worker beside the check's roles (type-check-worker.ts) and is
-// handed the very text that was transpiled, so the verdict is about what ran.
+// A learner's file in two steps, both in a worker (type-check-worker.ts):
+// transpiled alone (~60 ms: the JS to run), then the full TypeScript program
+// as every check had it before (strict, @types/node, `fdlab` from this
+// project) for tsc-style errors, on the very text that was transpiled.
 import * as path from 'node:path';
 import type * as TypeScript from 'typescript';
 import { projectPath } from '../project';
@@ -10,8 +10,15 @@ export interface TypeCheckRequest {
   source: string;
   text: string;
   outDir: string;
-  /** Emit too (a file that imports a sibling: one transpiled file is not enough). */
-  emit: boolean;
+}
+
+export interface Transpiled {
+  js: string;
+  map: string;
+  /** tsc-style syntax errors ('' for none): nothing to run. */
+  syntaxErrors: string;
+  /** It imports a sibling ('./x'): one transpiled file is not enough, the program emits them all. */
+  siblings: boolean;
 }
 
 /** The options every learner's file is checked (and emitted) with. */
@@ -49,10 +56,22 @@ export function formatErrors(ts: typeof TypeScript, diagnostics: readonly TypeSc
     .trimEnd();
 }
 
-/** The errors tsc would print for `text` as `source` ('' when there are none). */
-export function typeCheck(ts: typeof TypeScript, request: TypeCheckRequest): string {
+/** The JS for `text` alone (byte-identical to the program's emit for every challenge file: measured). */
+export function transpile(ts: typeof TypeScript, request: TypeCheckRequest): Transpiled {
+  const siblings = ts.preProcessFile(request.text).importedFiles.some((i) => i.fileName.startsWith('.'));
   const options = learnerOptions(ts, request.source, request.outDir);
-  if (!request.emit) options.noEmit = true;
+  const out = ts.transpileModule(request.text, { fileName: request.source, compilerOptions: options, reportDiagnostics: true });
+  const map = JSON.parse(out.sourceMapText!) as { sources: string[] };
+  map.sources = [path.relative(request.outDir, path.resolve(request.source))]; // as the program's emit writes it
+  // tsc too prints only the syntax errors when there are any.
+  const syntaxErrors = formatErrors(ts, (out.diagnostics ?? []).filter((d) => d.file));
+  return { js: out.outputText, map: JSON.stringify(map), syntaxErrors, siblings };
+}
+
+/** The errors tsc would print for `text` as `source` ('' when there are none); `emit` writes the program's JS too. */
+export function typeCheck(ts: typeof TypeScript, request: TypeCheckRequest, emit: boolean): string {
+  const options = learnerOptions(ts, request.source, request.outDir);
+  if (!emit) options.noEmit = true;
   const host = ts.createCompilerHost(options);
   const target = path.resolve(request.source);
   const { getSourceFile, readFile } = host;
@@ -61,6 +80,6 @@ export function typeCheck(ts: typeof TypeScript, request: TypeCheckRequest): str
     path.resolve(file) === target ? ts.createSourceFile(file, request.text, language) : getSourceFile.call(host, file, language, ...rest);
   host.readFile = (file) => (path.resolve(file) === target ? request.text : readFile.call(host, file));
   const program = ts.createProgram([request.source], options, host);
-  const emitted = request.emit ? program.emit().diagnostics : [];
+  const emitted = emit ? program.emit().diagnostics : [];
   return formatErrors(ts, ts.getPreEmitDiagnostics(program).concat(emitted));
 }
