@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { CHALLENGES } from '../../src/challenges';
 import { NetworkNamespace } from '../../src/runtime/process/netns';
 import { collect } from '../helpers/process';
+import { processesUsing } from '../helpers/serve';
 import { cliPath, projectRoot } from '../../src/project';
 
 const ROOT = projectRoot();
@@ -216,6 +217,21 @@ describe('challenges (fdlab challenge / check / hint)', function () {
     assert.equal(JSON.parse(fs.readFileSync(path.join(dir, 'progress.json'), 'utf8')).tasks[`lab${challenge.lab}/${challenge.id}`].hintsShown, challenge.hints.length);
   });
 
+  it('a type error found while the roles run stops them: the compile error is the verdict, and no role is left', async function () {
+    await fdlab(['challenge', '1', 'read-world'], dir);
+    // Runs fine as JS and never listens: the check would wait 15 s for "listening on" if nothing stopped it.
+    fs.writeFileSync(path.join(dir, 'lab1', 'read-world', 'receiver.ts'), 'const late: number = "a";\nsetInterval(() => console.log(late), 60_000);\n');
+    const started = Date.now();
+    const check = await fdlab(['check', '1'], dir);
+    const took = Date.now() - started;
+    assert.equal(check.code, 1, check.stdout + check.stderr);
+    assert.match(check.stderr, /receiver\.ts\(1,7\): error TS2322: Type 'string' is not assignable to type 'number'\..*\[ERR_CHALLENGE_COMPILE\]/s);
+    assert.doesNotMatch(check.stdout, /NOT YET|PASS/);
+    assert.ok(took < 15_000, `the check took ${took} ms: it waited for the receiver instead of stopping at the type error`);
+    assert.deepEqual(processesUsing(dir), []);
+    assert.equal(JSON.parse(fs.readFileSync(path.join(dir, 'progress.json'), 'utf8')).tasks['lab1/read-world'].checks, 0);
+  });
+
   it('clear errors with a code: a check before the set-up, a file that does not compile, an unknown lab', async function () {
     const notStarted = await fdlab(['check', '1', 'read-world'], dir);
     assert.equal(notStarted.code, 1);
@@ -226,6 +242,14 @@ describe('challenges (fdlab challenge / check / hint)', function () {
     const broken = await fdlab(['check', '1'], dir);
     assert.equal(broken.code, 1);
     assert.match(broken.stderr, /receiver\.ts\(\d+,\d+\): error TS2322: .*\[ERR_CHALLENGE_COMPILE\]/s);
+
+    // A syntax error: nothing is written, so nothing can run (the roles run .build/'s JS).
+    fs.rmSync(path.join(dir, '.build'), { recursive: true, force: true });
+    fs.writeFileSync(path.join(dir, 'lab1', 'read-world', 'receiver.ts'), 'const = ;\n');
+    const unparsable = await fdlab(['check', '1'], dir);
+    assert.equal(unparsable.code, 1);
+    assert.match(unparsable.stderr, /receiver\.ts\(1,7\): error TS1134: .*\[ERR_CHALLENGE_COMPILE\]/s);
+    assert.equal(fs.existsSync(path.join(dir, '.build', 'lab1', 'read-world', 'receiver.js')), false);
 
     const unknown = await fdlab(['challenge', '9'], dir);
     assert.match(unknown.stderr, /lab 9 has no challenges; .* \[ERR_NO_SUCH_CHALLENGE\]/);
