@@ -1,7 +1,7 @@
 // Lab 4, part R: binds and listens on 127.0.0.1:<port> the way every Node
 // server does (libuv sets SO_REUSEADDR first), prints the outcome, exits.
-// time-wait.js runs it twice under strace: once as it is, once with strace
-// swallowing every setsockopt(), so the kernel never sees SO_REUSEADDR.
+// time-wait.js runs it twice under strace: first with strace swallowing
+// every setsockopt(), so the kernel never sees SO_REUSEADDR, then as it is.
 //
 //   node bind-once.js <port>
 import * as net from 'node:net';

@@ -151,7 +151,7 @@ async function partR(lab: LabContext): Promise<void> {
     'A listener on a free port closes each of its connections first (the side that closes first keeps the\n' +
       'connection in TIME_WAIT, 60 s on Linux), then closes itself. Nothing listens; a bind without SO_REUSEADDR\n' +
       'still conflicts with the TIME_WAIT sockets on the port. libuv sets SO_REUSEADDR on every Node listener, so the\n' +
-      'same script runs twice under strace: once as it is, once with strace turning setsockopt() into a no-op.',
+      'same script runs twice under strace: first with strace turning setsockopt() into a no-op, then as it is.',
   );
   const waiter = await lab.startRole({ name: 'r-time-wait', script: roleScript('time-wait') });
   const timeWait = resultOf<TimeWaitResult>(await waiter.waitForLine(/^RESULT /, 20_000));

@@ -4,8 +4,8 @@
 // the connection in TIME_WAIT for 60 s), then closes itself. Nothing listens
 // on the port now, yet a bind without SO_REUSEADDR fails with EADDRINUSE.
 // libuv sets SO_REUSEADDR on every listener, so Node binds: bind-once.js,
-// once as it is and once with strace turning every setsockopt() into a
-// no-op (-e inject=setsockopt:retval=0). Needs strace; it must not itself
+// first with strace turning every setsockopt() into a no-op
+// (-e inject=setsockopt:retval=0), then as it is. Needs strace; it must not itself
 // run under strace (a process has one tracer).
 //
 //   node time-wait.js
