@@ -38,6 +38,8 @@ interface Row {
   sources?: number[];
   /** A dup and the close of its source: the close. */
   move?: TimelineEvent;
+  /** A run of closes of fds that were handed over: the fds (lab 5's v1 closes its 100 copies at once). */
+  handedClosed?: number[];
   priority: number;
   /** When the row happened, if not at its event (an arrow drawn when its fds arrived). */
   at?: number;
@@ -154,6 +156,20 @@ function candidateRows(timeline: Timeline): Row[] {
       if (arrow) rows.push({ ...arrow, events: [event.id], at: event.micros });
       const last = arrow ? rows[rows.length - 1] : rows.find((r) => r.events.includes(event.id));
       if (last) lastInLane.set(event.lane, last);
+      continue;
+    }
+    // The sender letting go of what it handed over: always a row; a run of them in one lane is one row.
+    if (closesSent(event) && !event.key) {
+      const run = lastInLane.get(event.lane);
+      if (run?.handedClosed) {
+        run.handedClosed.push(...(event.closes ?? []));
+        run.times += 1;
+        run.events.push(event.id);
+        continue;
+      }
+      const row: Row = { event, events: [event.id], times: 1, priority: 0, handedClosed: [...(event.closes ?? [])] };
+      rows.push(row);
+      lastInLane.set(event.lane, row);
       continue;
     }
     // fdlab moves an fd to another number: dup, then close the source (lab 2's client: close fd 18 TCP looked
@@ -285,6 +301,7 @@ function keptRows(timeline: Timeline, rows: Row[], maxRows: number): Set<Row> {
 }
 
 function rowText(row: Row): string {
+  if (row.handedClosed && row.times > 1) return `close ×${row.times} fd ${ranges(row.handedClosed)}: the copies handed over`;
   if (row.move) return `dup + close: ${row.event.summary.replace(/^\w+ /, '')}${/^close fd \d+ \S+ (.+)$/.exec(row.move.summary)?.[1]?.replace(/^/, '  ') ?? ''}`;
   if (row.accepted && isDup(row.event)) return `dup ×${row.times}: fd ${ranges(row.sources ?? [])} → fd ${ranges(row.accepted)}`;
   if (row.accepted) return `${row.event.syscall} fd ${row.event.fdOrigins?.[0]?.fd} ×${row.times} → fd ${ranges(row.accepted)}`;
