@@ -385,7 +385,10 @@ export function buildTimeline(captures: readonly CaptureFile[], options: { pids?
   // A call makes its fd when it returns: a split call (<unfinished ...>) is ordered by its resumed line,
   // or a thread's close in between would seem to close the fd it made (lab 4's stranger: socket() = 18
   // returned after another thread closed its own fd 18).
-  const ends = events.map((d) => timeMicros(PREFIX.exec(d.line.split('\n').pop()!.trimEnd())?.[3] ?? '') || d.micros);
+  // A close frees its number as it starts (the kernel takes the fd out of the table before the file's release,
+  // which may block): close(17 <unfinished ...>) in one thread, socket() = 17 in another, <... close resumed>
+  // would seem to close the socket just made (lab 4's Docker stranger once said its bind used a closed fd 17).
+  const ends = events.map((d) => (d.syscall === 'close' ? d.micros : timeMicros(PREFIX.exec(d.line.split('\n').pop()!.trimEnd())?.[3] ?? '') || d.micros));
   const byEnd = events.map((_, i) => i).sort((a, b) => ends[a] - ends[b] || a - b);
   const inEndOrder = fdLives(byEnd.map((i) => events[i]).map((d) => ({ role: d.role, pid: d.pid, syscall: d.syscall, errno: d.errno, effects: d.effects })));
   const position = new Map(byEnd.map((i, k) => [i, k]));

@@ -270,6 +270,19 @@ describe('strace timeline: where each fd came from (literal lines)', () => {
     assert.ok(timelineRows(close, { width: 100 }).some((r) => /^\s+0\.0 ms  (?:\(fd 19 inherited\) )?write fd 19 TCP .* ×3$/.test(r.text)), timelineRows(close, { width: 100 }).map((r) => r.text).join('\n'));
   });
 
+  it('a close split by another thread\'s call frees its number when it starts: the socket that gets the number is not closed', () => {
+    const t = capture([
+      `100 ${T(1)} clone3({flags=CLONE_VM|CLONE_FS|CLONE_FILES|CLONE_SIGHAND|CLONE_THREAD|CLONE_SYSVSEM, exit_signal=0} => {parent_tid=[101]}, 88) = 101`,
+      `101 ${T(2)} close(17<pipe:[4242]> <unfinished ...>`,
+      `100 ${T(3)} socket(AF_INET, SOCK_STREAM|SOCK_CLOEXEC|SOCK_NONBLOCK, IPPROTO_IP) = 17<TCP:[555]>`,
+      `101 ${T(4)} <... close resumed>) = 0`,
+      `100 ${T(5)} bind(17<TCP:[555]>, {sa_family=AF_INET, sin_port=htons(8080), sin_addr=inet_addr("127.0.0.1")}, 16) = -1 EADDRINUSE (Address already in use)`,
+    ]);
+    const bind = t.events.find((e) => e.syscall === 'bind')!;
+    assert.deepEqual(bind.fdOrigins, [{ fd: 17, how: 'created', by: t.events.find((e) => e.syscall === 'socket')!.id }]);
+    assert.deepEqual(fdStoryProblems(t, timelineRows(t, { width: 100 })), []);
+  });
+
   it('fdStoryProblems catches an fd used after its close with no traced call making it again', () => {
     const t = capture([
       `100 ${T(1)} socket(AF_UNIX, SOCK_STREAM|SOCK_CLOEXEC, 0) = 20<UNIX-STREAM:[7]>`,
