@@ -45,7 +45,8 @@ interface Row {
   at?: number;
 }
 
-const TIME_WIDTH = 11;
+// 12: room for a span, "2.45–2.46 s" (at 11, 2.46 printed as 2.5); 2 or 3 lanes are as wide as at 11.
+const TIME_WIDTH = 12;
 
 function priority(event: TimelineEvent, handovers: Handover[] | undefined): number {
   if (handovers || event.key) return 0;
@@ -312,7 +313,7 @@ const msText = (ms: number) => (ms < 1000 ? `${ms.toFixed(1)} ms` : `${(ms / 100
 
 /**
  * When the row happened: its call's time; for merged calls that span more than that ("1.71 s  write … ×5",
- * whose writes went on to 5.7 s), from when to when, in the column's 10 characters: "1.71–5.73 s".
+ * whose writes went on to 5.7 s), from when to when, in the column's 11 characters: "1.71–5.73 s".
  */
 function timeColumn(row: Row, timeline: Timeline): string {
   const ms = (micros: number) => (micros - timeline.startMicros) / 1000;
@@ -323,8 +324,10 @@ function timeColumn(row: Row, timeline: Timeline): string {
   if (msText(last) === msText(first)) return single;
   const seconds = last >= 1000;
   const [a, b] = seconds ? [first / 1000, last / 1000] : [first, last];
-  for (const [da, db] of seconds ? [[2, 2], [2, 1], [1, 1], [0, 0]] : [[1, 1], [0, 0]]) {
-    const span = `${a.toFixed(da)}–${b.toFixed(db)} ${seconds ? 's' : 'ms'}`;
+  for (const digits of seconds ? [2, 1, 0] : [1, 0]) {
+    const [from, to] = [a.toFixed(digits), b.toFixed(digits)];
+    const span = `${from}–${to} ${seconds ? 's' : 'ms'}`;
+    if (from === to) break;
     if (span.length <= TIME_WIDTH - 1) return span.padStart(TIME_WIDTH - 1) + ' ';
   }
   return single;

@@ -264,7 +264,7 @@ describe('strace timeline: where each fd came from (literal lines)', () => {
       },
     ]);
     const spanned = timelineRows(spread, { width: 100 }).map((r) => r.text);
-    assert.ok(spanned.some((l) => /^1\.35–5\.3 s (?:\(fd 19 inherited\) )?write fd 19 TCP .*: 22 bytes ×5$/.test(l)), spanned.join('\n'));
+    assert.ok(spanned.some((l) => /^1\.35–5\.35 s (?:\(fd 19 inherited\) )?write fd 19 TCP .*: 22 bytes ×5$/.test(l)), spanned.join('\n'));
     // Calls within one printed time keep the single time.
     const close = buildTimeline([{ role: 'r', text: [1, 2, 3].map((i) => `100 10:00:00.00000${i} write(19${TCP}, "hello", 22) = 22`).join('\n') + '\n' }]);
     assert.ok(timelineRows(close, { width: 100 }).some((r) => /^\s+0\.0 ms  (?:\(fd 19 inherited\) )?write fd 19 TCP .* ×3$/.test(r.text)), timelineRows(close, { width: 100 }).map((r) => r.text).join('\n'));
