@@ -5,7 +5,12 @@
 //   (kept even past maxRows), or says the fd was inherited;
 // - the lab's key calls (event.key) are never folded;
 // - `×N` merges only identical calls (same syscall, fd and object); a run of
-//   accepts on one listener is one row that names every fd it made.
+//   accepts on one listener is one row that names every fd it made; a merged
+//   row that spans time says from when to when;
+// - a dup followed by the close of its source (an fd moved to another number)
+//   is one row, "dup + close: fd 18 TCP → fd 19", so no close seems to end an
+//   fd that lives on; the close of an fd that was handed over is always shown;
+// - a failed call's error survives a narrow lane, and a lane's header its pids.
 import type { Handover, Timeline, TimelineEvent } from './timeline';
 
 export interface TextOptions {
@@ -31,12 +36,17 @@ interface Row {
   /** A run of accepts on one listener, or of dups: the fds they made (and the dups' sources). */
   accepted?: number[];
   sources?: number[];
+  /** A dup and the close of its source: the close. */
+  move?: TimelineEvent;
+  /** A run of closes of fds that were handed over: the fds (lab 5's v1 closes its 100 copies at once). */
+  handedClosed?: number[];
   priority: number;
   /** When the row happened, if not at its event (an arrow drawn when its fds arrived). */
   at?: number;
 }
 
-const TIME_WIDTH = 11;
+// 12: room for a span, "2.45–2.46 s" (at 11, 2.46 printed as 2.5); 2 or 3 lanes are as wide as at 11.
+const TIME_WIDTH = 12;
 
 function priority(event: TimelineEvent, handovers: Handover[] | undefined): number {
   if (handovers || event.key) return 0;
@@ -45,8 +55,16 @@ function priority(event: TimelineEvent, handovers: Handover[] | undefined): numb
   return 3;
 }
 
-function fit(text: string, width: number): string {
-  return text.length <= width ? text.padEnd(width) : `${text.slice(0, Math.max(0, width - 1))}…`;
+/** Cut to `width`; `keep`, the end of the text (a failed call's " = EADDRINUSE"), stays whole after the cut. */
+function fit(text: string, width: number, keep = ''): string {
+  if (text.length <= width) return text.padEnd(width);
+  if (keep && text.endsWith(keep) && keep.length + 2 <= width) {
+    // At a word's end when one is near: "bind fd 18 TCP… = EADDRINUSE", not "…TCP 12… = EADDRINUSE".
+    const body = text.slice(0, width - keep.length - 1);
+    const space = body.lastIndexOf(' ');
+    return `${(space >= body.length - 8 && space > 0 ? body.slice(0, space) : body).trimEnd()}…${keep}`;
+  }
+  return `${text.slice(0, Math.max(0, width - 1))}…`;
 }
 
 function fdList(fds: (number | null)[], count: number): string {
@@ -107,7 +125,18 @@ const makerRun = (a: TimelineEvent, b: TimelineEvent) =>
   a.lane === b.lane && a.syscall === b.syscall && !a.errno && !b.errno && !a.key && !b.key &&
   (((a.syscall === 'accept4' || a.syscall === 'accept') && a.fdOrigins?.[0]?.fd === b.fdOrigins?.[0]?.fd) || (isDup(a) && isDup(b)));
 
+/** The fd a dup copied (not the one it made). */
+function dupSource(e: TimelineEvent): number | undefined {
+  return e.fdOrigins?.find((o) => !(e.creates ?? []).includes(o.fd))?.fd;
+}
+
 function candidateRows(timeline: Timeline): Row[] {
+  const { lifeOf } = fdLivesOf(timeline);
+  // A close of an fd that a sendmsg handed over earlier: the sender letting go of its copy (lab 2's lesson).
+  const sent = new Set(timeline.handovers.filter((h) => h.from !== null && h.fromFd !== null).map((h) => `${h.from}|${h.fromFd}`));
+  const closesSent = (e: TimelineEvent) =>
+    e.syscall === 'close' && (e.closes ?? []).some((fd) => lifeOf.get(`${e.id}|${fd}`)?.events.some((id) => sent.has(`${id}|${fd}`)));
+  const lastInLane = new Map<number, Row>();
   const bySender = new Map<number, Handover[]>();
   const received = new Set<number>();
   for (const h of timeline.handovers) {
@@ -126,6 +155,34 @@ function candidateRows(timeline: Timeline): Row[] {
     if (received.has(event.id)) {
       const arrow = deferred.get(event.id);
       if (arrow) rows.push({ ...arrow, events: [event.id], at: event.micros });
+      const last = arrow ? rows[rows.length - 1] : rows.find((r) => r.events.includes(event.id));
+      if (last) lastInLane.set(event.lane, last);
+      continue;
+    }
+    // The sender letting go of what it handed over: always a row; a run of them in one lane is one row.
+    if (closesSent(event) && !event.key) {
+      const run = lastInLane.get(event.lane);
+      if (run?.handedClosed) {
+        run.handedClosed.push(...(event.closes ?? []));
+        run.times += 1;
+        run.events.push(event.id);
+        continue;
+      }
+      const row: Row = { event, events: [event.id], times: 1, priority: 0, handedClosed: [...(event.closes ?? [])] };
+      rows.push(row);
+      lastInLane.set(event.lane, row);
+      continue;
+    }
+    // fdlab moves an fd to another number: dup, then close the source (lab 2's client: close fd 18 TCP looked
+    // like the end of the connection it was about to hand over).
+    const mover = lastInLane.get(event.lane);
+    const closed = event.closes?.[0];
+    if (event.syscall === 'close' && !event.errno && !event.key && closed !== undefined && !closesSent(event) && mover &&
+      !mover.handovers && !mover.move && !mover.accepted && mover.times === 1 && isDup(mover.event) && !mover.event.errno &&
+      dupSource(mover.event) === closed && lifeOf.get(`${mover.event.id}|${closed}`) === lifeOf.get(`${event.id}|${closed}`)) {
+      mover.move = event;
+      mover.events.push(event.id);
+      mover.priority = Math.min(mover.priority, priority(event, undefined));
       continue;
     }
     const handovers = bySender.get(event.id);
@@ -138,14 +195,16 @@ function candidateRows(timeline: Timeline): Row[] {
       if (between) {
         deferred.set(to, { event, events: [], handovers, times: 1, priority: 0 });
         rows.push({ event, events: [event.id], times: 1, priority: 0 });
+        lastInLane.set(event.lane, rows[rows.length - 1]);
         continue;
       }
     }
     const last = rows[rows.length - 1];
-    if (!handovers && last && !last.handovers) {
+    if (!handovers && last && !last.handovers && !last.move && !closesSent(event)) {
       if (sameCall(last.event, event) && !last.accepted) {
         last.times += 1;
         last.events.push(event.id);
+        lastInLane.set(event.lane, last);
         continue;
       }
       if (makerRun(last.event, event) && (last.times === 1 || last.accepted)) {
@@ -155,11 +214,14 @@ function candidateRows(timeline: Timeline): Row[] {
         last.sources.push(event.fdOrigins?.[0]?.fd ?? -1);
         last.times += 1;
         last.events.push(event.id);
+        lastInLane.set(event.lane, last);
         continue;
       }
     }
     const receivers = [...new Set((handovers ?? []).map((h) => h.to).filter((to): to is number => to !== null && to !== event.id))];
-    rows.push({ event, events: [event.id, ...receivers], handovers, times: 1, priority: priority(event, handovers) });
+    const row: Row = { event, events: [event.id, ...receivers], handovers, times: 1, priority: closesSent(event) ? 0 : priority(event, handovers) };
+    rows.push(row);
+    for (const id of row.events) lastInLane.set(timeline.events[id].lane, row);
   }
   return rows;
 }
@@ -240,9 +302,35 @@ function keptRows(timeline: Timeline, rows: Row[], maxRows: number): Set<Row> {
 }
 
 function rowText(row: Row): string {
+  if (row.handedClosed && row.times > 1) return `close ×${row.times} fd ${ranges(row.handedClosed)}: the copies handed over`;
+  if (row.move) return `dup + close: ${row.event.summary.replace(/^\w+ /, '')}${/^close fd \d+ \S+ (.+)$/.exec(row.move.summary)?.[1]?.replace(/^/, '  ') ?? ''}`;
   if (row.accepted && isDup(row.event)) return `dup ×${row.times}: fd ${ranges(row.sources ?? [])} → fd ${ranges(row.accepted)}`;
   if (row.accepted) return `${row.event.syscall} fd ${row.event.fdOrigins?.[0]?.fd} ×${row.times} → fd ${ranges(row.accepted)}`;
   return `${row.event.summary}${row.times > 1 ? ` ×${row.times}` : ''}`;
+}
+
+const msText = (ms: number) => (ms < 1000 ? `${ms.toFixed(1)} ms` : `${(ms / 1000).toFixed(2)} s`);
+
+/**
+ * When the row happened: its call's time; for merged calls that span more than that ("1.71 s  write … ×5",
+ * whose writes went on to 5.7 s), from when to when, in the column's 11 characters: "1.71–5.73 s".
+ */
+function timeColumn(row: Row, timeline: Timeline): string {
+  const ms = (micros: number) => (micros - timeline.startMicros) / 1000;
+  const first = ms(row.at ?? row.event.micros);
+  const single = msText(first).padStart(TIME_WIDTH - 2) + '  ';
+  if (row.times < 2 || row.handovers) return single;
+  const last = Math.max(...row.events.map((id) => ms(timeline.events[id].micros)));
+  if (msText(last) === msText(first)) return single;
+  const seconds = last >= 1000;
+  const [a, b] = seconds ? [first / 1000, last / 1000] : [first, last];
+  for (const digits of seconds ? [2, 1, 0] : [1, 0]) {
+    const [from, to] = [a.toFixed(digits), b.toFixed(digits)];
+    const span = `${from}–${to} ${seconds ? 's' : 'ms'}`;
+    if (from === to) break;
+    if (span.length <= TIME_WIDTH - 1) return span.padStart(TIME_WIDTH - 1) + ' ';
+  }
+  return single;
 }
 
 /** The lines and the events each stands for: a header, a column per process, the rows that matter. */
@@ -257,7 +345,12 @@ export function timelineRows(timeline: Timeline, options: TextOptions = {}): Tex
 
   const rows = candidateRows(timeline);
   const kept = keptRows(timeline, rows, maxRows);
-  const out: TextRow[] = [{ events: [], text: clamp(' '.repeat(TIME_WIDTH) + lanes.map((l) => fit(l.label, laneWidth - 1) + ' ').join('')) }];
+  const header = (texts: string[]) => ({ events: [], text: clamp(' '.repeat(TIME_WIDTH) + texts.map((t) => fit(t, laneWidth - 1) + ' ').join('')) });
+  // One line when every label fits its lane; else the names, and the pids under them (lab 4's Docker lanes
+  // cut "a-parent · pid 18 (host 130…" at 29 columns).
+  const out: TextRow[] = lanes.every((l) => l.label.length <= laneWidth - 1)
+    ? [header(lanes.map((l) => l.label))]
+    : [header(lanes.map((l) => l.name ?? l.role)), header(lanes.map((l) => (l.hostPid ? `pid ${l.pid} (host ${l.hostPid})` : `pid ${l.pid}`)))];
   const announced = new Set<string>(); // process|fd: inherited fds already said to be
   let skipped = 0;
   const fold = () => {
@@ -270,8 +363,7 @@ export function timelineRows(timeline: Timeline, options: TextOptions = {}): Tex
       continue;
     }
     fold();
-    const ms = ((row.at ?? row.event.micros) - timeline.startMicros) / 1000;
-    const time = `${ms < 1000 ? `${ms.toFixed(1)} ms` : `${(ms / 1000).toFixed(2)} s`}`.padStart(TIME_WIDTH - 2) + '  ';
+    const time = timeColumn(row, timeline);
     // An fd no traced call made: the process had it from its start (or its parent); say so where it first shows.
     const notes = { inherited: [] as number[], forked: [] as number[] };
     for (const id of row.events) {
@@ -290,7 +382,8 @@ export function timelineRows(timeline: Timeline, options: TextOptions = {}): Tex
       continue;
     }
     const start = starts[row.event.lane];
-    out.push({ events: row.events, text: clamp(time + ' '.repeat(start) + fit(note + rowText(row), width - TIME_WIDTH - start)) });
+    const failed = row.event.errno && !row.move ? ` = ${row.event.errno}` : '';
+    out.push({ events: row.events, text: clamp(time + ' '.repeat(start) + fit(note + rowText(row), width - TIME_WIDTH - start, failed)) });
   }
   fold();
   return out;

@@ -83,6 +83,8 @@ export interface Lane {
   /** The process (one lane per process: its threads share its fd table). */
   pid: number;
   label: string;
+  /** The role, or which of its processes this is when another lane of the role forked it: "a-parent child". */
+  name: string;
   /** The same process as this machine sees it, when strace saw another pid namespace's numbers (a container). */
   hostPid?: number;
 }
@@ -206,9 +208,10 @@ function describeCall(call: SyscallLine, passing: FdPassingEvent | undefined, fi
     case 'bind':
     case 'connect':
       // Before connect returns, -yy knows a TCP socket by its inode only: the address is the argument.
-      return { summary: `${call.syscall} ${call.syscall === 'connect' ? `${kindFd(first)} →` : shortFd(first)} ${address(args[1])}${failed}`, fds, noise: false };
+      // A failed call without the inode: lab 4's `bind fd 18 TCP inode 12413419 127.0.0.1:8080 = EADDRINUSE` lost its result to a narrow lane.
+      return { summary: `${call.syscall} ${call.syscall === 'connect' || call.errno ? `${kindFd(first)}${call.syscall === 'connect' ? ' →' : ''}` : shortFd(first)} ${address(args[1])}${failed}`, fds, noise: false };
     case 'listen':
-      return { summary: `listen ${shortFd(first)}${failed}`, fds, noise: false };
+      return { summary: `listen ${call.errno ? kindFd(first) : shortFd(first)}${failed}`, fds, noise: false };
     case 'accept':
     case 'accept4': {
       const got = resultFd(call);
@@ -382,7 +385,10 @@ export function buildTimeline(captures: readonly CaptureFile[], options: { pids?
   // A call makes its fd when it returns: a split call (<unfinished ...>) is ordered by its resumed line,
   // or a thread's close in between would seem to close the fd it made (lab 4's stranger: socket() = 18
   // returned after another thread closed its own fd 18).
-  const ends = events.map((d) => timeMicros(PREFIX.exec(d.line.split('\n').pop()!.trimEnd())?.[3] ?? '') || d.micros);
+  // A close frees its number as it starts (the kernel takes the fd out of the table before the file's release,
+  // which may block): close(17 <unfinished ...>) in one thread, socket() = 17 in another, <... close resumed>
+  // would seem to close the socket just made (lab 4's Docker stranger once said its bind used a closed fd 17).
+  const ends = events.map((d) => (d.syscall === 'close' ? d.micros : timeMicros(PREFIX.exec(d.line.split('\n').pop()!.trimEnd())?.[3] ?? '') || d.micros));
   const byEnd = events.map((_, i) => i).sort((a, b) => ends[a] - ends[b] || a - b);
   const inEndOrder = fdLives(byEnd.map((i) => events[i]).map((d) => ({ role: d.role, pid: d.pid, syscall: d.syscall, errno: d.errno, effects: d.effects })));
   const position = new Map(byEnd.map((i, k) => [i, k]));
@@ -458,7 +464,7 @@ export function buildTimeline(captures: readonly CaptureFile[], options: { pids?
     const laneKey = `${d.role}|${d.process}`;
     if (!laneIndex.has(laneKey) && !d.noise) {
       laneIndex.set(laneKey, lanes.length);
-      lanes.push({ role: d.role, pid: d.process!, label: '' });
+      lanes.push({ role: d.role, pid: d.process!, label: '', name: d.role });
     }
     const { tracedFds, channelFd, effects, ...rest } = d;
     const objects = [...new Set(tracedFds.flatMap((fd) => keysOf(fd).slice(0, 1)).map((k) => union.find(k)))];
@@ -476,10 +482,23 @@ export function buildTimeline(captures: readonly CaptureFile[], options: { pids?
     };
   });
   // Processes that only loaded the runtime get no lane: their calls keep lane -1.
+  // A process another lane of its role forked is named for it (lab 4: three lanes "b-server · pid 18" read as one
+  // process): "b-server child", "b-server grandchild".
+  const parentOf = new Map<string, number>(); // role|child pid -> the process that forked it
+  for (const e of finished) {
+    const child = /^(?:clone3?|v?fork) → pid (\d+)$/.exec(e.summary)?.[1];
+    if (child && !/CLONE_THREAD|CLONE_FILES/.test(e.line)) parentOf.set(`${e.role}|${child}`, e.process ?? e.pid);
+  }
+  const laned = new Set(lanes.map((l) => `${l.role}|${l.pid}`));
   for (const lane of lanes) {
+    let generation = 0;
+    for (let pid = parentOf.get(`${lane.role}|${lane.pid}`), hops = 0; pid !== undefined && hops < 16; pid = parentOf.get(`${lane.role}|${pid}`), hops++) {
+      if (laned.has(`${lane.role}|${pid}`)) generation++;
+    }
+    lane.name = generation === 0 ? lane.role : `${lane.role} ${generation === 1 ? 'child' : generation === 2 ? 'grandchild' : `descendant ${generation}`}`;
     const host = options.pids?.find((p) => p.role === lane.role && p.pid === lane.pid && p.hostPid !== p.pid);
     if (host) lane.hostPid = host.hostPid;
-    lane.label = `${lane.role} · pid ${lane.pid}${host ? ` (host ${host.hostPid})` : ''}`;
+    lane.label = `${lane.name} · pid ${lane.pid}${host ? ` (host ${host.hostPid})` : ''}`;
   }
 
   const eventOf = new Map(finished.map((e) => [`${e.role}|${e.pid}|${e.line}`, e.id]));

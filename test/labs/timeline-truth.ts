@@ -1,13 +1,15 @@
 // What every lab test asserts of the lab's own captures (issue 22): its
 // terminal timeline never lies. No lane uses an fd before the call that made
 // it is shown or after it was closed, an inherited fd is said to be one, no
-// line is wider than 100 columns, and every call the lab's lesson rests on
+// line is wider than 100 columns, a handed-over fd's close by its sender and
+// every host pid in the lane headers are on a line, and every call the lab's lesson rests on
 // (its key calls) is on a line. Reads what the run left: no run of its own.
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { LABS } from '../../lab';
 import { fdStoryProblems, readCaptures, textTimelines } from '../../src/strace';
+import { fdLivesOf } from '../../src/strace/timeline-text';
 import { readRolePids } from '../../src/labs/role-pids';
 import { readFdTables } from '../../src/labs/fd-snapshot';
 
@@ -26,6 +28,16 @@ export function assertTimelineTruth(n: number, capturesDir: string): string[] {
   assert.deepEqual(wide, [], `lab ${n}: lines wider than ${WIDTH} columns`);
   for (const part of parts) {
     const shown = new Set(part.rows.flatMap((r) => r.events));
+    // The sender's close of an fd it handed over is on a line (lab 2's lesson: it lets go of its copy).
+    const { lifeOf } = fdLivesOf(part.timeline);
+    for (const h of part.timeline.handovers.filter((h) => h.from !== null && h.fromFd !== null)) {
+      const closer = lifeOf.get(`${h.from}|${h.fromFd}`)?.closer;
+      if (closer !== null && closer !== undefined) assert.ok(shown.has(closer), `lab ${n}: the close of fd ${h.fromFd} after it was handed over is on no line:\n${text}`);
+    }
+    // The lane headers name each host pid whole (on a second header line when the lanes are narrow).
+    for (const lane of part.timeline.lanes.filter((l) => l.hostPid)) {
+      assert.ok(part.rows.slice(0, 2).some((r) => r.text.includes(`pid ${lane.pid} (host ${lane.hostPid})`)), `lab ${n}: ${lane.role}'s header:\n${text}`);
+    }
     for (const { key, events } of part.keys) {
       assert.ok(events.some((id) => shown.has(id)), `lab ${n}: key call "${key.what}" (${key.syscall}) is on no line (${events.length} matched):\n${text}`);
     }

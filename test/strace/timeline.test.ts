@@ -149,7 +149,7 @@ describe('strace timeline: where each fd came from (literal lines)', () => {
     const rows = timelineRows(t, { width: 100 });
     assert.deepEqual(fdStoryProblems(t, rows), []);
     const text = rows.map((r) => r.text).join('\n');
-    assert.match(text, /dup fd 18 TCP → fd 19\n.*close fd 18 TCP.*\n.*write fd 19 TCP/);
+    assert.match(text, /dup \+ close: fd 18 TCP → fd 19  127\.0\.0\.1:4000->127\.0\.0\.1:9999\n.*write fd 19 TCP/);
     assert.match(text, /\(fd 3 inherited\) listen fd 3 TCP 127\.0\.0\.1:7000/);
     const write = t.events.find((e) => e.syscall === 'write')!;
     assert.deepEqual(write.fdOrigins, [{ fd: 19, how: 'created', by: t.events.find((e) => e.syscall === 'fcntl')!.id }]);
@@ -178,6 +178,109 @@ describe('strace timeline: where each fd came from (literal lines)', () => {
     assert.equal(marked.events.length, 1);
     const text = timelineText(t, { width: 100, maxRows: 3 }).join('\n');
     assert.match(text, /openat tmp\.txt → fd 17\n(?:.*\n)*.*read fd 17 tmp\.txt: 5 bytes/);
+  });
+
+  // Lab 2's client (real lines, shortened): fdlab moves fd 18 to 19 (dup, close 18), hands 19 over, closes it.
+  const TCP = '<TCP:[127.0.0.1:35992->127.0.0.1:9999]>';
+  const CHANNEL = '<UNIX-STREAM:[47->50]>';
+  const PEER = '<UNIX-STREAM:[50->47,"/tmp/x/channel"]>';
+  const message = (call: string, fd: string, fds: string) =>
+    `${call}(${fd}, {msg_name=NULL, msg_namelen=0, msg_iov=[{iov_base="\\375\\32\\1\\0\\0\\1\\0\\0\\0\\7migrate", iov_len=17}], msg_iovlen=1, msg_control=[{cmsg_len=20, cmsg_level=SOL_SOCKET, cmsg_type=SCM_RIGHTS, cmsg_data=[${fds}]}], msg_controllen=24, msg_flags=0}, MSG_NOSIGNAL) = 17`;
+  const handover = () =>
+    buildTimeline([
+      {
+        role: 'client',
+        text: [
+          `100 ${T(1)} socket(AF_INET, SOCK_STREAM|SOCK_CLOEXEC|SOCK_NONBLOCK, IPPROTO_IP) = 18<TCP:[555]>`,
+          `100 ${T(2)} connect(18<TCP:[555]>, {sa_family=AF_INET, sin_port=htons(9999), sin_addr=inet_addr("127.0.0.1")}, 16) = -1 EINPROGRESS (Operation now in progress)`,
+          `100 ${T(3)} fcntl(18${TCP}, F_DUPFD_CLOEXEC, 0) = 19${TCP}`,
+          `100 ${T(4)} close(18${TCP}) = 0`,
+          `100 ${T(5)} socket(AF_UNIX, SOCK_STREAM|SOCK_CLOEXEC, 0) = 18<UNIX-STREAM:[47]>`,
+          `100 ${T(6)} connect(18<UNIX-STREAM:[47]>, {sa_family=AF_UNIX, sun_path="/tmp/x/channel"}, 110) = 0`,
+          `100 ${T(7)} fcntl(18${CHANNEL}, F_DUPFD_CLOEXEC, 0) = 20${CHANNEL}`,
+          `100 ${T(8)} close(18${CHANNEL}) = 0`,
+          ...Array.from({ length: 20 }, (_, i) => `100 ${T(10 + i)} write(19${TCP}, "hello", 5) = ${i % 2 ? 5 : 4}`),
+          `100 ${T(40)} ${message('sendmsg', `20${CHANNEL}`, `19${TCP}`)}`,
+          `100 ${T(41)} close(19${TCP}) = 0`,
+          `100 ${T(42)} close(20${CHANNEL}) = 0`,
+        ].join('\n') + '\n',
+      },
+      {
+        role: 'server',
+        text: [
+          `200 ${T(50)} ${message('recvmsg', `20${PEER}`, `19${TCP}`).replace('MSG_NOSIGNAL', 'MSG_CMSG_CLOEXEC')}`,
+          `200 ${T(51)} write(19${TCP}, "hi", 2) = 2`,
+        ].join('\n') + '\n',
+      },
+    ]);
+
+  it('a dup and the close of its source are one row; the close of an fd that was handed over is never folded', () => {
+    const t = handover();
+    assert.equal(t.handovers.length, 1);
+    const rows = timelineRows(t, { width: 100, maxRows: 2 });
+    assert.deepEqual(fdStoryProblems(t, rows), []);
+    const text = rows.map((r) => r.text).join('\n');
+    assert.match(text, /dup \+ close: fd 18 TCP → fd 19  127\.0\.0\.1:35992->127\.0\.0\.1:9999/, text);
+    // No close of fd 18 TCP on a row of its own: the connection lives on as fd 19.
+    assert.ok(!rows.some((r) => /^\s*\S+ m?s\s+close fd 18 TCP/.test(r.text)), text);
+    // The sender's close of what it handed over, after the sendmsg, on a line (maxRows 2 notwithstanding).
+    const close19 = t.events.find((e) => e.syscall === 'close' && e.summary.startsWith('close fd 19 TCP'))!;
+    const row = rows.findIndex((r) => r.events.includes(close19.id));
+    const send = rows.findIndex((r) => r.events.includes(t.handovers[0].from!));
+    assert.ok(row > send && send >= 0 && rows[row].events.length === 1, text);
+    assert.match(rows[row].text, /close fd 19 TCP 127\.0\.0\.1:35992/);
+  });
+
+  it('a failed call keeps its error when cut; a forked lane is its role\'s child; a header that would cut a pid goes on two lines', () => {
+    const lines = (role: string, pid: number, from: number) => [
+      `${pid} ${T(from)} socket(AF_INET, SOCK_STREAM|SOCK_CLOEXEC|SOCK_NONBLOCK, IPPROTO_IP) = 18<TCP:[12413419]>`,
+      `${pid} ${T(from + 1)} bind(18<TCP:[12413419]>, {sa_family=AF_INET, sin_port=htons(8080), sin_addr=inet_addr("127.0.0.1")}, 16) = -1 EADDRINUSE (Address already in use)`,
+    ];
+    const t = buildTimeline(
+      [
+        { role: 'a-parent', text: [`18 ${T(1)} clone(child_stack=NULL, flags=CLONE_CHILD_CLEARTID|CLONE_CHILD_SETTID|SIGCHLD, child_tidptr=0x7f) = 25`, `18 ${T(2)} kill(25, SIGTERM) = 0`, ...lines('a-parent', 25, 3)].join('\n') + '\n' },
+        { role: 'a-stranger-with-a-long-name', text: lines('a-stranger', 18, 10).join('\n') + '\n' },
+      ],
+      { pids: [{ role: 'a-parent', pid: 18, hostPid: 1301234 }, { role: 'a-stranger-with-a-long-name', pid: 18, hostPid: 1302345 }] },
+    );
+    assert.deepEqual(t.lanes.map((l) => l.name), ['a-parent', 'a-parent child', 'a-stranger-with-a-long-name']);
+    const rows = timelineRows(t, { width: 100 });
+    const text = rows.map((r) => r.text).join('\n');
+    assert.ok(rows.every((r) => r.text.length <= 100), text);
+    // Two header lines: the names, then each pid whole with its host pid.
+    assert.match(rows[0].text, /^\s+a-parent\s+a-parent child\s+a-stranger-with-a-long-name$/, text);
+    assert.match(rows[1].text, /^\s+pid 18 \(host 1301234\)\s+pid 25\s+pid 18 \(host 1302345\)$/, text);
+    const binds = rows.filter((r) => r.events.some((id) => t.events[id].syscall === 'bind'));
+    assert.equal(binds.length, 2, text);
+    for (const bind of binds) assert.match(bind.text, /bind fd 18 TCP.*… = EADDRINUSE$|bind fd 18 TCP 127\.0\.0\.1:8080 = EADDRINUSE$/, text);
+    assert.ok(!/inode 12413419/.test(text), 'a failed bind names no inode');
+  });
+
+  it('a merged ×N row that spans time shows from when to when', () => {
+    const spread = buildTimeline([
+      {
+        role: 'r',
+        text: [`100 10:00:00.000000 listen(3<TCP:[127.0.0.1:7000]>, 511) = 0`, ...[0, 1, 2, 3, 4].map((i) => `100 10:00:0${1 + i}.350000 write(19${TCP}, "hello", 22) = 22`)].join('\n') + '\n',
+      },
+    ]);
+    const spanned = timelineRows(spread, { width: 100 }).map((r) => r.text);
+    assert.ok(spanned.some((l) => /^1\.35–5\.35 s (?:\(fd 19 inherited\) )?write fd 19 TCP .*: 22 bytes ×5$/.test(l)), spanned.join('\n'));
+    // Calls within one printed time keep the single time.
+    const close = buildTimeline([{ role: 'r', text: [1, 2, 3].map((i) => `100 10:00:00.00000${i} write(19${TCP}, "hello", 22) = 22`).join('\n') + '\n' }]);
+    assert.ok(timelineRows(close, { width: 100 }).some((r) => /^\s+0\.0 ms  (?:\(fd 19 inherited\) )?write fd 19 TCP .* ×3$/.test(r.text)), timelineRows(close, { width: 100 }).map((r) => r.text).join('\n'));
+  });
+
+  it('a close split by another thread\'s call frees its number when it starts: the socket that gets the number is not closed', () => {
+    const t = capture([
+      `100 ${T(1)} clone3({flags=CLONE_VM|CLONE_FS|CLONE_FILES|CLONE_SIGHAND|CLONE_THREAD|CLONE_SYSVSEM, exit_signal=0} => {parent_tid=[101]}, 88) = 101`,
+      `101 ${T(2)} close(17<pipe:[4242]> <unfinished ...>`,
+      `100 ${T(3)} socket(AF_INET, SOCK_STREAM|SOCK_CLOEXEC|SOCK_NONBLOCK, IPPROTO_IP) = 17<TCP:[555]>`,
+      `101 ${T(4)} <... close resumed>) = 0`,
+      `100 ${T(5)} bind(17<TCP:[555]>, {sa_family=AF_INET, sin_port=htons(8080), sin_addr=inet_addr("127.0.0.1")}, 16) = -1 EADDRINUSE (Address already in use)`,
+    ]);
+    const bind = t.events.find((e) => e.syscall === 'bind')!;
+    assert.deepEqual(bind.fdOrigins, [{ fd: 17, how: 'created', by: t.events.find((e) => e.syscall === 'socket')!.id }]);
+    assert.deepEqual(fdStoryProblems(t, timelineRows(t, { width: 100 })), []);
   });
 
   it('fdStoryProblems catches an fd used after its close with no traced call making it again', () => {
