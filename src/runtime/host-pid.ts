@@ -2,10 +2,15 @@
 // wrappers that start it (docker-init, the role runner, strace).
 import * as fs from 'node:fs';
 
+const WRAPPERS = new Set(['docker-init', 'tini', 'strace', 'nsenter', 'unshare', 'sh']);
+
 function isWrapper(pid: number): boolean {
   try {
     const comm = fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
-    if (comm === 'docker-init' || comm === 'tini' || comm === 'strace') return true;
+    // nsenter, unshare and sh are the process runtime's prefixes (a network namespace, the --pause
+    // freezer): each execs the next in the same pid, so read before that exec it named the wrong
+    // process (a lab 5 run recorded v2 as 466, strace's pid, while its node was 477).
+    if (WRAPPERS.has(comm)) return true;
     return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('role-runner');
   } catch {
     return false;
