@@ -143,7 +143,7 @@ export const lab2: LabDefinition = {
     lab.check(
       'strace shows the socket leaving the client and arriving in the receiver',
       same,
-      pair ? `${formatPair(pair)}; the client's fstat inode: ${clientInode}` : 'no SCM_RIGHTS pair from unix-socket-client to unix-socket-server',
+      pair ? `${formatPair(pair, lab.rolePids())}; the client's fstat inode: ${clientInode}` : 'no SCM_RIGHTS pair from unix-socket-client to unix-socket-server',
     );
   },
 };
