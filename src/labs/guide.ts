@@ -16,7 +16,7 @@ export class Guide {
   }
 
   title(text: string, subtitle: string): void {
-    this.out(`\n${chalk.bold.white(text)}\n${chalk.gray(subtitle)}\n`);
+    this.out(`\n${chalk.bold.white(text)}\n${wrap(subtitle, '', '  ').map((l) => chalk.gray(l)).join('\n')}\n`);
   }
 
   /** Raw text, as is (nothing when silent). */

@@ -14,6 +14,7 @@ import { Guide } from './guide';
 import { pausedStep } from './pause';
 import { resolveSettings } from './settings';
 import { pairLines, scmRightsReport } from './scm-report';
+import { wrap } from '../util/wrap';
 import { takeFdSnapshot, writeFdTables, type FdSnapshot } from './fd-snapshot';
 import { fdPictureText } from './fd-picture-text';
 import { fdPicturesHtml } from './fd-picture-svg';
@@ -42,7 +43,9 @@ export async function runLab(lab: LabDefinition, options: LabOptions): Promise<L
   const runtime = await guide.spin('Choosing a runtime (Docker if an engine answers, else processes)', (update) =>
     selectRuntime({ lab: name, runtime: options.runtime, echoLogs: options.echo, onProgress: update, inspectPorts: options.inspect ? lab.inspectPorts : undefined, processOnly: lab.processOnly, pausable: options.pause }),
   );
-  guide.line(`${chalk.bold('runtime:')} ${runtime.kind}: ${runtime.reason}`);
+  const [runtimeHead, ...runtimeRest] = wrap(`runtime: ${runtime.kind}: ${runtime.reason}`, '', '  ');
+  guide.line(`${chalk.bold('runtime:')}${runtimeHead.slice('runtime:'.length)}`);
+  for (const line of runtimeRest) guide.line(line);
   if (options.inspect && !lab.inspectPorts?.length) guide.line(chalk.yellow(`--inspect: lab ${lab.number} starts no role with an inspector; ignored`));
   if (settings.fault) guide.line(chalk.yellow(`--fault ${settings.fault}: ${lab.faults?.[settings.fault]}`));
 
