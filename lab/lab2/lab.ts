@@ -54,9 +54,11 @@ export const lab2: LabDefinition = {
     await lab.step(
       'Start unix-socket-server, the process that will own the connection',
       lab.runtime.ownNetwork
-        ? 'It runs with no network of its own (--network none, or its own namespace as a process): no interface but lo,\n' +
-            'no route to the TCP server. It can only talk TCP through a socket somebody hands it.'
-        : 'In the process runtime on the host network it shares this machine\'s; with Docker (or FDLAB_PROCESS_NETWORK=private) it would have none.',
+        ? 'It runs with no network of its own (--network none, or its own namespace as a process):\n' +
+            'no interface but lo, no route to the TCP server. It can only talk TCP through a socket\n' +
+            'somebody hands it.'
+        : 'In the process runtime on the host network it shares this machine\'s; with Docker\n' +
+            '(or FDLAB_PROCESS_NETWORK=private) it would have none.',
     );
     const receiver = await lab.startRole({
       name: 'unix-socket-server',
@@ -70,10 +72,11 @@ export const lab2: LabDefinition = {
 
     await lab.step(
       'Start unix-socket-client: connect, say hello, hand the socket over, exit',
-      'The client sends its fd over the channel; the kernel gives the server a new fd for the same socket, with the\n' +
-        'same TCP state: sequence numbers, buffers, the peer. "A new coat" for the connection, not a new body.',
+      'The client sends its fd over the channel; the kernel gives the server a new fd for the same\n' +
+        'socket, with the same TCP state: sequence numbers, buffers, the peer. "A new coat" for the\n' +
+        'connection, not a new body.',
       [receiver.manualShellCommand(), docker
-        ? "nsenter -t <tcp-server's host pid> -n ss -tnpe   (the pod's namespace, where the socket lives; --pause prints the pid)"
+        ? "nsenter -t <tcp-server's host pid> -n ss -tnpe   (the pod's namespace; --pause prints the pid)"
         : 'ss -tnpe | grep 9999'],
     );
     const client = await lab.startRole({ name: 'unix-socket-client', script: roleScript('unix-socket-client'), args: [String(PORT)], env: HOLD_STILL, traced: true });
@@ -87,7 +90,7 @@ export const lab2: LabDefinition = {
     await receiver.waitForLine('holding: the socket is fd');
     const tablesAfter = await lab.fdTables('after', 'after the hand-over (the client has exited)', [client, receiver], tcp);
 
-    await lab.step(`unix-socket-server writes "Migrate to new Process" ${count} times, once a second`, 'The TCP server sees them arrive on the connection the client opened: same peer port, no reconnect.');
+    await lab.step(`unix-socket-server writes "Migrate to new Process" ${count} times, once a second`, 'The TCP server sees them arrive on the connection the client opened: same peer port,\nno reconnect.');
     // After the step (and its --pause): the writes are this step's output, not the last one's.
     await receiver.signal('SIGUSR2');
     const progress = lab.progress('messages on the migrated connection', count);
@@ -143,7 +146,7 @@ export const lab2: LabDefinition = {
     lab.check(
       'strace shows the socket leaving the client and arriving in the receiver',
       same,
-      pair ? `${formatPair(pair)}; the client's fstat inode: ${clientInode}` : 'no SCM_RIGHTS pair from unix-socket-client to unix-socket-server',
+      pair ? `${formatPair(pair, lab.rolePids())}; the client's fstat inode: ${clientInode}` : 'no SCM_RIGHTS pair from unix-socket-client to unix-socket-server',
     );
   },
 };

@@ -497,7 +497,7 @@ export const lab4: LabDefinition = {
       lab.check(
         'strace C: the listener leaves c-old and arrives in c-new',
         listener?.kind === 'tcp' && listener.local === `127.0.0.1:${PORTS.handover}` && listener.remote === undefined && pair?.received?.fd !== undefined,
-        pair ? formatPair(pair) : 'no SCM_RIGHTS pair from c-old to c-new',
+        pair ? formatPair(pair, lab.rolePids()) : 'no SCM_RIGHTS pair from c-old to c-new',
       );
     }
   },

@@ -5,14 +5,20 @@ import Table from 'cli-table3';
 import type { CheckResult } from './types';
 
 export function checksTable(checks: readonly CheckResult[]): string {
+  // 100 columns with the borders (6 + 42 + 48 + 4; it was 108): the measured column wraps.
   // cli-table3 colours its borders itself; follow chalk's terminal detection instead.
   const style = chalk.level > 0 ? { head: ['bold'], border: ['gray'] } : { head: [], border: [] };
-  const table = new Table({ head: ['', 'check', 'measured'], style, wordWrap: true, colWidths: [8, 46, 50] });
+  const table = new Table({ head: ['', 'check', 'measured'], style, wordWrap: true, colWidths: [6, 42, 48] });
   for (const check of checks) {
     const mark = check.status === 'pass' ? chalk.green('pass') : check.status === 'fail' ? chalk.red('FAIL') : chalk.yellow('skip');
-    table.push([mark, check.name, check.measured]);
+    table.push([mark, breakLongWords(check.name, 40), breakLongWords(check.measured, 46)]);
   }
   return table.toString();
+}
+
+/** cli-table3 cuts a word wider than its column with '…' (a path): break it onto lines of its own instead. */
+function breakLongWords(text: string, width: number): string {
+  return text.replace(new RegExp(`\\S{${width + 1},}`, 'g'), (word) => word.match(new RegExp(`.{1,${width}}`, 'g'))!.join('\n'));
 }
 
 export interface Verdict {

@@ -2,6 +2,7 @@
 // command for each, spinners and progress on anything slow.
 import chalk from 'chalk';
 import ora from 'ora';
+import { MAX_COLUMNS, wrap } from '../util/wrap';
 
 export class Guide {
   private stepNumber = 0;
@@ -15,7 +16,7 @@ export class Guide {
   }
 
   title(text: string, subtitle: string): void {
-    this.out(`\n${chalk.bold.white(text)}\n${chalk.gray(subtitle)}\n`);
+    this.out(`\n${chalk.bold.white(text)}\n${wrap(subtitle, '', '  ').map((l) => chalk.gray(l)).join('\n')}\n`);
   }
 
   /** Raw text, as is (nothing when silent). */
@@ -39,7 +40,10 @@ export class Guide {
   step(title: string, why: string, manual: string[] = []): void {
     this.stepNumber += 1;
     this.lastTitle = title;
-    this.out(`\n${chalk.bold.blue(`Step ${this.stepNumber}.`)} ${chalk.bold(title)}\n`);
+    const [head, ...rest] = wrap(`Step ${this.stepNumber}. ${title}`, '', '   ');
+    const number = `Step ${this.stepNumber}.`;
+    this.out(`\n${chalk.bold.blue(number)}${chalk.bold(head.slice(number.length))}\n`);
+    for (const line of rest) this.out(`${chalk.bold(line)}\n`);
     this.out(`${chalk.white(indent(why))}\n`);
     for (const command of manual) this.out(`   ${chalk.gray('try it yourself:')} ${chalk.green(command)}\n`);
   }
@@ -80,11 +84,21 @@ export class Guide {
   }
 }
 
+/**
+ * Indented by 3; a text with a line too wide for 100 columns (lab 4's were
+ * up to 114, wrapped by the terminal mid-word) is reflowed: its lines join
+ * into paragraphs (a blank line, or one starting with a space, '-' or '1.',
+ * starts a new one), each wrapped at 100. A text that fits stays as written.
+ */
 function indent(text: string): string {
-  return text
-    .split('\n')
-    .map((l) => `   ${l}`)
-    .join('\n');
+  const lines = text.split('\n');
+  if (lines.every((l) => l.length + 3 <= MAX_COLUMNS)) return lines.map((l) => `   ${l}`).join('\n');
+  const paragraphs: string[] = [];
+  for (const line of lines) {
+    if (paragraphs.length === 0 || line === '' || /^(\s|-|\d+\.)/.test(line) || paragraphs[paragraphs.length - 1] === '') paragraphs.push(line);
+    else paragraphs[paragraphs.length - 1] += ` ${line}`;
+  }
+  return paragraphs.flatMap((p) => (p === '' ? [''] : wrap(p, `   ${/^\s*/.exec(p)![0]}`))).join('\n');
 }
 
 function bar(fraction: number, width = 24): string {

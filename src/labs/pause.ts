@@ -6,6 +6,7 @@ import chalk from 'chalk';
 import type { LabRuntime, PausedRoles, Role } from '../runtime/types';
 import type { Guide } from './guide';
 import { whilePaused } from '../util/pause';
+import { wrap } from '../util/wrap';
 
 /** Commands for one role, as this machine sees it. */
 export function lookCommands(ownNetwork: boolean, pid: number): string[] {
@@ -86,9 +87,16 @@ async function printPause(runtime: LabRuntime, live: readonly Role[], paused: Pa
   }
   const stopped = live.filter((role) => !paused.running.has(role));
   const docker = runtime.kind === 'docker';
-  const where = docker ? 'host pids (inside its container each has its own, smaller pid); run these on this machine' : 'run these in another terminal';
-  const state = stopped.length ? `the roles are stopped by ${paused.how}, not ended: their fds and sockets stay as they are` : 'the roles run on while you look';
-  out(`   ${chalk.bgYellow.black(' paused ')} ${chalk.yellow(`before step ${guide.stepCount}; ${state}${seen.length ? ` (${where})` : ''}:`)}\n`);
+  // Short lines (100 columns at most): one long sentence with nested parentheses was 240 wide.
+  // A role and its pid stay on one line (a no-break space while wrapping).
+  const say = (colour: (text: string) => string, text: string, first = '   ', rest = first) => {
+    for (const line of wrap(text, first, rest)) out(`${colour(line.replace(/\u00a0/g, ' '))}\n`);
+  };
+  out(`   ${chalk.bgYellow.black(' paused ')} ${chalk.yellow(`before step ${guide.stepCount}`)}\n`);
+  if (stopped.length) say(chalk.yellow, `the roles are stopped by ${paused.how.replace(/ /g, '\u00a0')}, not ended: their fds and sockets stay as they are`);
+  else say(chalk.yellow, 'the roles run on while you look');
+  if (seen.length && docker) say(chalk.yellow, 'host pids below: inside its container each role has its own, smaller pid');
+  if (seen.length) say(chalk.yellow, docker ? 'run these on this machine:' : 'run these in another terminal:');
   for (const { role, pid } of seen) {
     out(`     ${chalk.bold(role.name)} ${chalk.gray(`pid ${pid}`)}\n`);
     for (const command of lookCommands(runtime.ownNetwork, pid)) out(`       ${chalk.green(command)}\n`);
@@ -96,18 +104,18 @@ async function printPause(runtime: LabRuntime, live: readonly Role[], paused: Pa
     if (docker) out(`       ${chalk.green(paused.running.has(role) ? role.manualShellCommand() : `nsenter -t ${pid} -a sh`)}\n`);
   }
   if (unseen.length) {
-    out(`   ${chalk.yellow("these roles' pids are not visible from here (another pid namespace than the engine's: a devcontainer, Docker Desktop); a paused container refuses docker exec until Enter; docker unpause <container> first lets it run on while you look inside:")}\n`);
+    say(chalk.yellow, "these roles' pids are not visible from here: another pid namespace than the engine's (a devcontainer, Docker Desktop).");
+    say(chalk.yellow, 'A paused container refuses docker exec until Enter; docker unpause <container> first lets it run on while you look inside:');
     for (const role of unseen) out(`     ${chalk.bold(role.name)}\n       ${chalk.green(role.manualShellCommand())}   ${chalk.gray('then: ls -l /proc/*/fd; ss -atxnpe')}\n`);
   }
-  out(`   ${chalk.gray('look at: which fd numbers each process has, and what they point at (socket:[inode], the file); the same inode in two processes is one open file description')}\n`);
+  say(chalk.gray, 'look at: which fd numbers each process has, and what they point at (socket:[inode], the file); the same inode in two processes is one open file description');
   if (runtime.ownNetwork) {
     // Lab 2's receiver (--network none) holds a TCP socket its own namespace does not list.
-    out(`   ${chalk.gray("ss lists a socket in the network namespace it was created in: one received from another role's namespace is listed there, not in the holder's")}\n`);
+    say(chalk.gray, "ss lists a socket in the network namespace it was created in: one received from another role's namespace is listed there, not in the holder's");
   }
   const pidOf = (role: Role) => seen.find((s) => s.role === role)?.pid;
-  const named = (role: Role) => (pidOf(role) ? `${role.name} (pid ${pidOf(role)})` : role.name);
-  const parts = [];
-  if (stopped.length) parts.push(`paused: ${stopped.map(named).join(', ')}`);
-  if (paused.running.size) parts.push(`still running: ${[...paused.running].map(([role, why]) => `${named(role)}: ${why}`).join(', ')}`);
-  out(`   ${chalk.yellow(`${parts.join('; ')}; press Enter to run step ${guide.stepCount}: ${guide.stepTitle}`)}\n`);
+  const named = (role: Role) => (pidOf(role) ? `${role.name}\u00a0(pid\u00a0${pidOf(role)})` : role.name);
+  if (stopped.length) say(chalk.yellow, `paused: ${stopped.map(named).join(', ')}`, '   ', '     ');
+  if (paused.running.size) say(chalk.yellow, `still running: ${[...paused.running].map(([role, why]) => `${named(role)}: ${why}`).join(', ')}`, '   ', '     ');
+  say(chalk.yellow, `press Enter to run step ${guide.stepCount}: ${guide.stepTitle}`, '   ', '     ');
 }

@@ -13,7 +13,8 @@ import { projectRoot } from '../project';
 import { Guide } from './guide';
 import { pausedStep } from './pause';
 import { resolveSettings } from './settings';
-import { scmRightsReport } from './scm-report';
+import { pairLines, scmRightsReport } from './scm-report';
+import { wrap } from '../util/wrap';
 import { takeFdSnapshot, writeFdTables, type FdSnapshot } from './fd-snapshot';
 import { fdPictureText } from './fd-picture-text';
 import { fdPicturesHtml } from './fd-picture-svg';
@@ -42,7 +43,9 @@ export async function runLab(lab: LabDefinition, options: LabOptions): Promise<L
   const runtime = await guide.spin('Choosing a runtime (Docker if an engine answers, else processes)', (update) =>
     selectRuntime({ lab: name, runtime: options.runtime, echoLogs: options.echo, onProgress: update, inspectPorts: options.inspect ? lab.inspectPorts : undefined, processOnly: lab.processOnly, pausable: options.pause }),
   );
-  guide.line(`${chalk.bold('runtime:')} ${runtime.kind}: ${runtime.reason}`);
+  const [runtimeHead, ...runtimeRest] = wrap(`runtime: ${runtime.kind}: ${runtime.reason}`, '', '  ');
+  guide.line(`${chalk.bold('runtime:')}${runtimeHead.slice('runtime:'.length)}`);
+  for (const line of runtimeRest) guide.line(line);
   if (options.inspect && !lab.inspectPorts?.length) guide.line(chalk.yellow(`--inspect: lab ${lab.number} starts no role with an inspector; ignored`));
   if (settings.fault) guide.line(chalk.yellow(`--fault ${settings.fault}: ${lab.faults?.[settings.fault]}`));
 
@@ -56,6 +59,7 @@ export async function runLab(lab: LabDefinition, options: LabOptions): Promise<L
   const snapshots: FdSnapshot[] = [];
   // Each traced role's pid in its own namespace and on this machine, read while it starts (see role-pids.ts).
   const pidReads: Promise<RolePid | null>[] = [];
+  const pidsRead: RolePid[] = [];
   const context: LabContext = {
     runtime,
     options,
@@ -71,11 +75,23 @@ export async function runLab(lab: LabDefinition, options: LabOptions): Promise<L
         ...rest,
         strace: traced && options.strace ? { syscalls: lab.traceSyscalls } : false,
         inspectPort: options.inspect ? inspectPort : undefined,
+        logFile: path.join(path.relative(process.cwd(), capturesDir) || '.', `${spec.name}.log`),
       });
       roles.push(role);
-      if (traced && options.strace) pidReads.push(rolePids(role).catch(() => null));
+      if (traced && options.strace) {
+        const read = rolePids(role).catch(() => null);
+        pidReads.push(read);
+        // Awaited (about 40 ms) so the line comes before the role's own: its log names only the pid in its
+        // container, and in lab 5 both versions are pid 18 there ("successor pid 18" read as v1 to itself).
+        const pids = await read;
+        if (pids) pidsRead.push(pids);
+        if (pids && pids.hostPid !== pids.pid) {
+          guide.line(chalk.gray(`   ${role.name} runs as pid ${pids.pid} in its ${runtime.kind === 'docker' ? 'container' : 'pid namespace'}, pid ${pids.hostPid} on this machine`));
+        }
+      }
       return role;
     },
+    rolePids: () => [...pidsRead],
     // Only a real `true` passes: a lab that hands in undefined or a truthy object has measured nothing.
     check: (checkName, passed, measured) => checks.push({ name: checkName, status: passed === true ? 'pass' : 'fail', measured }),
     skip: (checkName, why) => checks.push({ name: checkName, status: 'skipped', measured: why }),
@@ -117,7 +133,7 @@ export async function runLab(lab: LabDefinition, options: LabOptions): Promise<L
   const scm = scmRightsReport(captureFiles, readRolePids(capturesDir));
   if (options.strace) {
     guide.line(`\n${chalk.bold('SCM_RIGHTS seen by strace')} ${chalk.gray(`(full captures in ${path.relative(process.cwd(), capturesDir) || '.'})`)}`);
-    for (const line of scm.lines.slice(0, SCM_LINES_SHOWN)) guide.line(`  ${line}`);
+    for (const line of scm.lines.slice(0, SCM_LINES_SHOWN)) for (const part of pairLines(line)) guide.line(part);
     if (scm.lines.length > SCM_LINES_SHOWN) guide.line(chalk.gray(`  ... and ${scm.lines.length - SCM_LINES_SHOWN} more (all in summary.json)`));
     if (scm.lines.length === 0) guide.line(chalk.yellow('  none found'));
   }

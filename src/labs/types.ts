@@ -1,6 +1,6 @@
 // What a lab is: a declaration of roles, steps and checks. The engine
 // (runner.ts) does the work: runtime, guide output, strace, captures, verdict.
-import type { FdPair, KeyCall, TimelinePart } from '../strace';
+import type { FdPair, KeyCall, RolePid, TimelinePart } from '../strace';
 import type { LabRuntime, Role, RoleSpec } from '../runtime/types';
 import type { FdFilter, FdSnapshot } from './fd-snapshot';
 
@@ -71,6 +71,8 @@ export interface LabContext {
   setting<T extends number | string = number>(name: string): T;
   /** The fault asked for with --fault (one the lab declares), if any. */
   readonly fault: string | undefined;
+  /** The traced roles' pids read so far, in their own namespace and on this machine: for formatPair(pair, pids). */
+  rolePids(): RolePid[];
 }
 
 export type LabRoleSpec = Omit<RoleSpec, 'strace'> & { traced?: boolean };

@@ -4,6 +4,7 @@ import chalk from 'chalk';
 import { EventEmitter } from 'node:events';
 import { LabError } from '../lab-error';
 import { pausableTimeout } from '../util/pause';
+import { MAX_COLUMNS } from '../util/wrap';
 
 const COLOURS = [chalk.cyan, chalk.magenta, chalk.yellow, chalk.green, chalk.blue, chalk.redBright, chalk.cyanBright];
 let nextColour = 0;
@@ -15,6 +16,21 @@ export interface RoleLogOptions {
   prefixWidth?: number;
   /** Where printed lines go (default process.stdout). */
   out?: (text: string) => void;
+  /** Where the role's whole log is saved, named instead of echoing a long RESULT line. */
+  logFile?: string;
+}
+
+/** Columns a line may take after the prefix: 100 in all (see src/util/wrap.ts). */
+const ECHO_WIDTH = MAX_COLUMNS - 21;
+
+/**
+ * A role's machine-readable result ("RESULT {json}", lab 5's client: about
+ * 2,000 characters) is for the lab, not for reading: echoed, it fills a
+ * screen. Its length and where it is instead; role.lines keeps it whole.
+ */
+export function echoed(line: string, logFile = 'the role log'): string {
+  if (!line.startsWith('RESULT ') || line.length <= ECHO_WIDTH) return line;
+  return `RESULT (${line.length.toLocaleString('en-US')} characters: in ${logFile})`;
 }
 
 export class RoleLog extends EventEmitter {
@@ -24,6 +40,7 @@ export class RoleLog extends EventEmitter {
   private readonly prefix: string;
   private readonly echo: boolean;
   private readonly out: (text: string) => void;
+  private readonly logFile?: string;
 
   constructor(readonly role: string, options: RoleLogOptions = {}) {
     super();
@@ -32,6 +49,7 @@ export class RoleLog extends EventEmitter {
     this.prefix = colour(role.padEnd(options.prefixWidth ?? 19)) + chalk.gray('│ ');
     this.echo = options.echo ?? true;
     this.out = options.out ?? ((text) => process.stdout.write(text));
+    this.logFile = options.logFile;
   }
 
   write(chunk: Buffer | string): void {
@@ -84,7 +102,7 @@ export class RoleLog extends EventEmitter {
 
   private add(line: string): void {
     this.lines.push(line);
-    if (this.echo) this.out(`${this.prefix}${line}\n`);
+    if (this.echo) this.out(`${this.prefix}${echoed(line, this.logFile)}\n`);
     this.emit('line', line);
   }
 }

@@ -30,6 +30,8 @@ export interface RoleSpec {
   strace?: StraceSpec | false;
   /** Print the role's log lines live (default true); they are kept either way. */
   echo?: boolean;
+  /** Where the lab saves the role's log (a path to print): a long RESULT line is echoed as a pointer to it. */
+  logFile?: string;
   /** Start the role with the Node inspector listening on this port (Docker: published on 127.0.0.1). */
   inspectPort?: number;
   /**

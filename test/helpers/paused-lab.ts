@@ -30,7 +30,7 @@ export interface PausedRun {
   pauses: number;
 }
 
-/** The last line of every pause: "paused: <role> (pid N), ...; press Enter to run step N: <title>". */
+/** The last line(s) of every pause: "press Enter to run step N: <title>" (after "paused: <role> (pid N), ..."). */
 export const PROMPT = /press Enter to run step \d+: /g;
 
 /** The cgroup a process-runtime pause names ("stopped by the cgroup v2 freezer (<dir>)"), or null. */

@@ -90,8 +90,8 @@ describe('lab 1 in Docker from another pid namespace (as in a devcontainer)', fu
     const code = await new Promise<number | null>((resolve) => lab.once('close', resolve));
     assert.equal(code, 0, output);
     assert.ok(pauses >= 2, `paused ${pauses} times:\n${output}`);
-    assert.match(output, /pids are not visible from here .*docker unpause <container> first[^\n]*:\n +receiver\n +docker exec -it fdlab-\S+-receiver sh/);
-    assert.match(output, /paused: receiver; press Enter to run step 2: /, 'paused, though its pid is not known here');
+    assert.match(output, /pids are not visible from here[^]*?docker\s+unpause\s+<container>\s+first[^:]*:\n +receiver\n +docker exec -it fdlab-\S+-receiver sh/);
+    assert.match(output, /paused: receiver\n {3}press Enter to run step 2: /, 'paused, though its pid is not known here');
     assert.match(output, /not visible from here: no fd table/);
     assert.match(output, /skip +│ fd tables from \/proc: two fds, one open/);
     assert.match(output, /Lab passed: 6 passed, 0 failed, 1 skipped/);

@@ -58,7 +58,7 @@ for (const runtime of RUNTIMES) {
       const handover = records.handover.load;
       assert.deepEqual([handover.opened, handover.answered, handover.refused, handover.reset], [800, 800, 0, 0]);
       assert.deepEqual(Object.keys(handover.servedBy).map((who) => who.replace(/\[\d+\]$/, '')), ['c-old', 'c-new']);
-      assert.match(run.check('strace C: the listener leaves c-old and arrives in c-new').measured, /^c-old \(pid \d+\) sent fd \d+ <TCP 127\.0\.0\.1:8082> -> c-new \(pid \d+\) got it as fd \d+/);
+      assert.match(run.check('strace C: the listener leaves c-old and arrives in c-new').measured, /^c-old \(pid \d+(?:, host \d+)?\) sent fd \d+ <TCP 127\.0\.0\.1:8082> -> c-new \(pid \d+(?:, host \d+)?\) got it as fd \d+/);
 
       // strace: who bound, who only listened on fd 3, who sent SIGTERM to whom.
       assert.match(run.check('strace A: the child never binds; it listens and accepts on fd 3').measured, /child \d+: bind = -1 EADDRINUSE, listen\(3<TCP:\[127\.0\.0\.1:8080\]>\) = 0, [1-9]\d* accept4 on fd 3; stranger: bind = -1 EADDRINUSE$/);

@@ -37,7 +37,7 @@ function assertFrozen(pause: string): { cgroup: string; pids: number[] } {
     assert.ok(fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8').includes(`0::/${path.basename(cgroup)}\n`), `${role} (pid ${pid}) is in ${cgroup}`);
     assert.ok(pause.includes(`${role} (pid ${pid})`), `the prompt names ${role} (pid ${pid}) as paused:\n${pause}`);
   }
-  assert.match(pause, /paused: .*; press Enter to run step \d+: \S/);
+  assert.match(pause, /^ {3}paused: .*\n(?:.*\n)*? {3}press Enter to run step \d+: \S/m);
   return { cgroup, pids: pids.map(([, pid]) => pid) };
 }
 

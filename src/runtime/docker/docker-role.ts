@@ -27,8 +27,9 @@ export class DockerRole implements Role {
     readonly container: Docker.Container,
     private readonly containerName: string,
     echo: boolean,
+    logFile?: string,
   ) {
-    this.log = new RoleLog(name, { echo });
+    this.log = new RoleLog(name, { echo, logFile });
   }
 
   /** Attaches to output before the start, so not one line is missed, then starts. */

@@ -191,7 +191,7 @@ export class DockerRuntime implements LabRuntime {
         Init: true, // docker-init forwards `docker kill --signal` to the role runner
       },
     });
-    const role = new DockerRole(spec.name, this.docker, container, name, (this.options.echoLogs ?? true) && spec.echo !== false);
+    const role = new DockerRole(spec.name, this.docker, container, name, (this.options.echoLogs ?? true) && spec.echo !== false, spec.logFile);
     this.roles.push(role);
     await role.start();
     return role;

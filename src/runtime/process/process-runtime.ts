@@ -35,8 +35,8 @@ export class ProcessRole implements Role {
   exitCode: number | null = null;
   private readonly exited: Promise<RoleExit>;
 
-  constructor(readonly name: string, private readonly child: ChildProcess, echo: boolean, private readonly ownNetwork: boolean) {
-    this.log = new RoleLog(name, { echo });
+  constructor(readonly name: string, private readonly child: ChildProcess, echo: boolean, private readonly ownNetwork: boolean, logFile?: string) {
+    this.log = new RoleLog(name, { echo, logFile });
     child.stdout!.on('data', (chunk: Buffer) => this.log.write(chunk));
     child.stderr!.on('data', (chunk: Buffer) => this.log.write(chunk));
     this.exited = new Promise((resolve) => {
@@ -140,7 +140,7 @@ export async function spawnProcessRole(
     child.once('spawn', resolve);
     child.once('error', reject);
   });
-  return new ProcessRole(spec.name, child, how.echo && spec.echo !== false, how.ownNetwork);
+  return new ProcessRole(spec.name, child, how.echo && spec.echo !== false, how.ownNetwork, spec.logFile);
 }
 
 export class ProcessRuntime implements LabRuntime {

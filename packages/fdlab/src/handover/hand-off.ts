@@ -300,6 +300,20 @@ class HandingOff<S> {
     this.at.copied = Date.now();
   }
 
+  /**
+   * Why the copies sent ("copies of 101 connections") and the connections switched (100) differ:
+   * one closed meanwhile (lab 5: the client's probe, a connection every 100 ms), or arrived after the copies.
+   */
+  private notSwitched(held: Held<S>): string {
+    const switched = new Set(held.connections.map((c) => c.connection));
+    const closed = this.copies.filter((c) => !switched.has(c)).length;
+    const late = held.connections.length - (this.copies.length - closed);
+    return [
+      closed ? `; ${closed} of the ${this.copies.length} copied closed before being switched` : '',
+      late > 0 ? `; ${late} arrived after the copies, sent with their group` : '',
+    ].join('');
+  }
+
   /** Connections accepted while the copies went out: the new version has no copy of them. */
   private extra(): ServedConnection<S>[] {
     const copied = new Set(this.copies);
@@ -382,7 +396,7 @@ class HandingOff<S> {
     if (!standby.isOver()) {
       await this.channel!.send({ data: encode({ type: 'done', connections: handed, batches: this.sentGroups, standbyMs: options.standbyMs }) }).catch(() => {});
       timings.restMs = Date.now() - restStarted;
-      options.log(`switched all ${handed} connections in ${this.sentGroups} group(s) (${timings.restMs} ms after the commit)`);
+      options.log(`switched all ${handed} connections in ${this.sentGroups} group(s) (${timings.restMs} ms after the commit${this.notSwitched(held)})`);
       preferOldForOom(this.successor?.pid, options.log);
       standby.beginGrace();
     }
