@@ -15,16 +15,23 @@ const POLL_MS = 25;
 
 /** Waits until the role's program runs (below strace), then reads its pids; null if it cannot be seen from here. */
 export async function rolePids(role: Role): Promise<RolePid | null> {
+  // The same answer twice, POLL_MS apart: read in the instant of an exec (a wrapper becoming strace,
+  // its comm not yet changed), one read named strace's pid, 11 below the node the fd tables showed.
+  let last: RolePid | null = null;
   for (const deadline = Date.now() + WAIT_MS; Date.now() < deadline; ) {
     const host = await role.hostPid();
     if (host === null) return null; // exited, or in another pid namespace than ours
     if (!seesRoleProcess(host)) {
       const pids = namespacePids(host);
-      return pids.length ? { role: role.name, pid: pids[pids.length - 1], hostPid: pids[0] } : null;
+      const read = pids.length ? { role: role.name, pid: pids[pids.length - 1], hostPid: pids[0] } : null;
+      if (read === null || read.hostPid === last?.hostPid) return read;
+      last = read;
+    } else {
+      last = null;
     }
     await new Promise((resolve) => setTimeout(resolve, POLL_MS));
   }
-  return null;
+  return last;
 }
 
 export function writeRolePids(dir: string, pids: readonly RolePid[]): void {
