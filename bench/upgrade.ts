@@ -258,8 +258,8 @@ async function runStrategy(run: Run, strategy: Strategy): Promise<StrategyResult
       const goneAt = await processes.waitGone(current, handoverMs + options.standbyMs, `old pid ${current} to exit`);
       client.mark('gone', k, goneAt);
       result.oldGoneMs = ms(signalAt, goneAt);
-      // Its last lines may still be in the pipe when it is gone.
-      const rest = await log.wait(new RegExp(`pid ${current}\\] switched all \\d+ connections in (\\d+) group\\(s\\) \\((\\d+) ms after the commit\\)`), 2000, 'the switch line', logFrom).catch(() => null);
+      // Its last lines may still be in the pipe when it is gone. The line may go on after the ms: "; 1 of the 201 copied closed ...".
+      const rest = await log.wait(new RegExp(`pid ${current}\\] switched all \\d+ connections in (\\d+) group\\(s\\) \\((\\d+) ms after the commit[;)]`), 2000, 'the switch line', logFrom).catch(() => null);
       if (rest) Object.assign(result.engine, { groups: Number(rest.match[1]), restMs: Number(rest.match[2]) });
     } else if (strategy === 'restart') {
       processes.signal(current, 'SIGTERM');

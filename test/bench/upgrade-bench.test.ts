@@ -46,7 +46,8 @@ describe('bench:upgrade', function () {
     assert.equal(doc.rounds.length, 1);
     assert.deepEqual(doc.storm.map((r: { server: string }) => r.server), ['fdlab', 'node', 'python']);
     for (const r of doc.storm) assert.equal(r.answered, 100, `${r.server}: ${JSON.stringify(r)}`);
-    assert.ok(typeof fdlab.engine.startMs === 'number' && fdlab.engine.restMs === 0, JSON.stringify(fdlab.engine));
+    // 200 connections are one group: nothing is switched after the commit (restMs is a few ms at most, not asserted: timing).
+    assert.ok(typeof fdlab.engine.startMs === 'number' && fdlab.engine.groups === 1 && typeof fdlab.engine.restMs === 'number', JSON.stringify(fdlab.engine));
 
     assert.ok(doc.pids.length >= 7, `pids: ${doc.pids}`); // 3 clients, 2 fdlab, 2 restart, 2 listener-only
     const left = doc.pids.filter((pid: number) => !gone(pid));

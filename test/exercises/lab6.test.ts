@@ -122,7 +122,9 @@ describe('lab/lab6/README.md: exercises and what breaks', function () {
     for (const page of pages) assert.match(page.banner, /reconnected: this is connection #2; the first one closed \(1006\)/);
     const lost = /deliveries: ([\d,]+) lost, 0 duplicated, 0 out of order/.exec(run.check(/every message delivered/).measured);
     assert.ok(lost && Number(lost[1].replace(/,/g, '')) > 0, run.check(/every message delivered/).measured);
-    assert.match(run.check(/room's numbering/).measured, /^\d+ different: /);
+    // The numbering started over in v2: the participants' runs differ (each lost other messages), or,
+    // when all lost the same ones, every one of them saw seq 1..M then 1..N (CI once: "seq 1-53,1-61 at all 7").
+    assert.match(run.check(/room's numbering/).measured, /^(\d+ different: |seq 1-[\d,-]*,1-\d+ at all 7$)/);
     assert.equal(run.check(/every WebSocket crossed/).measured, '0 of 7 WebSockets seen crossing; 0 fds in all');
     assert.equal(run.check(/v2's badge/).status, 'pass', 'the badge says v2 too: on a new connection');
     console.log(`      measured: ${run.check(/every message delivered/).measured}`);
