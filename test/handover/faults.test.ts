@@ -13,6 +13,8 @@ import { fdCountOf, processesUsing, processState, type Serving, soleServer, star
 const CONNECTIONS = 30;
 /** More than two groups of 256: the faults after the commit then strike while groups are still switching. */
 const MANY = 600;
+/** Past 2,048, groups of 1,024 (hand-off.ts): 8 groups of 256, one of 1,024, one of 28. */
+const HUGE = 3100;
 
 interface Row {
   hook: string;
@@ -56,11 +58,13 @@ async function serving(serve: Serving, pinger: Pinger, from: number, connections
 describe('hot-upgrade engine: a fault in every state', function () {
   this.timeout(60_000);
 
-  const many = (row: Row): Row => ({ ...row, outcome: new RegExp(row.outcome.source.replaceAll(String(CONNECTIONS), String(MANY))) });
+  const scaled = (row: Row, n: number): Row => ({ ...row, outcome: new RegExp(row.outcome.source.replaceAll(String(CONNECTIONS), String(n))) });
   const rows: [Row, number][] = [
     ...ROWS.map((row): [Row, number] => [row, CONNECTIONS]),
     // A kill of the old version mid-stream is left out here: the groups it never switched lose what it had read.
-    ...ROWS.filter((row) => row.hook.startsWith('new:')).map((row): [Row, number] => [many(row), MANY]),
+    ...ROWS.filter((row) => row.hook.startsWith('new:')).map((row): [Row, number] => [scaled(row, MANY), MANY]),
+    // The new version killed or stopped with the large groups still to come: all 3,100 are taken back.
+    ...ROWS.filter((row) => row.hook.startsWith('new:serving-standby')).map((row): [Row, number] => [scaled(row, HUGE), HUGE]),
   ];
   for (const [row, connections] of rows) {
     it(`${row.hook}, ${connections} connections: ${row.survivor === 'old' ? 'the old version keeps' : 'the new version gets'} every one`, async () => {
@@ -74,7 +78,7 @@ describe('hot-upgrade engine: a fault in every state', function () {
       const serve = await startServe(tempDir(), ['--upgrade-timeout', deadlineEnds ? '3000' : '8000', '--standby', standby], { FDLAB_HANDOVER_HOOK: row.hook });
       const pinger = await Pinger.connect(serve.port, connections);
       try {
-        pinger.start(connections > CONNECTIONS ? 100 : 20);
+        pinger.start(connections > MANY ? 500 : connections > CONNECTIONS ? 100 : 20);
         const fdsBefore = fdCountOf(serve.pid);
         process.kill(serve.pid, 'SIGUSR2');
         await serve.waitForLog(new RegExp(`hook: ${row.hook}`));
