@@ -5,7 +5,7 @@
 // The engine never exits the process: this command does, on 'upgraded'.
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { externalSuccessor, fromEnvironment, removePidFile, spawnSuccessor, Upgrader, UPGRADE_SOCKET_ENV, UPGRADE_TOKEN_ENV, type NewState, type OnState, type StartSuccessor, type HandoverApp } from 'fdlab';
+import { externalSuccessor, fromEnvironment, spawnSuccessor, Upgrader, UPGRADE_SOCKET_ENV, UPGRADE_TOKEN_ENV, type StartSuccessor, type HandoverApp } from 'fdlab';
 import { LabError } from '../lab-error';
 import { bestEffortOutput, writeLine } from './early-signals';
 import { faultHooks, HOOK_ENV } from './fault-hooks';
@@ -48,13 +48,6 @@ export async function runServe(options: ServeOptions): Promise<void> {
   // one upgrade and no more: the first successor inherits it, nobody after.
   const hooks = faultHooks(process.env[HOOK_ENV], takeOver ? 'new' : 'old', log);
   if (takeOver) delete process.env[HOOK_ENV];
-  // Where our take-over stands (NEW_STATES), for a stop request that comes
-  // before Upgrader.start resolves: recorded before a hook can stop us there.
-  let taking: NewState | null = takeOver ? 'connecting' : null;
-  const onState: OnState = (side, state) => {
-    if (side === 'new') taking = state as NewState;
-    return hooks(side, state);
-  };
   const spawnOnce: StartSuccessor = (request) => {
     const successor = spawnSuccessor(request);
     delete process.env[HOOK_ENV]; // after a rollback the next try is clean
@@ -65,84 +58,10 @@ export async function runServe(options: ServeOptions): Promise<void> {
     // The default state dir is named after the port: with port 0 every server would share one.
     throw new LabError('ERR_INVALID_ARG_VALUE', 'with --port 0, give a --state-dir too (the default one is named after the port)');
   }
-  // A stop request (stop() below), once made: which signal made it.
-  let stopping: NodeJS.Signals | null = null;
-  let upgrader: Upgrader<unknown> | null = null; // the session is the app's (PingSession or HttpSession)
-  /**
-   * Closes everything (after an upgrade under way settles: close() lets it),
-   * removes the pid file unless a successor rewrote it, exits. Once.
-   */
-  let exiting = false;
-  const closeAndExit = (signal: NodeJS.Signals) => {
-    if (exiting) return;
-    exiting = true;
-    void upgrader!.close().then(
-      () => 0,
-      (error: Error) => {
-        log(`stopping (${signal}): ${error.message}`);
-        return 1;
-      },
-    ).then((code) => {
-      removePidFile(pidFile);
-      process.exit(code);
-    });
-  };
-  // SIGINT (Ctrl-C), SIGHUP (a reload-style signal, a closed terminal) and
-  // SIGTERM all mean one thing: stop (docs/handover.md, "Operator signals").
-  // Serving: close the listener and every connection, remove the pid file,
-  // exit 0. Their default action killed a version mid-upgrade, and with it
-  // every connection it held. So, by where this version stands:
-  // - the old side of an upgrade: the stop waits until it settles (close()
-  //   lets it): upgraded, we exit as always and the new version serves;
-  //   rolled back or taken back, we stop then;
-  // - taking over, before the commit: we refuse the take-over and exit; the
-  //   old version still owns every connection (we only held copies, still)
-  //   and rolls back (or takes back, if it read our ack), serving on;
-  // - taking over, after the commit (the old version stands by): the stop
-  //   waits until it has released us (or is gone), then we stop as when
-  //   serving. Handing back instead would restore the old version's older
-  //   sessions, and the service a stop was sent to would serve on.
-  const stop = (signal: NodeJS.Signals) => {
-    if (stopping) {
-      const status = upgrader?.status;
-      const when = status === 'upgrading' ? ', once the upgrade settles' : !upgrader || status === 'predecessor-standing-by' ? ', once the previous version has released us' : '';
-      log(`${signal}: already stopping (${stopping})${when}`);
-      return;
-    }
-    stopping = signal;
-    // close() stops handling SIGUSR2: its default action must not kill us while an upgrade settles.
-    process.on('SIGUSR2', () => log(`SIGUSR2 ignored: stopping (${signal})`));
-    if (!upgrader) {
-      if (taking === null) {
-        log(`${signal} while starting: exiting before serving`);
-        removePidFile(pidFile);
-        process.exit(0);
-      }
-      if (!committed(taking)) {
-        // Exiting closes our copies only; the old version's own hold everything.
-        log(`${signal} while taking over ('${taking}', before the commit): refusing the take-over; the old version serves on`);
-        process.exit(0);
-      }
-      log(`${signal} while taking over ('${taking}', after the commit): stopping once the previous version has released us`);
-      return; // once Upgrader.start resolves: settleStop()
-    }
-    settleStop();
-  };
-  /** A stop request with the upgrader there: now, or once the upgrade (either side of it) has settled. */
-  const settleStop = () => {
-    const signal = stopping!;
-    const status = upgrader!.status;
-    if (status === 'predecessor-standing-by') {
-      log(`${signal} while the previous version stands by: stopping once it has released us`);
-      return; // 'released' below
-    }
-    if (status === 'upgrading') log(`${signal} during the upgrade: stopping once it settles`);
-    else log(`${signal}: stopping; ${upgrader!.stats()}`);
-    closeAndExit(signal);
-  };
-  for (const signal of ['SIGINT', 'SIGHUP', 'SIGTERM'] as const) process.on(signal, () => stop(signal));
-
-  upgrader = await Upgrader.start({
+  // SIGINT, SIGHUP and SIGTERM: stop, each at the right moment of an upgrade
+  // (the library's stopSignals; docs/handover.md, "Operator signals").
+  // The session is the app's (PingSession or HttpSession).
+  const upgrader: Upgrader<unknown> = await Upgrader.start({
     app: await appOf(options.app, tag, log),
     port: options.port,
     host: options.host,
@@ -151,11 +70,13 @@ export async function runServe(options: ServeOptions): Promise<void> {
     version: options.version,
     startSuccessor: options.successor === 'external' ? externalSuccessor : spawnOnce,
     takeOver,
-    onState,
+    onState: hooks,
     timeoutMs: options.upgradeTimeout,
     standbyMs: options.standby,
     backlog: options.backlog,
     signals: true,
+    stopSignals: true,
+    exit: (code) => process.exit(code),
     log,
   }).catch((error: Error & { code?: string }) => {
     if (error.code === 'EADDRINUSE') {
@@ -164,28 +85,14 @@ export async function runServe(options: ServeOptions): Promise<void> {
     throw error;
   });
   upgrader.on('upgraded', () => {
-    if (stopping) log(`${stopping} during the upgrade: it went through; exiting, the new version serves`);
-    log(`handed over; exiting; ${upgrader!.stats()}`);
+    log(`handed over; exiting; ${upgrader.stats()}`);
     process.exit(0);
   });
-  upgrader.on('rolled-back', () => {
-    log(upgrader!.stats());
-    if (stopping) log(`the upgrade rolled back: stopping now (${stopping})`);
-  });
-  upgrader.on('taken-back', () => {
-    log(upgrader!.stats());
-    if (stopping) log(`took everything back: stopping now (${stopping})`);
-  });
-  upgrader.on('released', () => {
-    if (!stopping || exiting) return;
-    log(`${stopping}: the previous version released us: stopping now; ${upgrader!.stats()}`);
-    closeAndExit(stopping);
-  });
+  upgrader.on('rolled-back', () => log(upgrader.stats()));
+  upgrader.on('taken-back', () => log(upgrader.stats()));
   // Stats on SIGWINCH: its default action is to do nothing, so a stray one
   // harms no process (SIGUSR1 would start Node's inspector).
-  process.on('SIGWINCH', () => log(upgrader!.stats()));
-  // A stop request that came while we took over, after the commit.
-  if (stopping) settleStop();
+  process.on('SIGWINCH', () => log(upgrader.stats()));
 }
 
 /** The app `fdlab serve` serves; the http and ws ones load their modules (and ws) only when chosen. */
@@ -193,9 +100,4 @@ async function appOf(app: ServeOptions['app'], tag: string, log: (line: string) 
   if (app === 'http') return (await import('../serve/http-app')).httpServeApp(tag, log) as HandoverApp<unknown>;
   if (app === 'ws') return (await import('../serve/ws-app')).wsServeApp(tag, log) as HandoverApp<unknown>;
   return new PingPongApp(log) as HandoverApp<unknown>;
-}
-
-/** From this state of a take-over on, the connections are ours (the commit, or the old version gone). */
-function committed(state: NewState): boolean {
-  return state === 'serving-standby' || state === 'serving' || state === 'orphaned';
 }

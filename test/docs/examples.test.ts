@@ -307,17 +307,22 @@ describe('docs that run (doc-test blocks, compiled with --strict against fdlab)'
       const slow = get('/slow');
       await until(5000, () => `gen 1 got /slow (output: ${out})`, () => /^gen 1: GET \/slow$/m.test(out));
       process.kill(gen1.pid!, 'SIGUSR2');
+      // pm2's stop (SIGINT) while the upgrade is under way: stopSignals lets it settle, then gen 1 exits 0.
+      await until(5000, () => `gen 1 starts the upgrade (output: ${out})`, () => /^gen 1: upgrade: handing over/m.test(out));
+      process.kill(gen1.pid!, 'SIGINT');
       assert.equal(await slow, 'gen 1 answers /slow\n', 'the request in flight at the signal: answered by gen 1');
       await until(20_000, () => `gen 2 serves and gen 1 exits (output: ${out})`, () => /^gen 2 serves http on port \d+ as pid \d+$/m.test(out) && gen1Exit !== undefined);
       assert.equal(gen1Exit, 0, out);
+      assert.match(out, /^gen 1: SIGINT during the upgrade: stopping once it settles$/m);
+      assert.match(out, /^gen 1: SIGINT during the upgrade: it went through; exiting, the new version serves$/m);
       const gen2 = Number(/^gen 2 serves http on port \d+ as pid (\d+)$/m.exec(out)![1]);
       pids.add(gen2);
       assert.equal(await get('/'), 'gen 2 answers /\n');
       assert.equal(sockets.size, 1, `one connection throughout (client ports: ${[...sockets]})`);
       assert.equal((out.match(/^gen \d: GET \/slow$/gm) ?? []).length, 1, 'the request in flight was handled once');
       agent.destroy();
-      process.kill(gen2, 'SIGTERM');
-      await until(10_000, 'gen 2 exits on SIGTERM and removes the pid file', () => !processAlive(gen2) && !fs.existsSync(path.join(stateDir, 'pid')));
+      process.kill(gen2, 'SIGINT');
+      await until(10_000, 'gen 2 exits on SIGINT and removes the pid file', () => !processAlive(gen2) && !fs.existsSync(path.join(stateDir, 'pid')));
       await assertNothingListens(port);
     } finally {
       agent.destroy();

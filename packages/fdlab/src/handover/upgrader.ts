@@ -27,6 +27,7 @@ import { AdoptedReports } from './reports';
 import { releaseUpgradeSignalGuard, restoreUpgradeSignalGuard } from './signal-guard';
 import { NEW_STATES, OLD_STATES, StateMachine, statusOf, type NewState, type OldState, type OnState, type Status } from './states';
 import { ensureStateDir } from './state-dir';
+import { StopRequests } from './stop-requests';
 import { lockStateDir, type StateDirLock } from './state-dir-lock';
 import type { StartSuccessor } from './successor';
 import { takeOver } from './take-over';
@@ -62,6 +63,15 @@ export interface UpgraderOptions<S> {
   expectedPeerUid?: number;
   /** Handle SIGUSR2 from start() on (ignored with a log line until serving). Default false. */
   signals?: boolean;
+  /**
+   * SIGINT, SIGHUP and SIGTERM stop the service, each at the right moment of
+   * an upgrade (stop-requests.ts; docs/handover.md, "Operator signals"): the
+   * listener and every connection closed, the pid file removed, then
+   * `exit(0)`. Handled from start() on. Default false: the app handles them.
+   */
+  stopSignals?: boolean;
+  /** With stopSignals: what ends the process once stopped (the library never exits it): `(code) => process.exit(code)`. */
+  exit?: (code: number) => void;
   /**
    * Take over from a running old version instead of listening: where its
    * upgrade socket is (and the token, if we were given one). A process
@@ -106,7 +116,13 @@ export class Upgrader<S> extends EventEmitter {
   static async start<S>(options: UpgraderOptions<S>): Promise<Upgrader<S>> {
     checkNodeInternals();
     const upgrader = new Upgrader(options);
-    await upgrader.begin();
+    try {
+      await upgrader.begin();
+    } catch (error) {
+      upgrader.stopRequests?.detach();
+      throw error;
+    }
+    upgrader.stopRequests?.attach(upgrader);
     return upgrader;
   }
 
@@ -151,6 +167,8 @@ export class Upgrader<S> extends EventEmitter {
   };
   /** options.onState, and each state told to a supervisor, or to systemd as sd_notify messages (environment.ts). */
   private readonly onState: OnState | undefined;
+  /** With options.stopSignals: SIGINT, SIGHUP and SIGTERM stop the service at the right moment. */
+  private stopRequests: StopRequests | null = null;
   /**
    * Taking over, from the commit until the old version let go (or is gone):
    * it still holds a copy of every connection, so closing ours sends no FIN;
@@ -167,7 +185,17 @@ export class Upgrader<S> extends EventEmitter {
   private constructor(private readonly options: UpgraderOptions<S>) {
     super();
     this.log = options.log ?? (() => {});
-    this.onState = withServiceManager(options.onState, options.notifySocket, this.log);
+    if (options.stopSignals && typeof options.exit !== 'function') {
+      throw new FdlabError('ERR_INVALID_ARG_VALUE', 'stopSignals needs exit: the function that ends the process once stopped, e.g. exit: (code) => process.exit(code)');
+    }
+    // A stop request's view of the take-over first: a fault hook in the app's onState may stop the process there.
+    const onState: OnState | undefined = options.stopSignals
+      ? (side, state) => {
+          this.stopRequests?.onState(side, state);
+          return options.onState?.(side, state);
+        }
+      : options.onState;
+    this.onState = withServiceManager(onState, options.notifySocket, this.log);
     this.machine = new StateMachine<OldState>('old', OLD_STATES, 'starting', this.log, this.onState);
     if ((options.heartbeatTimeoutMs ?? 1500) < MIN_HEARTBEAT_TIMEOUT_MS) {
       throw new FdlabError('ERR_INVALID_ARG_VALUE', `heartbeatTimeoutMs must be at least ${MIN_HEARTBEAT_TIMEOUT_MS} (the heartbeat comes every ${HEARTBEAT_MS} ms)`);
@@ -181,6 +209,8 @@ export class Upgrader<S> extends EventEmitter {
     if (capped) this.log(capped);
     ensureStateDir(options.stateDir); // refused at start: a foreign or open state dir, a path too long
     if (options.signals) this.handleSignals();
+    // Last: nothing after it throws, so no handler stays behind a refused start.
+    if (options.stopSignals) this.stopRequests = new StopRequests({ exit: options.exit!, log: this.log, pidFile: options.pidFile, takingOver: options.takeOver !== undefined });
   }
 
   /** Where this server stands, read from its state machines (docs/handover.md). */
