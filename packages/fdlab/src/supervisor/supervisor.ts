@@ -77,6 +77,8 @@ export class Supervisor extends EventEmitter {
   private readonly notify: Notify;
   private stopping: StopSignal | null = null;
   private ready = false;
+  /** The last "serving: ..." STATUS= and whose it is. */
+  private serving = { pid: 0, status: '' };
   private done = false;
   private lastStatus = 0;
   private readonly handlers = new Map<string, () => void>();
@@ -209,9 +211,14 @@ export class Supervisor extends EventEmitter {
       if (!this.ready && !this.stopping) this.notify({ READY: '1', STATUS: status });
       else this.notify({ STATUS: status });
       this.ready = true;
+      this.serving = { pid: worker.pid, status };
     } else if (state === 'starting-successor') {
       this.ready = false;
       this.notify({ RELOADING: '1', MONOTONIC_USEC: monotonicUsec(), STATUS: `upgrading: pid ${worker.pid} is starting its successor` });
+    } else if (state === 'handed-over' && this.serving.pid !== worker.pid && this.serving.pid !== 0) {
+      // It comes after the successor's 'serving' (at the end of the standby): systemd keeps the last
+      // STATUS= (`systemctl status`), so it must still name the version serving, not the one gone.
+      this.notify({ STATUS: `${this.serving.status}; pid ${worker.pid} handed over` });
     } else if (state === 'rolled-back' || state === 'taken-back' || state === 'handed-over') {
       this.notify({ STATUS: `pid ${worker.pid}: ${state}` });
     }
