@@ -17,6 +17,7 @@ import * as tls from 'node:tls';
 import { FdlabError } from '../errors';
 import { markBusy, markIdle } from '../handover/busy';
 import type { HandoverApp, ServedConnection } from '../handover/types';
+import { closeCarried } from './close';
 import { RequestFramer } from './framer';
 
 /** What travels with each connection. */
@@ -32,6 +33,17 @@ export interface HttpSession {
 export interface HttpAppOptions {
   /** Where the adapter says what it did to a connection (closed one in flight at the switch, say). Default: nowhere. */
   log?: (line: string) => void;
+  /**
+   * A response that may never end on its own (a Server-Sent Events stream, a
+   * long poll) keeps its connection in the old version until the upgrade's
+   * deadline, and the new version then resets it. Given this, the old version
+   * calls it for each response still open on a connection the upgrade waits
+   * for (once the new version serves, before the deadline): end it there
+   * (`res.end()`, after an SSE event that tells the client to reconnect, or an
+   * empty long-poll answer), and the connection moves, idle, to the new
+   * version, which answers the client's next request. README: "fdlab/http".
+   */
+  endForUpgrade?: (req: http.IncomingMessage, res: http.ServerResponse) => void;
 }
 
 /**
@@ -44,6 +56,8 @@ export interface UpgradeCarrier {
   claims(socket: net.Socket): boolean;
   snapshot(socket: net.Socket): { state: unknown; pending: Buffer; close?: string };
   adopt(socket: net.Socket, state: unknown, pending: Buffer): void;
+  /** Set by httpApp: requests on `socket` whose response is not finished (a GET pipelined before the upgrade request). */
+  requestsInFlight?: (socket: net.Socket) => number;
 }
 
 interface Tracked {
@@ -51,6 +65,8 @@ interface Tracked {
   framer: RequestFramer;
   /** Requests whose head was read and whose response is not finished. */
   inFlight: number;
+  /** Those requests and their responses (for endForUpgrade). */
+  open: Map<http.ServerResponse, http.IncomingMessage>;
 }
 
 /** The HandoverApp for `server`: pass it to Upgrader.start (or fdlab/testing's pair) as `app`. */
@@ -63,17 +79,20 @@ export function httpApp(server: http.Server, options: HttpAppOptions = {}, carri
   }
   const log = options.log ?? (() => {});
   const tracked = new WeakMap<net.Socket, Tracked>();
+  if (carrier) carrier.requestsInFlight = (socket) => tracked.get(socket)?.inFlight ?? 0;
   // First, before the app's handler: busy from the head until the response is finished.
   server.prependListener('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
     const t = tracked.get(req.socket);
     if (!t) return; // a socket given to the server by someone else
     t.inFlight += 1;
+    t.open.set(res, req);
     markBusy(req.socket);
     let done = false;
     const finished = () => {
       if (done) return;
       done = true;
       t.inFlight -= 1;
+      t.open.delete(res);
       if (res.writableFinished) t.session.responses += 1;
       if (t.inFlight === 0) markIdle(req.socket);
     };
@@ -93,12 +112,10 @@ export function httpApp(server: http.Server, options: HttpAppOptions = {}, carri
         return { socket, snapshot: () => upgradedSnapshot(session, carrier.snapshot(socket)) };
       }
       if (typeof carried?.close === 'string') {
-        // Its request was in flight in the old version: nobody can finish that response. Closed, never answered twice.
-        log(`closed a connection from ${socket.remoteAddress}:${socket.remotePort} handed over with ${carried.close}`);
-        socket.destroy();
+        closeCarried(socket, carried.close, log);
         return { socket, snapshot: () => ({ session, pending: Buffer.alloc(0) }) };
       }
-      const t: Tracked = { session, framer: new RequestFramer(), inFlight: 0 };
+      const t: Tracked = { session, framer: new RequestFramer(), inFlight: 0, open: new Map() };
       tracked.set(socket, t);
       server.emit('connection', socket);
       // After emit('connection'): http then reads through 'data' events (not its C++ fast path), so the framer sees every byte first.
@@ -114,6 +131,11 @@ export function httpApp(server: http.Server, options: HttpAppOptions = {}, carri
         },
         // The old server's keep-alive timer must not fire on a socket that is not ours any more.
         handedOver: () => socket.setTimeout(0),
+        // The upgrade waits for this connection: the app may end a response that would outlast it (an SSE stream).
+        heldBack: () => {
+          if (!options.endForUpgrade) return;
+          for (const [res, req] of [...t.open]) if (!res.writableEnded) options.endForUpgrade(req, res);
+        },
       };
     },
     describe: (connections) => {
