@@ -20,7 +20,7 @@ import type * as net from 'node:net';
 import { FdlabError } from '../errors';
 import { markBusy, markIdle } from '../handover/busy';
 import type { HandoverApp } from '../handover/types';
-import { httpApp, type HttpAppOptions, type HttpSession } from '../http';
+import { httpApp, type HttpAppOptions, type HttpSession, type UpgradeCarrier } from '../http';
 import { carriedParams, deflateClassOf, EXTENSION, extensionClassOf, paramsToCarry, rebuildExtension, watchZlib, type DeflateParams, type Extension } from './deflate';
 import { FrameTracker } from './frames';
 
@@ -102,15 +102,18 @@ export function wsApp<A = unknown>(server: http.Server, wss: WebSocketServerLike
     const tracked = { ws: ws as WebSocketLike & Internal, frames, zlib: () => 0 };
     trackers.set(socket, tracked);
     // Prepended: the tracker sees each chunk before ws's Receiver does (and the handshake's head, unshifted, too).
-    socket.prependListener('data', (chunk: Buffer) => {
-      frames.push(chunk);
-      if (frames.closing) markBusy(socket); // a closing handshake is finished here, never switched
-    });
+    // A close frame is answered as it is read (ws replies, and ends the socket): nothing to wait for. Switched
+    // as 'closing', the new version sends what the old one queued, then its FIN (http/close.ts). Measured when
+    // this was busy: a client that sent close while not reading (the reply queued behind 6 MB) held the upgrade
+    // to its deadline (3 s of 3 s), test/library/ws-edges.test.ts.
+    socket.prependListener('data', (chunk: Buffer) => frames.push(chunk));
+    // Idle unless a request pipelined before the upgrade request still waits for its response (http's busy).
+    const idle = () => carrier.requestsInFlight?.(socket) || markIdle(socket);
     const extension = (ws as Internal)._extensions?.[EXTENSION];
-    if (extension) tracked.zlib = watchZlib(extension, () => markBusy(socket), () => frames.closing || markIdle(socket));
-    markIdle(socket); // busy since the upgrade request: a WebSocket now, which moves at any time
+    if (extension) tracked.zlib = watchZlib(extension, () => markBusy(socket), idle);
+    idle(); // busy since the upgrade request: a WebSocket now, which moves at any time
   });
-  const carrier = {
+  const carrier: UpgradeCarrier = {
     claims: (socket: net.Socket) => trackers.has(socket),
     snapshot(socket: net.Socket) {
       const tracked = trackers.get(socket);
