@@ -9,7 +9,8 @@
 //   - a negotiated subprotocol, a client ping in flight, a 300 KB message
 //     half received, and 5 MB of echoes queued in user space (the client not
 //     reading): all carried, in order;
-//   - a GET and the upgrade request in one packet: served, then carried.
+//   - a GET and the upgrade request in one packet: served, then carried; an
+//     upgrade request cut in two by the switch: completed by the new version.
 import { strict as assert } from 'node:assert';
 import * as http from 'node:http';
 import * as net from 'node:net';
@@ -140,7 +141,7 @@ describe('fdlab/ws: what is in progress at the switch', function () {
     assert.ok(client.received[0].equals(Buffer.alloc(BIG, 1)), 'the 6 MB whole, from v1');
   });
 
-  it('carried in one upgrade: the subprotocol, a ping in flight, a 300 KB message half received, 5 MB of echoes queued (the client not reading); and a GET with the upgrade request in one packet', async () => {
+  it('carried in one upgrade: the subprotocol, a ping in flight, a 300 KB message half received, 5 MB of echoes queued (the client not reading), an upgrade request cut by the switch; and a GET with the upgrade request in one packet', async () => {
     const p = await start();
     const proto = await Client.connect(p.port, ['chat.v1', 'chat.v2']);
     assert.equal(proto.ws.protocol, 'chat.v2');
@@ -159,7 +160,12 @@ describe('fdlab/ws: what is in progress at the switch', function () {
     const v1 = () => servers.find((ws) => (ws as unknown as { _socket: net.Socket })._socket.remotePort === slow.socket.localPort)!;
     await until(5000, 'v1 to have echoes queued in user space', () => v1()?.bufferedAmount > MB);
     proto.ws.ping('in flight');
+    // And an upgrade request cut in two by the switch: its head's start travels as pending bytes.
+    const late = await rawClient(p.port);
+    late.socket.write(HANDSHAKE.slice(0, 40));
     await p.upgrade();
+    late.socket.write(HANDSHAKE.slice(40));
+    late.socket.write(frame(0x1, Buffer.from('late')));
     half.socket.write(big.subarray(100_000));
     proto.ws.send('after');
     slow.socket.resume();
@@ -172,5 +178,7 @@ describe('fdlab/ws: what is in progress at the switch', function () {
     assert.ok(echoed.subarray(10).equals(payload));
     assert.equal(servers.filter((ws) => (ws as unknown as { _socket: net.Socket })._socket.remotePort === proto.socket.localPort).at(-1)!.protocol, 'chat.v2', 'v2 has the subprotocol');
     for (const client of [proto, slow]) assert.equal(client.closed, null);
+    await until(5000, () => `the late handshake answered by v2, and its echo (${JSON.stringify(late.data().toString('latin1'))})`, () => late.data().includes('late'));
+    assert.match(late.data().toString('latin1'), /^HTTP\/1\.1 101 Switching Protocols\r\n[\s\S]*\r\n\r\n\x81\x04late$/);
   });
 });
