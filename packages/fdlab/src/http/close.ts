@@ -17,7 +17,8 @@ import type * as net from 'node:net';
 const CLOSING_TIMEOUT_MS = 30_000;
 
 export function closeCarried(socket: net.Socket, why: string, log: (line: string) => void): void {
-  const name = `${socket.remoteAddress}:${socket.remotePort}`;
+  // A peer already gone (both ends closed before it got here) has no address any more: seen under load as undefined:undefined.
+  const name = socket.remoteAddress ? `${socket.remoteAddress}:${socket.remotePort}` : 'a client already gone';
   if (/WebSocket closing/.test(why)) {
     log(`ending a WebSocket from ${name} handed over closing: what the old version queued goes out first`);
     socket.on('error', () => {}); // a peer gone meanwhile: nothing left to tell it
