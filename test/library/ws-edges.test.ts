@@ -9,7 +9,9 @@
 //   - a negotiated subprotocol, a client ping in flight, a 300 KB message
 //     half received, and 5 MB of echoes queued in user space (the client not
 //     reading): all carried, in order;
-//   - a GET and the upgrade request in one packet: served, then carried; an
+//   - a GET and the upgrade request in one packet: served, then carried (a
+//     slow GET: the connection moves once v1 answered it; before, v2 took it
+//     at once and v1's answer was refused, lost); an
 //     upgrade request cut in two by the switch: completed by the new version.
 import { strict as assert } from 'node:assert';
 import * as http from 'node:http';
@@ -24,8 +26,12 @@ import { until } from '../helpers/fds';
 const BIG = 6 << 20;
 
 /** Version g: echoes each message unchanged; "big" sends BIG bytes of g; "big-then-close" also closes with 4001. Every server WebSocket is kept. */
-function edgeApp(generation: number, servers: WebSocket[], logs: string[]) {
-  const server = http.createServer((req, res) => res.end(`v${generation} ${req.url}\n`));
+function edgeApp(generation: number, servers: WebSocket[], logs: string[], slow: (() => void)[] = []) {
+  const server = http.createServer((req, res) => {
+    const answer = () => res.end(`v${generation} ${req.url}\n`);
+    if (req.url === '/slow') slow.push(answer);
+    else answer();
+  });
   const wss = new WebSocketServer({ server, perMessageDeflate: false, handleProtocols: (protocols) => (protocols.has('chat.v2') ? 'chat.v2' : false) });
   wss.on('connection', (ws) => {
     servers.push(ws);
@@ -87,9 +93,10 @@ describe('fdlab/ws: what is in progress at the switch', function () {
   let pair: UpgradePair<HttpSession> | undefined;
   const logs: string[] = [];
   const servers: WebSocket[] = [];
+  const slow: (() => void)[] = [];
 
   async function start(timeoutMs = 5000): Promise<UpgradePair<HttpSession>> {
-    pair = await startUpgradePair<HttpSession>({ app: (g) => edgeApp(g, servers, logs), timeoutMs, log: (line) => logs.push(line) });
+    pair = await startUpgradePair<HttpSession>({ app: (g) => edgeApp(g, servers, logs, slow), timeoutMs, log: (line) => logs.push(line) });
     return pair;
   }
 
@@ -98,6 +105,7 @@ describe('fdlab/ws: what is in progress at the switch', function () {
     pair = undefined;
     logs.length = 0;
     servers.length = 0;
+    slow.length = 0;
   });
 
   /** A raw client that asked for BIG bytes, does not read them, then sends its close: v1's reply waits behind them. */
@@ -180,5 +188,20 @@ describe('fdlab/ws: what is in progress at the switch', function () {
     for (const client of [proto, slow]) assert.equal(client.closed, null);
     await until(5000, () => `the late handshake answered by v2, and its echo (${JSON.stringify(late.data().toString('latin1'))})`, () => late.data().includes('late'));
     assert.match(late.data().toString('latin1'), /^HTTP\/1\.1 101 Switching Protocols\r\n[\s\S]*\r\n\r\n\x81\x04late$/);
+  });
+
+  it('a slow GET and the upgrade request in one packet (node:http takes the upgrade at once, the GET still unanswered): the connection moves only once v1 has answered the GET; the client gets the same bytes as with no upgrade, then v2 echoes', async () => {
+    const p = await start();
+    const raw = await rawClient(p.port);
+    raw.socket.write(`GET /slow HTTP/1.1\r\nHost: t\r\n\r\n${HANDSHAKE}`);
+    await until(5000, 'the 101 and v1 holding /slow', () => raw.data().includes('101 Switching Protocols') && slow.length === 1);
+    const upgraded = p.upgrade();
+    await until(5000, () => `the first group committed:\n${logs.join('\n')}`, () => logs.some((l) => /^v1: committed/.test(l)));
+    slow.shift()!(); // v1 answers the GET (after its 101: that order is node:http's, with or without fdlab)
+    await upgraded;
+    raw.socket.write(frame(0x1, Buffer.from('ws after')));
+    await until(5000, () => `the echo (${JSON.stringify(raw.data().toString('latin1'))})`, () => raw.data().includes('ws after'));
+    const text = raw.data().toString('latin1').replace(/\r\nDate: [^\r]*|\r\nKeep-Alive: [^\r]*/g, '');
+    assert.match(text, /^HTTP\/1\.1 101 Switching Protocols\r\n[^]*?\r\n\r\nHTTP\/1\.1 200 OK\r\nConnection: keep-alive\r\nContent-Length: 9\r\n\r\nv1 \/slow\n\x81\x08ws after$/, 'the GET answered once, by v1, before the move');
   });
 });
