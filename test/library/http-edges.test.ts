@@ -8,7 +8,10 @@
 //     with endForUpgrade the old version ends the stream as soon as the new
 //     version serves, and the same connection goes on in the new version;
 //   - three pipelined GETs in one write (the first slow), a HEAD, and a
-//     Connection: close request at the switch: each answered once, in order.
+//     Connection: close request at the switch: each answered once, in order;
+//   - a request with Upgrade: h2c on a server that takes no upgrades: answered
+//     as HTTP/1.1, as without fdlab (before: fdlab/http's own 'upgrade'
+//     listener made node:http take it as an upgrade nobody answered).
 import { strict as assert } from 'node:assert';
 import * as http from 'node:http';
 import * as net from 'node:net';
@@ -144,5 +147,26 @@ describe('fdlab/http: streams, pipelining and closes at the switch', function ()
     assert.match(steady(closing.text()), /^HTTP\/1\.1 200 OK\r\nConnection: close\r\nContent-Length: 12\r\n\r\nv[12] GET \/bye\n$/);
     assert.equal(closing.error(), null);
     for (const client of [pipelined, head]) assert.equal(client.closed(), false);
+  });
+
+  it("a request with Upgrade: h2c (curl --http2) on a server with no 'upgrade' listener is answered as HTTP/1.1, as without fdlab, and its connection moves; fdlab/http listens for upgrades only while the app does", async () => {
+    const p = await start(10_000);
+    const h2c = await rawClient(p.port);
+    h2c.socket.write('GET / HTTP/1.1\r\nHost: t\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n');
+    await until(5000, () => `an answer (before: none at all; got ${JSON.stringify(h2c.text())})`, () => h2c.text().includes('v1 GET /'));
+    await p.upgrade();
+    h2c.socket.write('GET /next HTTP/1.1\r\nHost: t\r\n\r\n');
+    await until(5000, 'v2 to answer on the same connection', () => h2c.text().includes('v2 GET /next'));
+    assert.equal(h2c.closed(), false);
+    assert.doesNotMatch(logs.join('\n'), /closed a connection/);
+    // Our 'upgrade' listener comes and goes with the app's: with it alone, node:http would take such requests as upgrades nobody answers.
+    const server = http.createServer();
+    httpApp(server);
+    assert.equal(server.listenerCount('upgrade'), 0);
+    const own = () => {};
+    server.on('upgrade', own);
+    assert.equal(server.listenerCount('upgrade'), 2, "ours, before the app's");
+    server.removeListener('upgrade', own);
+    assert.equal(server.listenerCount('upgrade'), 0);
   });
 });

@@ -22,6 +22,9 @@ type State =
 
 export class RequestFramer {
   private state: State = { at: 'head' };
+
+  /** `takesUpgrades`: whether the server takes an Upgrade request as one (node:http: only with an 'upgrade' listener; without, it is a request like any other). */
+  constructor(private readonly takesUpgrades: () => boolean = () => true) {}
   private head: Buffer = Buffer.alloc(0);
 
   /** Bytes of the next request's head received so far (the pending bytes of an idle connection). */
@@ -109,7 +112,7 @@ export class RequestFramer {
       const colon = line.indexOf(':');
       if (colon > 0) headers.set(line.slice(0, colon).trim().toLowerCase(), line.slice(colon + 1).trim().toLowerCase());
     }
-    if (method === 'CONNECT' || (headers.has('upgrade') && /\bupgrade\b/.test(headers.get('connection') ?? ''))) {
+    if (method === 'CONNECT' || (headers.has('upgrade') && /\bupgrade\b/.test(headers.get('connection') ?? '') && this.takesUpgrades())) {
       this.state = { at: 'other', why: method === 'CONNECT' ? 'a CONNECT request' : `an upgrade to ${headers.get('upgrade')}` };
       return;
     }

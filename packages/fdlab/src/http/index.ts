@@ -19,6 +19,7 @@ import { markBusy, markIdle } from '../handover/busy';
 import type { HandoverApp, ServedConnection } from '../handover/types';
 import { closeCarried } from './close';
 import { RequestFramer } from './framer';
+import { watchUpgrades } from './upgrades';
 
 /** What travels with each connection. */
 export interface HttpSession {
@@ -99,10 +100,9 @@ export function httpApp(server: http.Server, options: HttpAppOptions = {}, carri
     res.once('finish', finished);
     res.once('close', finished);
   });
-  // An upgraded connection is the app's 'upgrade' handler's, not http's: never idle for us again.
-  server.prependListener('upgrade', (req: http.IncomingMessage) => {
-    const t = tracked.get(req.socket);
-    if (t) markBusy(req.socket);
+  // An upgraded connection is the app's 'upgrade' handler's, not http's: never idle for us again (fdlab/ws makes it idle as a WebSocket).
+  const takesUpgrades = watchUpgrades(server, (req: http.IncomingMessage) => {
+    if (tracked.has(req.socket)) markBusy(req.socket);
   });
   return {
     serve(socket, carried, pending): ServedConnection<HttpSession> {
@@ -115,7 +115,7 @@ export function httpApp(server: http.Server, options: HttpAppOptions = {}, carri
         closeCarried(socket, carried.close, log);
         return { socket, snapshot: () => ({ session, pending: Buffer.alloc(0) }) };
       }
-      const t: Tracked = { session, framer: new RequestFramer(), inFlight: 0, open: new Map() };
+      const t: Tracked = { session, framer: new RequestFramer(takesUpgrades), inFlight: 0, open: new Map() };
       tracked.set(socket, t);
       server.emit('connection', socket);
       // After emit('connection'): http then reads through 'data' events (not its C++ fast path), so the framer sees every byte first.
