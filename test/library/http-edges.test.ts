@@ -11,7 +11,9 @@
 //     Connection: close request at the switch: each answered once, in order;
 //   - a request with Upgrade: h2c on a server that takes no upgrades: answered
 //     as HTTP/1.1, as without fdlab (before: fdlab/http's own 'upgrade'
-//     listener made node:http take it as an upgrade nobody answered).
+//     listener made node:http take it as an upgrade nobody answered);
+//   - a POST with Expect: 100-continue to an app with a 'checkContinue'
+//     listener (no 'request' event), its body arriving at the switch.
 import { strict as assert } from 'node:assert';
 import * as http from 'node:http';
 import * as net from 'node:net';
@@ -26,9 +28,21 @@ interface Version {
   slow: (() => void)[];
 }
 
-/** Version g: GET /events is an SSE stream (one event now, the others when the test writes them); /slow waits; anything else: "v<g> <method> <url>". */
+/**
+ * Version g: GET /events is an SSE stream (one event now, the others when the
+ * test writes them); /slow waits; POST: "v<g> POST <url> <body>" once the
+ * body is in; anything else: "v<g> <method> <url>". It handles Expect:
+ * 100-continue itself ('checkContinue', as node:http's docs show).
+ */
 function sseServer(generation: number, version: Version): http.Server {
-  return http.createServer((req, res) => {
+  const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
+    if (req.method === 'POST') {
+      let body = '';
+      req.setEncoding('latin1');
+      req.on('data', (chunk: string) => (body += chunk));
+      req.on('end', () => res.end(`v${generation} POST ${req.url} ${body}\n`));
+      return;
+    }
     if (req.url === '/events') {
       res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache' });
       res.write(`data: v${generation} hello\n\n`);
@@ -38,7 +52,13 @@ function sseServer(generation: number, version: Version): http.Server {
     const answer = () => res.end(`v${generation} ${req.method} ${req.url}\n`);
     if (req.url === '/slow') version.slow.push(answer);
     else answer();
+  };
+  const server = http.createServer(handler);
+  server.on('checkContinue', (req, res) => {
+    res.writeContinue();
+    handler(req, res);
   });
+  return server;
 }
 
 /** A raw client: every byte, the server's FIN, the error that ended it. */
@@ -168,5 +188,23 @@ describe('fdlab/http: streams, pipelining and closes at the switch', function ()
     assert.equal(server.listenerCount('upgrade'), 2, "ours, before the app's");
     server.removeListener('upgrade', own);
     assert.equal(server.listenerCount('upgrade'), 0);
+  });
+
+  it("a POST with Expect: 100-continue on a server with a 'checkContinue' listener, its body arriving at the switch: answered by v1, once (before: the new version read the body as a request: 400, closed)", async () => {
+    const p = await start(10_000);
+    const post = await rawClient(p.port);
+    post.socket.write('POST /up HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n');
+    await until(5000, '100 Continue', () => post.text().includes('100 Continue'));
+    const upgraded = p.upgrade();
+    await until(5000, () => `the first group committed:\n${logs.join('\n')}`, () => logs.some((l) => /^v1: committed/.test(l)));
+    post.socket.write('hello');
+    await upgraded;
+    post.socket.write('GET /next HTTP/1.1\r\nHost: t\r\n\r\n');
+    await until(5000, () => `v2's answer (${JSON.stringify(post.text())})`, () => post.text().includes('v2 GET /next') || post.closed());
+    assert.equal(steady(post.text()), 'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nConnection: keep-alive\r\nContent-Length: 18\r\n\r\nv1 POST /up hello\nHTTP/1.1 200 OK\r\nConnection: keep-alive\r\nContent-Length: 13\r\n\r\nv2 GET /next\n');
+    // Ours comes and goes with the app's, as for 'upgrade': with ours alone node:http would not answer 100 Continue itself.
+    const server = http.createServer();
+    httpApp(server);
+    assert.equal(server.listenerCount('checkContinue') + server.listenerCount('checkExpectation'), 0);
   });
 });

@@ -19,7 +19,7 @@ import { markBusy, markIdle } from '../handover/busy';
 import type { HandoverApp, ServedConnection } from '../handover/types';
 import { closeCarried } from './close';
 import { RequestFramer } from './framer';
-import { watchUpgrades } from './upgrades';
+import { listenAlong } from './listen-along';
 
 /** What travels with each connection. */
 export interface HttpSession {
@@ -82,7 +82,7 @@ export function httpApp(server: http.Server, options: HttpAppOptions = {}, carri
   const tracked = new WeakMap<net.Socket, Tracked>();
   if (carrier) carrier.requestsInFlight = (socket) => tracked.get(socket)?.inFlight ?? 0;
   // First, before the app's handler: busy from the head until the response is finished.
-  server.prependListener('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+  const inFlight = (req: http.IncomingMessage, res: http.ServerResponse) => {
     const t = tracked.get(req.socket);
     if (!t) return; // a socket given to the server by someone else
     t.inFlight += 1;
@@ -99,9 +99,14 @@ export function httpApp(server: http.Server, options: HttpAppOptions = {}, carri
     };
     res.once('finish', finished);
     res.once('close', finished);
-  });
+  };
+  server.prependListener('request', inFlight);
+  // A request node:http gives to 'checkContinue' / 'checkExpectation' (when the app listens) never comes as a 'request':
+  // measured without these, a POST whose body was arriving at the switch was read by the new version as a new request (400, closed).
+  listenAlong(server, 'checkContinue', inFlight);
+  listenAlong(server, 'checkExpectation', inFlight);
   // An upgraded connection is the app's 'upgrade' handler's, not http's: never idle for us again (fdlab/ws makes it idle as a WebSocket).
-  const takesUpgrades = watchUpgrades(server, (req: http.IncomingMessage) => {
+  const takesUpgrades = listenAlong(server, 'upgrade', (req: http.IncomingMessage) => {
     if (tracked.has(req.socket)) markBusy(req.socket);
   });
   return {
