@@ -32,6 +32,11 @@ export class RequestFramer {
     return this.state.at === 'head' ? this.head : Buffer.alloc(0);
   }
 
+  /** Whether the bytes so far end between requests (or in the head of the next one): a body half received is not. */
+  get betweenRequests(): boolean {
+    return this.state.at === 'head';
+  }
+
   /** Why the bytes are no longer HTTP/1.1 requests we can frame (an upgrade, say), or null. */
   get other(): string | null {
     return this.state.at === 'other' ? this.state.why : null;

@@ -15,7 +15,7 @@ import * as http from 'node:http';
 import type * as net from 'node:net';
 import * as tls from 'node:tls';
 import { FdlabError } from '../errors';
-import { markBusy, markIdle } from '../handover/busy';
+import { isBusy, markBusy, markIdle } from '../handover/busy';
 import type { HandoverApp, ServedConnection } from '../handover/types';
 import { closeCarried } from './close';
 import { RequestFramer } from './framer';
@@ -81,6 +81,10 @@ export function httpApp(server: http.Server, options: HttpAppOptions = {}, carri
   const log = options.log ?? (() => {});
   const tracked = new WeakMap<net.Socket, Tracked>();
   if (carrier) carrier.requestsInFlight = (socket) => tracked.get(socket)?.inFlight ?? 0;
+  // Idle: every response finished, and the request bodies all read (an app may answer first, a 413 say; node:http
+  // then reads the rest and drops it). Measured without the second half: the body's tail, arriving after the switch,
+  // was read by the new version as a request (400, closed). An upgraded connection: once fdlab/ws holds it.
+  const settled = (socket: net.Socket, t: Tracked) => t.inFlight === 0 && (t.framer.betweenRequests || carrier?.claims(socket) === true);
   // First, before the app's handler: busy from the head until the response is finished.
   const inFlight = (req: http.IncomingMessage, res: http.ServerResponse) => {
     const t = tracked.get(req.socket);
@@ -95,7 +99,7 @@ export function httpApp(server: http.Server, options: HttpAppOptions = {}, carri
       t.inFlight -= 1;
       t.open.delete(res);
       if (res.writableFinished) t.session.responses += 1;
-      if (t.inFlight === 0) markIdle(req.socket);
+      if (settled(req.socket, t)) markIdle(req.socket);
     };
     res.once('finish', finished);
     res.once('close', finished);
@@ -124,14 +128,17 @@ export function httpApp(server: http.Server, options: HttpAppOptions = {}, carri
       tracked.set(socket, t);
       server.emit('connection', socket);
       // After emit('connection'): http then reads through 'data' events (not its C++ fast path), so the framer sees every byte first.
-      socket.prependListener('data', (chunk: Buffer) => t.framer.push(chunk));
+      socket.prependListener('data', (chunk: Buffer) => {
+        t.framer.push(chunk);
+        if (t.inFlight === 0 && t.framer.betweenRequests && isBusy(socket)) markIdle(socket); // the tail of a body answered early
+      });
       if (pending && pending.length > 0) socket.unshift(pending);
       return {
         socket,
         snapshot: () => {
           if (carrier?.claims(socket)) return upgradedSnapshot(session, carrier.snapshot(socket));
           const other = t.framer.other;
-          const close = t.inFlight > 0 ? `${t.inFlight} request(s) in flight` : other ?? undefined;
+          const close = t.inFlight > 0 ? `${t.inFlight} request(s) in flight` : other ?? (t.framer.betweenRequests ? undefined : 'a request body half received');
           return { session: close ? { ...session, close } : { ...session }, pending: close ? Buffer.alloc(0) : t.framer.pending };
         },
         // The old server's keep-alive timer must not fire on a socket that is not ours any more.
