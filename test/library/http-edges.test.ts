@@ -15,7 +15,9 @@
 //   - a POST with Expect: 100-continue to an app with a 'checkContinue'
 //     listener (no 'request' event), its body arriving at the switch;
 //   - a response sent before the request body is in (a 413): the body's tail
-//     arriving at the switch.
+//     arriving at the switch;
+//   - keepAliveTimeout: an idle connection carried over times out in the new
+//     version too.
 import { strict as assert } from 'node:assert';
 import * as http from 'node:http';
 import * as net from 'node:net';
@@ -28,6 +30,8 @@ interface Version {
   streams: http.ServerResponse[];
   /** Answers to /slow, waiting for the test. */
   slow: (() => void)[];
+  /** The inactivity timeout of each /slow request's socket as the handler got it (0 or undefined: none). */
+  timeouts?: (number | undefined)[];
 }
 
 /**
@@ -53,8 +57,10 @@ function sseServer(generation: number, version: Version): http.Server {
       return;
     }
     const answer = () => res.end(`v${generation} ${req.method} ${req.url}\n`);
-    if (req.url === '/slow') version.slow.push(answer);
-    else answer();
+    if (req.url === '/slow') {
+      version.slow.push(answer);
+      (version.timeouts ??= []).push(req.socket.timeout);
+    } else answer();
   };
   const server = http.createServer(handler);
   server.on('checkContinue', (req, res) => {
@@ -88,11 +94,13 @@ describe('fdlab/http: streams, pipelining and closes at the switch', function ()
   const logs: string[] = [];
   const versions = new Map<number, Version>();
 
-  async function start(timeoutMs: number, options: HttpAppOptions = {}): Promise<UpgradePair<HttpSession>> {
+  async function start(timeoutMs: number, options: HttpAppOptions = {}, keepAliveTimeout?: number): Promise<UpgradePair<HttpSession>> {
     pair = await startUpgradePair<HttpSession>({
       app: (g) => {
         versions.set(g, { streams: [], slow: [] });
-        return httpApp(sseServer(g, versions.get(g)!), { ...options, log: (line) => logs.push(`v${g}: ${line}`) });
+        const server = sseServer(g, versions.get(g)!);
+        if (keepAliveTimeout !== undefined) server.keepAliveTimeout = keepAliveTimeout;
+        return httpApp(server, { ...options, log: (line) => logs.push(`v${g}: ${line}`) });
       },
       timeoutMs,
       log: (line) => logs.push(line),
@@ -226,5 +234,23 @@ describe('fdlab/http: streams, pipelining and closes at the switch', function ()
     await until(5000, 'the stuck one reset', () => stuck.closed());
     assert.equal(stuck.error(), 'ECONNRESET');
     assert.match(logs.join('\n'), /v2: closed a connection from 127\.0\.0\.1:\d+ handed over with a request body half received: reset/);
+  });
+
+  it("keepAliveTimeout (300 ms) goes on in the new version: an idle connection carried over is closed by it as node:http would (before: never), and one whose next request outlasts the timeout is answered", async () => {
+    const KEEP_ALIVE_MS = 300;
+    const p = await start(10_000, {}, KEEP_ALIVE_MS);
+    const [idle, busy] = await Promise.all([0, 1].map(() => rawClient(p.port)));
+    for (const client of [idle, busy]) client.socket.write('GET / HTTP/1.1\r\nHost: t\r\n\r\n');
+    await until(5000, 'both answered by v1', () => idle.text().includes('v1 GET /') && busy.text().includes('v1 GET /'));
+    await p.upgrade();
+    const upgraded = Date.now();
+    busy.socket.write('GET /slow HTTP/1.1\r\nHost: t\r\n\r\n');
+    await until(5000, 'v2 to hold /slow', () => versions.get(2)!.slow.length === 1);
+    await until(5000, 'the idle one closed by v2', () => idle.ended());
+    assert.ok(Date.now() - upgraded >= KEEP_ALIVE_MS - 50, 'after the keep-alive timeout, not at once');
+    assert.ok(!versions.get(2)!.timeouts![0], `no timeout left on a socket with a request in flight (${versions.get(2)!.timeouts![0]})`);
+    assert.equal(busy.closed(), false, 'the one with a request in flight is not closed by that timeout');
+    versions.get(2)!.slow.shift()!();
+    await until(5000, 'the slow answer', () => busy.text().includes('v2 GET /slow'));
   });
 });

@@ -68,6 +68,8 @@ interface Tracked {
   inFlight: number;
   /** Those requests and their responses (for endForUpgrade). */
   open: Map<http.ServerResponse, http.IncomingMessage>;
+  /** The keep-alive timeout armed here for an idle connection carried over (node:http clears only its own). */
+  keepAlive?: boolean;
 }
 
 /** The HandoverApp for `server`: pass it to Upgrader.start (or fdlab/testing's pair) as `app`. */
@@ -89,6 +91,10 @@ export function httpApp(server: http.Server, options: HttpAppOptions = {}, carri
   const inFlight = (req: http.IncomingMessage, res: http.ServerResponse) => {
     const t = tracked.get(req.socket);
     if (!t) return; // a socket given to the server by someone else
+    if (t.keepAlive) {
+      t.keepAlive = false;
+      req.socket.setTimeout(0); // a request: node:http's timers from here on, as after its own keep-alive wait
+    }
     t.inFlight += 1;
     t.open.set(res, req);
     markBusy(req.socket);
@@ -133,6 +139,13 @@ export function httpApp(server: http.Server, options: HttpAppOptions = {}, carri
         if (t.inFlight === 0 && t.framer.betweenRequests && isBusy(socket)) markIdle(socket); // the tail of a body answered early
       });
       if (pending && pending.length > 0) socket.unshift(pending);
+      else if (carried && server.keepAliveTimeout > 0) {
+        // node:http arms keepAliveTimeout after a response, in the version that sent it; the next version never does, so an
+        // idle connection carried over stayed open for good (measured: never closed, where a fresh one closed after it).
+        // Armed here; node:http's own 'timeout' listener closes it, as it would have.
+        socket.setTimeout(server.keepAliveTimeout);
+        t.keepAlive = true;
+      }
       return {
         socket,
         snapshot: () => {
