@@ -157,7 +157,7 @@ export const ERRORS = {
   },
   ERR_BUSY_AT_DEADLINE: {
     meaning: 'a connection the app marked busy (markBusy) was still busy at the upgrade deadline: it was switched anyway, with the session and pending bytes its snapshot() gave then (a log line names it)',
-    action: "answer within the deadline (fdlab serve --upgrade-timeout, timeoutMs), or make the app's snapshot() of a busy connection carry what the next version needs; fdlab/http closes such a connection in the next version",
+    action: "answer within the deadline (fdlab serve --upgrade-timeout, timeoutMs), or make the app's snapshot() of a busy connection carry what the next version needs; fdlab/http resets such a connection in the next version (or give httpApp an endForUpgrade that ends a stream that would never end on its own)",
   },
   ERR_HTTP_TLS: {
     meaning: "httpApp() was given an https (TLS) server: a TLS connection's keys and sequence numbers live in the process's OpenSSL, not in the fd, so no other process can go on with it",
