@@ -359,6 +359,10 @@ describe('fdlab/ws: what is refused, and why', function () {
     // ws would keep frames it read in its Receiver until a setImmediate, unseen by the switch (measured: 247 of 350 messages per client lost).
     assert.throws(() => wsApp(server, new WebSocketServer({ noServer: true, allowSynchronousEvents: false })), says('ERR_WS_UNSUPPORTED', /allowSynchronousEvents: false is not carried.*leave allowSynchronousEvents at ws's default \(true\)/));
     assert.ok(wsApp(server, new WebSocketServer({ noServer: true, allowSynchronousEvents: true })));
+    // A ws older than the option (its server's options lack it): refused, naming the range.
+    const older = new WebSocketServer({ noServer: true });
+    delete (older.options as { allowSynchronousEvents?: boolean }).allowSynchronousEvents;
+    assert.throws(() => wsApp(server, older), says('ERR_WS_UNSUPPORTED', /no allowSynchronousEvents option.*install ws \^8\.20\.0/));
   });
 
   it('a next version with permessage-deflate off still inflates and compresses for the connections that negotiated it; one whose ws cannot rebuild the extension closes them and says so', async () => {

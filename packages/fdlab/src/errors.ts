@@ -164,7 +164,7 @@ export const ERRORS = {
     action: 'terminate TLS in front of the server (a proxy or load balancer) and give fdlab/http a plain http.Server',
   },
   ERR_WS_UNSUPPORTED: {
-    meaning: "wsApp() was given something that is not a ws 8.x WebSocketServer (fdlab/ws rebuilds WebSockets in the next version with the server's options.WebSocket and its setSocket()), or a server with permessage-deflate on a ws older than 8.20 (the extension is rebuilt with WebSocket.PerMessageDeflate, exported since 8.20), or one with allowSynchronousEvents: false (ws then keeps frames it has read in its Receiver until a later setImmediate: lost at the switch)",
+    meaning: "wsApp() was given something that is not a ws 8.x WebSocketServer (fdlab/ws rebuilds WebSockets in the next version with the server's options.WebSocket and its setSocket()), or a server with permessage-deflate on a ws older than 8.20 (the extension is rebuilt with WebSocket.PerMessageDeflate, exported since 8.20), or one with allowSynchronousEvents: false, or a ws without that option (ws then keeps frames it has read in its Receiver until a later setImmediate: lost at the switch)",
     action: "pass the WebSocketServer of ws ^8.20.0 (fdlab's peerDependencies; tested with 8.20 and 8.23), with allowSynchronousEvents left at its default (true); other WebSocket libraries are not supported",
   },
   ERR_WS_DEFLATE: {

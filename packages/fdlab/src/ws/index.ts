@@ -91,10 +91,16 @@ export function wsApp<A = unknown>(server: http.Server, wss: WebSocketServerLike
     throw new FdlabError('ERR_WS_UNSUPPORTED', "wsApp(server, wss): wss must be a ws 8.x WebSocketServer (its options.WebSocket with setSocket() is how fdlab/ws rebuilds a WebSocket in the next version): install ws ^8.20.0, the range of fdlab's peerDependencies (tested with 8.20 and 8.23)");
   }
   const o = wss.options;
-  if (o.allowSynchronousEvents === false) {
+  if (o.allowSynchronousEvents !== true) {
     // ws then stops reading its buffer after each message until a setImmediate: frames read, whole, wait in its
     // Receiver, where no snapshot sees them. Measured: 247 of 350 messages per client lost across one upgrade (20 clients in bursts).
-    throw new FdlabError('ERR_WS_UNSUPPORTED', "wsApp(server, wss): a WebSocketServer with allowSynchronousEvents: false is not carried: ws keeps frames it has read in its Receiver until a later setImmediate, where the switch cannot see them, so they would be lost; leave allowSynchronousEvents at ws's default (true)");
+    // A ws with no such option (its server's options lack it) is older than the range fdlab is tested with: refused too.
+    throw new FdlabError(
+      'ERR_WS_UNSUPPORTED',
+      o.allowSynchronousEvents === false
+        ? "wsApp(server, wss): a WebSocketServer with allowSynchronousEvents: false is not carried: ws keeps frames it has read in its Receiver until a later setImmediate, where the switch cannot see them, so they would be lost; leave allowSynchronousEvents at ws's default (true)"
+        : "wsApp(server, wss): this ws has no allowSynchronousEvents option (older than fdlab's peerDependencies allow), so how it delivers messages is not known to be carried: install ws ^8.20.0",
+    );
   }
   // Throws ERR_WS_DEFLATE for context takeover; null when the server has no permessage-deflate.
   const PerMessageDeflate = deflateClassOf(WebSocket, o.perMessageDeflate);
