@@ -3,7 +3,8 @@
 // (markIdle): it is held back to a later group, served by the old version
 // meanwhile, and the last group waits for it, up to the upgrade's deadline
 // (then it is switched anyway: ERR_BUSY_AT_DEADLINE). handedOver() is called
-// when a connection is switched. A session JSON cannot carry as it is fails
+// when a connection is switched; heldBack() once the upgrade has committed and
+// waits for a busy one (never for an upgrade that rolls back). A session JSON cannot carry as it is fails
 // the upgrade with ERR_SESSION_NOT_JSON naming the connection and the field.
 // fdlab/testing's pair: two Upgraders in this process, the real protocol.
 import { strict as assert } from 'node:assert';
@@ -23,6 +24,10 @@ interface Session {
 interface Version {
   slow: (() => void)[];
   handedOver: number[];
+  /** heldBack() calls, by client port. */
+  heldBack: number[];
+  /** heldBack() answers the deferred lines at once (what fdlab/http's endForUpgrade lets an SSE app do). */
+  answerWhenHeldBack?: boolean;
 }
 
 /**
@@ -31,7 +36,7 @@ interface Version {
  * 'set', ... put a value JSON cannot carry in the session ('fix' removes it).
  */
 function lineApp(generation: number, versions: Map<number, Version>): HandoverApp<Session> {
-  const version: Version = { slow: [], handedOver: [] };
+  const version: Version = { slow: [], handedOver: [], heldBack: [] };
   versions.set(generation, version);
   return {
     serve(socket, carried, pending): ServedConnection<Session> {
@@ -68,6 +73,10 @@ function lineApp(generation: number, versions: Map<number, Version>): HandoverAp
         socket,
         snapshot: () => ({ session, pending: partial }),
         handedOver: () => version.handedOver.push(socket.remotePort!),
+        heldBack: () => {
+          version.heldBack.push(socket.remotePort!);
+          if (version.answerWhenHeldBack) for (const answer of version.slow.splice(0)) answer();
+        },
       };
     },
   };
@@ -202,6 +211,28 @@ describe('busy connections, handedOver(), and sessions checked at snapshot time'
     assert.equal(await idle.send('c'), 'v2 #1: c');
     assert.equal(busy.unread(), '', 'the old version wrote nothing after the switch');
     await until(5000, 'the late write to be counted', () => /v1: late writes: the app wrote 1 time/.test(logs.join('\n')));
+  });
+
+  it('heldBack(): not called for an upgrade that rolls back before the commit; called once after the commit, and a connection it makes idle moves at once, not at the deadline', async () => {
+    const versions = new Map<number, Version>();
+    pair = await startUpgradePair<Session>({ app: (g) => lineApp(g, versions), timeoutMs: 20_000, log: (line) => logs.push(line) });
+    const [busy, other] = await Promise.all([0, 1].map(() => LineClient.connect(pair!.port)));
+    busy.write('slow');
+    const v1 = versions.get(1)!;
+    await until(5000, 'v1 to defer the slow line', () => v1.slow.length === 1);
+    assert.equal(await other.send('map'), 'v1 #1: map'); // a session that cannot travel: the upgrade rolls back before the commit
+    await assert.rejects(pair.upgrade(), (error: unknown) => error instanceof UpgradeFailedError && (error.result as { code?: string }).code === 'ERR_SESSION_NOT_JSON');
+    assert.deepEqual(v1.heldBack, [], 'a rollback asks nothing of the busy connections: they were never going to move');
+    assert.equal(await other.send('fix'), 'v1 #2: fix');
+    v1.answerWhenHeldBack = true;
+    const started = Date.now();
+    await pair.upgrade();
+    const took = Date.now() - started;
+    assert.deepEqual(v1.heldBack, [busy.port], 'once, for the busy one');
+    assert.ok(took < 10_000, `it moved once idle, not at the 20 s deadline (${took} ms)`);
+    assert.equal(await busy.next(), 'v1 #1: slow', 'answered by v1 in heldBack(), once');
+    assert.equal(await busy.send('c'), 'v2 #2: c');
+    assert.doesNotMatch(logs.join('\n'), /ERR_BUSY_AT_DEADLINE/);
   });
 
   it('a session JSON cannot carry as it is (Map, Set, Date, function, BigInt, cycle, undefined in an array, NaN): the upgrade rolls back with ERR_SESSION_NOT_JSON naming the connection and the field; fixed, it goes through', async () => {

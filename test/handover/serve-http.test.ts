@@ -8,6 +8,7 @@
 // their head, no connection is closed or reopened, and one process serves at
 // the end, named by the pid file.
 import { strict as assert } from 'node:assert';
+import * as net from 'node:net';
 import { tempDir, until } from '../helpers/fds';
 import { RawHttpClient } from '../helpers/http-client';
 import { processesUsing, soleServer, startServe, stopServing, type Serving } from '../helpers/serve';
@@ -98,4 +99,30 @@ describe('fdlab serve --app http: keep-alive clients across upgrades', function 
   it('200 keep-alive clients, 20 with a request in flight at each signal, 3 upgrades: 0 failed requests, 0 duplicated responses, 0 reconnections', () => run(180, 20, 3, 2));
 
   it('300 keep-alive clients (two groups of up to 256), 30 in flight at the signal: the busy ones of either group wait, the rest of both groups are switched first', () => run(270, 30, 1, 3));
+
+  it('a Server-Sent Events stream (GET /events) open at the signal: the old version ends it with an upgrade event once the new one serves, not at the 20 s deadline; asked again on the same connection, the new version streams', async () => {
+    serving = await startServe(tempDir(), ['--app', 'http', '--standby', '0', '--upgrade-timeout', '20000']);
+    const sse = net.connect(serving.port, '127.0.0.1');
+    let text = '';
+    let closed = false;
+    sse.on('data', (chunk: Buffer) => (text += chunk.toString('latin1')));
+    sse.on('close', () => (closed = true));
+    sse.on('error', () => {});
+    sse.write('GET /events HTTP/1.1\r\nHost: t\r\n\r\n');
+    await until(5000, () => `the first event (${JSON.stringify(text)})`, () => text.includes('data: fdlab serve v1: GET /events\n\n'));
+    const from = serving.log().length;
+    const signalled = Date.now();
+    process.kill(serving.pid, 'SIGUSR2');
+    const committed = await serving.waitForLog(/committed: pid (\d+) serves/, 10_000, from);
+    await serving.waitForLog(/handed over; exiting/, 10_000, from);
+    const took = Date.now() - signalled;
+    assert.ok(took < 10_000, `the upgrade did not wait for its deadline (${took} ms)`);
+    assert.doesNotMatch(serving.log().slice(from), /ERR_BUSY_AT_DEADLINE/);
+    assert.match(text, /\r\nevent: upgrade\ndata: fdlab serve v1 hands over: ask again\n\n\r\n0\r\n\r\n$/, 'the stream ended cleanly by v1');
+    sse.write('GET /events HTTP/1.1\r\nHost: t\r\n\r\n');
+    await until(5000, () => `the new version's stream (${JSON.stringify(text.slice(-200))})`, () => text.includes('data: fdlab serve v1 gen 2: GET /events\n\n'));
+    assert.equal(closed, false, 'the same connection throughout');
+    assert.equal(await soleServer(serving), Number(committed[1]));
+    sse.destroy();
+  });
 });

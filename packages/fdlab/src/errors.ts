@@ -157,15 +157,15 @@ export const ERRORS = {
   },
   ERR_BUSY_AT_DEADLINE: {
     meaning: 'a connection the app marked busy (markBusy) was still busy at the upgrade deadline: it was switched anyway, with the session and pending bytes its snapshot() gave then (a log line names it)',
-    action: "answer within the deadline (fdlab serve --upgrade-timeout, timeoutMs), or make the app's snapshot() of a busy connection carry what the next version needs; fdlab/http closes such a connection in the next version",
+    action: "answer within the deadline (fdlab serve --upgrade-timeout, timeoutMs), or make the app's snapshot() of a busy connection carry what the next version needs; fdlab/http resets such a connection in the next version (or give httpApp an endForUpgrade that ends a stream that would never end on its own)",
   },
   ERR_HTTP_TLS: {
     meaning: "httpApp() was given an https (TLS) server: a TLS connection's keys and sequence numbers live in the process's OpenSSL, not in the fd, so no other process can go on with it",
     action: 'terminate TLS in front of the server (a proxy or load balancer) and give fdlab/http a plain http.Server',
   },
   ERR_WS_UNSUPPORTED: {
-    meaning: "wsApp() was given something that is not a ws 8.x WebSocketServer (fdlab/ws rebuilds WebSockets in the next version with the server's options.WebSocket and its setSocket()), or a server with permessage-deflate on a ws older than 8.20 (the extension is rebuilt with WebSocket.PerMessageDeflate, exported since 8.20)",
-    action: 'pass the WebSocketServer of ws 8 (tested with 8.20 and 8.23; 8.20 or later for permessage-deflate); other WebSocket libraries are not supported',
+    meaning: "wsApp() was given something that is not a ws 8.x WebSocketServer (fdlab/ws rebuilds WebSockets in the next version with the server's options.WebSocket and its setSocket()), or a server with permessage-deflate on a ws older than 8.20 (the extension is rebuilt with WebSocket.PerMessageDeflate, exported since 8.20), or one with allowSynchronousEvents: false, or a ws without that option (ws then keeps frames it has read in its Receiver until a later setImmediate: lost at the switch)",
+    action: "pass the WebSocketServer of ws ^8.20.0 (fdlab's peerDependencies; tested with 8.20 and 8.23), with allowSynchronousEvents left at its default (true); other WebSocket libraries are not supported",
   },
   ERR_WS_DEFLATE: {
     meaning: "wsApp() was given a WebSocketServer with permessage-deflate and context takeover: the compression window lives in the process's zlib and cannot travel, so the next version could not inflate the client's next message (close code 1007)",

@@ -10,7 +10,7 @@ import { closeQuietly, dup } from '../fd/fds';
 import { fdOf } from '../socket/detach';
 import { isBusy, whenIdle } from './busy';
 import { preferOldForOom } from './oom-score';
-import { holdGroup, nameOf, refuseLateWrites, type DetachedConnection, type Held, type HeldGroup } from './held';
+import { holdGroup, nameOf, refuseLateWrites, tellApp, type DetachedConnection, type Held, type HeldGroup } from './held';
 import { acceptSuccessor, deadlineError, isHangUp, nextMessage } from './peer';
 import { BATCH_BYTES, BATCH_FDS, encode, garbled, type FromNew } from './protocol';
 import { Standby } from './standby';
@@ -351,6 +351,9 @@ class HandingOff<S> {
     this.successorPid = ack.pid;
     const t = this.timings();
     options.log(`committed: pid ${ack.pid} serves the first ${held.connections.length} connections (gap ${t.gapMs} ms: hold ${t.holdMs}, send ${t.sendMs}, ack ${t.ackMs}; copies sent in ${t.copyMs} ms while serving)`);
+    // The first group's busy ones wait for the rest: the app may finish what would never end on its own (heldBack, types.ts).
+    for (const copy of this.busy.copies) tellApp(this.copies[copy], 'heldBack');
+    for (const connection of this.busy.extra) tellApp(connection, 'heldBack');
   }
 
   private timings(restMs = 0): Timings {
@@ -465,8 +468,23 @@ class HandingOff<S> {
    */
   private idleOf(copies: readonly number[], extra: readonly ServedConnection<S>[]): { copies: number[]; extra: ServedConnection<S>[] } {
     const idle = { copies: [] as number[], extra: [] as ServedConnection<S>[] };
-    for (const copy of copies) (isBusy(this.copies[copy].socket) ? this.busy.copies : idle.copies).push(copy);
-    for (const connection of extra) (isBusy(connection.socket) ? this.busy.extra : idle.extra).push(connection);
+    const heldBack: ServedConnection<S>[] = [];
+    for (const copy of copies) {
+      if (!isBusy(this.copies[copy].socket)) idle.copies.push(copy);
+      else {
+        this.busy.copies.push(copy);
+        heldBack.push(this.copies[copy]);
+      }
+    }
+    for (const connection of extra) {
+      if (!isBusy(connection.socket)) idle.extra.push(connection);
+      else {
+        this.busy.extra.push(connection);
+        heldBack.push(connection);
+      }
+    }
+    // After the sorting (what heldBack() does must not change this group), and only once committed: a rollback keeps them here.
+    if (this.at.committed) for (const connection of heldBack) tellApp(connection, 'heldBack');
     return idle;
   }
 

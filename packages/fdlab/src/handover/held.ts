@@ -240,7 +240,7 @@ const gatedHusks = new WeakSet<object>();
 const handedOver = new WeakSet<object>();
 
 /** The app's lifecycle callback, if it has one; a throw is the app's bug and must not stop the engine. */
-function tellApp<S>(connection: ServedConnection<S>, event: 'handedOver' | 'takenBack'): void {
+export function tellApp<S>(connection: ServedConnection<S>, event: 'handedOver' | 'takenBack' | 'heldBack'): void {
   try {
     connection[event]?.();
   } catch (error) {

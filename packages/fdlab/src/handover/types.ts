@@ -23,6 +23,14 @@ export interface ServedConnection<S> {
    * with the session it last reported.
    */
   takenBack?(): void;
+  /**
+   * Called once per upgrade, in the old version, when the upgrade finds this
+   * connection busy (markBusy) and holds it back: if what it is doing may
+   * never end on its own (a Server-Sent Events stream, a long poll), finish
+   * it now, and the connection moves once idle. Otherwise it moves at the
+   * upgrade's deadline, as its snapshot() says then (ERR_BUSY_AT_DEADLINE).
+   */
+  heldBack?(): void;
 }
 
 export interface HandoverApp<S> {

@@ -22,11 +22,19 @@ type State =
 
 export class RequestFramer {
   private state: State = { at: 'head' };
+
+  /** `takesUpgrades`: whether the server takes an Upgrade request as one (node:http: only with an 'upgrade' listener; without, it is a request like any other). */
+  constructor(private readonly takesUpgrades: () => boolean = () => true) {}
   private head: Buffer = Buffer.alloc(0);
 
   /** Bytes of the next request's head received so far (the pending bytes of an idle connection). */
   get pending(): Buffer {
     return this.state.at === 'head' ? this.head : Buffer.alloc(0);
+  }
+
+  /** Whether the bytes so far end between requests (or in the head of the next one): a body half received is not. */
+  get betweenRequests(): boolean {
+    return this.state.at === 'head';
   }
 
   /** Why the bytes are no longer HTTP/1.1 requests we can frame (an upgrade, say), or null. */
@@ -109,7 +117,7 @@ export class RequestFramer {
       const colon = line.indexOf(':');
       if (colon > 0) headers.set(line.slice(0, colon).trim().toLowerCase(), line.slice(colon + 1).trim().toLowerCase());
     }
-    if (method === 'CONNECT' || (headers.has('upgrade') && /\bupgrade\b/.test(headers.get('connection') ?? ''))) {
+    if (method === 'CONNECT' || (headers.has('upgrade') && /\bupgrade\b/.test(headers.get('connection') ?? '') && this.takesUpgrades())) {
       this.state = { at: 'other', why: method === 'CONNECT' ? 'a CONNECT request' : `an upgrade to ${headers.get('upgrade')}` };
       return;
     }

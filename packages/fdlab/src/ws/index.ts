@@ -20,7 +20,7 @@ import type * as net from 'node:net';
 import { FdlabError } from '../errors';
 import { markBusy, markIdle } from '../handover/busy';
 import type { HandoverApp } from '../handover/types';
-import { httpApp, type HttpAppOptions, type HttpSession } from '../http';
+import { httpApp, type HttpAppOptions, type HttpSession, type UpgradeCarrier } from '../http';
 import { carriedParams, deflateClassOf, EXTENSION, extensionClassOf, paramsToCarry, rebuildExtension, watchZlib, type DeflateParams, type Extension } from './deflate';
 import { FrameTracker } from './frames';
 
@@ -88,9 +88,20 @@ export function sessionOf<A = unknown>(ws: WebSocketLike): A | undefined {
 export function wsApp<A = unknown>(server: http.Server, wss: WebSocketServerLike, options: WsAppOptions<A> = {}): HandoverApp<HttpSession> {
   const WebSocket = wss?.options?.WebSocket as WebSocketClass | undefined;
   if (typeof WebSocket !== 'function' || typeof (WebSocket.prototype as Partial<Internal>).setSocket !== 'function') {
-    throw new FdlabError('ERR_WS_UNSUPPORTED', 'wsApp(server, wss): wss must be a ws 8.x WebSocketServer (its options.WebSocket with setSocket() is how fdlab/ws rebuilds a WebSocket in the next version); tested with ws 8.20 and 8.23');
+    throw new FdlabError('ERR_WS_UNSUPPORTED', "wsApp(server, wss): wss must be a ws 8.x WebSocketServer (its options.WebSocket with setSocket() is how fdlab/ws rebuilds a WebSocket in the next version): install ws ^8.20.0, the range of fdlab's peerDependencies (tested with 8.20 and 8.23)");
   }
   const o = wss.options;
+  if (o.allowSynchronousEvents !== true) {
+    // ws then stops reading its buffer after each message until a setImmediate: frames read, whole, wait in its
+    // Receiver, where no snapshot sees them. Measured: 247 of 350 messages per client lost across one upgrade (20 clients in bursts).
+    // A ws with no such option (its server's options lack it) is older than the range fdlab is tested with: refused too.
+    throw new FdlabError(
+      'ERR_WS_UNSUPPORTED',
+      o.allowSynchronousEvents === false
+        ? "wsApp(server, wss): a WebSocketServer with allowSynchronousEvents: false is not carried: ws keeps frames it has read in its Receiver until a later setImmediate, where the switch cannot see them, so they would be lost; leave allowSynchronousEvents at ws's default (true)"
+        : "wsApp(server, wss): this ws has no allowSynchronousEvents option (older than fdlab's peerDependencies allow), so how it delivers messages is not known to be carried: install ws ^8.20.0",
+    );
+  }
   // Throws ERR_WS_DEFLATE for context takeover; null when the server has no permessage-deflate.
   const PerMessageDeflate = deflateClassOf(WebSocket, o.perMessageDeflate);
   const log = options.log ?? (() => {});
@@ -102,15 +113,18 @@ export function wsApp<A = unknown>(server: http.Server, wss: WebSocketServerLike
     const tracked = { ws: ws as WebSocketLike & Internal, frames, zlib: () => 0 };
     trackers.set(socket, tracked);
     // Prepended: the tracker sees each chunk before ws's Receiver does (and the handshake's head, unshifted, too).
-    socket.prependListener('data', (chunk: Buffer) => {
-      frames.push(chunk);
-      if (frames.closing) markBusy(socket); // a closing handshake is finished here, never switched
-    });
+    // A close frame is answered as it is read (ws replies, and ends the socket): nothing to wait for. Switched
+    // as 'closing', the new version sends what the old one queued, then its FIN (http/close.ts). Measured when
+    // this was busy: a client that sent close while not reading (the reply queued behind 6 MB) held the upgrade
+    // to its deadline (3 s of 3 s), test/library/ws-edges.test.ts.
+    socket.prependListener('data', (chunk: Buffer) => frames.push(chunk));
+    // Idle unless a request pipelined before the upgrade request still waits for its response (http's busy).
+    const idle = () => carrier.requestsInFlight?.(socket) || markIdle(socket);
     const extension = (ws as Internal)._extensions?.[EXTENSION];
-    if (extension) tracked.zlib = watchZlib(extension, () => markBusy(socket), () => frames.closing || markIdle(socket));
-    markIdle(socket); // busy since the upgrade request: a WebSocket now, which moves at any time
+    if (extension) tracked.zlib = watchZlib(extension, () => markBusy(socket), idle);
+    idle(); // busy since the upgrade request: a WebSocket now, which moves at any time
   });
-  const carrier = {
+  const carrier: UpgradeCarrier = {
     claims: (socket: net.Socket) => trackers.has(socket),
     snapshot(socket: net.Socket) {
       const tracked = trackers.get(socket);
