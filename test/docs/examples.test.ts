@@ -13,6 +13,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as ts from 'typescript';
+import WebSocket from 'ws';
 import { collect, processAlive } from '../helpers/process';
 import { freePort } from '../helpers/ports';
 import { until } from '../helpers/fds';
@@ -174,6 +175,24 @@ function compileBlock(name: string, block: DocBlock, dir: string): string {
   return file.replace(/\.ts$/, '.js');
 }
 
+/** A doc's server as a reader starts it (`node <js> <state dir> <port>`), gen 1; gen 2, started by gen 1, writes to the same pipes. */
+async function startDocServer(js: string) {
+  const stateParent = fs.mkdtempSync(path.join(os.tmpdir(), 'fdlab-doc-'));
+  const port = await freePort();
+  const gen1: ChildProcess = spawn(process.execPath, [js, path.join(stateParent, 'state'), String(port)], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const server = { stateParent, stateDir: path.join(stateParent, 'state'), port, gen1, out: '', gen1Exit: undefined as number | null | undefined, pids: new Set<number>([gen1.pid!]) };
+  gen1.stdout!.on('data', (chunk: Buffer) => (server.out += chunk.toString()));
+  gen1.stderr!.on('data', (chunk: Buffer) => (server.out += chunk.toString()));
+  gen1.once('exit', (code) => (server.gen1Exit = code));
+  return server;
+}
+
+/** Kills whatever of it still runs and removes its state dir. */
+function endDocServer(server: Awaited<ReturnType<typeof startDocServer>>): void {
+  for (const pid of server.pids) if (processAlive(pid)) process.kill(pid, 'SIGKILL');
+  fs.rmSync(server.stateParent, { recursive: true, force: true });
+}
+
 describe('docs that run (doc-test blocks, compiled with --strict against fdlab)', function () {
   this.timeout(60_000);
   let dir: string;
@@ -227,22 +246,12 @@ describe('docs that run (doc-test blocks, compiled with --strict against fdlab)'
 
   it('line-counter (packages/fdlab/README.md): a real upgradable server, upgraded once with SIGUSR2 under a client whose count goes on', async function () {
     const js = compileBlock('line-counter', docTests().get('line-counter')!, dir);
-    const stateParent = fs.mkdtempSync(path.join(os.tmpdir(), 'fdlab-doc-'));
-    const stateDir = path.join(stateParent, 'state');
-    const port = await freePort();
-    const pids = new Set<number>();
+    const server = await startDocServer(js);
+    const { stateDir, port, pids } = server;
     let client: net.Socket | undefined;
-    const gen1: ChildProcess = spawn(process.execPath, [js, stateDir, String(port)], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    // gen 2 is started by gen 1 (spawnSuccessor) and writes to the same pipes.
-    let out = '';
-    gen1.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
-    gen1.stderr!.on('data', (chunk: Buffer) => (out += chunk.toString()));
-    let gen1Exit: number | null | undefined;
-    gen1.once('exit', (code) => (gen1Exit = code));
     try {
-      pids.add(gen1.pid!);
-      await until(15_000, () => `gen 1 serves (output: ${out})`, () => /^gen 1 serves on port \d+ as pid \d+$/m.test(out));
-      assert.equal(Number(fs.readFileSync(path.join(stateDir, 'pid'), 'utf8')), gen1.pid, 'the pid file names gen 1');
+      await until(15_000, () => `gen 1 serves (output: ${server.out})`, () => /^gen 1 serves on port \d+ as pid \d+$/m.test(server.out));
+      assert.equal(Number(fs.readFileSync(path.join(stateDir, 'pid'), 'utf8')), server.gen1.pid, 'the pid file names gen 1');
 
       let answers = '';
       client = net.connect(port, '127.0.0.1');
@@ -254,11 +263,11 @@ describe('docs that run (doc-test blocks, compiled with --strict against fdlab)'
       client.write('b\nc');
       await until(5000, () => `2 (gen 1): b (got: ${JSON.stringify(answers)})`, () => answers.includes('2 (gen 1): b\n'));
 
-      process.kill(gen1.pid!, 'SIGUSR2');
-      await until(20_000, () => `gen 2 serves and gen 1 exits (output: ${out})`, () => /^gen 2 serves on port \d+ as pid \d+$/m.test(out) && gen1Exit !== undefined);
-      const gen2 = Number(/^gen 2 serves on port \d+ as pid (\d+)$/m.exec(out)![1]);
+      process.kill(server.gen1.pid!, 'SIGUSR2');
+      await until(20_000, () => `gen 2 serves and gen 1 exits (output: ${server.out})`, () => /^gen 2 serves on port \d+ as pid \d+$/m.test(server.out) && server.gen1Exit !== undefined);
+      const gen2 = Number(/^gen 2 serves on port \d+ as pid (\d+)$/m.exec(server.out)![1]);
       pids.add(gen2);
-      assert.equal(gen1Exit, 0, `gen 1 exits 0 once gen 2 serves (output: ${out})`);
+      assert.equal(server.gen1Exit, 0, `gen 1 exits 0 once gen 2 serves (output: ${server.out})`);
       await until(5000, 'the pid file names gen 2', () => Number(fs.readFileSync(path.join(stateDir, 'pid'), 'utf8')) === gen2);
 
       client.write('\nd\n'); // the rest of "c", then a new line: the count goes on where gen 1 left it
@@ -272,23 +281,14 @@ describe('docs that run (doc-test blocks, compiled with --strict against fdlab)'
       await assertNothingListens(port);
     } finally {
       client?.destroy();
-      for (const pid of pids) if (processAlive(pid)) process.kill(pid, 'SIGKILL');
-      fs.rmSync(stateParent, { recursive: true, force: true });
+      endDocServer(server);
     }
   });
   it('http-server (packages/fdlab/README.md, fdlab/http): a keep-alive client keeps its socket across SIGUSR2, the request in flight at the signal is answered by gen 1, once, the next by gen 2', async function () {
     const js = compileBlock('http-server', docTests().get('http-server')!, dir);
-    const stateParent = fs.mkdtempSync(path.join(os.tmpdir(), 'fdlab-doc-'));
-    const stateDir = path.join(stateParent, 'state');
-    const port = await freePort();
-    const pids = new Set<number>();
+    const server = await startDocServer(js);
+    const { stateDir, port, pids } = server;
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-    const gen1: ChildProcess = spawn(process.execPath, [js, stateDir, String(port)], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    gen1.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
-    gen1.stderr!.on('data', (chunk: Buffer) => (out += chunk.toString()));
-    let gen1Exit: number | null | undefined;
-    gen1.once('exit', (code) => (gen1Exit = code));
     const sockets = new Set<number>();
     const get = (url: string) => new Promise<string>((resolve, reject) => {
       const req = http.get({ host: '127.0.0.1', port, path: url, agent }, (res) => {
@@ -301,33 +301,75 @@ describe('docs that run (doc-test blocks, compiled with --strict against fdlab)'
       req.on('error', reject);
     });
     try {
-      pids.add(gen1.pid!);
-      await until(15_000, () => `gen 1 serves (output: ${out})`, () => /^gen 1 serves http on port \d+ as pid \d+$/m.test(out));
+      await until(15_000, () => `gen 1 serves (output: ${server.out})`, () => /^gen 1 serves http on port \d+ as pid \d+$/m.test(server.out));
       assert.equal(await get('/'), 'gen 1 answers /\n');
       const slow = get('/slow');
-      await until(5000, () => `gen 1 got /slow (output: ${out})`, () => /^gen 1: GET \/slow$/m.test(out));
-      process.kill(gen1.pid!, 'SIGUSR2');
+      await until(5000, () => `gen 1 got /slow (output: ${server.out})`, () => /^gen 1: GET \/slow$/m.test(server.out));
+      process.kill(server.gen1.pid!, 'SIGUSR2');
       // pm2's stop (SIGINT) while the upgrade is under way: stopSignals lets it settle, then gen 1 exits 0.
-      await until(5000, () => `gen 1 starts the upgrade (output: ${out})`, () => /^gen 1: upgrade: handing over/m.test(out));
-      process.kill(gen1.pid!, 'SIGINT');
+      await until(5000, () => `gen 1 starts the upgrade (output: ${server.out})`, () => /^gen 1: upgrade: handing over/m.test(server.out));
+      process.kill(server.gen1.pid!, 'SIGINT');
       assert.equal(await slow, 'gen 1 answers /slow\n', 'the request in flight at the signal: answered by gen 1');
-      await until(20_000, () => `gen 2 serves and gen 1 exits (output: ${out})`, () => /^gen 2 serves http on port \d+ as pid \d+$/m.test(out) && gen1Exit !== undefined);
-      assert.equal(gen1Exit, 0, out);
-      assert.match(out, /^gen 1: SIGINT during the upgrade: stopping once it settles$/m);
-      assert.match(out, /^gen 1: SIGINT during the upgrade: it went through; exiting, the new version serves$/m);
-      const gen2 = Number(/^gen 2 serves http on port \d+ as pid (\d+)$/m.exec(out)![1]);
+      await until(20_000, () => `gen 2 serves and gen 1 exits (output: ${server.out})`, () => /^gen 2 serves http on port \d+ as pid \d+$/m.test(server.out) && server.gen1Exit !== undefined);
+      assert.equal(server.gen1Exit, 0, server.out);
+      assert.match(server.out, /^gen 1: SIGINT during the upgrade: stopping once it settles$/m);
+      assert.match(server.out, /^gen 1: SIGINT during the upgrade: it went through; exiting, the new version serves$/m);
+      const gen2 = Number(/^gen 2 serves http on port \d+ as pid (\d+)$/m.exec(server.out)![1]);
       pids.add(gen2);
       assert.equal(await get('/'), 'gen 2 answers /\n');
       assert.equal(sockets.size, 1, `one connection throughout (client ports: ${[...sockets]})`);
-      assert.equal((out.match(/^gen \d: GET \/slow$/gm) ?? []).length, 1, 'the request in flight was handled once');
+      assert.equal((server.out.match(/^gen \d: GET \/slow$/gm) ?? []).length, 1, 'the request in flight was handled once');
       agent.destroy();
       process.kill(gen2, 'SIGINT');
       await until(10_000, 'gen 2 exits on SIGINT and removes the pid file', () => !processAlive(gen2) && !fs.existsSync(path.join(stateDir, 'pid')));
       await assertNothingListens(port);
     } finally {
       agent.destroy();
-      for (const pid of pids) if (processAlive(pid)) process.kill(pid, 'SIGKILL');
-      fs.rmSync(stateParent, { recursive: true, force: true });
+      endDocServer(server);
+    }
+  });
+
+  it('ws-chat (packages/fdlab/README.md, fdlab/ws): two members keep their connections across SIGUSR2, their names (from the handshake url) and counts go on in gen 2, SIGINT stops gen 2', async function () {
+    const js = compileBlock('ws-chat', docTests().get('ws-chat')!, dir);
+    const server = await startDocServer(js);
+    const { stateDir, port, pids } = server;
+    const clients: { ws: WebSocket; got: string[]; closed: boolean }[] = [];
+    try {
+      await until(15_000, () => `gen 1 serves (output: ${server.out})`, () => /^gen 1 serves the chat on port \d+ as pid \d+$/m.test(server.out));
+      for (const name of ['ann', 'bob']) {
+        const ws = new WebSocket(`ws://127.0.0.1:${port}/?name=${name}`);
+        const client = { ws, got: [] as string[], closed: false };
+        ws.on('message', (data) => client.got.push(String(data)));
+        ws.on('close', () => (client.closed = true));
+        await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+        clients.push(client);
+      }
+      const [ann, bob] = clients;
+      ann.ws.send('hello');
+      await until(5000, () => `ann's message to both (${JSON.stringify(clients.map((c) => c.got))})`, () => clients.every((c) => c.got.length === 1));
+      bob.ws.send('hi');
+      await until(5000, () => `bob's message to both (${JSON.stringify(clients.map((c) => c.got))})`, () => clients.every((c) => c.got.length === 2));
+      process.kill(server.gen1.pid!, 'SIGUSR2');
+      await until(20_000, () => `gen 2 serves and gen 1 exits (output: ${server.out})`, () => /^gen 2 serves the chat on port \d+ as pid \d+$/m.test(server.out) && server.gen1Exit !== undefined);
+      assert.equal(server.gen1Exit, 0, server.out);
+      const gen2 = Number(/^gen 2 serves the chat on port \d+ as pid (\d+)$/m.exec(server.out)![1]);
+      pids.add(gen2);
+      assert.match(server.out, /^gen 2: ann carried over; \d online$/m);
+      assert.match(server.out, /^gen 2: bob carried over; 2 online$/m);
+      ann.ws.send('still here');
+      await until(5000, () => `ann's message in gen 2 (${JSON.stringify(clients.map((c) => c.got))})`, () => clients.every((c) => c.got.length === 3));
+      bob.ws.send('me too');
+      await until(5000, () => `bob's message in gen 2 (${JSON.stringify(clients.map((c) => c.got))})`, () => clients.every((c) => c.got.length === 4));
+      for (const client of clients) {
+        assert.deepEqual(client.got, ['gen 1 · ann #1: hello', 'gen 1 · bob #1: hi', 'gen 2 · ann #2: still here', 'gen 2 · bob #2: me too']);
+        assert.equal(client.closed, false, 'no close event');
+      }
+      process.kill(gen2, 'SIGINT');
+      await until(10_000, 'gen 2 exits on SIGINT and removes the pid file', () => !processAlive(gen2) && !fs.existsSync(path.join(stateDir, 'pid')));
+      await until(5000, 'both clients see the close', () => clients.every((c) => c.closed));
+    } finally {
+      for (const client of clients) client.ws.terminate();
+      endDocServer(server);
     }
   });
 

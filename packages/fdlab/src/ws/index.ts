@@ -23,6 +23,7 @@ import type { HandoverApp } from '../handover/types';
 import { httpApp, type HttpAppOptions, type HttpSession, type UpgradeCarrier } from '../http';
 import { carriedParams, deflateClassOf, EXTENSION, extensionClassOf, paramsToCarry, rebuildExtension, watchZlib, type DeflateParams, type Extension } from './deflate';
 import { FrameTracker } from './frames';
+import { carryRequest, rebuildRequest, type CarriedRequest } from './request';
 
 /** What fdlab/ws needs of a ws WebSocket (8.x): public API, plus setSocket and _socket/_protocol/_extensions, checked. */
 export interface WebSocketLike {
@@ -32,8 +33,8 @@ export interface WebSocketLike {
   on(event: 'close', listener: () => void): unknown;
 }
 
-/** What fdlab/ws needs of a ws WebSocketServer (8.x). */
-export interface WebSocketServerLike {
+/** What fdlab/ws needs of a ws WebSocketServer (8.x); W, the server's WebSocket type, is inferred from `clients`. */
+export interface WebSocketServerLike<W = unknown> {
   options: {
     perMessageDeflate?: unknown;
     WebSocket?: unknown;
@@ -44,14 +45,14 @@ export interface WebSocketServerLike {
     maxFragments?: number;
     noServer?: boolean;
   };
-  clients?: Set<unknown>;
-  prependListener(event: 'connection', listener: (ws: unknown) => void): unknown;
+  clients?: Set<W>;
+  prependListener(event: 'connection', listener: (ws: W, req: http.IncomingMessage) => void): unknown;
   emit(event: 'connection', ...args: unknown[]): boolean;
 }
 
-export interface WsAppOptions<A> extends HttpAppOptions {
-  /** The app's state of one WebSocket, to carry (checked like any session: plain JSON). */
-  save?: (ws: WebSocketLike) => A;
+export interface WsAppOptions<A, W = WebSocketLike> extends HttpAppOptions {
+  /** The app's state of one WebSocket (the server's own WebSocket type), to carry (checked like any session: plain JSON). */
+  save?: (ws: W) => A;
 }
 
 /** What travels for a WebSocket. */
@@ -62,6 +63,8 @@ interface WsState {
   deflate?: DeflateParams;
   /** The app had called ws.pause(): the rebuilt WebSocket is paused too (its bytes wait in the socket). */
   paused?: true;
+  /** The handshake request's method, url and headers: the next version's 'connection' gets it rebuilt. */
+  request?: CarriedRequest;
   app?: unknown;
 }
 
@@ -85,7 +88,7 @@ export function sessionOf<A = unknown>(ws: WebSocketLike): A | undefined {
 }
 
 /** The HandoverApp for an http.Server and the ws WebSocketServer on it: pass it to Upgrader.start as `app`. */
-export function wsApp<A = unknown>(server: http.Server, wss: WebSocketServerLike, options: WsAppOptions<A> = {}): HandoverApp<HttpSession> {
+export function wsApp<A = unknown, W = WebSocketLike>(server: http.Server, wss: WebSocketServerLike<W>, options: WsAppOptions<A, W> = {}): HandoverApp<HttpSession> {
   const WebSocket = wss?.options?.WebSocket as WebSocketClass | undefined;
   if (typeof WebSocket !== 'function' || typeof (WebSocket.prototype as Partial<Internal>).setSocket !== 'function') {
     throw new FdlabError('ERR_WS_UNSUPPORTED', "wsApp(server, wss): wss must be a ws 8.x WebSocketServer (its options.WebSocket with setSocket() is how fdlab/ws rebuilds a WebSocket in the next version): install ws ^8.20.0, the range of fdlab's peerDependencies (tested with 8.20 and 8.23)");
@@ -105,12 +108,12 @@ export function wsApp<A = unknown>(server: http.Server, wss: WebSocketServerLike
   // Throws ERR_WS_DEFLATE for context takeover; null when the server has no permessage-deflate.
   const PerMessageDeflate = deflateClassOf(WebSocket, o.perMessageDeflate);
   const log = options.log ?? (() => {});
-  const trackers = new WeakMap<net.Socket, { ws: WebSocketLike & Internal; frames: FrameTracker; zlib: () => number }>();
+  const trackers = new WeakMap<net.Socket, { ws: WebSocketLike & Internal; frames: FrameTracker; zlib: () => number; request: CarriedRequest | null }>();
   // Every WebSocket the server accepts (or the next version rebuilds): its frames are tracked from its first byte on.
-  wss.prependListener('connection', (ws: unknown) => {
-    const socket = (ws as Internal)._socket;
+  wss.prependListener('connection', (ws: W, req: http.IncomingMessage) => {
+    const socket = (ws as unknown as Internal)._socket;
     const frames = new FrameTracker();
-    const tracked = { ws: ws as WebSocketLike & Internal, frames, zlib: () => 0 };
+    const tracked = { ws: ws as unknown as WebSocketLike & Internal, frames, zlib: () => 0, request: carryRequest(req) };
     trackers.set(socket, tracked);
     // Prepended: the tracker sees each chunk before ws's Receiver does (and the handshake's head, unshifted, too).
     // A close frame is answered as it is read (ws replies, and ends the socket): nothing to wait for. Switched
@@ -120,7 +123,7 @@ export function wsApp<A = unknown>(server: http.Server, wss: WebSocketServerLike
     socket.prependListener('data', (chunk: Buffer) => frames.push(chunk));
     // Idle unless a request pipelined before the upgrade request still waits for its response (http's busy).
     const idle = () => carrier.requestsInFlight?.(socket) || markIdle(socket);
-    const extension = (ws as Internal)._extensions?.[EXTENSION];
+    const extension = (ws as unknown as Internal)._extensions?.[EXTENSION];
     if (extension) tracked.zlib = watchZlib(extension, () => markBusy(socket), idle);
     idle(); // busy since the upgrade request: a WebSocket now, which moves at any time
   });
@@ -141,7 +144,8 @@ export function wsApp<A = unknown>(server: http.Server, wss: WebSocketServerLike
         state.deflate = params;
       }
       if (ws.isPaused === true) state.paused = true;
-      if (options.save) state.app = options.save(ws);
+      if (tracked.request) state.request = tracked.request;
+      if (options.save) state.app = options.save(ws as unknown as W);
       return { state, pending: frames.pending };
     },
     adopt(socket: net.Socket, carried: unknown, pending: Buffer) {
@@ -172,10 +176,11 @@ export function wsApp<A = unknown>(server: http.Server, wss: WebSocketServerLike
       // Paused before anything is read: setSocket's 'data' listener starts the flow on the next tick only.
       if (state.paused === true && typeof ws.pause === 'function') ws.pause();
       if (wss.clients) {
-        wss.clients.add(ws);
-        ws.on('close', () => wss.clients!.delete(ws));
+        wss.clients.add(ws as unknown as W);
+        ws.on('close', () => wss.clients!.delete(ws as unknown as W));
       }
-      wss.emit('connection', ws, undefined); // the app's own handler; no request: sessionOf(ws) says who it is
+      // The app's own handler, as for a fresh one: the handshake request rebuilt; sessionOf(ws) is what save() gave.
+      wss.emit('connection', ws, rebuildRequest(socket, state.request));
     },
   };
   return httpApp(server, options, carrier);

@@ -1,0 +1,63 @@
+// fdlab/ws carries each WebSocket's handshake request: the next version's
+// 'connection' handler gets (ws, req) as for a fresh one, req with the url
+// and headers the client sent (a newcomer's chat read `req.url`, which ws's
+// typings promise, and the next version threw: undefined). Also: save() and
+// wss.clients use the server's own WebSocket type (WeakMap<WebSocket, ...>
+// compiles here with --strict), and a rebuilt WebSocket is in wss.clients.
+import { strict as assert } from 'node:assert';
+import * as http from 'node:http';
+import { startUpgradePair } from 'fdlab/testing';
+import { sessionOf, wsApp } from 'fdlab/ws';
+import WebSocket, { WebSocketServer } from 'ws';
+import { until } from '../helpers/fds';
+
+interface Seen {
+  generation: number;
+  url: string | undefined;
+  user: string | undefined;
+  cookie: string | undefined;
+  sameSocket: boolean;
+  session: string | undefined;
+  clients: number;
+}
+
+describe('fdlab/ws: the handshake request travels', function () {
+  it("the next version's 'connection' gets req with the url and headers the client sent, on the live socket", async () => {
+    const seen: Seen[] = [];
+    const pair = await startUpgradePair({
+      app: (generation: number) => {
+        const server = http.createServer();
+        const wss = new WebSocketServer({ server, perMessageDeflate: false });
+        const names = new WeakMap<WebSocket, string>(); // the server's own WebSocket type: save() is typed with it
+        wss.on('connection', (ws, req) => {
+          names.set(ws, sessionOf<string>(ws) ?? `from ${req.url}`);
+          const socket = (ws as unknown as { _socket: unknown })._socket;
+          seen.push({ generation, url: req.url, user: req.headers['x-user'] as string | undefined, cookie: req.headers.cookie, sameSocket: req.socket === socket, session: sessionOf<string>(ws), clients: wss.clients.size });
+          ws.on('message', (data) => ws.send(`v${generation} ${names.get(ws)}: ${data}`));
+        });
+        return wsApp(server, wss, { save: (ws) => names.get(ws) ?? '' });
+      },
+    });
+    const ws = new WebSocket(`ws://127.0.0.1:${pair.port}/room/7?user=ann`, { headers: { 'x-user': 'ann', cookie: ['a=1', 'b=2'] as unknown as string } });
+    const answers: string[] = [];
+    ws.on('message', (data) => answers.push(String(data)));
+    let closed = false;
+    ws.on('close', () => (closed = true));
+    try {
+      await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+      await pair.upgrade();
+      ws.send('hi');
+      await until(5000, () => `v2's answer (${answers})`, () => answers.length === 1);
+      assert.deepEqual(answers, ['v2 from /room/7?user=ann: hi']);
+      assert.equal(seen.length, 2, JSON.stringify(seen));
+      const [v1, v2] = seen;
+      assert.deepEqual(v1, { generation: 1, url: '/room/7?user=ann', user: 'ann', cookie: v1.cookie, sameSocket: true, session: undefined, clients: 1 });
+      assert.deepEqual(v2, { generation: 2, url: '/room/7?user=ann', user: 'ann', cookie: v1.cookie, sameSocket: true, session: 'from /room/7?user=ann', clients: 1 });
+      assert.ok(v1.cookie?.includes('a=1'), `the cookie header arrived in v1 (${v1.cookie})`);
+      assert.equal(closed, false);
+    } finally {
+      ws.terminate();
+      await pair.close();
+    }
+  });
+});
