@@ -34,7 +34,7 @@ const HOOKS: Record<When, string> = {
 /** Who serves at the end, and the log line that says how it ended. */
 function expected(fault: Fault, when: When): { survivor: 'old' | 'new'; outcome: RegExp } {
   if (when === 'before the ack') {
-    return { survivor: 'old', outcome: /upgrade failed in state 'awaiting-ack': upgrade socket: expected 'ack', got 'refuse': cannot write the pid file \S+: E[A-Z]+ \(\w+\); [^\n]*\[ERR_PID_FILE\]; rolling back[^]*rolled back: serving 30 connections again/ };
+    return { survivor: 'old', outcome: /upgrade failed in state 'awaiting-ack': the new version could not take over: cannot write the pid file \S+: E[A-Z]+ \(\w+\); [^\n]*\[ERR_PID_FILE\]; rolling back[^]*rolled back: serving 30 connections again/ };
   }
   // The temporary file holds the pid already: renaming it needs no space.
   if (fault === 'full') return { survivor: 'new', outcome: /upgraded 30 connections: gap \d+ ms/ };

@@ -61,3 +61,39 @@ describe('fdlab/ws: the handshake request travels', function () {
     }
   });
 });
+
+describe('an app that throws in the new version', function () {
+  it("the upgrade rolls back with ERR_SUCCESSOR_REFUSED and the app's own message, the old version serves on, the client never sees a close", async () => {
+    const pair = await startUpgradePair({
+      app: (generation: number) => {
+        const server = http.createServer();
+        const wss = new WebSocketServer({ server, perMessageDeflate: false });
+        wss.on('connection', (ws) => {
+          if (generation === 2) throw new TypeError('v2 cannot serve this one');
+          ws.on('message', (data) => ws.send(`v${generation}: ${data}`));
+        });
+        return wsApp(server, wss);
+      },
+    });
+    const ws = new WebSocket(`ws://127.0.0.1:${pair.port}/`);
+    const answers: string[] = [];
+    ws.on('message', (data) => answers.push(String(data)));
+    let closed = false;
+    ws.on('close', () => (closed = true));
+    try {
+      await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+      const failed = await pair.upgrade().then(() => null, (error: { result?: { outcome: string; reason?: string; code?: string } }) => error.result);
+      // Before: "the successor exited (code 1)" (ERR_SUCCESSOR_EXITED), or with real processes ERR_UPGRADE_GARBLED.
+      assert.equal(failed?.outcome, 'rolled-back', JSON.stringify(failed));
+      assert.equal(failed?.code, 'ERR_SUCCESSOR_REFUSED', JSON.stringify(failed));
+      assert.match(failed?.reason ?? '', /^the new version could not take over: v2 cannot serve this one/);
+      ws.send('still there?');
+      await until(5000, () => `v1's answer (${answers})`, () => answers.length === 1);
+      assert.deepEqual(answers, ['v1: still there?']);
+      assert.equal(closed, false);
+    } finally {
+      ws.terminate();
+      await pair.close();
+    }
+  });
+});

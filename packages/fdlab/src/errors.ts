@@ -203,6 +203,10 @@ export const ERRORS = {
     meaning: 'the old version refused the new one (wrong uid, pid or token, or no valid hello)',
     action: 'start the new version through the old one (SIGUSR2 or upgrade()), not by hand',
   },
+  ERR_SUCCESSOR_REFUSED: {
+    meaning: "the new version could not take over and said why (its reason, with its own code, is in the message: the app threw while serving a handed-over connection, its pid file cannot be written, ...); the old version rolled back and keeps serving",
+    action: 'fix what the reason names in the new version (its log has the stack), then upgrade again',
+  },
   ERR_SUCCESSOR_EXITED: {
     meaning: 'the new version exited before the commit; the old version keeps serving',
     action: "see the successor's log for why it exited",

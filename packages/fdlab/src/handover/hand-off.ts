@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import type * as net from 'node:net';
 import type { FdChannel } from '../channel';
+import { FdlabError } from '../errors';
 import { closeQuietly, dup } from '../fd/fds';
 import { fdOf } from '../socket/detach';
 import { isBusy, whenIdle } from './busy';
@@ -17,6 +18,9 @@ import { Standby } from './standby';
 import { listenUpgradeSocket, upgradeSocketPath } from './state-dir';
 import type { OldState, StateMachine } from './states';
 import { successorExited, type StartSuccessor, type Successor } from './successor';
+
+/** A successor that exited: how long its channel may take to give up what it sent before, its reason for failing first. */
+const REFUSAL_READ_MS = 200;
 import type { Log, ServedConnection } from './types';
 
 /** What the Upgrader serves when the upgrade starts: read here, never written. */
@@ -157,7 +161,9 @@ function sendGroup<S>(channel: FdChannel, group: HeldGroup<S>): Promise<void> {
 
 /** 'ready' or 'ack' (and nothing else) from the successor. */
 function expect<T extends FromNew['type']>(message: FromNew, type: T): Extract<FromNew, { type: T }> {
-  if (message.type !== type) throw garbled(`expected '${type}', got '${message.type}'${message.type === 'refuse' ? `: ${message.reason}` : ''}`);
+  // The successor's own failure (an app that threw, a pid file it cannot write): its reason, not the protocol's.
+  if (message.type === 'refuse') throw new FdlabError('ERR_SUCCESSOR_REFUSED', `the new version could not take over: ${message.reason}`);
+  if (message.type !== type) throw garbled(`expected '${type}', got '${message.type}'`);
   return message as Extract<FromNew, { type: T }>;
 }
 
@@ -258,6 +264,19 @@ class HandingOff<S> {
     return Promise.race(this.died ? [work, this.expired, this.died] : [work, this.expired]);
   }
 
+  /** Resolves once the successor's channel is closed (everything it sent read), or after `ms`; at once if there is none. */
+  private hangUpOrAfter(ms: number): Promise<void> {
+    const channel = this.channel;
+    if (!channel || channel.closed) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      channel.once('close', () => {
+        clearTimeout(timer);
+        setImmediate(resolve); // after the message it sent last has gone through its reader's awaits
+      });
+    });
+  }
+
   /** starting-successor: the upgrade socket, the successor, its hello (uid, pid, token checked). */
   private async meetSuccessor(): Promise<void> {
     const { options, socketPath } = this;
@@ -266,7 +285,11 @@ class HandingOff<S> {
     options.log(`upgrade: listening on ${socketPath} (mode 0600, in a 0700 dir)`);
     const token = randomBytes(16).toString('hex');
     const successor = (this.successor = options.startSuccessor({ socketPath, stateDir: options.stateDir, token, log: options.log }));
-    this.died = successor.exited?.then((exit) => {
+    this.died = successor.exited?.then(async (exit) => {
+      // What it said before it exited comes first: a 'refuse' (why it could not take over, ERR_SUCCESSOR_REFUSED)
+      // is read before its hang-up. Without this wait an app that exits on start()'s rejection was reported as
+      // only "exited (code 1)": the exit can be seen before the message is read.
+      await this.hangUpOrAfter(REFUSAL_READ_MS);
       throw successorExited(exit);
     });
     this.died?.catch(() => {});

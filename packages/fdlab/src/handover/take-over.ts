@@ -40,6 +40,9 @@ export interface TakenOver<S> {
   channel: FdChannel | null;
 }
 
+/** How long a failed take-over waits to tell the old side why before it gives up telling. */
+const REFUSE_WAIT_MS = 1000;
+
 /** Takes over from the old version on `upgradeSocket`: resolves at the commit (or orphaned), rejects (coded) otherwise. */
 export async function takeOver<S>(options: TakeOverOptions<S>): Promise<TakenOver<S>> {
   let channel: FdChannel;
@@ -82,7 +85,7 @@ class Taking<S> {
       if (orphaned) return orphaned;
       return await this.ackAndAwaitCommit();
     } catch (error) {
-      this.fail(error);
+      await this.fail(error);
       throw error;
     }
   }
@@ -175,17 +178,23 @@ class Taking<S> {
   }
 
   /** failed: tell the old side why (unless it hung up), and close every copy we made. */
-  private fail(error: unknown): void {
+  private async fail(error: unknown): Promise<void> {
     const { options, channel } = this;
     if (options.machine.can('failed')) options.machine.to('failed');
     if (!isHangUp(error) && !channel.closed) {
       // The code too: the old version's rollback then says what to fix (ERR_PID_FILE, ...). A reason is at most 1,024 characters.
       const code = (error as { code?: string }).code;
       const reason = `${(error as Error).message}${code ? ` [${code}]` : ''}`.slice(0, 1024);
-      channel.send({ data: encode({ type: 'refuse', reason }) }).catch(() => {}).finally(() => channel.close());
-    } else {
-      channel.close();
+      // Sent before start() rejects: an app that exits on that rejection (most do) lost it otherwise, and the old
+      // version said only "the successor exited (code 1)". At most REFUSE_WAIT_MS: an old side that reads nothing.
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        channel.send({ data: encode({ type: 'refuse', reason }) }).catch(() => {}),
+        new Promise<void>((resolve) => (timer = setTimeout(resolve, REFUSE_WAIT_MS))),
+      ]);
+      clearTimeout(timer);
     }
+    channel.close();
     closeQuietly(this.listenerFd >= 0 ? [this.listenerFd] : []);
     this.arrivals.dropAll();
   }
