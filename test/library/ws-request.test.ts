@@ -11,6 +11,15 @@ import { sessionOf, wsApp } from 'fdlab/ws';
 import WebSocket, { WebSocketServer } from 'ws';
 import { until } from '../helpers/fds';
 
+/** A client whose answers and close are recorded (open once connected). */
+function client(url: string, options?: WebSocket.ClientOptions) {
+  const ws = new WebSocket(url, options);
+  const seen = { ws, answers: [] as string[], closed: false, open: new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject)) };
+  ws.on('message', (data) => seen.answers.push(String(data)));
+  ws.on('close', () => (seen.closed = true));
+  return seen;
+}
+
 interface Seen {
   generation: number;
   url: string | undefined;
@@ -38,13 +47,10 @@ describe('fdlab/ws: the handshake request travels', function () {
         return wsApp(server, wss, { save: (ws) => names.get(ws) ?? '' });
       },
     });
-    const ws = new WebSocket(`ws://127.0.0.1:${pair.port}/room/7?user=ann`, { headers: { 'x-user': 'ann', cookie: ['a=1', 'b=2'] as unknown as string } });
-    const answers: string[] = [];
-    ws.on('message', (data) => answers.push(String(data)));
-    let closed = false;
-    ws.on('close', () => (closed = true));
+    const c = client(`ws://127.0.0.1:${pair.port}/room/7?user=ann`, { headers: { 'x-user': 'ann', cookie: ['a=1', 'b=2'] as unknown as string } });
+    const { ws, answers } = c;
     try {
-      await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+      await c.open;
       await pair.upgrade();
       ws.send('hi');
       await until(5000, () => `v2's answer (${answers})`, () => answers.length === 1);
@@ -54,7 +60,7 @@ describe('fdlab/ws: the handshake request travels', function () {
       assert.deepEqual(v1, { generation: 1, url: '/room/7?user=ann', user: 'ann', cookie: v1.cookie, sameSocket: true, session: undefined, clients: 1 });
       assert.deepEqual(v2, { generation: 2, url: '/room/7?user=ann', user: 'ann', cookie: v1.cookie, sameSocket: true, session: 'from /room/7?user=ann', clients: 1 });
       assert.ok(v1.cookie?.includes('a=1'), `the cookie header arrived in v1 (${v1.cookie})`);
-      assert.equal(closed, false);
+      assert.equal(c.closed, false);
     } finally {
       ws.terminate();
       await pair.close();
@@ -75,13 +81,10 @@ describe('an app that throws in the new version', function () {
         return wsApp(server, wss);
       },
     });
-    const ws = new WebSocket(`ws://127.0.0.1:${pair.port}/`);
-    const answers: string[] = [];
-    ws.on('message', (data) => answers.push(String(data)));
-    let closed = false;
-    ws.on('close', () => (closed = true));
+    const c = client(`ws://127.0.0.1:${pair.port}/`);
+    const { ws, answers } = c;
     try {
-      await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+      await c.open;
       const failed = await pair.upgrade().then(() => null, (error: { result?: { outcome: string; reason?: string; code?: string } }) => error.result);
       // Before: "the successor exited (code 1)" (ERR_SUCCESSOR_EXITED), or with real processes ERR_UPGRADE_GARBLED.
       assert.equal(failed?.outcome, 'rolled-back', JSON.stringify(failed));
@@ -90,7 +93,7 @@ describe('an app that throws in the new version', function () {
       ws.send('still there?');
       await until(5000, () => `v1's answer (${answers})`, () => answers.length === 1);
       assert.deepEqual(answers, ['v1: still there?']);
-      assert.equal(closed, false);
+      assert.equal(c.closed, false);
     } finally {
       ws.terminate();
       await pair.close();
