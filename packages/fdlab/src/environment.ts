@@ -109,6 +109,21 @@ export const spawnSuccessor: StartSuccessor = (request) => {
 /** Ignores SIGUSR2 from the successor's first JavaScript on; imports nothing (preload-guard.ts). */
 const PRELOAD_GUARD = path.join(__dirname, 'handover', 'preload-guard.js');
 
+/**
+ * `env` for a worker a supervisor starts, with NODE_OPTIONS requiring the
+ * preload guard first (once, whatever the old worker's environment held): a
+ * supervisor runs any command, so no `--require` of ours can go on its command
+ * line, and a Node worker reads NODE_OPTIONS before the app. Without it, 20
+ * SIGUSR2 to every process of the tree killed 10-11 successors in their start
+ * (3 of 3 runs). Unchanged if the file is not shipped (a bundled library).
+ */
+export function withPreloadGuard(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  if (!fs.existsSync(PRELOAD_GUARD)) return env;
+  const option = `--require ${JSON.stringify(PRELOAD_GUARD)}`;
+  const others = (env.NODE_OPTIONS ?? '').split(option).join(' ').trim();
+  return { ...env, NODE_OPTIONS: others ? `${option} ${others}` : option };
+}
+
 /** Set by a supervisor (supervise(), `fdlab run`) in each worker's environment: its pid. */
 export const SUPERVISOR_ENV = 'FDLAB_SUPERVISOR';
 /** systemd's notify socket (Type=notify): where a supervisor says READY=1. */

@@ -16,7 +16,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import * as os from 'node:os';
-import { environmentForWorkers, GENERATION_ENV, SUPERVISOR_ENV, UPGRADE_SOCKET_ENV, UPGRADE_TOKEN_ENV } from '../environment';
+import { environmentForWorkers, GENERATION_ENV, SUPERVISOR_ENV, UPGRADE_SOCKET_ENV, UPGRADE_TOKEN_ENV, withPreloadGuard } from '../environment';
 import { FdlabError } from '../errors';
 import { removePidFile, writePidFile } from '../handover/pid-file';
 import type { Log } from '../handover/types';
@@ -48,7 +48,12 @@ interface Worker {
   generation: number;
   /** The worker that asked for this one, and its request id: told when this one exits. */
   requestedBy?: { worker: Worker; id: number };
+  /** It said it serves (its engine handles SIGUSR2 from then on): until then SIGUSR2 is not passed on. */
+  serving: boolean;
 }
+
+/** The states after which a worker's engine serves, and so handles SIGUSR2 itself. */
+const SERVES = new Set(['old:serving', 'new:serving-standby', 'new:serving', 'new:orphaned']);
 
 const STOP_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
 export type StopSignal = (typeof STOP_SIGNALS)[number];
@@ -120,7 +125,10 @@ export class Supervisor extends EventEmitter {
   /**
    * Asks the worker to upgrade (SIGUSR2 to it): its engine asks us for the
    * successor. Ignored (false, with a log line) unless exactly one worker
-   * runs: during an upgrade, the engine would ignore it too.
+   * runs (during an upgrade, the engine would ignore it too) and it has said
+   * it serves: before its first handler, SIGUSR2 kills a starting worker
+   * (measured: a reload 10 ms after `fdlab run` started ended the supervisor
+   * with 140, the whole service down).
    */
   upgrade(): boolean {
     if (this.stopping || this.done) {
@@ -132,6 +140,10 @@ export class Supervisor extends EventEmitter {
       return false;
     }
     const [worker] = this.workers.values();
+    if (!worker.serving) {
+      this.log(`SIGUSR2 ignored: worker pid ${worker.pid} has not said it serves yet (starting; or not an fdlab worker, which cannot upgrade)`);
+      return false;
+    }
     this.log(`SIGUSR2: upgrading worker pid ${worker.pid}`);
     worker.child.kill('SIGUSR2');
     return true;
@@ -151,7 +163,7 @@ export class Supervisor extends EventEmitter {
   private spawnWorker(env: NodeJS.ProcessEnv, generation: number, requestedBy?: Worker['requestedBy']): Worker | null {
     const child = spawn(this.options.command, [...(this.options.args ?? [])], {
       stdio: ['inherit', 'inherit', 'inherit', 'ipc'],
-      env: { ...env, [SUPERVISOR_ENV]: String(process.pid) },
+      env: { ...withPreloadGuard(env), [SUPERVISOR_ENV]: String(process.pid) },
     });
     if (child.pid === undefined) {
       // ENOENT, EACCES, EAGAIN: 'error' says which; no 'exit' follows.
@@ -162,7 +174,7 @@ export class Supervisor extends EventEmitter {
       });
       return null;
     }
-    const worker: Worker = { child, pid: child.pid, generation, requestedBy };
+    const worker: Worker = { child, pid: child.pid, generation, requestedBy, serving: false };
     this.workers.set(worker.pid, worker);
     child.on('error', (error) => this.log(`worker pid ${worker.pid}: ${error.message}`));
     child.on('message', (message: unknown) => {
@@ -203,6 +215,7 @@ export class Supervisor extends EventEmitter {
 
   private onState(worker: Worker, side: 'old' | 'new', state: string): void {
     this.emit('state', worker.pid, side, state);
+    if (SERVES.has(`${side}:${state}`)) worker.serving = true;
     if (side !== 'old') return;
     if (state === 'serving') {
       const status = worker.generation === 1 && !this.ready ? `serving: pid ${worker.pid}` : `serving: pid ${worker.pid} (generation ${worker.generation})`;
@@ -223,7 +236,7 @@ export class Supervisor extends EventEmitter {
     this.lastStatus = status;
     this.log(`worker pid ${worker.pid} exited (${signal ?? `code ${code}`}); ${this.workers.size === 0 ? 'none left' : `serving: ${this.pids.join(', ')}`}`);
     const asker = worker.requestedBy;
-    if (asker && this.workers.has(asker.worker.pid)) this.tell(asker.worker, { fdlab: 'successor', id: asker.id, event: 'exited', code: status });
+    if (asker && this.workers.has(asker.worker.pid)) this.tell(asker.worker, { fdlab: 'successor', id: asker.id, event: 'exited', code: status, signal });
     this.reap();
     if (this.workers.size === 0) this.end(this.lastStatus);
   }
