@@ -14,6 +14,7 @@ import type { OnState } from './handover/states';
 import { askSupervisor, reportingStates, type WorkerChannel } from './supervisor/worker';
 import { notifier } from './supervisor/notify';
 import { notifyingStates } from './supervisor/notify-states';
+import { stopWithSupervisor } from './supervisor/parent-death';
 import type { Log } from './handover/types';
 
 export const UPGRADE_SOCKET_ENV = 'FDLAB_UPGRADE_SOCKET';
@@ -153,10 +154,14 @@ export function supervisorChannel(env: NodeJS.ProcessEnv = process.env): WorkerC
  * its workers (it speaks to systemd for us); else, run directly by systemd
  * (Type=notify), as sd_notify messages to `notifySocket` (default:
  * NOTIFY_SOCKET), MAINPID= included (supervisor/notify-states.ts). `false`: none.
+ * A supervised process also gets SIGTERM if its supervisor dies (parent-death.ts).
  */
 export function withServiceManager(onState: OnState | undefined, notifySocket: string | false | undefined, log: Log): OnState | undefined {
   const channel = supervisorChannel();
-  if (channel) return reportingStates(channel, onState);
+  if (channel) {
+    stopWithSupervisor(Number(process.env[SUPERVISOR_ENV]), log);
+    return reportingStates(channel, onState);
+  }
   const socket = notifySocket === undefined ? notifySocketFromEnvironment() : notifySocket || undefined;
   if (!socket) return onState;
   return notifyingStates(notifier(socket, log), { pid: process.pid, generation: fromEnvironment().generation }, onState);
