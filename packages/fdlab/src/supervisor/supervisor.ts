@@ -18,7 +18,9 @@ import { EventEmitter } from 'node:events';
 import * as os from 'node:os';
 import { environmentForWorkers, GENERATION_ENV, SUPERVISOR_ENV, UPGRADE_SOCKET_ENV, UPGRADE_TOKEN_ENV, withPreloadGuard } from '../environment';
 import { FdlabError } from '../errors';
+import { SUPERVISOR_PID_FILE_ALTERNATIVE } from '../handover/file-errors';
 import { removePidFile, writePidFile } from '../handover/pid-file';
+import { PidFileWatch } from '../handover/pid-watch';
 import type { Log } from '../handover/types';
 import { releaseUpgradeSignalGuard } from '../handover/signal-guard';
 import { binding } from '../native/binding';
@@ -85,6 +87,8 @@ export class Supervisor extends EventEmitter {
   private done = false;
   private lastStatus = 0;
   private readonly handlers = new Map<string, () => void>();
+  /** Rewrites our pid file if it goes (a tmp cleaner, `rm -rf /run/x`): before, `fdlab upgrade` then failed with ENOENT for good. */
+  private pidWatch: PidFileWatch | null = null;
 
   private constructor(private readonly options: SuperviseOptions) {
     super();
@@ -112,7 +116,10 @@ export class Supervisor extends EventEmitter {
       for (const signal of STOP_SIGNALS) this.handle(signal, () => this.stop(signal));
       this.handle('SIGCHLD', () => this.reap());
     }
-    if (this.options.pidFile) writePidFile(this.options.pidFile);
+    if (this.options.pidFile) {
+      writePidFile(this.options.pidFile, process.pid, SUPERVISOR_PID_FILE_ALTERNATIVE);
+      this.pidWatch = new PidFileWatch(this.options.pidFile, () => !this.done, this.log, SUPERVISOR_PID_FILE_ALTERNATIVE);
+    }
     const env = { ...(this.options.env ?? environmentForWorkers()) };
     this.spawnWorker(env, 1);
   }
@@ -264,6 +271,7 @@ export class Supervisor extends EventEmitter {
     if (this.done) return;
     this.done = true;
     for (const [signal, handler] of this.handlers) process.off(signal, handler);
+    this.pidWatch?.stop();
     if (this.options.pidFile) removePidFile(this.options.pidFile);
     this.log(`exiting with status ${status} (the last worker's)`);
     this.finish(status);
