@@ -6,11 +6,14 @@
 // kernel for SIGTERM when its supervisor dies (PR_SET_PDEATHSIG): the stop a
 // manager would send, handled by the app's own stop (`fdlab serve`: deferred
 // until an upgrade settles). Best-effort: a failure is logged, never thrown.
+// One window is left: a supervisor that died before this call (the worker's
+// first ~100-250 ms, before its Upgrader exists) sends no signal, and the
+// library never signals its own process: that is logged, with what to do.
 import * as os from 'node:os';
 import { binding } from '../native/binding';
 import type { Log } from '../handover/types';
 
-/** SIGTERM to this process when `supervisor` (our parent) dies; at once if it already has. */
+/** SIGTERM to this process when `supervisor` (our parent) dies; a log line if it already has. */
 export function stopWithSupervisor(supervisor: number, log: Log): void {
   let parentAlive: boolean;
   try {
@@ -21,6 +24,5 @@ export function stopWithSupervisor(supervisor: number, log: Log): void {
   }
   if (parentAlive) return;
   // It died before we asked: no signal will come (the kernel sends it on the parent's exit only).
-  log(`the supervisor (pid ${supervisor}) is gone: stopping (SIGTERM to ourselves)`);
-  process.kill(process.pid, 'SIGTERM');
+  log(`the supervisor (pid ${supervisor}) is gone already: nobody will stop or upgrade this worker; stop it (kill ${process.pid}) and start the service again`);
 }
