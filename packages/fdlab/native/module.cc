@@ -38,6 +38,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("notifyDatagram", Napi::Function::New(env, NotifyDatagram, "notifyDatagram"));
   exports.Set("reapOthers", Napi::Function::New(env, ReapOthers, "reapOthers"));
   exports.Set("setChildSubreaper", Napi::Function::New(env, SetChildSubreaper, "setChildSubreaper"));
+  exports.Set("setParentDeathSignal", Napi::Function::New(env, SetParentDeathSignal, "setParentDeathSignal"));
   exports.Set("Poller", Poller::Define(env));
   exports.Set("SCM_MAX_FD", Napi::Number::New(env, 253));
   return exports;

@@ -6,6 +6,10 @@
 //   it stops at the first of ours (call again once Node has reaped it).
 // setChildSubreaper(): prctl(PR_SET_CHILD_SUBREAPER): orphans of our
 //   children come to us (as they would to PID 1) so we can reap them.
+// setParentDeathSignal(signal, parent): prctl(PR_SET_PDEATHSIG): a worker
+//   gets `signal` when its supervisor dies (kill -9 too). Returns false, the
+//   signal set, if the parent is already gone (getppid() is not `parent`):
+//   it died before the call, and no signal will come.
 #include "supervise.h"
 
 #include <errno.h>
@@ -81,6 +85,17 @@ Napi::Value SetChildSubreaper(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0) throw SystemError(env, errno, "prctl", "PR_SET_CHILD_SUBREAPER");
   return env.Undefined();
+}
+
+Napi::Value SetParentDeathSignal(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsNumber()) {
+    throw CodedTypeError(env, "ERR_INVALID_ARG_TYPE", "setParentDeathSignal(signal, parent): two numbers");
+  }
+  int signal = info[0].As<Napi::Number>().Int32Value();
+  pid_t parent = info[1].As<Napi::Number>().Int32Value();
+  if (prctl(PR_SET_PDEATHSIG, signal, 0, 0, 0) < 0) throw SystemError(env, errno, "prctl", "PR_SET_PDEATHSIG");
+  return Napi::Boolean::New(env, getppid() == parent);
 }
 
 }  // namespace fdlab

@@ -14,6 +14,7 @@ import type { OnState } from './handover/states';
 import { askSupervisor, reportingStates, type WorkerChannel } from './supervisor/worker';
 import { notifier } from './supervisor/notify';
 import { notifyingStates } from './supervisor/notify-states';
+import { stopWithSupervisor } from './supervisor/parent-death';
 import type { Log } from './handover/types';
 
 export const UPGRADE_SOCKET_ENV = 'FDLAB_UPGRADE_SOCKET';
@@ -109,6 +110,21 @@ export const spawnSuccessor: StartSuccessor = (request) => {
 /** Ignores SIGUSR2 from the successor's first JavaScript on; imports nothing (preload-guard.ts). */
 const PRELOAD_GUARD = path.join(__dirname, 'handover', 'preload-guard.js');
 
+/**
+ * `env` for a worker a supervisor starts, with NODE_OPTIONS requiring the
+ * preload guard first (once, whatever the old worker's environment held): a
+ * supervisor runs any command, so no `--require` of ours can go on its command
+ * line, and a Node worker reads NODE_OPTIONS before the app. Without it, 20
+ * SIGUSR2 to every process of the tree killed 10-11 successors in their start
+ * (3 of 3 runs). Unchanged if the file is not shipped (a bundled library).
+ */
+export function withPreloadGuard(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  if (!fs.existsSync(PRELOAD_GUARD)) return env;
+  const option = `--require ${JSON.stringify(PRELOAD_GUARD)}`;
+  const others = (env.NODE_OPTIONS ?? '').split(option).join(' ').trim();
+  return { ...env, NODE_OPTIONS: others ? `${option} ${others}` : option };
+}
+
 /** Set by a supervisor (supervise(), `fdlab run`) in each worker's environment: its pid. */
 export const SUPERVISOR_ENV = 'FDLAB_SUPERVISOR';
 /** systemd's notify socket (Type=notify): where a supervisor says READY=1. */
@@ -138,10 +154,14 @@ export function supervisorChannel(env: NodeJS.ProcessEnv = process.env): WorkerC
  * its workers (it speaks to systemd for us); else, run directly by systemd
  * (Type=notify), as sd_notify messages to `notifySocket` (default:
  * NOTIFY_SOCKET), MAINPID= included (supervisor/notify-states.ts). `false`: none.
+ * A supervised process also gets SIGTERM if its supervisor dies (parent-death.ts).
  */
 export function withServiceManager(onState: OnState | undefined, notifySocket: string | false | undefined, log: Log): OnState | undefined {
   const channel = supervisorChannel();
-  if (channel) return reportingStates(channel, onState);
+  if (channel) {
+    stopWithSupervisor(Number(process.env[SUPERVISOR_ENV]), log);
+    return reportingStates(channel, onState);
+  }
   const socket = notifySocket === undefined ? notifySocketFromEnvironment() : notifySocket || undefined;
   if (!socket) return onState;
   return notifyingStates(notifier(socket, log), { pid: process.pid, generation: fromEnvironment().generation }, onState);

@@ -43,4 +43,6 @@ export function fileError(code: FdlabErrorCode, what: string, file: string, erro
 }
 
 export const PID_FILE_ALTERNATIVE = 'pick another pidFile (fdlab serve: --pid-file)';
+/** The supervisor's own pid file (supervise()'s pidFile): `fdlab run --pid-file`, not fdlab serve's. */
+export const SUPERVISOR_PID_FILE_ALTERNATIVE = 'pick another pidFile (fdlab run: --pid-file)';
 export const STATE_DIR_ALTERNATIVE = 'pick another stateDir (fdlab serve: --state-dir)';

@@ -20,7 +20,7 @@ export interface PreparedPidFile {
 }
 
 /** Creates and writes `${file}.${pid}.tmp`; throws ERR_PID_FILE naming the path and the fix. */
-export function preparePidFile(file: string, pid = process.pid): PreparedPidFile {
+export function preparePidFile(file: string, pid = process.pid, alternative = PID_FILE_ALTERNATIVE): PreparedPidFile {
   const temporary = `${file}.${pid}.tmp`;
   const abandon = () => fs.rmSync(temporary, { force: true, maxRetries: 0 });
   const flags = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW;
@@ -34,7 +34,7 @@ export function preparePidFile(file: string, pid = process.pid): PreparedPidFile
       fd = fs.openSync(temporary, flags, 0o644);
     }
   } catch (error) {
-    throw fileError('ERR_PID_FILE', 'cannot write the pid file', file, error, PID_FILE_ALTERNATIVE);
+    throw fileError('ERR_PID_FILE', 'cannot write the pid file', file, error, alternative);
   }
   try {
     fs.writeSync(fd, `${pid}\n`);
@@ -44,7 +44,7 @@ export function preparePidFile(file: string, pid = process.pid): PreparedPidFile
     } catch {
       // A read-only or vanished directory: nothing to remove, or nothing we can.
     }
-    throw fileError('ERR_PID_FILE', 'cannot write the pid file', file, error, PID_FILE_ALTERNATIVE);
+    throw fileError('ERR_PID_FILE', 'cannot write the pid file', file, error, alternative);
   } finally {
     fs.closeSync(fd);
   }
@@ -60,7 +60,7 @@ export function preparePidFile(file: string, pid = process.pid): PreparedPidFile
         } catch {
           // As above.
         }
-        throw fileError('ERR_PID_FILE', 'cannot write the pid file', file, error, PID_FILE_ALTERNATIVE);
+        throw fileError('ERR_PID_FILE', 'cannot write the pid file', file, error, alternative);
       }
     },
     abandon: () => {
@@ -74,8 +74,8 @@ export function preparePidFile(file: string, pid = process.pid): PreparedPidFile
 }
 
 /** Writes the pid file now (prepare and commit); throws ERR_PID_FILE naming the path and the fix. */
-export function writePidFile(file: string, pid = process.pid): void {
-  preparePidFile(file, pid).commit();
+export function writePidFile(file: string, pid = process.pid, alternative = PID_FILE_ALTERNATIVE): void {
+  preparePidFile(file, pid, alternative).commit();
 }
 
 /** The pid the pid file names, or null if it is missing or holds no pid. Throws on other read errors. */

@@ -26,7 +26,8 @@ export class PidFileWatch {
   private failing: string | null = null;
 
   /** `names`: whether the pid file should name this process now (not during an upgrade). */
-  constructor(private readonly file: string, private readonly names: () => boolean, private readonly log: Log) {
+  /** `alternative`: the fix an ERR_PID_FILE names (file-errors.ts; the supervisor's pid file is fdlab run's option). */
+  constructor(private readonly file: string, private readonly names: () => boolean, private readonly log: Log, private readonly alternative?: string) {
     this.timer = setInterval(() => this.check(), PID_FILE_CHECK_MS);
     this.timer.unref(); // never what keeps a process alive
   }
@@ -41,7 +42,7 @@ export class PidFileWatch {
     try {
       const named = readPidFile(this.file);
       if (named === process.pid || (named !== null && named !== gone && alive(named))) return this.healed();
-      writePidFile(this.file);
+      writePidFile(this.file, process.pid, this.alternative);
       this.log(`the pid file ${this.file} ${named === null ? 'was missing' : `named pid ${named}, which is gone`}: rewritten`);
       return this.healed();
     } catch (error) {

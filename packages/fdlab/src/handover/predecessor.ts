@@ -40,11 +40,24 @@ export interface PredecessorOptions<S> {
  */
 export const ALONE_AFTER_MS = 2000;
 
+/**
+ * Before 'done' the old version sends a group after each 'switched' of ours,
+ * then 'done': it is never quiet for long. One stopped in between (SIGSTOP as
+ * it entered its standby) held us in 'serving-standby' without bound, since
+ * the bound above counts from 'done': every upgrade refused (measured 8 s and
+ * on, with or without `fdlab run`). This long without a message before 'done'
+ * and it is declared gone the same way.
+ */
+export const QUIET_BEFORE_DONE_MS = ALONE_AFTER_MS;
+
 export class Predecessor<S> {
   /** Which of the adopted connections we closed since the last heartbeat. */
   private closed: number[] = [];
   private readonly timer: NodeJS.Timeout;
   private aloneTimer: NodeJS.Timeout | undefined;
+  /** Armed until 'done', pushed back by each message (QUIET_BEFORE_DONE_MS). */
+  private quietTimer: NodeJS.Timeout | undefined;
+  private doneHeard = false;
   private over = false;
   /** The old version's identity (its start time), so a pid reused since is never signalled. */
   private readonly oldStarted: string | null;
@@ -62,6 +75,8 @@ export class Predecessor<S> {
     // It may have died before we listened: the channel saw its hang-up already.
     if (channel.closed) void this.gone('is gone');
     channel.send({ data: encode({ type: 'serving' }) }).catch(() => {});
+    // setImmediate: a message already in the socket (we were busy when the timer came due) is read first.
+    this.quietTimer = setTimeout(() => setImmediate(() => this.alone(`no message for ${QUIET_BEFORE_DONE_MS} ms before 'done'`)), QUIET_BEFORE_DONE_MS);
   }
 
   /** Connection `index` (in the agreed order) closed here: the next heartbeat says so. */
@@ -75,6 +90,7 @@ export class Predecessor<S> {
     this.over = true;
     clearInterval(this.timer);
     clearTimeout(this.aloneTimer);
+    clearTimeout(this.quietTimer);
     this.options.channel.close();
     this.options.ended(closedHere);
   }
@@ -90,12 +106,9 @@ export class Predecessor<S> {
    * see (another pid namespace) it cannot be killed: 'alone' is sent, and
    * connections we close are shut down so that its copies do not keep them open.
    */
-  private alone(afterMs: number): void {
+  private alone(reason: string): void {
     if (this.over) return;
-    this.over = true;
-    clearInterval(this.timer);
-    const { channel, oldPid, log } = this.options;
-    const reason = `no release ${afterMs} ms after 'done'`;
+    const { channel, oldPid, log, arrivals } = this.options;
     // Never ourselves: fdlab/testing runs both versions in one process (SO_PEERCRED gives our own pid).
     const visible = oldPid > 0 && oldPid !== process.pid && this.oldStarted !== null;
     const same = visible && startTimeOf(oldPid) === this.oldStarted;
@@ -108,8 +121,17 @@ export class Predecessor<S> {
         log(`could not kill the old version (pid ${oldPid}): ${(error as Error).message}`);
       }
     }
+    if (gone && arrivals.unswitchedCount > 0) {
+      // Stopped before 'done', with groups it never switched: it is dead now, so they are ours (gone() serves them fresh).
+      void this.gone(`was stopped or stuck (${reason}): ${same ? 'killed it' : 'it is gone'}`);
+      return;
+    }
+    this.over = true;
+    clearInterval(this.timer);
+    clearTimeout(this.quietTimer);
+    const why = this.doneHeard ? '(its standby was over)' : "(before 'done': every group was switched)";
     log(same && gone
-      ? `the old version (pid ${oldPid}) did not release us: ${reason} (stopped or stuck?); killed it (its standby was over), serving alone`
+      ? `the old version (pid ${oldPid}) did not release us: ${reason} (stopped or stuck?); killed it ${why}, serving alone`
       : gone
         ? `the old version (pid ${oldPid}) is gone without a release: serving alone`
         : `the old version did not release us: ${reason} (stopped or stuck?); serving alone (it lets go of its copies when it runs again; until then connections we close are shut down, so their clients see it at once)`);
@@ -120,6 +142,7 @@ export class Predecessor<S> {
   /** After the commit: the other groups, 'done', then 'release' at the end of its standby. */
   private heard({ data, fds }: { data: Buffer; fds: number[] }): void {
     if (this.over) return closeQuietly(fds);
+    if (!this.doneHeard) this.quietTimer?.refresh();
     const { arrivals, channel, log } = this.options;
     try {
       const { message, bytes } = decode(data, fds.length, 'old');
@@ -131,12 +154,14 @@ export class Predecessor<S> {
         // The old version paces its groups by this: a group waits only for itself, not in a queue.
         channel.send({ data: encode({ type: 'switched', connections: arrivals.taken.length }) }).catch(() => {});
       } else if (message.type === 'done') {
+        this.doneHeard = true;
+        clearTimeout(this.quietTimer); // the bound from here is 'release' within standbyMs + ALONE_AFTER_MS
         arrivals.checkDone(message.connections);
         log(`took over all ${arrivals.taken.length} connections`);
         if (message.standbyMs !== undefined) {
           const afterMs = message.standbyMs + ALONE_AFTER_MS;
           // setImmediate: a 'release' already in the socket (we were busy when the timer came due) is read first.
-          this.aloneTimer = setTimeout(() => setImmediate(() => this.alone(afterMs)), afterMs);
+          this.aloneTimer = setTimeout(() => setImmediate(() => this.alone(`no release ${afterMs} ms after 'done'`)), afterMs);
         }
       } else if (message.type === 'release') {
         this.released();

@@ -96,6 +96,8 @@ export interface RawBinding {
   reapOthers(ours: Int32Array): number[];
   /** prctl(PR_SET_CHILD_SUBREAPER, 1): orphans of our children are re-parented to us. */
   setChildSubreaper(): void;
+  /** prctl(PR_SET_PDEATHSIG, signal): `signal` when our parent dies; false if `parent` is not our parent any more (it died before). */
+  setParentDeathSignal(signal: number, parent: number): boolean;
   Poller: new (fd: number, callback: (error: Error | null, readable: boolean, writable: boolean) => void) => RawPoller;
 }
 

@@ -33,7 +33,8 @@ export type FromWorker = StartSuccessorMessage | KillSuccessorMessage | StateMes
 export type SuccessorMessage =
   | { fdlab: 'successor'; id: number; event: 'started'; pid: number }
   | { fdlab: 'successor'; id: number; event: 'failed'; message: string }
-  | { fdlab: 'successor'; id: number; event: 'exited'; code: number | null };
+  // `signal` names the signal that killed it (a status alone, 140, hid that SIGUSR2 did: the engine's back-off after a signalled successor never started).
+  | { fdlab: 'successor'; id: number; event: 'exited'; code: number | null; signal?: NodeJS.Signals | null };
 
 export function isFromWorker(message: unknown): message is FromWorker {
   if (typeof message !== 'object' || message === null) return false;

@@ -16,9 +16,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import * as os from 'node:os';
-import { environmentForWorkers, GENERATION_ENV, SUPERVISOR_ENV, UPGRADE_SOCKET_ENV, UPGRADE_TOKEN_ENV } from '../environment';
+import { environmentForWorkers, GENERATION_ENV, SUPERVISOR_ENV, UPGRADE_SOCKET_ENV, UPGRADE_TOKEN_ENV, withPreloadGuard } from '../environment';
 import { FdlabError } from '../errors';
+import { SUPERVISOR_PID_FILE_ALTERNATIVE } from '../handover/file-errors';
 import { removePidFile, writePidFile } from '../handover/pid-file';
+import { PidFileWatch } from '../handover/pid-watch';
 import type { Log } from '../handover/types';
 import { releaseUpgradeSignalGuard } from '../handover/signal-guard';
 import { binding } from '../native/binding';
@@ -48,7 +50,12 @@ interface Worker {
   generation: number;
   /** The worker that asked for this one, and its request id: told when this one exits. */
   requestedBy?: { worker: Worker; id: number };
+  /** It said it serves (its engine handles SIGUSR2 from then on): until then SIGUSR2 is not passed on. */
+  serving: boolean;
 }
+
+/** The states after which a worker's engine serves, and so handles SIGUSR2 itself. */
+const SERVES = new Set(['old:serving', 'new:serving-standby', 'new:serving', 'new:orphaned']);
 
 const STOP_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
 export type StopSignal = (typeof STOP_SIGNALS)[number];
@@ -82,6 +89,8 @@ export class Supervisor extends EventEmitter {
   private done = false;
   private lastStatus = 0;
   private readonly handlers = new Map<string, () => void>();
+  /** Rewrites our pid file if it goes (a tmp cleaner, `rm -rf /run/x`): before, `fdlab upgrade` then failed with ENOENT for good. */
+  private pidWatch: PidFileWatch | null = null;
 
   private constructor(private readonly options: SuperviseOptions) {
     super();
@@ -109,7 +118,10 @@ export class Supervisor extends EventEmitter {
       for (const signal of STOP_SIGNALS) this.handle(signal, () => this.stop(signal));
       this.handle('SIGCHLD', () => this.reap());
     }
-    if (this.options.pidFile) writePidFile(this.options.pidFile);
+    if (this.options.pidFile) {
+      writePidFile(this.options.pidFile, process.pid, SUPERVISOR_PID_FILE_ALTERNATIVE);
+      this.pidWatch = new PidFileWatch(this.options.pidFile, () => !this.done, this.log, SUPERVISOR_PID_FILE_ALTERNATIVE);
+    }
     const env = { ...(this.options.env ?? environmentForWorkers()) };
     this.spawnWorker(env, 1);
   }
@@ -122,7 +134,10 @@ export class Supervisor extends EventEmitter {
   /**
    * Asks the worker to upgrade (SIGUSR2 to it): its engine asks us for the
    * successor. Ignored (false, with a log line) unless exactly one worker
-   * runs: during an upgrade, the engine would ignore it too.
+   * runs (during an upgrade, the engine would ignore it too) and it has said
+   * it serves: before its first handler, SIGUSR2 kills a starting worker
+   * (measured: a reload 10 ms after `fdlab run` started ended the supervisor
+   * with 140, the whole service down).
    */
   upgrade(): boolean {
     if (this.stopping || this.done) {
@@ -134,6 +149,10 @@ export class Supervisor extends EventEmitter {
       return false;
     }
     const [worker] = this.workers.values();
+    if (!worker.serving) {
+      this.log(`SIGUSR2 ignored: worker pid ${worker.pid} has not said it serves yet (starting; or not an fdlab worker, which cannot upgrade)`);
+      return false;
+    }
     this.log(`SIGUSR2: upgrading worker pid ${worker.pid}`);
     worker.child.kill('SIGUSR2');
     return true;
@@ -153,7 +172,7 @@ export class Supervisor extends EventEmitter {
   private spawnWorker(env: NodeJS.ProcessEnv, generation: number, requestedBy?: Worker['requestedBy']): Worker | null {
     const child = spawn(this.options.command, [...(this.options.args ?? [])], {
       stdio: ['inherit', 'inherit', 'inherit', 'ipc'],
-      env: { ...env, [SUPERVISOR_ENV]: String(process.pid) },
+      env: { ...withPreloadGuard(env), [SUPERVISOR_ENV]: String(process.pid) },
     });
     if (child.pid === undefined) {
       // ENOENT, EACCES, EAGAIN: 'error' says which; no 'exit' follows.
@@ -164,7 +183,7 @@ export class Supervisor extends EventEmitter {
       });
       return null;
     }
-    const worker: Worker = { child, pid: child.pid, generation, requestedBy };
+    const worker: Worker = { child, pid: child.pid, generation, requestedBy, serving: false };
     this.workers.set(worker.pid, worker);
     child.on('error', (error) => this.log(`worker pid ${worker.pid}: ${error.message}`));
     child.on('message', (message: unknown) => {
@@ -205,6 +224,7 @@ export class Supervisor extends EventEmitter {
 
   private onState(worker: Worker, side: 'old' | 'new', state: string): void {
     this.emit('state', worker.pid, side, state);
+    if (SERVES.has(`${side}:${state}`)) worker.serving = true;
     if (side !== 'old') return;
     if (state === 'serving') {
       const status = worker.generation === 1 && !this.ready ? `serving: pid ${worker.pid}` : `serving: pid ${worker.pid} (generation ${worker.generation})`;
@@ -230,7 +250,7 @@ export class Supervisor extends EventEmitter {
     this.lastStatus = status;
     this.log(`worker pid ${worker.pid} exited (${signal ?? `code ${code}`}); ${this.workers.size === 0 ? 'none left' : `serving: ${this.pids.join(', ')}`}`);
     const asker = worker.requestedBy;
-    if (asker && this.workers.has(asker.worker.pid)) this.tell(asker.worker, { fdlab: 'successor', id: asker.id, event: 'exited', code: status });
+    if (asker && this.workers.has(asker.worker.pid)) this.tell(asker.worker, { fdlab: 'successor', id: asker.id, event: 'exited', code: status, signal });
     this.reap();
     if (this.workers.size === 0) this.end(this.lastStatus);
   }
@@ -258,6 +278,7 @@ export class Supervisor extends EventEmitter {
     if (this.done) return;
     this.done = true;
     for (const [signal, handler] of this.handlers) process.off(signal, handler);
+    this.pidWatch?.stop();
     if (this.options.pidFile) removePidFile(this.options.pidFile);
     this.log(`exiting with status ${status} (the last worker's)`);
     this.finish(status);

@@ -5,7 +5,7 @@
 // and learns the successor's pid and, later, its exit. environment.ts decides
 // whether we are supervised; nothing here reads the environment.
 import type { OnState } from '../handover/states';
-import type { StartSuccessor, Successor, SuccessorRequest } from '../handover/successor';
+import type { StartSuccessor, Successor, SuccessorExit, SuccessorRequest } from '../handover/successor';
 import { isSuccessorMessage, type FromWorker } from './messages';
 
 /** Node's IPC channel to our parent, as `process` exposes it. */
@@ -25,9 +25,9 @@ export function askSupervisor(channel: WorkerChannel, generation: number, env: (
   return ({ socketPath, token, log }: SuccessorRequest): Successor => {
     const id = nextId++;
     let pid: number | undefined;
-    let settle!: (code: number | null) => void;
+    let settle!: (exit: SuccessorExit) => void;
     let fail!: (error: Error) => void;
-    const exited = new Promise<number | null>((resolve, reject) => {
+    const exited = new Promise<SuccessorExit>((resolve, reject) => {
       settle = resolve;
       fail = reject;
     });
@@ -41,7 +41,7 @@ export function askSupervisor(channel: WorkerChannel, generation: number, env: (
       }
       channel.off('message', onMessage);
       if (message.event === 'failed') fail(new Error(`the supervisor could not start the successor: ${message.message}`));
-      else settle(message.code);
+      else settle(message.signal ?? message.code);
     };
     channel.on('message', onMessage);
     channel.unref();
