@@ -1,41 +1,9 @@
 // Imported first by the command line: see guardUpgradeSignal. For `fdlab
 // serve`, also first: its log lines are best-effort (bestEffortOutput).
-import { guardUpgradeSignal } from 'fdlab';
+import { bestEffortOutput, guardUpgradeSignal, writeLine } from 'fdlab';
 
-/** The streams a write failed on (EPIPE: the log shipper died): nothing more is written to them. */
-const broken = new Set<NodeJS.WriteStream>();
-const watched = new Set<NodeJS.WriteStream>();
-
-/**
- * A server's log is best-effort: stdout and stderr may be pipes to a log
- * shipper that died. A write then fails with EPIPE, reported as an 'error'
- * event on process.stdout (or stderr) which, unhandled, crashed the process
- * and dropped every connection it served. From here on such an error only
- * marks the stream broken: writeLine() skips it, and a line to stderr says so
- * once if stderr still works. Successors inherit the same pipes and do the same.
- */
-export function bestEffortOutput(): void {
-  for (const stream of [process.stdout, process.stderr]) {
-    if (watched.has(stream)) continue;
-    watched.add(stream);
-    stream.on('error', (error: NodeJS.ErrnoException) => {
-      if (broken.has(stream)) return;
-      broken.add(stream);
-      const name = stream === process.stdout ? 'stdout' : 'stderr';
-      writeLine(process.stderr, `[pid ${process.pid}] ${name}: ${error.code ?? error.message}; its log lines are dropped from now on, serving goes on`);
-    });
-  }
-}
-
-/** One line to `stream`, unless a write to it failed before (never throws). */
-export function writeLine(stream: NodeJS.WriteStream, line: string): void {
-  if (broken.has(stream) || stream.destroyed) return;
-  try {
-    stream.write(`${line}\n`);
-  } catch {
-    broken.add(stream); // a synchronous failure: the same as an 'error' event
-  }
-}
+// bestEffortOutput and writeLine are the library's (a server built on fdlab needs them as much).
+export { bestEffortOutput, writeLine };
 
 // `fdlab serve` (a successor runs the same command line): before anything can log.
 if (process.argv[2] === 'serve') bestEffortOutput();

@@ -4,31 +4,16 @@
 //   fdlab run --pid-file /run/app.pid -- fdlab serve --port 7000 --pid-file /run/app-worker.pid
 // Two pid files: the supervisor's names the process managers and operators
 // signal; the worker's (fdlab serve's own) names the worker serving now.
-import * as path from 'node:path';
-import { notifySocketFromEnvironment } from 'fdlab';
-import { supervise } from 'fdlab/supervisor';
+// The same as the library's `fdlab-run` command (runSupervisor).
+import { runSupervisor } from 'fdlab/supervisor';
 import { LabError } from '../lab-error';
-import { bestEffortOutput, writeLine } from './early-signals';
 
 export interface RunOptions {
   pidFile?: string;
 }
 
-function clock(): string {
-  return new Date().toISOString().slice(11, 23);
-}
-
 /** Runs until the last worker exits; the status is the supervisor's exit code. */
 export async function runRun(command: string[], options: RunOptions): Promise<number> {
   if (command.length === 0) throw new LabError('ERR_INVALID_ARG_VALUE', 'give the worker\'s command after --, e.g. fdlab run -- fdlab serve --port 7000 --pid-file /tmp/worker.pid');
-  bestEffortOutput();
-  const log = (line: string) => writeLine(process.stdout, `${clock()} [run pid ${process.pid}] ${line}`);
-  const supervisor = supervise({
-    command: command[0],
-    args: command.slice(1),
-    pidFile: options.pidFile ? path.resolve(options.pidFile) : undefined,
-    notifySocket: notifySocketFromEnvironment(),
-    log,
-  });
-  return supervisor.exited;
+  return runSupervisor({ command, pidFile: options.pidFile });
 }

@@ -218,6 +218,17 @@ describe('fdlab as a library', function () {
       assert.match(example.stdout, /^B received \d+<TCP:\[127\.0\.0\.1:\d+->127\.0\.0\.1:\d+\]> inode \d+$/m);
       assert.match(example.stdout, /^client got: B \(pid \d+\) answers "hello"$/m);
 
+      // The supervisor comes as a command: node_modules/.bin/fdlab-run. A worker's status is its own.
+      const fdlabRun = path.join(project, 'node_modules', '.bin', 'fdlab-run');
+      const pidFile = path.join(project, 'run.pid');
+      const supervised = await collect(spawn(fdlabRun, ['--pid-file', pidFile, '--', process.execPath, '-e', 'process.exit(3)'], { cwd: project, env, stdio: ['ignore', 'pipe', 'pipe'] }));
+      assert.equal(supervised.code, 3, `fdlab-run exits with its worker's status\n${supervised.stdout}${supervised.stderr}`);
+      assert.match(supervised.stdout, /\[run pid \d+\] started worker pid \d+ \(generation 1\)/);
+      assert.ok(!fs.existsSync(pidFile), 'its pid file is removed');
+      const usage = await collect(spawn(fdlabRun, [process.execPath, 'server.js'], { cwd: project, env, stdio: ['ignore', 'pipe', 'pipe'] }));
+      assert.equal(usage.code, 2);
+      assert.match(usage.stderr, /^fdlab-run: give the worker's command after --\nusage: fdlab-run \[--pid-file <file>\] -- <command>/);
+
       const ls = await npm(['ls', '--omit=dev', '--all', '--parseable']);
       const installed = ls.stdout.trim().split('\n').slice(1).map((p) => path.relative(path.join(project, 'node_modules'), p));
       console.log(`      npm ls --omit=dev --all in the consumer: ${installed.length} packages: ${installed.join(', ')}`);

@@ -25,6 +25,7 @@ export { detachSocket, fdOf, type DetachedSocket, type DetachOptions } from './s
 export { trackWrites } from './socket/write-tracker';
 export { adoptSocket, adoptServer, type AdoptSocketOptions } from './socket/adopt';
 export { writePidFile, removePidFile } from './handover/pid-file';
+export { bestEffortOutput, writeLine } from './util/best-effort-output';
 export {
   fromEnvironment,
   spawnSuccessor,
