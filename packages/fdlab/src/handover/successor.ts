@@ -36,8 +36,12 @@ export function describeExit(exit: SuccessorExit): string {
 /** What to do about a successor that died before the commit, by how it died. */
 function advice(exit: SuccessorExit): string {
   if (exit === 'SIGKILL') return 'kill -9, or the OOM killer (a memory limit: see dmesg, memory.events)';
+  if (exit === 'SIGINT' || exit === 'SIGTERM' || exit === 'SIGHUP') {
+    // Ctrl-C reaches a whole process group, pm2 and kill -- -<pgid> a whole tree: usually a stop of the service.
+    return `a stop signal reached it while Node started, before any handler (Ctrl-C, or a stop sent to every process of the service): if the service is stopping, nothing to do; otherwise signal the pid in the pid file only`;
+  }
   if (typeof exit === 'string') {
-    return `a signal reached it while Node started, before any handler (\`pkill -f\` reaches every version): send SIGUSR2 to the pid in the pid file only (kill -USR2 $(cat <pid file>)), or run under a supervisor that does`;
+    return `a signal reached it while Node started, before any handler (\`pkill -f\` reaches every version): send SIGUSR2 to the pid in the pid file only (kill -USR2 $(cat <pid file>)), or run under a supervisor (fdlab-run), which does`;
   }
   return "see the successor's log";
 }
