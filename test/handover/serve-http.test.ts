@@ -100,6 +100,25 @@ describe('fdlab serve --app http: keep-alive clients across upgrades', function 
 
   it('300 keep-alive clients (two groups of up to 256), 30 in flight at the signal: the busy ones of either group wait, the rest of both groups are switched first', () => run(270, 30, 1, 3));
 
+  it('a POST whose body is still coming after 2 s of quiet before done: the new version waits for the running old version (it killed it before), which answers it; then the connection moves', async () => {
+    serving = await startServe(tempDir(), ['--app', 'http', '--standby', '0', '--upgrade-timeout', '20000']);
+    const client = await RawHttpClient.connect(serving.port);
+    client.write('POST /echo HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 10\r\n\r\n');
+    await until(5000, 'the old version read the head (100 Continue)', () => client.interim === 1);
+    const from = serving.log().length;
+    process.kill(serving.pid, 'SIGUSR2');
+    // The new version's check after 2 s of quiet (QUIET_BEFORE_DONE_MS): the old one runs, so it waits.
+    await serving.waitForLog(/the old version has sent nothing for \d+ ms before 'done' and is not stopped/, 10_000, from);
+    client.write('helloworld');
+    await until(5000, () => `the answer (${JSON.stringify(client.responses)})`, () => client.responses.length === 1);
+    assert.equal(client.responses[0].body, 'fdlab serve v1: POST /echo: helloworld\n');
+    await serving.waitForLog(/handed over; exiting/, 10_000, from);
+    assert.doesNotMatch(serving.log().slice(from), /killed it|stopped or stuck/);
+    assert.equal(await client.get('/', 5000), 'fdlab serve v1 gen 2: GET /\n', 'the same connection, served by the new version');
+    assert.equal(client.closed, false);
+    client.socket.destroy();
+  });
+
   it('a Server-Sent Events stream (GET /events) open at the signal: the old version ends it with an upgrade event once the new one serves, not at the 20 s deadline; asked again on the same connection, the new version streams', async () => {
     serving = await startServe(tempDir(), ['--app', 'http', '--standby', '0', '--upgrade-timeout', '20000']);
     const sse = net.connect(serving.port, '127.0.0.1');

@@ -2,7 +2,7 @@
 // debugger, a freezer), under `fdlab run`. The new worker's bound counted
 // from 'done' only, so it stayed in 'serving-standby' without bound: every
 // upgrade refused ("an upgrade is under way", 8 s and on). Now QUIET_BEFORE_DONE_MS
-// without a message before 'done' and it is declared gone: killed (checked
+// without a message before 'done', while it is stopped (state T), and it is declared gone: killed (checked
 // to be the same process), the new worker serves alone and upgrades again.
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
@@ -35,7 +35,7 @@ describe('fdlab run: the old worker stopped before its done (issues 18 and 20)',
     await run.waitForLog(/hook: old:standby=stop/);
     await until(5000, 'the old worker to stop', () => processState(first) === 'T');
     const second = Number((await run.waitForLog(/started worker pid (\d+) \(generation 2\)/))[1]);
-    await run.waitForLog(new RegExp(`pid ${second}\\] the old version \\(pid ${first}\\) did not release us: no message for 2000 ms before 'done' \\(stopped or stuck\\?\\); killed it`), 10_000);
+    await run.waitForLog(new RegExp(`pid ${second}\\] the old version \\(pid ${first}\\) did not release us: no message for \\d+ ms before 'done', and it is stopped \\(stopped or stuck\\?\\); killed it`), 10_000);
     await run.waitForLog(new RegExp(`worker pid ${first} exited \\(SIGKILL\\); serving: ${second}\\n`));
     const from = run.log().length;
     process.kill(run.pid, 'SIGUSR2');

@@ -40,6 +40,17 @@ function exited(pid: number): boolean {
   }
 }
 
+/** Whether `pid` is stopped (SIGSTOP, a debugger, a freezer: state T or t in /proc/<pid>/stat); false if it runs or is not visible. */
+export function isStopped(pid: number): boolean {
+  if (pid <= 0) return false;
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return /^[Tt]/.test(stat.slice(stat.lastIndexOf(')') + 2));
+  } catch {
+    return false;
+  }
+}
+
 /** When `pid` started (/proc/<pid>/stat field 22, in clock ticks since boot), or null if it is not visible: a pid's identity. */
 export function startTimeOf(pid: number): string | null {
   if (pid <= 0) return null;

@@ -6,7 +6,7 @@
 import type { FdChannel } from '../channel';
 import { closeQuietly } from '../fd/fds';
 import type { Arrivals, Incoming } from './arrivals';
-import { certainlyDead, startTimeOf } from './peer';
+import { certainlyDead, isStopped, startTimeOf } from './peer';
 import { decode, encode, type ReportedState } from './protocol';
 import type { Log } from './types';
 
@@ -29,6 +29,8 @@ export interface PredecessorOptions<S> {
   closed?: number[];
   /** The state of each connection used since the last heartbeat, for a take-back (Upgrader.report). */
   report?: () => { states: ReportedState[]; bytes: Buffer[] };
+  /** The upgrade's deadline (timeoutMs): how long a running old version may be quiet before 'done' (it waits for busy connections). */
+  deadlineMs: number;
   log: Log;
 }
 
@@ -42,11 +44,12 @@ export const ALONE_AFTER_MS = 2000;
 
 /**
  * Before 'done' the old version sends a group after each 'switched' of ours,
- * then 'done': it is never quiet for long. One stopped in between (SIGSTOP as
- * it entered its standby) held us in 'serving-standby' without bound, since
- * the bound above counts from 'done': every upgrade refused (measured 8 s and
- * on, with or without `fdlab run`). This long without a message before 'done'
- * and it is declared gone the same way.
+ * then 'done', but may wait for busy connections until its deadline. One
+ * stopped in between (SIGSTOP as it entered its standby) held us in
+ * 'serving-standby' without bound, since the bound above counts from 'done':
+ * every upgrade refused (measured 8 s and on, with or without `fdlab run`).
+ * This long without a message before 'done', while it is stopped (or the
+ * deadline and ALONE_AFTER_MS, while it runs), and it is declared gone the same way.
  */
 export const QUIET_BEFORE_DONE_MS = ALONE_AFTER_MS;
 
@@ -57,6 +60,10 @@ export class Predecessor<S> {
   private aloneTimer: NodeJS.Timeout | undefined;
   /** Armed until 'done', pushed back by each message (QUIET_BEFORE_DONE_MS). */
   private quietTimer: NodeJS.Timeout | undefined;
+  /** When the old version's last message came (or the link began). */
+  private lastHeard = Date.now();
+  /** The quiet of a running old version was logged (once). */
+  private saidQuiet = false;
   private doneHeard = false;
   private over = false;
   /** The old version's identity (its start time), so a pid reused since is never signalled. */
@@ -76,7 +83,32 @@ export class Predecessor<S> {
     if (channel.closed) void this.gone('is gone');
     channel.send({ data: encode({ type: 'serving' }) }).catch(() => {});
     // setImmediate: a message already in the socket (we were busy when the timer came due) is read first.
-    this.quietTimer = setTimeout(() => setImmediate(() => this.alone(`no message for ${QUIET_BEFORE_DONE_MS} ms before 'done'`)), QUIET_BEFORE_DONE_MS);
+    this.armQuietTimer();
+  }
+
+  /**
+   * Before 'done' the old version may be quiet for a long time while it runs: it waits for busy
+   * connections (a request in flight, an upload) until its deadline. Measured when any 2 s of
+   * quiet counted: a POST whose body took 4 s made us kill a healthy old version (400 for the
+   * client). So 2 s of quiet is enough only if it is stopped (state T: SIGSTOP, a debugger); a
+   * running one gets the deadline, and ALONE_AFTER_MS more, before it is declared stuck.
+   */
+  private armQuietTimer(): void {
+    this.quietTimer = setTimeout(() => setImmediate(() => this.quietBeforeDone()), QUIET_BEFORE_DONE_MS);
+  }
+
+  private quietBeforeDone(): void {
+    if (this.over || this.doneHeard) return;
+    const quietMs = Date.now() - this.lastHeard;
+    const { oldPid } = this.options;
+    const visible = oldPid > 0 && oldPid !== process.pid && this.oldStarted !== null;
+    if (visible && isStopped(oldPid)) return this.alone(`no message for ${quietMs} ms before 'done', and it is stopped`);
+    if (quietMs >= this.options.deadlineMs + ALONE_AFTER_MS) return this.alone(`no message for ${quietMs} ms before 'done'`);
+    if (!this.saidQuiet) {
+      this.saidQuiet = true;
+      this.options.log(`the old version has sent nothing for ${quietMs} ms before 'done' and is not stopped (busy connections wait until its deadline): waiting`);
+    }
+    this.armQuietTimer();
   }
 
   /** Connection `index` (in the agreed order) closed here: the next heartbeat says so. */
@@ -142,7 +174,7 @@ export class Predecessor<S> {
   /** After the commit: the other groups, 'done', then 'release' at the end of its standby. */
   private heard({ data, fds }: { data: Buffer; fds: number[] }): void {
     if (this.over) return closeQuietly(fds);
-    if (!this.doneHeard) this.quietTimer?.refresh();
+    this.lastHeard = Date.now();
     const { arrivals, channel, log } = this.options;
     try {
       const { message, bytes } = decode(data, fds.length, 'old');

@@ -506,6 +506,7 @@ export class Upgrader<S> extends EventEmitter {
       },
       closed: this.closedEarly.splice(0),
       report: () => this.reports.report(),
+      deadlineMs: this.options.timeoutMs ?? 10_000,
       log: this.log,
     });
     // Its channel may have closed already (the old version died at the commit): then it ended in its constructor.
