@@ -104,4 +104,22 @@ describe('fdlab run: SIGUSR2 at the wrong moment (issues 18 and 20)', function (
     assert.equal(pidIn(run.servePidFile), first);
     await allAnswered(run, pinger);
   });
+
+  it('a preload guard from another install in NODE_OPTIONS is replaced, not kept: a deploy then deletes it and the upgrade still works (before: every successor died "Cannot find module")', async () => {
+    const dir = tempDir();
+    // The guard of a release directory the supervisor was started from, deleted by the next deploy.
+    const release = path.join(dir, 'release-1', 'dist', 'handover');
+    fs.mkdirSync(release, { recursive: true });
+    const old = path.join(release, 'preload-guard.js');
+    fs.copyFileSync(path.join(path.dirname(require.resolve('fdlab')), 'handover', 'preload-guard.js'), old);
+    run = await startRun(dir, serveCommand(dir, ['--standby', '300']), { NODE_OPTIONS: `--require ${JSON.stringify(old)} --max-old-space-size=512` });
+    const first = pidIn(run.servePidFile);
+    const options = /(?:^|\0)NODE_OPTIONS=([^\0]*)/.exec(fs.readFileSync(`/proc/${first}/environ`, 'utf8'))![1];
+    assert.doesNotMatch(options, /release-1/);
+    assert.match(options, /^--require "[^"]*\/preload-guard\.js" --max-old-space-size=512$/, 'the current guard, and the other options kept');
+    fs.rmSync(path.join(dir, 'release-1'), { recursive: true });
+    process.kill(run.pid, 'SIGUSR2');
+    const second = Number((await run.waitForLog(new RegExp(`worker pid ${first} exited \\(code 0\\); serving: (\\d+)\\n`), 20_000))[1]);
+    assert.deepEqual(run.workers(), [second]);
+  });
 });

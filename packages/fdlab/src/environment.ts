@@ -119,11 +119,20 @@ const PRELOAD_GUARD = path.join(__dirname, 'handover', 'preload-guard.js');
  * (3 of 3 runs). Unchanged if the file is not shipped (a bundled library).
  */
 export function withPreloadGuard(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
-  if (!fs.existsSync(PRELOAD_GUARD)) return env;
-  const option = `--require ${JSON.stringify(PRELOAD_GUARD)}`;
-  const others = (env.NODE_OPTIONS ?? '').split(option).join(' ').trim();
-  return { ...env, NODE_OPTIONS: others ? `${option} ${others}` : option };
+  // Any guard a predecessor's environment names goes first, whatever its path: a deploy that removed
+  // the release directory it was installed in left `--require <a file that is gone>`, and every
+  // successor then died with "Cannot find module" (found by a reviewer: each upgrade rolled back).
+  const others = (env.NODE_OPTIONS ?? '').replace(GUARD_OPTION, ' ').replace(/\s+/g, ' ').trim();
+  const option = fs.existsSync(PRELOAD_GUARD) ? `--require ${JSON.stringify(PRELOAD_GUARD)}` : '';
+  const options = [option, others].filter(Boolean).join(' ');
+  const result = { ...env };
+  if (options) result.NODE_OPTIONS = options;
+  else delete result.NODE_OPTIONS;
+  return result;
 }
+
+/** `--require "<any path>/preload-guard.js"` in NODE_OPTIONS, as withPreloadGuard writes it. */
+const GUARD_OPTION = /--require "[^"]*\/preload-guard\.js"/g;
 
 /** Set by a supervisor (supervise(), `fdlab run`) in each worker's environment: its pid. */
 export const SUPERVISOR_ENV = 'FDLAB_SUPERVISOR';
