@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import { tempDir, until } from '../helpers/fds';
 import { Pinger } from '../helpers/pinger';
 import { processState } from '../helpers/serve';
-import { killRun, serveCommand, startRun, type Running } from '../helpers/run';
+import { fifoIn, gated, killRun, release, serveCommand, startRun, type Running } from '../helpers/run';
 
 const CONNECTIONS = 30;
 
@@ -59,5 +59,34 @@ describe('fdlab run: the supervisor killed with SIGKILL (issue 20)', function ()
     await until(5000, 'the old worker to stop', () => processState(stopped) === 'T');
     assert.equal(run.workers().length, 2);
     await killSupervisor(run, stopped);
+  });
+
+  it('while the successor starts (held before Node runs): it finds the supervisor gone and refuses to start (ERR_SUPERVISOR_GONE; before: it took over and served on, an orphan); the old worker rolls back and stops, nothing is left', async () => {
+    const dir = tempDir();
+    const fifo = fifoIn(dir);
+    const run = await startRun(dir, gated(fifo, 'successors', serveCommand(dir, ['--standby', '300', '--upgrade-timeout', '2000'])));
+    runs.push(run);
+    pinger = await Pinger.connect(run.port, CONNECTIONS);
+    pinger.start();
+    process.kill(run.pid, 'SIGUSR2');
+    const successor = Number((await run.waitForLog(/started worker pid (\d+) \(generation 2\)/))[1]);
+    process.kill(run.pid, 'SIGKILL');
+    assert.equal(await run.exited, 'SIGKILL');
+    await release(fifo);
+    await run.waitForLog(/the supervisor \(pid \d+\) is gone: nobody would stop or upgrade this worker, so it does not start[^\n]*ERR_SUPERVISOR_GONE/, 10_000);
+    await until(5000, 'the successor to exit', () => !run.workers().includes(successor));
+    await run.waitForLog(/the upgrade rolled back: stopping now \(SIGTERM\)/, 10_000);
+    await until(10_000, () => `every worker gone (${run.workers().join(', ')})\n${run.log()}`, () => run.workers().length === 0);
+    await until(5000, () => `every connection closed by the server (${pinger!.disconnects} of ${CONNECTIONS})`, () => pinger!.disconnects === CONNECTIONS);
+    assert.equal(fs.existsSync(run.servePidFile), false, 'the worker removed its pid file');
+  });
+
+  it('a command that wraps the server in a shell without exec: the worker refuses to start (ERR_SUPERVISOR_WRAPPED, saying to exec), nothing serves', async () => {
+    const dir = tempDir();
+    const run = await startRun(dir, ['sh', '-c', `"$@"; echo "the server exited $?"`, 'sh', ...serveCommand(dir)], {}, null);
+    runs.push(run);
+    await run.exited;
+    assert.match(run.log(), /the server exited 1/);
+    assert.match(run.log(), /is not its supervisor \(pid \d+\): the command after -- must be the server or exec it[^\n]*ERR_SUPERVISOR_WRAPPED/);
   });
 });

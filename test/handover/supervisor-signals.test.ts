@@ -7,31 +7,13 @@
 // FIFO (sh -c 'read < fifo; exec node ...': the same pid), so each test reaches
 // its moment without sleeping.
 import { strict as assert } from 'node:assert';
-import { execFile, execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { tempDir, until } from '../helpers/fds';
 import { Pinger } from '../helpers/pinger';
-import { killRun, serveCommand, startRun, type Running } from '../helpers/run';
+import { fifoIn, gated, killRun, release, serveCommand, startRun, type Running } from '../helpers/run';
 
 const CONNECTIONS = 30;
-
-/** `command`, held at a FIFO before it starts: the first worker only, or successors only (they have FDLAB_GENERATION). */
-function gated(fifo: string, which: 'first' | 'successors', command: string[]): string[] {
-  const test = which === 'first' ? '-z "$FDLAB_GENERATION"' : '-n "$FDLAB_GENERATION"';
-  return ['sh', '-c', `if [ ${test} ]; then read go < "$0"; fi; exec "$@"`, fifo, ...command];
-}
-
-function fifoIn(dir: string): string {
-  const fifo = path.join(dir, 'gate');
-  execFileSync('mkfifo', [fifo]);
-  return fifo;
-}
-
-/** Lets the worker held at `fifo` go on (resolves once it has read). */
-function release(fifo: string): Promise<void> {
-  return new Promise((resolve, reject) => execFile('sh', ['-c', 'echo go > "$0"', fifo], (error) => (error ? reject(error) : resolve())));
-}
 
 function pidIn(file: string): number {
   return Number(fs.readFileSync(file, 'utf8'));

@@ -1,7 +1,7 @@
 // `fdlab run -- fdlab serve ...` as a real process tree for the supervisor
 // tests: the supervisor is the test's child; its workers are its children.
 // Two pid files: run.pid (the supervisor's) and serve.pid (the worker's).
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { until } from './fds';
@@ -89,4 +89,21 @@ export async function killRun(running: Running): Promise<void> {
     }
   }
   await until(5000, `the tree in ${running.dir} to be gone`, () => processesUsing(running.dir).length === 0, 20);
+}
+
+/** `command`, held at a FIFO before it starts: the first worker only, or successors only (they have FDLAB_GENERATION). */
+export function gated(fifo: string, which: 'first' | 'successors', command: string[]): string[] {
+  const test = which === 'first' ? '-z "$FDLAB_GENERATION"' : '-n "$FDLAB_GENERATION"';
+  return ['sh', '-c', `if [ ${test} ]; then read go < "$0"; fi; exec "$@"`, fifo, ...command];
+}
+
+export function fifoIn(dir: string): string {
+  const fifo = path.join(dir, 'gate');
+  execFileSync('mkfifo', [fifo]);
+  return fifo;
+}
+
+/** Lets the worker held at `fifo` go on (resolves once it has read). */
+export function release(fifo: string): Promise<void> {
+  return new Promise((resolve, reject) => execFile('sh', ['-c', 'echo go > "$0"', fifo], (error) => (error ? reject(error) : resolve())));
 }

@@ -203,6 +203,14 @@ export const ERRORS = {
     meaning: 'the old version refused the new one (wrong uid, pid or token, or no valid hello)',
     action: 'start the new version through the old one (SIGUSR2 or upgrade()), not by hand',
   },
+  ERR_SUPERVISOR_GONE: {
+    meaning: 'a worker started by a supervisor (fdlab run, fdlab-run, supervise()) found it dead before it could ask the kernel to stop it with the supervisor: it does not start (a successor: the old version rolls back, then stops on its own SIGTERM)',
+    action: 'start the service again (its manager does: systemd Restart=, pm2, a container restart)',
+  },
+  ERR_SUPERVISOR_WRAPPED: {
+    meaning: "a supervised worker's parent is not its supervisor: something between them (a shell) did not exec the server, so the supervisor's signals would not reach it",
+    action: "make the command after -- the server itself, or exec it: sh -c 'exec node server.js'",
+  },
   ERR_SUCCESSOR_REFUSED: {
     meaning: "the new version could not take over and said why (its reason, with its own code, is in the message: the app threw while serving a handed-over connection, its pid file cannot be written, ...); the old version rolled back and keeps serving",
     action: 'fix what the reason names in the new version (its log has the stack), then upgrade again',

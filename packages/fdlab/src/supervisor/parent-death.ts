@@ -6,14 +6,17 @@
 // kernel for SIGTERM when its supervisor dies (PR_SET_PDEATHSIG): the stop a
 // manager would send, handled by the app's own stop (`fdlab serve`: deferred
 // until an upgrade settles). Best-effort: a failure is logged, never thrown.
-// One window is left: a supervisor that died before this call (the worker's
-// first ~100-250 ms, before its Upgrader exists) sends no signal, and the
-// library never signals its own process: that is logged, with what to do.
+// A worker that finds its supervisor gone before it asked (its first ~100-250
+// ms) refuses to start: found by a reviewer, a successor starting while the
+// supervisor was kill -9ed took over from the old worker (whose SIGTERM waited
+// for the upgrade) and served on, an orphan again. So Upgrader.start throws
+// ERR_SUPERVISOR_GONE: a successor's old version rolls back, then stops.
 import * as os from 'node:os';
+import { FdlabError } from '../errors';
 import { binding } from '../native/binding';
 import type { Log } from '../handover/types';
 
-/** SIGTERM to this process when `supervisor` (our parent) dies; a log line if it already has. */
+/** SIGTERM to this process when `supervisor` (our parent) dies. Throws (coded) if it is not our parent any more. */
 export function stopWithSupervisor(supervisor: number, log: Log): void {
   let parentAlive: boolean;
   try {
@@ -23,6 +26,19 @@ export function stopWithSupervisor(supervisor: number, log: Log): void {
     return;
   }
   if (parentAlive) return;
-  // It died before we asked: no signal will come (the kernel sends it on the parent's exit only).
-  log(`the supervisor (pid ${supervisor}) is gone already: nobody will stop or upgrade this worker; stop it (kill ${process.pid}) and start the service again`);
+  if (process.ppid !== 1 && alive(supervisor)) {
+    // Our parent is something between the supervisor and us: a shell that did not exec.
+    throw new FdlabError('ERR_SUPERVISOR_WRAPPED', `this worker's parent (pid ${process.ppid}) is not its supervisor (pid ${supervisor}): the command after -- must be the server or exec it (sh -c 'exec node server.js'), so that the supervisor's signals reach it`);
+  }
+  // It died before we asked: no signal would come (the kernel sends it on the parent's exit only).
+  throw new FdlabError('ERR_SUPERVISOR_GONE', `the supervisor (pid ${supervisor}) is gone: nobody would stop or upgrade this worker, so it does not start; start the service again`);
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
