@@ -11,6 +11,7 @@
 // supervisor was kill -9ed took over from the old worker (whose SIGTERM waited
 // for the upgrade) and served on, an orphan again. So Upgrader.start throws
 // ERR_SUPERVISOR_GONE: a successor's old version rolls back, then stops.
+import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { FdlabError } from '../errors';
 import { binding } from '../native/binding';
@@ -26,7 +27,8 @@ export function stopWithSupervisor(supervisor: number, log: Log): void {
     return;
   }
   if (parentAlive) return;
-  if (process.ppid !== 1 && alive(supervisor)) {
+  // A supervisor killed a moment ago may be a zombie its parent has not reaped yet: that is gone too.
+  if (process.ppid !== 1 && !gone(supervisor)) {
     // Our parent is something between the supervisor and us: a shell that did not exec.
     throw new FdlabError('ERR_SUPERVISOR_WRAPPED', `this worker's parent (pid ${process.ppid}) is not its supervisor (pid ${supervisor}): the command after -- must be the server or exec it (sh -c 'exec node server.js'), so that the supervisor's signals reach it`);
   }
@@ -34,11 +36,11 @@ export function stopWithSupervisor(supervisor: number, log: Log): void {
   throw new FdlabError('ERR_SUPERVISOR_GONE', `the supervisor (pid ${supervisor}) is gone: nobody would stop or upgrade this worker, so it does not start; start the service again`);
 }
 
-function alive(pid: number): boolean {
+/** Whether `pid` is gone from /proc, or a zombie (state Z or X) nobody has reaped yet. */
+function gone(pid: number): boolean {
   try {
-    process.kill(pid, 0);
+    return /\) [ZX] /.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
     return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
