@@ -6,6 +6,8 @@
 // every connection open, every ping answered once, no fd left behind, and
 // the next upgrade works.
 import { strict as assert } from 'node:assert';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { tempDir, until } from '../helpers/fds';
 import { Pinger } from '../helpers/pinger';
 import { fdCountOf, processesUsing, processState, type Serving, soleServer, startServe, stopServing } from '../helpers/serve';
@@ -95,6 +97,8 @@ describe('hot-upgrade engine: a fault in every state', function () {
         await until(5000, 'the pid file to name the server left', () => serve.pidInFile() === survivor);
         await serving(serve, pinger, pinger.pongs, connections);
         if (row.survivor === 'old') assert.equal(fdCountOf(survivor), fdsBefore, `no fd left behind in the old version\n${serve.log()}`);
+        // A successor killed or stopped after it prepared the pid file leaves no serve.pid.<pid>.tmp behind.
+        assert.deepEqual(fs.readdirSync(path.dirname(serve.pidFile)).filter((name) => name.endsWith('.tmp')), []);
 
         // The hook is used up: the next upgrade goes through, and only one server is left.
         const mark = serve.log().length;

@@ -36,6 +36,8 @@ export interface StopRequestOptions {
   pidFile?: string;
   /** Started with takeOver: a new version, from 'connecting' until the commit. */
   takingOver: boolean;
+  /** Before exiting in the middle of a take-over: remove what it prepared (its pid file's temporary file). */
+  abandon?: () => void;
 }
 
 /** From this state of a take-over on, the connections are ours (the commit, or the old version gone). */
@@ -119,6 +121,7 @@ export class StopRequests {
     if (!committed(this.taking)) {
       // Exiting closes our copies only; the old version's own hold everything.
       log(`${signal} while taking over ('${this.taking}', before the commit): refusing the take-over; the old version serves on`);
+      this.options.abandon?.();
       return this.exitOnce(0);
     }
     log(`${signal} while taking over ('${this.taking}', after the commit): stopping once the previous version has released us`);

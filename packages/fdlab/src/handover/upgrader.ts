@@ -20,7 +20,7 @@ import { handOff, type HandOffEnd, type HandOffResult } from './hand-off';
 import { serveAgain, type Held } from './held';
 import { restoreOwnOomScore } from './oom-score';
 import { MAX_STANDBY_MS } from './protocol';
-import { preparePidFile, writePidFile, type PreparedPidFile } from './pid-file';
+import { preparePidFile, removeStaleTemporaries, writePidFile, type PreparedPidFile } from './pid-file';
 import { PidFileWatch } from './pid-watch';
 import { HEARTBEAT_MS, Predecessor } from './predecessor';
 import { AdoptedReports } from './reports';
@@ -210,7 +210,9 @@ export class Upgrader<S> extends EventEmitter {
     ensureStateDir(options.stateDir); // refused at start: a foreign or open state dir, a path too long
     if (options.signals) this.handleSignals();
     // Last: nothing after it throws, so no handler stays behind a refused start.
-    if (options.stopSignals) this.stopRequests = new StopRequests({ exit: options.exit!, log: this.log, pidFile: options.pidFile, takingOver: options.takeOver !== undefined });
+    if (options.stopSignals) {
+      this.stopRequests = new StopRequests({ exit: options.exit!, log: this.log, pidFile: options.pidFile, takingOver: options.takeOver !== undefined, abandon: () => this.preparedPid?.abandon() });
+    }
   }
 
   /** Where this server stands, read from its state machines (docs/handover.md). */
@@ -376,6 +378,8 @@ export class Upgrader<S> extends EventEmitter {
       this.log(`upgraded ${result.connections} connections: gap ${t.gapMs} ms (hold ${t.holdMs}, send ${t.sendMs}, ack ${t.ackMs}), copies ${t.copyMs} ms while serving, handover ${Date.now() - started} ms; successor pid ${result.successorPid}`);
       return result;
     }
+    // The successor's prepared pid file, if it died (or was stopped) before renaming it.
+    if (this.options.pidFile) removeStaleTemporaries(this.options.pidFile);
     if (end.held) {
       const failed = await this.serveAgain(end.held, end.outcome === 'taken-back' ? { successorDead: end.successorDead } : undefined);
       if (failed) return failed;
