@@ -6,6 +6,7 @@
 // compiles here with --strict), and a rebuilt WebSocket is in wss.clients.
 import { strict as assert } from 'node:assert';
 import * as http from 'node:http';
+import * as net from 'node:net';
 import { startUpgradePair } from 'fdlab/testing';
 import { sessionOf, wsApp } from 'fdlab/ws';
 import WebSocket, { WebSocketServer } from 'ws';
@@ -96,6 +97,46 @@ describe('an app that throws in the new version', function () {
       assert.equal(c.closed, false);
     } finally {
       ws.terminate();
+      await pair.close();
+    }
+  });
+});
+
+describe('fdlab/ws: what of the handshake request travels, at its edges', function () {
+  it("repeated headers arrive as node:http made them in v1 (Host and Authorization: the first), never joined anew; a head over 16 KiB travels as its url alone, said in the log", async () => {
+    const seen: { generation: number; host?: string; authorization?: string; url?: string; cookie?: number }[] = [];
+    const logs: string[] = [];
+    const pair = await startUpgradePair({
+      app: (generation: number) => {
+        const server = http.createServer({ maxHeaderSize: 64 * 1024 });
+        const wss = new WebSocketServer({ server, perMessageDeflate: false });
+        wss.on('connection', (ws, req) => seen.push({ generation, host: req.headers.host, authorization: req.headers.authorization, url: req.url, cookie: req.headers.cookie?.length }));
+        return wsApp(server, wss, { log: (line) => logs.push(line) });
+      },
+    });
+    const handshake = (extra: string) =>
+      `GET /room/1 HTTP/1.1\r\nHost: a.example\r\nHost: evil.example\r\nAuthorization: Bearer good\r\nAuthorization: Bearer other\r\n${extra}Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`;
+    const sockets: net.Socket[] = [];
+    try {
+      for (const extra of ['', `Cookie: ${'c'.repeat(20_000)}\r\n`]) {
+        const socket = net.connect(pair.port, '127.0.0.1');
+        sockets.push(socket);
+        let got = '';
+        socket.on('data', (chunk: Buffer) => (got += chunk.toString('latin1')));
+        socket.write(handshake(extra));
+        await until(5000, () => `101 (${JSON.stringify(got.slice(0, 80))})`, () => got.startsWith('HTTP/1.1 101'));
+      }
+      await pair.upgrade();
+      await until(5000, () => `both rebuilt in v2 (${JSON.stringify(seen)})`, () => seen.filter((s) => s.generation === 2).length === 2);
+      const [v1Small, v1Big] = seen.filter((s) => s.generation === 1);
+      assert.deepEqual(v1Small, { generation: 1, host: 'a.example', authorization: 'Bearer good', url: '/room/1', cookie: undefined }, 'node keeps the first Host and Authorization');
+      assert.equal(v1Big.cookie, 20_000);
+      const v2 = seen.filter((s) => s.generation === 2);
+      assert.deepEqual(v2.find((s) => s.host !== undefined), { ...v1Small, generation: 2 }, 'v2 sees what v1 saw');
+      assert.deepEqual(v2.find((s) => s.host === undefined), { generation: 2, host: undefined, authorization: undefined, url: '/room/1', cookie: undefined }, 'the big one: its url alone');
+      assert.ok(logs.some((line) => /its handshake request is \d+ bytes, over the 16384 fdlab\/ws carries; the next version's 'connection' gets its url \(7 bytes\) and no headers/.test(line)), logs.join('\n'));
+    } finally {
+      for (const socket of sockets) socket.destroy();
       await pair.close();
     }
   });

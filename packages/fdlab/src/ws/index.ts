@@ -113,7 +113,7 @@ export function wsApp<A = unknown, W = WebSocketLike>(server: http.Server, wss: 
   wss.prependListener('connection', (ws: W, req: http.IncomingMessage) => {
     const socket = (ws as unknown as Internal)._socket;
     const frames = new FrameTracker();
-    const tracked = { ws: ws as unknown as WebSocketLike & Internal, frames, zlib: () => 0, request: carryRequest(req) };
+    const tracked = { ws: ws as unknown as WebSocketLike & Internal, frames, zlib: () => 0, request: carryRequest(req, log) };
     trackers.set(socket, tracked);
     // Prepended: the tracker sees each chunk before ws's Receiver does (and the handshake's head, unshifted, too).
     // A close frame is answered as it is read (ws replies, and ends the socket): nothing to wait for. Switched

@@ -4,30 +4,46 @@
 // is the live one; no body: an upgrade request has none). ws's typings say
 // req is always there, so an app's `req.url` compiles: without this, a
 // newcomer's chat read `req.url` and the next version threw (undefined).
+// The headers travel as node:http computed them (req.headers: a repeated
+// Host or Authorization kept first, as node does), never joined again here:
+// joining them anew let a client change what the next version authenticates.
 import * as http from 'node:http';
 import type * as net from 'node:net';
+import type { Log } from '../handover/types';
 
 /** What travels of the handshake request (plain JSON). */
 export interface CarriedRequest {
   method: string;
   url: string;
   httpVersion: string;
-  /** Name, value, name, value... as the client sent them (IncomingMessage.rawHeaders). */
-  rawHeaders: string[];
+  /** req.headers, as node:http made them (lower-case names; set-cookie an array). */
+  headers?: Record<string, string | string[]>;
 }
 
-/** Node's own limit on a request head (--max-http-header-size): a bigger one was refused at the handshake. */
-const MAX_HEAD_BYTES = 16 * 1024;
+/**
+ * Node's default limit on a request head (--max-http-header-size), per
+ * WebSocket: a group of 1,024 then stays well under an upgrade message's 64 MiB.
+ */
+export const MAX_CARRIED_HEAD_BYTES = 16 * 1024;
 
-/** The parts of `req` to carry; null if there is none or it is larger than a request head can be. */
-export function carryRequest(req: unknown): CarriedRequest | null {
+/** The parts of `req` to carry; without headers (said in the log) if they are larger than MAX_CARRIED_HEAD_BYTES. */
+export function carryRequest(req: unknown, log: Log): CarriedRequest | null {
   if (!(req instanceof http.IncomingMessage)) return null;
-  const carried: CarriedRequest = { method: req.method ?? 'GET', url: req.url ?? '/', httpVersion: req.httpVersion, rawHeaders: [...req.rawHeaders] };
-  const bytes = carried.rawHeaders.reduce((sum, part) => sum + Buffer.byteLength(part) + 2, carried.url.length);
-  return bytes <= MAX_HEAD_BYTES ? carried : null;
+  const carried: CarriedRequest = { method: req.method ?? 'GET', url: req.url ?? '/', httpVersion: req.httpVersion };
+  const headers: Record<string, string | string[]> = {};
+  let bytes = carried.url.length;
+  for (const [name, value] of Object.entries(req.headers)) {
+    if (value === undefined) continue;
+    headers[name] = value;
+    bytes += name.length + (Array.isArray(value) ? value.reduce((sum, v) => sum + Buffer.byteLength(v), 0) : Buffer.byteLength(value)) + 4;
+  }
+  if (bytes <= MAX_CARRIED_HEAD_BYTES) carried.headers = headers;
+  else log(`a WebSocket from ${req.socket.remoteAddress}:${req.socket.remotePort}: its handshake request is ${bytes} bytes, over the ${MAX_CARRIED_HEAD_BYTES} fdlab/ws carries; the next version's 'connection' gets its url (${carried.url.length} bytes) and no headers`);
+  if (carried.url.length > MAX_CARRIED_HEAD_BYTES) carried.url = '/';
+  return carried;
 }
 
-/** An IncomingMessage like the one the handshake had, on the live socket; a fresh one (url '/', no headers) if nothing usable came. */
+/** An IncomingMessage like the one the handshake had, on the live socket; url '/' and no headers if nothing usable came. */
 export function rebuildRequest(socket: net.Socket, carried: unknown): http.IncomingMessage {
   const c = (carried ?? {}) as Partial<CarriedRequest>;
   const req = new http.IncomingMessage(socket);
@@ -37,17 +53,19 @@ export function rebuildRequest(socket: net.Socket, carried: unknown): http.Incom
   req.httpVersion = version;
   req.httpVersionMajor = 1;
   req.httpVersionMinor = Number(version[2]);
-  const raw = Array.isArray(c.rawHeaders) && c.rawHeaders.every((part) => typeof part === 'string') && c.rawHeaders.length % 2 === 0 ? c.rawHeaders : [];
-  req.rawHeaders = raw;
+  // Only own string (or, for set-cookie, string array) values: it came from another process.
   const headers: http.IncomingHttpHeaders = {};
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i].toLowerCase();
-    const before = headers[name];
-    // As node:http joins repeated headers: set-cookie an array, cookie with '; ', the rest with ', '.
-    if (name === 'set-cookie') headers[name] = [...((before as string[] | undefined) ?? []), raw[i + 1]];
-    else headers[name] = before === undefined ? raw[i + 1] : `${before}${name === 'cookie' ? '; ' : ', '}${raw[i + 1]}`;
+  const raw: string[] = [];
+  if (c.headers && typeof c.headers === 'object') {
+    for (const [name, value] of Object.entries(c.headers)) {
+      const values = typeof value === 'string' ? [value] : Array.isArray(value) && value.every((v) => typeof v === 'string') ? value : null;
+      if (!values || name !== name.toLowerCase()) continue;
+      headers[name] = typeof value === 'string' ? value : values;
+      for (const v of values) raw.push(name, v);
+    }
   }
   req.headers = headers;
+  req.rawHeaders = raw;
   req.complete = true;
   req.push(null); // no body
   return req;
