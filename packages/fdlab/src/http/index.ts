@@ -93,7 +93,7 @@ export function httpApp(server: http.Server, options: HttpAppOptions = {}, carri
     if (!t) return; // a socket given to the server by someone else
     if (t.keepAlive) {
       t.keepAlive = false;
-      req.socket.setTimeout(0); // a request: node:http's timers from here on, as after its own keep-alive wait
+      req.socket.setTimeout(server.timeout || 0); // a request: as node:http resets it after its own keep-alive wait (server.timeout, 0 by default)
     }
     t.inFlight += 1;
     t.open.set(res, req);
