@@ -84,8 +84,8 @@ describe('a connection larger than one upgrade message', function () {
     }
   });
 
-  it('at the upgrade deadline, a client that never reads its 80 MiB and a connection with a 70 MiB session are reset, named with their size; the others moved at once, and the upgrade does not roll back', async () => {
-    const server = await startLines(0, '', 2000);
+  it("at the upgrade deadline, a client that never reads its 80 MiB and a connection with a 70 MiB session are reset, named with their size; the others moved at once, and the upgrade does not roll back; held back 2.8 s after the commit, the old version is not declared stuck (the new version allows 2 s of quiet before 'done')", async () => {
+    const server = await startLines(0, '', 3000);
     try {
       const a = await LineClient.connect(server.port);
       assert.equal(await a.send('hi'), 'gen 1 #1: hi');
@@ -99,8 +99,8 @@ describe('a connection larger than one upgrade message', function () {
       const pid2 = await newVersionPid(server);
       assert.equal(await a.send('x'), 'gen 2 #2: x', 'the other connection moved before the deadline');
       await server.waitForLog(/gen 1: upgraded 1 connections/);
-      assert.match(server.log(), new RegExp(`gen 1: connection ${heavyName}: still 70\\.0 MiB to carry .* at the upgrade deadline \\(2000 ms\\): closed \\(reset\\); the others move \\[ERR_CONNECTION_TOO_LARGE\\]`));
-      assert.match(server.log(), new RegExp(`gen 1: connection ${bigName}: still \\d\\d\\.\\d MiB to carry .* at the upgrade deadline \\(2000 ms\\): closed \\(reset\\)`));
+      assert.match(server.log(), new RegExp(`gen 1: connection ${heavyName}: still 70\\.0 MiB to carry .* at the upgrade deadline \\(3000 ms\\): closed \\(reset\\); the others move \\[ERR_CONNECTION_TOO_LARGE\\]`));
+      assert.match(server.log(), new RegExp(`gen 1: connection ${bigName}: still \\d\\d\\.\\d MiB to carry .* at the upgrade deadline \\(3000 ms\\): closed \\(reset\\)`));
       // The big one reads now: what its kernel buffers held, then the close (a reset; Linux reports one that came
       // while the client did not read as an end: measured, 128,000 bytes then 'end'). Never the whole 80 MiB.
       let bigGot = 0;
@@ -110,7 +110,7 @@ describe('a connection larger than one upgrade message', function () {
       big.resume();
       await until(5000, () => `both closed (heavy ${heavy.closed}, big ${bigClosed} after ${bigGot} bytes)`, () => heavy.closed && bigClosed);
       assert.ok(bigGot < 80 * MIB, `the big one got ${bigGot} bytes`);
-      assert.doesNotMatch(server.log(), /rolled back|took everything back|ERR_CHANNEL_OVERSIZED/);
+      assert.doesNotMatch(server.log(), /rolled back|took everything back|ERR_CHANNEL_OVERSIZED|stopped or stuck/);
       assert.equal(await a.send('y'), 'gen 2 #3: y');
       await servesAlone(server, pid2);
     } finally {

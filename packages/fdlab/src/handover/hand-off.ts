@@ -13,11 +13,11 @@ import { unsentLength } from '../socket/write-tracker';
 import { isBusy, whenIdle } from './busy';
 import { preferOldForOom } from './oom-score';
 import { holdGroup, nameOf, refuseLateWrites, tellApp, type DetachedConnection, type Held, type HeldGroup } from './held';
-import { MAX_CONNECTION_BYTES } from './protocol';
-import { mib, sizeOf, TOO_LARGE, tooLarge } from './too-large';
 import { acceptSuccessor, deadlineError, isHangUp, nextMessage } from './peer';
-import { BATCH_BYTES, BATCH_FDS, encode, garbled, type FromNew } from './protocol';
+import { QUIET_BEFORE_DONE_MS } from './predecessor';
+import { BATCH_BYTES, BATCH_FDS, encode, garbled, MAX_CONNECTION_BYTES, type FromNew } from './protocol';
 import { Standby } from './standby';
+import { mib, sizeOf, TOO_LARGE, tooLarge } from './too-large';
 import { listenUpgradeSocket, upgradeSocketPath } from './state-dir';
 import type { OldState, StateMachine } from './states';
 import { successorExited, type StartSuccessor, type Successor } from './successor';
@@ -209,6 +209,16 @@ const BUSY_AT_DEADLINE = 'ERR_BUSY_AT_DEADLINE';
  */
 const FITS_POLL_MS = 50;
 
+/**
+ * While connections are held back, an empty group this often: the new
+ * version declares an old one quiet for QUIET_BEFORE_DONE_MS (2 s) before
+ * 'done' stopped, kills it and serves the rest fresh. Measured: a connection
+ * held back past 2 s after the commit (a deadline of 8 s) got the old version
+ * killed and that connection served without its state and queue. An empty
+ * switch is what any new version already takes (it answers 'switched').
+ */
+const HELD_BACK_KEEPALIVE_MS = QUIET_BEFORE_DONE_MS / 4;
+
 /** SIGKILL takes effect within milliseconds; a process in uninterruptible sleep (D) may take longer. */
 const SUCCESSOR_EXIT_WAIT_MS = 2000;
 
@@ -242,6 +252,8 @@ class HandingOff<S> {
    * app's pending bytes), so that the queue's shrinking can be watched.
    */
   private readonly large = new Map<ServedConnection<S>, { fixed: number; name: string }>();
+  /** When we last sent the new version a group (or an empty one): it declares us gone after 2 s of quiet before 'done'. */
+  private lastSent = 0;
   /** The deadline passed while waiting for held-back connections. */
   private pastDeadline = false;
   /** When each step ended (the timings). */
@@ -387,6 +399,7 @@ class HandingOff<S> {
     // The commit point: once the ack is in, we commit whatever the clock says.
     clearTimeout(this.timer);
     await channel.send({ data: encode({ type: 'commit' }) });
+    this.lastSent = Date.now();
     refuseLateWrites(held); // the new version serves the first group now: the old app's writes to it send nothing
     this.at.committed = Date.now();
     this.successorPid = ack.pid;
@@ -497,6 +510,7 @@ class HandingOff<S> {
       refuseLateWrites(held, [...group.still, ...group.detached]); // sent at once: the new version's from here
       switchedBefore = held.connections.length;
       this.sentGroups = g + 1;
+      this.lastSent = Date.now();
       const sending = sendGroup(this.channel!, group);
       // The channel closed: the standby sees why. A message we would not send (ERR_UPGRADE_MESSAGE_TOO_LARGE): nobody else would see it.
       sending.catch((error) => {
@@ -603,12 +617,16 @@ class HandingOff<S> {
         }
         const sockets = waiting.map((c) => c.socket);
         const busySockets = sockets.filter(isBusy);
-        const waits: Promise<'idle' | 'late' | 'over' | 'poll'>[] = [late, over];
+        const waits: Promise<'idle' | 'late' | 'over' | 'poll' | 'keepalive'>[] = [late, over];
         if (busySockets.length > 0) waits.push(Promise.any(busySockets.map(whenIdle)).then(() => 'idle' as const));
         let poll: NodeJS.Timeout | undefined;
         if (busySockets.length < sockets.length) waits.push(new Promise<'poll'>((resolve) => (poll = setTimeout(() => resolve('poll'), FITS_POLL_MS))));
+        let keepalive: NodeJS.Timeout | undefined;
+        waits.push(new Promise<'keepalive'>((resolve) => (keepalive = setTimeout(() => resolve('keepalive'), Math.max(0, this.lastSent + HELD_BACK_KEEPALIVE_MS - Date.now())))));
         const outcome = await Promise.race(waits);
         clearTimeout(poll);
+        clearTimeout(keepalive);
+        if (outcome === 'keepalive') this.sendEmptyGroup();
         if (outcome === 'over') return { copies: [], extra: [] };
         if (outcome === 'late') {
           this.pastDeadline = true;
@@ -622,6 +640,12 @@ class HandingOff<S> {
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /** An empty group: the new version hears from us while connections are held back (HELD_BACK_KEEPALIVE_MS). */
+  private sendEmptyGroup(): void {
+    this.lastSent = Date.now();
+    this.channel!.send({ data: encode({ type: 'switch', entries: [], dropped: [], detached: 0 }) }).catch(() => {}); // a closed channel: the standby sees it
   }
 
   /** A new version that heartbeats but takes no group would hold the rest up forever: each wait is bounded. */
