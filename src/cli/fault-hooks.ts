@@ -1,6 +1,7 @@
 // FDLAB_HANDOVER_HOOK="new:acked=stop,old:standby=kill": on entering that
-// state of an upgrade, `fdlab serve` SIGSTOPs or SIGKILLs itself, or sends
-// itself a burst of SIGUSR2. Tests (and a curious learner) use it to reach a
+// state of an upgrade, `fdlab serve` SIGSTOPs or SIGKILLs itself, sends
+// itself a burst of SIGUSR2, or blocks its event loop for 3 s (block: a long
+// GC pause or synchronous work, the process running all the while). Tests (and a curious learner) use it to reach a
 // state deterministically instead of sleeping. The library only reports
 // states (Upgrader.start's onState); the signalling lives here, in the CLI.
 // Each hook acts once, in one process: 'old:' ones in the process that
@@ -11,7 +12,10 @@ import { LabError } from '../lab-error';
 export const HOOK_ENV = 'FDLAB_HANDOVER_HOOK';
 
 /** What the process does to itself on entering the named state. */
-export type HookAction = 'stop' | 'kill' | 'usr2';
+export type HookAction = 'stop' | 'kill' | 'usr2' | 'block';
+
+/** How long `block` keeps the event loop busy: longer than the new version's 2 s check before 'done'. */
+export const BLOCK_MS = 3000;
 
 /** The state each side starts in: never entered, so a hook on it could never act. */
 const INITIAL = new Set(['old:starting', 'new:connecting']);
@@ -20,10 +24,10 @@ const INITIAL = new Set(['old:starting', 'new:connecting']);
 export function parseHooks(spec: string | undefined): Map<string, HookAction> {
   const hooks = new Map<string, HookAction>();
   for (const item of (spec ?? '').split(',').map((s) => s.trim()).filter(Boolean)) {
-    const match = item.match(/^(old|new):([a-z-]+)=(stop|kill|usr2)$/);
+    const match = item.match(/^(old|new):([a-z-]+)=(stop|kill|usr2|block)$/);
     const table: object = match?.[1] === 'old' ? OLD_STATES : NEW_STATES;
     if (!match || !Object.hasOwn(table, match[2])) {
-      throw new LabError('ERR_HANDOVER_HOOK', `${HOOK_ENV}: '${item}' is not side:state=stop|kill|usr2 with a state from docs/handover.md`);
+      throw new LabError('ERR_HANDOVER_HOOK', `${HOOK_ENV}: '${item}' is not side:state=stop|kill|usr2|block with a state from docs/handover.md`);
     }
     if (INITIAL.has(`${match[1]}:${match[2]}`)) {
       throw new LabError('ERR_HANDOVER_HOOK', `${HOOK_ENV}: '${item}' names the state ${match[1] === 'old' ? 'a server' : 'a successor'} starts in, which is never entered; hook the next one`);
@@ -52,6 +56,7 @@ export function faultHooks(spec: string | undefined, side: 'old' | 'new', log: (
     hooks.delete(key); // once: the next upgrade runs clean
     log(`hook: ${key}=${action}`);
     if (action === 'usr2') for (let i = 0; i < 5; i++) process.kill(process.pid, 'SIGUSR2');
+    else if (action === 'block') for (const until = Date.now() + BLOCK_MS; Date.now() < until; );
     else process.kill(process.pid, action === 'stop' ? 'SIGSTOP' : 'SIGKILL');
   };
 }

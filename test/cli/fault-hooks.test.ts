@@ -7,10 +7,11 @@ import { until } from '../helpers/fds';
 
 describe('fdlab serve: fault hooks (FDLAB_HANDOVER_HOOK)', () => {
   it('parses side:state=action lists', () => {
-    assert.deepEqual([...parseHooks('new:acked=stop, old:standby=kill,old:serving=usr2')], [
+    assert.deepEqual([...parseHooks('new:acked=stop, old:standby=kill,old:serving=usr2,new:receiving=block')], [
       ['new:acked', 'stop'],
       ['old:standby', 'kill'],
       ['old:serving', 'usr2'],
+      ['new:receiving', 'block'],
     ]);
     assert.equal(parseHooks(undefined).size, 0);
   });

@@ -8,94 +8,15 @@
 // the real upgrade socket. The old side misbehaves on entering its standby
 // (onState), so every late call lands after the switch, without a sleep.
 import { strict as assert } from 'node:assert';
-import { spawn, type ChildProcess } from 'node:child_process';
 import * as http from 'node:http';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import type { HandoverApp, ServedConnection } from 'fdlab';
 import { startUpgradePair } from 'fdlab/testing';
-import { tempDir, until } from '../helpers/fds';
+import { until } from '../helpers/fds';
 import { RawHttpClient } from '../helpers/http-client';
-import { FIXTURES } from '../helpers/process';
+import { LineClient, startLines, stopAll } from '../helpers/lines';
 import { fdCountOf, processesUsing } from '../helpers/serve';
-
-interface Lines {
-  child: ChildProcess;
-  dir: string;
-  pid: number;
-  port: number;
-  pidFile: string;
-  log(): string;
-  waitForLog(pattern: RegExp, ms?: number): Promise<RegExpMatchArray>;
-}
-
-/** The fixture as a real process (its successors inherit its stdout: one log). */
-async function startLines(standbyMs: number, fault = ''): Promise<Lines> {
-  const dir = tempDir();
-  const pidFile = path.join(dir, 'pid');
-  const child = spawn(process.execPath, [path.join(FIXTURES, 'upgradable-lines.js'), path.join(dir, 'state'), pidFile, String(standbyMs), fault], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let log = '';
-  child.stdout!.on('data', (d: Buffer) => (log += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (log += d.toString()));
-  const waitForLog = async (pattern: RegExp, ms = 10_000): Promise<RegExpMatchArray> => {
-    let match: RegExpMatchArray | null = null;
-    await until(ms, () => `a log line matching ${pattern}; the log:\n${log}`, () => (match = log.match(pattern)) !== null);
-    return match!;
-  };
-  const serving = await waitForLog(/gen 1: serves on port (\d+) as pid (\d+)/);
-  return { child, dir, pidFile, pid: Number(serving[2]), port: Number(serving[1]), log: () => log, waitForLog };
-}
-
-function stopAll(dir: string): Promise<void> {
-  for (const pid of processesUsing(dir)) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // gone already
-    }
-  }
-  return until(5000, `the processes of ${dir} to be gone`, () => processesUsing(dir).length === 0, 20);
-}
-
-/** A TCP client that reads whole lines, and notices a FIN or a reset. */
-class LineClient {
-  readonly socket: net.Socket;
-  /** Everything received, byte for byte. */
-  received = '';
-  ended = false;
-  closed = false;
-  private read = 0;
-
-  private constructor(port: number) {
-    this.socket = net.connect(port, '127.0.0.1');
-    this.socket.setEncoding('utf8');
-    this.socket.on('data', (chunk: string) => (this.received += chunk));
-    this.socket.on('end', () => (this.ended = true));
-    this.socket.on('close', () => (this.closed = true));
-    this.socket.on('error', () => {});
-  }
-
-  static async connect(port: number): Promise<LineClient> {
-    const client = new LineClient(port);
-    await new Promise((resolve) => client.socket.once('connect', resolve));
-    return client;
-  }
-
-  /** Sends a line and returns the next line the server answers. */
-  send(line: string, ms = 5000): Promise<string> {
-    this.socket.write(`${line}\n`);
-    return this.next(ms, `an answer to '${line}'`);
-  }
-
-  /** The next line the server sends. */
-  async next(ms = 5000, what = 'a line'): Promise<string> {
-    await until(ms, () => `${what} (received so far: ${JSON.stringify(this.received)}, ended ${this.ended})`, () => this.received.indexOf('\n', this.read) >= 0);
-    const end = this.received.indexOf('\n', this.read);
-    const answer = this.received.slice(this.read, end);
-    this.read = end + 1;
-    return answer;
-  }
-}
 
 const LATE_LOG = /late writes: the app wrote (\d+) time\(s\) \((\d+) bytes\) and called end\(\) (\d+) time\(s\)/g;
 

@@ -5,7 +5,7 @@
 import { strict as assert } from 'node:assert';
 import fc from 'fast-check';
 import { FdlabError } from 'fdlab';
-import { BATCH_FDS, decode, encode, type ConnectionEntry, type FromNew, type FromOld } from 'fdlab/wire';
+import { BATCH_FDS, decode, encode, MAX_CONNECTION_BYTES, MAX_UPGRADE_MESSAGE, sessionBytes, type ConnectionEntry, type FromNew, type FromOld } from 'fdlab/wire';
 
 const count = fc.nat({ max: 1_000_000 });
 const text = fc.string({ maxLength: 64 });
@@ -124,5 +124,29 @@ describe('upgrade messages (property tests)', () => {
         }
       }
     }), { numRuns: 500 });
+  });
+
+  it('sessionBytes: never less than the JSON a session becomes while that fits a connection, never more once it cannot', () => {
+    const exact = (v: unknown) => Buffer.byteLength(JSON.stringify(v));
+    // Small sessions: an upper bound (control characters, lone surrogates and astral ones included).
+    const text = fc.oneof(fc.string(), fc.string({ unit: 'binary' }), fc.string({ unit: fc.constantFrom('\u0001', '\ud800', 'é', '"', '\\') }));
+    const json = fc.letrec((tie) => ({
+      value: fc.oneof({ depthSize: 'small' }, text, fc.double({ noNaN: true, noDefaultInfinity: true }), fc.boolean(), fc.constant(null), fc.array(tie('value')), fc.dictionary(text, tie('value'))),
+    })).value;
+    fc.assert(fc.property(json, (session) => assert.ok(sessionBytes(session) >= exact(session))), { numRuns: 500 });
+    // Between the bounds: the exact size (11 MiB of 'é': at least 11, at most 66, exactly 22).
+    const accents = { text: 'é'.repeat(11 * 1024 * 1024) };
+    assert.equal(sessionBytes(accents), exact(accents));
+    // Past the limit by its length alone: at least that, without building the JSON.
+    const huge = { ballast: 'x'.repeat(61 * 1024 * 1024) };
+    assert.ok(sessionBytes(huge) > MAX_CONNECTION_BYTES && sessionBytes(huge) <= exact(huge));
+  });
+
+  it('encode refuses a message the other side would not accept, with a code, instead of sending it', () => {
+    const bytes = Buffer.alloc(MAX_UPGRADE_MESSAGE);
+    assert.throws(() => encode({ type: 'switch', entries: [{ copy: 0, session: null, unread: bytes.length }], dropped: [], detached: 0 }, bytes), {
+      code: 'ERR_UPGRADE_MESSAGE_TOO_LARGE',
+      message: /an upgrade message 'switch' of \d+ bytes, more than the 67108864 the other version accepts/,
+    });
   });
 });

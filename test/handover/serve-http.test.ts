@@ -100,15 +100,19 @@ describe('fdlab serve --app http: keep-alive clients across upgrades', function 
 
   it('300 keep-alive clients (two groups of up to 256), 30 in flight at the signal: the busy ones of either group wait, the rest of both groups are switched first', () => run(270, 30, 1, 3));
 
-  it('a POST whose body is still coming after 2 s of quiet before done: the new version waits for the running old version (it killed it before), which answers it; then the connection moves', async () => {
+  it('a POST whose body is still coming 2.6 s after the commit: the new version does not take the old one for stuck (it killed it before: 400 for the client); the old version answers it, then the connection moves', async () => {
     serving = await startServe(tempDir(), ['--app', 'http', '--standby', '0', '--upgrade-timeout', '20000']);
     const client = await RawHttpClient.connect(serving.port);
     client.write('POST /echo HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 10\r\n\r\n');
     await until(5000, 'the old version read the head (100 Continue)', () => client.interim === 1);
     const from = serving.log().length;
     process.kill(serving.pid, 'SIGUSR2');
-    // The new version's check after 2 s of quiet (QUIET_BEFORE_DONE_MS): the old one runs, so it waits.
-    await serving.waitForLog(/the old version has sent nothing for \d+ ms before 'done' and is not stopped/, 10_000, from);
+    // The time under test: past the new version's 2 s check (QUIET_BEFORE_DONE_MS) after the commit, the old
+    // version still holds the POST (it sends an empty group every 500 ms, and runs: no reason to kill it).
+    await serving.waitForLog(/committed: pid \d+ serves/, 10_000, from);
+    const committedAt = Date.now();
+    await until(5000, 'past the 2 s check', () => Date.now() - committedAt > 2600);
+    assert.doesNotMatch(serving.log().slice(from), /killed it|stopped or stuck|handed over; exiting/, 'the old version still holds the POST');
     client.write('helloworld');
     await until(5000, () => `the answer (${JSON.stringify(client.responses)})`, () => client.responses.length === 1);
     assert.equal(client.responses[0].body, 'fdlab serve v1: POST /echo: helloworld\n');

@@ -162,4 +162,24 @@ describe('hot-upgrade engine: the standby keeps state and closes honest', functi
       await stopServing(serve);
     }
   });
+
+  it("the old version busy for 3 s before its 'done' (its event loop blocked: a long GC pause, synchronous work), running all the while: not taken for stuck, the upgrade goes through, nothing lost", async () => {
+    const serve = await startServe(tempDir(), ['--standby', '300'], { FDLAB_HANDOVER_HOOK: 'old:standby=block' });
+    const pinger = await Pinger.connect(serve.port, 30);
+    try {
+      pinger.start();
+      process.kill(serve.pid, 'SIGUSR2');
+      await serve.waitForLog(/hook: old:standby=block/);
+      // 2 s without a message and it runs (state R): before, the new version killed it here.
+      await serve.waitForLog(/the old version has sent nothing for \d+ ms before 'done' and is not stopped \(busy connections wait until its deadline\): waiting/, 10_000);
+      await serve.waitForLog(/upgraded 30 connections/, 15_000);
+      assert.equal(await exitOf(serve), 0, serve.log());
+      assert.doesNotMatch(serve.log(), /killed it|took everything back/);
+      const counts = await pinger.settle();
+      assert.deepEqual({ disconnects: counts.disconnects, garbage: counts.garbage, lost: counts.pings - counts.pongs }, { disconnects: 0, garbage: 0, lost: 0 }, serve.log());
+    } finally {
+      pinger.close();
+      await stopServing(serve);
+    }
+  });
 });

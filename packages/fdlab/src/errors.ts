@@ -195,6 +195,14 @@ export const ERRORS = {
     meaning: 'the other version sent an unexpected or malformed upgrade message (wrong type, count, fds or session)',
     action: 'run compatible versions of fdlab on both sides; see both logs',
   },
+  ERR_UPGRADE_MESSAGE_TOO_LARGE: {
+    meaning: 'fdlab was about to send an upgrade message larger than the other version accepts (64 MiB); it was not sent and the step failed (a rollback before the commit, a take-back after it)',
+    action: 'a bug in fdlab (each connection larger than a message is held back, ERR_CONNECTION_TOO_LARGE): report it with the log',
+  },
+  ERR_CONNECTION_TOO_LARGE: {
+    meaning: "one connection's state (its session as JSON, the bytes read and not consumed, the bytes written and not yet sent: a client that does not read) is larger than one upgrade message carries (60 MiB): the upgrade holds it back, the old version serves it and switches it once it is small enough; still too large at the upgrade deadline, it is closed (reset); in the new version's reports it is not reported, so a take-back closes it (a log line names it and its size)",
+    action: 'keep sessions small; bound what you queue to one client (socket.write() returning false: stop writing until drain); or give the upgrade more time (timeoutMs, fdlab serve --upgrade-timeout) for a slow client to read',
+  },
   ERR_UPGRADE_ABORTED: {
     meaning: 'the old version aborted the upgrade (its reason is in the message); it keeps serving',
     action: "see the old version's log, fix the cause, and upgrade again",

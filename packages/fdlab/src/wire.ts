@@ -8,6 +8,7 @@ export {
   BATCH_FDS,
   BATCH_BYTES,
   MAX_UPGRADE_MESSAGE,
+  MAX_CONNECTION_BYTES,
   encode,
   decode,
   type UpgradeMessage,
@@ -17,4 +18,5 @@ export {
   type SwitchEntry,
   type Decoded,
 } from './handover/protocol';
+export { sessionBytes } from './handover/too-large';
 export { trySendFdsOverUnixSocket, tryRecvFdsInto } from './fd/transfer';

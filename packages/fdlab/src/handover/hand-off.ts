@@ -9,12 +9,15 @@ import type { FdChannel } from '../channel';
 import { FdlabError } from '../errors';
 import { closeQuietly, dup } from '../fd/fds';
 import { fdOf } from '../socket/detach';
+import { unsentLength } from '../socket/write-tracker';
 import { isBusy, whenIdle } from './busy';
 import { preferOldForOom } from './oom-score';
 import { holdGroup, nameOf, refuseLateWrites, tellApp, type DetachedConnection, type Held, type HeldGroup } from './held';
 import { acceptSuccessor, deadlineError, isHangUp, nextMessage } from './peer';
-import { BATCH_BYTES, BATCH_FDS, encode, garbled, type FromNew } from './protocol';
+import { QUIET_BEFORE_DONE_MS } from './predecessor';
+import { BATCH_BYTES, BATCH_FDS, encode, garbled, MAX_CONNECTION_BYTES, type FromNew } from './protocol';
 import { Standby } from './standby';
+import { mib, sizeOf, TOO_LARGE, tooLarge } from './too-large';
 import { listenUpgradeSocket, upgradeSocketPath } from './state-dir';
 import type { OldState, StateMachine } from './states';
 import { successorExited, type StartSuccessor, type Successor } from './successor';
@@ -93,7 +96,7 @@ function batches<S>(connections: DetachedConnection<S>[]): DetachedConnection<S>
   let bytes = 0;
   for (const c of connections) {
     current.push(c);
-    bytes += c.unread.length + c.unsent.length;
+    bytes += c.sessionBytes + c.unread.length + c.unsent.length; // so a batch stays within a message (MAX_CONNECTION_BYTES)
     if (current.length === BATCH_FDS || bytes >= BATCH_BYTES) {
       out.push(current);
       current = [];
@@ -145,7 +148,7 @@ function sinceSignal<S>(atSignal: ReadonlySet<ServedConnection<S>>, copies: read
 }
 
 /** One stopped group: its detached connections with their fds and bytes, then the switch with each still one's state. */
-function sendGroup<S>(channel: FdChannel, group: HeldGroup<S>): Promise<void> {
+async function sendGroup<S>(channel: FdChannel, group: HeldGroup<S>): Promise<void> {
   const sent: Promise<void>[] = [];
   // Queued all at once: FdChannel writes them in order as the socket drains.
   batches(group.detached).forEach((batch, i) => {
@@ -156,7 +159,7 @@ function sendGroup<S>(channel: FdChannel, group: HeldGroup<S>): Promise<void> {
   const entries = group.still.map((c) => ({ copy: c.copy, session: c.session, unread: c.pending.length }));
   const bytes = Buffer.concat(group.still.map((c) => c.pending));
   sent.push(channel.send({ data: encode({ type: 'switch', entries, dropped: group.dropped, detached: group.detached.length }, bytes) }));
-  return Promise.all(sent).then(() => {});
+  await Promise.all(sent);
 }
 
 /** 'ready' or 'ack' (and nothing else) from the successor. */
@@ -200,6 +203,22 @@ const LARGE_GROUP = 1024;
 /** Said in the log when busy connections are switched at the deadline (errors.ts). */
 const BUSY_AT_DEADLINE = 'ERR_BUSY_AT_DEADLINE';
 
+/**
+ * How often a connection held back for its size is looked at again: Node says
+ * nothing as the kernel takes part of a queue ('drain' comes once it is empty).
+ */
+const FITS_POLL_MS = 50;
+
+/**
+ * While connections are held back, an empty group this often: the new
+ * version declares an old one quiet for QUIET_BEFORE_DONE_MS (2 s) before
+ * 'done' stopped, kills it and serves the rest fresh. Measured: a connection
+ * held back past 2 s after the commit (a deadline of 8 s) got the old version
+ * killed and that connection served without its state and queue. An empty
+ * switch is what any new version already takes (it answers 'switched').
+ */
+const HELD_BACK_KEEPALIVE_MS = QUIET_BEFORE_DONE_MS / 4;
+
 /** SIGKILL takes effect within milliseconds; a process in uninterruptible sleep (D) may take longer. */
 const SUCCESSOR_EXIT_WAIT_MS = 2000;
 
@@ -227,6 +246,16 @@ class HandingOff<S> {
   private sentGroups = 1;
   /** Connections the app said were busy when their group was held: switched once idle (busy.ts). */
   private busy: { copies: number[]; extra: ServedConnection<S>[] } = { copies: [], extra: [] };
+  /**
+   * Of those, the ones held back because their state is larger than a message
+   * carries (too-large.ts): what of it is not in Node's buffers (session, the
+   * app's pending bytes), so that the queue's shrinking can be watched.
+   */
+  private readonly large = new Map<ServedConnection<S>, { fixed: number; name: string }>();
+  /** When we last sent the new version a group (or an empty one): it declares us gone after 2 s of quiet before 'done'. */
+  private lastSent = 0;
+  /** The deadline passed while waiting for held-back connections. */
+  private pastDeadline = false;
   /** When each step ended (the timings). */
   private readonly at = { hello: 0, copied: 0, held: 0, sent: 0, committed: 0 };
   private successorPid = 0;
@@ -352,6 +381,7 @@ class HandingOff<S> {
     const idle = this.idleOf(this.groups[0], this.groups.length === 1 ? this.extra() : []);
     const first = holdGroup(this.copies, idle.copies, idle.extra, this.serving.connections, this.held!);
     if (first.failed) throw first.failed;
+    this.holdBack(first);
     this.at.held = Date.now();
     await this.race(sendGroup(this.channel!, first));
     this.at.sent = Date.now();
@@ -369,6 +399,7 @@ class HandingOff<S> {
     // The commit point: once the ack is in, we commit whatever the clock says.
     clearTimeout(this.timer);
     await channel.send({ data: encode({ type: 'commit' }) });
+    this.lastSent = Date.now();
     refuseLateWrites(held); // the new version serves the first group now: the old app's writes to it send nothing
     this.at.committed = Date.now();
     this.successorPid = ack.pid;
@@ -472,13 +503,19 @@ class HandingOff<S> {
       if (!(await this.progress(standby, standby.whenSwitched(switchedBefore), `took no group after group ${g}`))) return;
       const picked = regular ? this.idleOf(groups[g], g === groups.length - 1 ? this.extra() : []) : await this.busyTurnedIdle(standby);
       if (standby.isOver()) return;
-      const group = holdGroup(this.copies, picked.copies, picked.extra, this.serving.connections, held);
+      const group = holdGroup(this.copies, picked.copies, picked.extra, this.serving.connections, held, { closeTooLarge: this.pastDeadline || Date.now() >= this.deadline });
       if (group.failed) return standby.takeBack(`could not be given group ${g + 1} (${explain(group.failed).reason})`);
+      this.holdBack(group);
+      if (group.still.length + group.detached.length + group.dropped.length === 0) continue; // all held back again: nothing to send
       refuseLateWrites(held, [...group.still, ...group.detached]); // sent at once: the new version's from here
       switchedBefore = held.connections.length;
       this.sentGroups = g + 1;
+      this.lastSent = Date.now();
       const sending = sendGroup(this.channel!, group);
-      sending.catch(() => {}); // the channel closed: the standby sees why
+      // The channel closed: the standby sees why. A message we would not send (ERR_UPGRADE_MESSAGE_TOO_LARGE): nobody else would see it.
+      sending.catch((error) => {
+        if (!this.channel!.closed) standby.takeBack(`could not send group ${g + 1} (${explain(error).reason})`);
+      });
       if (!(await this.progress(standby, sending, `read no group ${g + 1}`))) return;
     }
   }
@@ -512,33 +549,103 @@ class HandingOff<S> {
   }
 
   /**
-   * The busy connections held back that are idle now (or closed): resolves as
-   * soon as there is one, with every one idle by then. At the upgrade's
-   * deadline, all that are left: switched anyway (said, ERR_BUSY_AT_DEADLINE),
-   * with what their snapshot() says then; the old app's writes to them are
-   * refused from then on, like any late write.
+   * Connections a group did not carry (held.ts, notCarried): held back to a
+   * later group, like a busy one; said once for one too large to carry. And
+   * the ones closed at the deadline because they still were, said.
+   */
+  private holdBack(group: HeldGroup<S>): void {
+    const { options } = this;
+    for (const c of group.closed) {
+      this.large.delete(c.connection);
+      options.log(`connection ${c.name}: still ${sizeOf(c.bytes, c.queued)} at the upgrade deadline (${options.timeoutMs} ms): closed (reset); the others move [${TOO_LARGE}]`);
+    }
+    for (const c of [...group.still, ...group.detached]) {
+      const large = this.large.get(c.connection);
+      if (!large) continue;
+      this.large.delete(c.connection);
+      const carried = c.kind === 'detached' ? c.sessionBytes + c.unread.length + c.unsent.length : 0;
+      options.log(`connection ${large.name}: small enough to carry now (${c.kind === 'detached' ? `${mib(carried)} with it` : 'its queue sent'}), switched`);
+    }
+    const heldBack: ServedConnection<S>[] = [];
+    for (const c of group.notCarried) {
+      if (c.copy !== undefined) this.busy.copies.push(c.copy);
+      else this.busy.extra.push(c.connection);
+      if (!tooLarge(c.bytes)) continue; // only this group's switch was full: the next group takes it
+      if (!this.large.has(c.connection)) {
+        heldBack.push(c.connection);
+        options.log(
+          `connection ${c.name}: ${sizeOf(c.bytes, c.queued)}: held back, served here until it is small enough to move; ` +
+            `closed (reset) if it still is at the upgrade deadline (${options.timeoutMs} ms); the other connections move now [${TOO_LARGE}]`,
+        );
+      }
+      this.large.set(c.connection, { fixed: c.bytes - c.inNode, name: c.name });
+    }
+    // Only once committed, as for busy ones (idleOf): before that, commit() tells every one held back.
+    if (this.at.committed) for (const connection of heldBack) tellApp(connection, 'heldBack');
+  }
+
+  /** Whether a connection held back may be switched now: closed, or idle and (if it was too large) small enough by Node's counts. */
+  private ready(connection: ServedConnection<S>): boolean {
+    const { socket } = connection;
+    if (socket.destroyed) return true;
+    if (isBusy(socket)) return false;
+    const fixed = this.large.get(connection)?.fixed;
+    return fixed === undefined || fixed + socket.readableLength + unsentLength(socket) <= MAX_CONNECTION_BYTES;
+  }
+
+  /**
+   * The connections held back (busy, or too large) that may be switched now:
+   * resolves as soon as there is one, with every one ready by then. At the
+   * upgrade's deadline, all that are left: the busy ones are switched anyway
+   * (said, ERR_BUSY_AT_DEADLINE), with what their snapshot() says then; the
+   * old app's writes to them are refused from then on, like any late write;
+   * the ones still too large are closed (holdGroup, closeTooLarge).
    */
   private async busyTurnedIdle(standby: Standby<S>): Promise<{ copies: number[]; extra: ServedConnection<S>[] }> {
     const { busy } = this;
-    const sockets = [...busy.copies.map((copy) => this.copies[copy].socket), ...busy.extra.map((c) => c.socket)];
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), Math.max(0, this.deadline - Date.now()))));
     const over = standby.settled.then(() => 'over' as const);
-    const outcome = await Promise.race([Promise.any(sockets.map(whenIdle)).then(() => 'idle' as const), late, over]);
-    clearTimeout(timer);
-    if (outcome === 'over') return { copies: [], extra: [] };
-    if (outcome === 'late') {
-      const left = sockets.filter(isBusy);
-      if (left.length > 0) {
-        this.options.log(`${left.length} connection(s) still busy at the upgrade deadline (${this.options.timeoutMs} ms): switched anyway, as their snapshot() says (${left.slice(0, 5).map(nameOf).join(', ')}${left.length > 5 ? ', ...' : ''}) [${BUSY_AT_DEADLINE}]`);
+    try {
+      for (;;) {
+        const waiting = [...busy.copies.map((copy) => this.copies[copy]), ...busy.extra];
+        if (waiting.some((c) => this.ready(c))) {
+          const idle = { copies: busy.copies.filter((copy) => this.ready(this.copies[copy])), extra: busy.extra.filter((c) => this.ready(c)) };
+          busy.copies = busy.copies.filter((copy) => !idle.copies.includes(copy));
+          busy.extra = busy.extra.filter((c) => !idle.extra.includes(c));
+          return idle;
+        }
+        const sockets = waiting.map((c) => c.socket);
+        const busySockets = sockets.filter(isBusy);
+        const waits: Promise<'idle' | 'late' | 'over' | 'poll' | 'keepalive'>[] = [late, over];
+        if (busySockets.length > 0) waits.push(Promise.any(busySockets.map(whenIdle)).then(() => 'idle' as const));
+        let poll: NodeJS.Timeout | undefined;
+        if (busySockets.length < sockets.length) waits.push(new Promise<'poll'>((resolve) => (poll = setTimeout(() => resolve('poll'), FITS_POLL_MS))));
+        let keepalive: NodeJS.Timeout | undefined;
+        waits.push(new Promise<'keepalive'>((resolve) => (keepalive = setTimeout(() => resolve('keepalive'), Math.max(0, this.lastSent + HELD_BACK_KEEPALIVE_MS - Date.now())))));
+        const outcome = await Promise.race(waits);
+        clearTimeout(poll);
+        clearTimeout(keepalive);
+        if (outcome === 'keepalive') this.sendEmptyGroup();
+        if (outcome === 'over') return { copies: [], extra: [] };
+        if (outcome === 'late') {
+          this.pastDeadline = true;
+          const left = sockets.filter(isBusy);
+          if (left.length > 0) {
+            this.options.log(`${left.length} connection(s) still busy at the upgrade deadline (${this.options.timeoutMs} ms): switched anyway, as their snapshot() says (${left.slice(0, 5).map(nameOf).join(', ')}${left.length > 5 ? ', ...' : ''}) [${BUSY_AT_DEADLINE}]`);
+          }
+          return { copies: busy.copies.splice(0), extra: busy.extra.splice(0) };
+        }
       }
-      const all = { copies: busy.copies.splice(0), extra: busy.extra.splice(0) };
-      return all;
+    } finally {
+      clearTimeout(timer);
     }
-    const idle = { copies: busy.copies.filter((copy) => !isBusy(this.copies[copy].socket)), extra: busy.extra.filter((c) => !isBusy(c.socket)) };
-    busy.copies = busy.copies.filter((copy) => isBusy(this.copies[copy].socket));
-    busy.extra = busy.extra.filter((c) => isBusy(c.socket));
-    return idle;
+  }
+
+  /** An empty group: the new version hears from us while connections are held back (HELD_BACK_KEEPALIVE_MS). */
+  private sendEmptyGroup(): void {
+    this.lastSent = Date.now();
+    this.channel!.send({ data: encode({ type: 'switch', entries: [], dropped: [], detached: 0 }) }).catch(() => {}); // a closed channel: the standby sees it
   }
 
   /** A new version that heartbeats but takes no group would hold the rest up forever: each wait is bounded. */

@@ -16,8 +16,11 @@ import { gate } from '../socket/gate';
 import { holdSocket, type HeldSocket } from '../socket/hold';
 import { handleOf } from '../socket/internals';
 import { sameUse, tcpUseOf, type TcpUse } from '../socket/tcp-use';
+import { unsentLength } from '../socket/write-tracker';
 import { LateWrites } from './late-writes';
+import { MAX_CONNECTION_BYTES } from './protocol';
 import { checkSession } from './session-check';
+import { sessionBytes, tooLarge } from './too-large';
 import type { Log, ServedConnection } from './types';
 
 /** What the new version last reported of a connection during the standby ('alive' states). */
@@ -43,6 +46,8 @@ export interface DetachedConnection<S> extends Restorable<S> {
   /** The copy of it the new version has (sent while we served), which this replaces. */
   copy?: number;
   session: S;
+  /** What the session takes as JSON: a batch counts it (hand-off.ts, batches). */
+  sessionBytes: number;
   /** The app's half-processed bytes, then what Node had read: the next owner processes them first. */
   unread: Buffer;
   unsent: Buffer;
@@ -81,6 +86,27 @@ export interface HeldGroup<S> {
   dropped: number[];
   /** A connection that could not be detached (EMFILE on dup): it and the rest still read and are served here. */
   failed: Error | null;
+  /**
+   * Not held: too large to carry (tooLarge), or too large for what is left of
+   * this group's switch. Served on here as if they were not in the group; the
+   * caller holds them back to a later one.
+   */
+  notCarried: NotCarried<S>[];
+  /** With closeTooLarge (the upgrade's deadline): the ones too large to carry, reset; their copies are in `dropped`. */
+  closed: NotCarried<S>[];
+}
+
+export interface NotCarried<S> {
+  connection: ServedConnection<S>;
+  copy?: number;
+  /** What it would take in a message: session JSON, the app's pending bytes, and (if not held still) Node's unread and unsent bytes. */
+  bytes: number;
+  /** Of those, the bytes in Node's buffers (read and not consumed, written and not in the kernel): they shrink as Node works. */
+  inNode: number;
+  /** Of those, the bytes the app wrote that are not in the kernel yet (its client does not read). */
+  queued: number;
+  /** nameOf its socket, taken before any close. */
+  name: string;
 }
 
 /**
@@ -96,8 +122,21 @@ export function holdGroup<S>(
   extra: readonly ServedConnection<S>[],
   connections: ReadonlySet<ServedConnection<S>>,
   held: Held<S>,
+  options: { closeTooLarge?: boolean } = {},
 ): HeldGroup<S> {
-  const result: HeldGroup<S> = { still: [], detached: [], dropped: [], failed: null };
+  const result: HeldGroup<S> = { still: [], detached: [], dropped: [], failed: null, notCarried: [], closed: [] };
+  /** The still ones' states go in one switch message: it stays within what one connection may take. */
+  let switchBytes = 0;
+  const notCarried = (connection: ServedConnection<S>, copy: number | undefined, bytes: number, inNode: number, queued: number): void => {
+    const entry = { connection, copy, bytes, inNode, queued, name: nameOf(connection.socket) };
+    if (options.closeTooLarge && tooLarge(bytes)) {
+      connection.socket.resetAndDestroy(); // a reset, not a FIN: the client must not take what it got for the whole
+      if (copy !== undefined) result.dropped.push(copy);
+      result.closed.push(entry);
+    } else {
+      result.notCarried.push(entry);
+    }
+  };
   const late = (held.late ??= new LateWrites());
   const toDetach: { connection: ServedConnection<S>; copy?: number }[] = extra.map((connection) => ({ connection }));
   for (const copy of group) {
@@ -119,6 +158,13 @@ export function holdGroup<S>(
       result.failed = error as Error;
       break;
     }
+    const bytes = sessionBytes(snapshot.session) + snapshot.pending.length;
+    if (tooLarge(bytes) || (switchBytes > 0 && switchBytes + bytes > MAX_CONNECTION_BYTES)) {
+      hold.resume(); // not held after all: served on here until it fits
+      notCarried(connection, copy, bytes, 0, 0);
+      continue;
+    }
+    switchBytes += bytes;
     result.still.push({ kind: 'still', connection, hold, session: snapshot.session, pending: snapshot.pending, copy });
   }
   held.connections.push(...result.still);
@@ -130,9 +176,18 @@ export function holdGroup<S>(
     }
     try {
       const { session, pending } = snapshotOf(connection);
-      const { fd, unread, unsent, ended, writeEnd } = detachSocketNow(connection.socket);
+      const { socket } = connection;
+      const ofSession = sessionBytes(session);
+      // What detaching takes from Node: unread is readableLength, unsent unsentLength (without copying them).
+      const queued = unsentLength(socket);
+      const bytes = ofSession + pending.length + socket.readableLength + queued;
+      if (tooLarge(bytes)) {
+        notCarried(connection, copy, bytes, socket.readableLength + queued, queued);
+        continue;
+      }
+      const { fd, unread, unsent, ended, writeEnd } = detachSocketNow(socket);
       const detached: DetachedConnection<S> = {
-        kind: 'detached', connection, fd, copy, session, unread: pending.length ? Buffer.concat([pending, unread]) : unread, unsent, peerEnded: ended, writeEnd,
+        kind: 'detached', connection, fd, copy, session, sessionBytes: ofSession, unread: pending.length ? Buffer.concat([pending, unread]) : unread, unsent, peerEnded: ended, writeEnd,
       };
       result.detached.push(detached);
       held.connections.push(detached);

@@ -83,6 +83,16 @@ export const BATCH_FDS = 253;
 export const BATCH_BYTES = 1024 * 1024;
 /** Largest message accepted on the upgrade socket: a full batch plus one connection's large backlog. */
 export const MAX_UPGRADE_MESSAGE = 64 * 1024 * 1024;
+/**
+ * The most one connection's state (its session as JSON, its unread and unsent
+ * bytes) may take to travel: a message holds it plus what shares it, each
+ * bounded below (the batch's other connections: under BATCH_BYTES; headers:
+ * about 100 bytes an entry, at most 1,024 entries), within 4 MiB. A larger
+ * one is held back (hand-off.ts): before this, 77 MB queued to one client
+ * that did not read made the successor refuse the message (ERR_CHANNEL_OVERSIZED)
+ * and every upgrade rolled back.
+ */
+export const MAX_CONNECTION_BYTES = MAX_UPGRADE_MESSAGE - 4 * 1024 * 1024;
 /** The switch's header grows with the connections (about 100 bytes each): as large as a message may be. */
 const MAX_HEADER = MAX_UPGRADE_MESSAGE;
 const MAX_TEXT = 1024;
@@ -91,6 +101,11 @@ export const MAX_STANDBY_MS = 86_400_000;
 
 export function encode(message: UpgradeMessage, bytes?: Buffer): Buffer {
   const header = Buffer.from(JSON.stringify(message));
+  const size = 4 + header.length + (bytes?.length ?? 0);
+  // Said here, by the sender, rather than by a receiver that drops the channel (and the upgrade) on it.
+  if (size > MAX_UPGRADE_MESSAGE) {
+    throw new FdlabError('ERR_UPGRADE_MESSAGE_TOO_LARGE', `an upgrade message '${message.type}' of ${size} bytes, more than the ${MAX_UPGRADE_MESSAGE} the other version accepts`);
+  }
   const prefix = Buffer.allocUnsafe(4);
   prefix.writeUInt32BE(header.length, 0);
   return bytes && bytes.length > 0 ? Buffer.concat([prefix, header, bytes]) : Buffer.concat([prefix, header]);

@@ -5,9 +5,10 @@
 import { handleOf, readEnded, writeQueueSize } from '../socket/internals';
 import { sameUse, tcpUseOf, type TcpUse } from '../socket/tcp-use';
 import { isBusy } from './busy';
-import { snapshotOf } from './held';
-import { BATCH_BYTES, type ReportedState } from './protocol';
-import type { ServedConnection } from './types';
+import { nameOf, snapshotOf } from './held';
+import { BATCH_BYTES, MAX_CONNECTION_BYTES, type ReportedState } from './protocol';
+import { mib, sessionBytes, TOO_LARGE, tooLarge } from './too-large';
+import type { Log, ServedConnection } from './types';
 
 /** At most this many states in one message (each with its session): the rest waits for the next one. */
 const REPORT_MAX_STATES = 1000;
@@ -23,14 +24,23 @@ export interface ReportSink {
   sendStates(report: Report): void;
 }
 
+interface Adopted<S> {
+  served: ServedConnection<S>;
+  reported: TcpUse | null;
+  /** Its state was too large to report at this use (not snapshotted again until it is used again). */
+  tooLargeAt?: TcpUse;
+  /** Said once in the log. */
+  toldTooLarge?: boolean;
+}
+
 export class AdoptedReports<S> {
   /** The adopted connections we serve, by the number both sides give them, with the use last reported. */
-  private readonly adopted = new Map<number, { served: ServedConnection<S>; reported: TcpUse | null }>();
+  private readonly adopted = new Map<number, Adopted<S>>();
   /** Adopted connections read or written since their last report. */
   private readonly used = new Set<number>();
   private due = false;
 
-  constructor(private readonly sink: () => ReportSink | null) {}
+  constructor(private readonly sink: () => ReportSink | null, private readonly log: Log = () => {}) {}
 
   /**
    * Connections the app serves now, each with its counts taken before
@@ -83,7 +93,7 @@ export class AdoptedReports<S> {
     const states: ReportedState[] = [];
     const bytes: Buffer[] = [];
     let size = 0;
-    const entries: [number, { served: ServedConnection<S>; reported: TcpUse | null }][] = [];
+    const entries: [number, Adopted<S>][] = [];
     for (const index of indices ?? [...this.adopted.keys()]) {
       const a = this.adopted.get(index);
       if (a?.reported && !a.served.socket.destroyed && handleOf(a.served.socket)) entries.push([index, a]);
@@ -102,15 +112,27 @@ export class AdoptedReports<S> {
       // Busy (markBusy: a request in flight, a message in zlib): its state is in flux; reported once idle.
       if (isBusy(socket) || socket.readableLength > 0 || socket.writableLength > 0 || writeQueueSize(socket) > 0 || socket.writableEnded || readEnded(socket)) continue;
       this.used.delete(index); // before snapshot(): a write inside it marks the connection again
+      if (a.tooLargeAt && sameUse(use, a.tooLargeAt)) continue; // not used since it was too large: no new snapshot (70 MB of JSON each heartbeat)
       let snapshot: { session: S; pending: Buffer };
       try {
         snapshot = snapshotOf(a.served);
       } catch {
         continue;
       }
+      const stateBytes = sessionBytes(snapshot.session) + snapshot.pending.length;
+      if (tooLarge(stateBytes)) {
+        // In one message it would make the old version drop the link, and take everything back: left out, it loses only this one on a take-back.
+        a.tooLargeAt = use;
+        if (!a.toldTooLarge) {
+          a.toldTooLarge = true;
+          this.log(`connection ${nameOf(socket)}: its state is ${mib(stateBytes)} (session and pending bytes), more than one upgrade message holds (${mib(MAX_CONNECTION_BYTES)}): ` +
+            `not reported to the old version, which would close it if it took everything back [${TOO_LARGE}]`);
+        }
+        continue;
+      }
       states.push({ index, session: snapshot.session, unread: snapshot.pending.length, consumed: use.consumed, written: use.written });
       bytes.push(snapshot.pending);
-      size += snapshot.pending.length;
+      size += stateBytes; // the session too: it is in the message's header
       a.reported = use;
     }
     return { states, bytes };

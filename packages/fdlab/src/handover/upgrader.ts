@@ -180,7 +180,7 @@ export class Upgrader<S> extends EventEmitter {
   /** Adopted connections closed before the link to the old version existed: its first heartbeat says them. */
   private closedEarly: number[] = [];
   /** The state of each adopted connection, reported to the old version while it can take them back. */
-  private readonly reports = new AdoptedReports<S>(() => this.predecessor);
+  private readonly reports = new AdoptedReports<S>(() => this.predecessor, (line) => this.log(line));
 
   private constructor(private readonly options: UpgraderOptions<S>) {
     super();

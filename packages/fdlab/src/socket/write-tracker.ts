@@ -81,3 +81,15 @@ export function unsentBytes(socket: net.Socket): Buffer | null {
   for (const { chunk, encoding } of writableBuffer(socket)) parts.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk, encoding));
   return parts.length === 1 ? Buffer.from(parts[0]) : Buffer.concat(parts);
 }
+
+/**
+ * How many bytes unsentBytes() would return, without copying them: what libuv
+ * holds of its current write and what waits behind it. writableLength counts a
+ * write whole until libuv is done with it: an 80 MiB write read 80 MiB until
+ * the client had read all of it.
+ */
+export function unsentLength(socket: net.Socket): number {
+  let length = writeQueueSize(socket);
+  for (const { chunk, encoding } of writableBuffer(socket)) length += Buffer.isBuffer(chunk) ? chunk.length : Buffer.byteLength(chunk, encoding);
+  return length;
+}
