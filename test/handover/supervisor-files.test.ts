@@ -35,7 +35,8 @@ describe('fdlab run: its pid file on a bad day (issues 18 and 20)', function () 
     run = await startRun(dir, serveCommand(dir, ['--standby', '300']));
     fs.rmSync(run.runPidFile);
     await until(3000, 'the pid file rewritten', () => fs.existsSync(run!.runPidFile) && Number(fs.readFileSync(run!.runPidFile, 'utf8')) === run!.pid);
-    assert.match(run.log(), new RegExp(`the pid file ${run.runPidFile} was missing: rewritten`));
+    // Said after the rewrite, through a pipe: waited for, not read at once (CI saw the file before the line).
+    await run.waitForLog(new RegExp(`the pid file ${run.runPidFile} was missing: rewritten`), 5000);
     const from = run.log().length;
     const result = upgrade(run.runPidFile);
     assert.ok(result.ok, result.output);

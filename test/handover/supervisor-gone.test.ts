@@ -32,7 +32,7 @@ describe('fdlab run: the supervisor killed with SIGKILL (issue 20)', function ()
     if (stopped) process.kill(stopped, 'SIGCONT');
     await until(10_000, () => `every worker gone (${run.workers().join(', ')} of ${workers.join(', ')})\n${run.log()}`, () => run.workers().length === 0);
     await until(5000, () => `every connection closed by the server (${pinger!.disconnects} of ${CONNECTIONS})`, () => pinger!.disconnects === CONNECTIONS);
-    assert.match(run.log(), /SIGTERM[^\n]*stopping/, `the worker stopped as on a stop\n${run.log()}`);
+    await run.waitForLog(/SIGTERM[^\n]*stopping/, 5000); // the worker stopped as on a stop
     assert.equal(fs.existsSync(run.servePidFile), false, 'the worker removed its pid file');
     const again = await startRun(run.dir, serveCommand(run.dir, ['--standby', '300']));
     runs.push(again);
@@ -86,7 +86,7 @@ describe('fdlab run: the supervisor killed with SIGKILL (issue 20)', function ()
     const run = await startRun(dir, ['sh', '-c', `"$@"; echo "the server exited $?"`, 'sh', ...serveCommand(dir)], {}, null);
     runs.push(run);
     await run.exited;
-    assert.match(run.log(), /the server exited 1/);
-    assert.match(run.log(), /is not its supervisor \(pid \d+\): the command after -- must be the server or exec it[^\n]*ERR_SUPERVISOR_WRAPPED/);
+    await run.waitForLog(/the server exited 1/, 5000);
+    await run.waitForLog(/is not its supervisor \(pid \d+\): the command after -- must be the server or exec it[^\n]*ERR_SUPERVISOR_WRAPPED/, 5000);
   });
 });

@@ -66,7 +66,7 @@ export interface Timings {
  */
 export type HandOffEnd<S> =
   | { outcome: 'upgraded'; successorPid: number; connections: number; timings: Timings; held: Held<S> }
-  | { outcome: 'rolled-back'; reason: string; code: string; held: Held<S> | null }
+  | { outcome: 'rolled-back'; reason: string; code: string; held: Held<S> | null; successorExited?: Promise<unknown> }
   | { outcome: 'taken-back'; reason: string; successorPid: number; held: Held<S>; successorDead: boolean };
 
 export type HandOffResult =
@@ -436,7 +436,9 @@ class HandingOff<S> {
     await this.upgradeSocket?.close().catch(() => {});
     options.machine.to('rolled-back');
     if (held && !this.stopped) closeQuietly([held.listenerFd]); // we never stopped: our copy of the listener is all there is to undo
-    return { outcome: 'rolled-back', reason, code, held: this.stopped ? held! : null };
+    // Settles once the successor we killed is gone (what it left behind can go then: its prepared pid file).
+    const successorExited = this.successor?.exited?.then(() => {}, () => {});
+    return { outcome: 'rolled-back', reason, code, held: this.stopped ? held! : null, successorExited };
   }
 
   /** standby: the other groups, 'done', the grace period; released (upgraded) or everything taken back. */

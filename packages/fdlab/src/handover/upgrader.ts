@@ -378,8 +378,13 @@ export class Upgrader<S> extends EventEmitter {
       this.log(`upgraded ${result.connections} connections: gap ${t.gapMs} ms (hold ${t.holdMs}, send ${t.sendMs}, ack ${t.ackMs}), copies ${t.copyMs} ms while serving, handover ${Date.now() - started} ms; successor pid ${result.successorPid}`);
       return result;
     }
-    // The successor's prepared pid file, if it died (or was stopped) before renaming it.
-    if (this.options.pidFile) removeStaleTemporaries(this.options.pidFile);
+    // The successor's prepared pid file, if it died (or was stopped) before renaming it: now, and once a
+    // successor we just killed is gone (under load it was still there, stopped, when the rollback came).
+    const pidFile = this.options.pidFile;
+    if (pidFile) {
+      removeStaleTemporaries(pidFile);
+      if (end.outcome === 'rolled-back') void end.successorExited?.then(() => removeStaleTemporaries(pidFile));
+    }
     if (end.held) {
       const failed = await this.serveAgain(end.held, end.outcome === 'taken-back' ? { successorDead: end.successorDead } : undefined);
       if (failed) return failed;
