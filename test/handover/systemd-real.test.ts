@@ -200,9 +200,10 @@ describe('a real systemd (252, PID 1 of a namespace) runs the documented units (
     const stopLog = sd!.log().slice(from);
     // The SIGTERM goes out (unlogged) and, nothing to wait for, the SIGKILL right after it: the version
     // serving rarely gets to stop (measured: 9 of 10 stops ended failed, Result=signal, status 9/KILL).
+    // Whether the SIGKILL still finds it is that race (a CI run on Node 24 saw it exit first): the
+    // state systemd goes to is not.
     assert.match(stopLog, /fdlab-serve-nostop\.service: Changed running -> stop-sigkill/);
     assert.doesNotMatch(stopLog, /-> stop-sigterm/);
-    assert.match(stopLog, new RegExp(`fdlab-serve-nostop\\.service: Killing process ${next} \\(node\\) with signal SIGKILL`));
     console.log(`      (without ExecStop the stop ended ${after.ActiveState}, Result=${after.Result}, ExecMainStatus=${after.ExecMainStatus})`);
     await sd!.systemctl('reset-failed', unit).catch(() => '');
   });
