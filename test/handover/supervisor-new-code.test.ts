@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { tempDir } from '../helpers/fds';
 import { Pinger } from '../helpers/pinger';
-import { killRun, startRun, type Running } from '../helpers/run';
+import { endRun, startRun, type Running } from '../helpers/run';
 import { cliPath } from '../../src/project';
 
 const CONNECTIONS = 30;
@@ -33,10 +33,8 @@ describe('fdlab run: the new code fails (issue 20)', function () {
   let pinger: Pinger | null = null;
 
   afterEach(async () => {
-    pinger?.close();
-    pinger = null;
-    if (run) await killRun(run);
-    run = null;
+    await endRun(run, pinger);
+    run = pinger = null;
   });
 
   it('v2 exits 1, then v2 hangs before its hello: rolled back each time, the supervisor stays; then v3 upgrades; nothing lost', async () => {

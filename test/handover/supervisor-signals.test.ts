@@ -11,7 +11,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { tempDir, until } from '../helpers/fds';
 import { Pinger } from '../helpers/pinger';
-import { fifoIn, gated, killRun, release, serveCommand, startRun, type Running } from '../helpers/run';
+import { fifoIn, gated, endRun, release, serveCommand, startRun, type Running } from '../helpers/run';
 
 const CONNECTIONS = 30;
 
@@ -30,10 +30,8 @@ describe('fdlab run: SIGUSR2 at the wrong moment (issues 18 and 20)', function (
   let pinger: Pinger | null = null;
 
   afterEach(async () => {
-    pinger?.close();
-    pinger = null;
-    if (run) await killRun(run);
-    run = null;
+    await endRun(run, pinger);
+    run = pinger = null;
   });
 
   it('SIGUSR2 while the first worker starts is not passed on (before: the worker died of it and the supervisor exited 140); a later one upgrades', async () => {

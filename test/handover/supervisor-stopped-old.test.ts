@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import { tempDir, until } from '../helpers/fds';
 import { Pinger } from '../helpers/pinger';
 import { processState } from '../helpers/serve';
-import { killRun, serveCommand, startRun, type Running } from '../helpers/run';
+import { endRun, serveCommand, startRun, type Running } from '../helpers/run';
 
 const CONNECTIONS = 30;
 
@@ -19,10 +19,8 @@ describe('fdlab run: the old worker stopped before its done (issues 18 and 20)',
   let pinger: Pinger | null = null;
 
   afterEach(async () => {
-    pinger?.close();
-    pinger = null;
-    if (run) await killRun(run);
-    run = null;
+    await endRun(run, pinger);
+    run = pinger = null;
   });
 
   it('declared gone 2 s after its last message: killed, the new worker serves alone, the next upgrade works, nothing lost', async () => {

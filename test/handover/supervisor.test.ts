@@ -11,7 +11,7 @@ import * as fs from 'node:fs';
 import { tempDir, until } from '../helpers/fds';
 import { Pinger } from '../helpers/pinger';
 import { processState } from '../helpers/serve';
-import { killRun, parentOf, serveCommand, startRun, type Running } from '../helpers/run';
+import { endRun, parentOf, serveCommand, startRun, type Running } from '../helpers/run';
 import { cliPath } from '../../src/project';
 
 const CONNECTIONS = 100;
@@ -76,10 +76,8 @@ describe('fdlab run: a supervisor that stays (issue 20)', function () {
   let pinger: Pinger | null = null;
 
   afterEach(async () => {
-    pinger?.close();
-    pinger = null;
-    if (run) await killRun(run);
-    run = null;
+    await endRun(run, pinger);
+    run = pinger = null;
   });
 
   it(`SIGUSR2, then fdlab upgrade <pid file>: each new worker is the supervisor's child, ${CONNECTIONS} connections, 0 dropped, every ping answered; SIGTERM stops all`, async () => {

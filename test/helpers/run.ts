@@ -107,3 +107,9 @@ export function fifoIn(dir: string): string {
 export function release(fifo: string): Promise<void> {
   return new Promise((resolve, reject) => execFile('sh', ['-c', 'echo go > "$0"', fifo], (error) => (error ? reject(error) : resolve())));
 }
+
+/** After a test: its clients closed, then its supervisor and every worker of it ended (each may be null). */
+export async function endRun(run: Running | null, clients: { close(): void } | null): Promise<void> {
+  clients?.close();
+  if (run) await killRun(run);
+}
